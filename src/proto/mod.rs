@@ -1,0 +1,64 @@
+//! The wire codec: every A2S message parsed and built, with no I/O.
+//!
+//! Pure functions and small state machines over `&[u8]`: no sockets, no clocks. The
+//! blocking client is built on it; so can anyone with their own
+//! event loop, and servers can answer queries with the encoders.
+//!
+//! | concern | items |
+//! |---|---|
+//! | framing | [`Datagram::classify`], [`Message`], [`Challenge`] |
+//! | requests | [`Query`] (build with [`Query::encode`], read with [`Query::parse`]) |
+//! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
+//! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
+//! | players | [`Players`], [`Player`], [`encode_players`] |
+//! | rules | [`Rules`], [`encode_rules`] |
+//! | reading | [`Reader`], the bounds-checked cursor every parser uses |
+//!
+//! A client's receive path, in short:
+//!
+//! ```
+//! use a2s_query::proto::{Datagram, Info, Message, Reassembler, SourceInfo};
+//! use a2s_query::Encoding;
+//! # fn main() -> a2s_query::Result<()> {
+//! # let mut datagram = Vec::new();
+//! # let mut sample: SourceInfo = SourceInfo::default();
+//! # sample.server_name = "my server".into();
+//! # sample.encode(&mut datagram)?;
+//! let mut reassembler = Reassembler::new(Default::default());
+//! let message = match Datagram::classify(&datagram)? {
+//!     Datagram::Single(m) => m,
+//!     Datagram::Challenge(c) => todo!("resend the request with {c:?}"),
+//!     Datagram::Split(fragment) => match reassembler.push(fragment)? {
+//!         Some(whole) => Message::from_reassembled(whole)?,
+//!         None => todo!("wait for more fragments"),
+//!     },
+//! };
+//! let info = Info::parse(message, Encoding::Utf8)?;
+//! assert_eq!(info.name(), "my server");
+//! # Ok(()) }
+//! ```
+
+mod fragment;
+mod info;
+mod packet;
+mod players;
+mod reader;
+mod rules;
+mod writer;
+
+pub use crate::limits::Limits;
+pub use fragment::{
+    split_packet, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
+    GOLDSRC_MAX_FRAGMENTS, GOLDSRC_SPLIT_SIZE,
+};
+pub use info::{
+    GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip, EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV,
+    EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
+};
+pub use packet::{
+    encode_challenge, Challenge, Datagram, Message, Query, Request, A2S_GETCHALLENGE, A2S_INFO, A2S_PLAYER, A2S_RULES,
+    INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
+};
+pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
+pub use reader::Reader;
+pub use rules::{encode_rules, Rules, S2A_RULES};

@@ -1,0 +1,283 @@
+//! A2S_PLAYER replies (`0x44`).
+
+use super::packet::{Message, SINGLE_HEADER};
+use super::reader::Reader;
+use super::writer::Writer;
+use crate::encoding::TextDecoder;
+use crate::error::{Error, Result};
+
+/// Reply type byte of a player list (`'D'`).
+pub const S2A_PLAYER: u8 = 0x44;
+
+/// Bytes of The Ship's extra fields per player (deaths and money, an `i32` each).
+const SHIP_EXTRA_LEN: usize = 8;
+
+/// One player in a player list.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Player<S = String> {
+    /// Index as sent: almost always 0 on Source servers, 1..n on HLTV.
+    pub index: u8,
+    /// Player name; may be empty (Valheim, ARK, players still connecting).
+    pub name: S,
+    /// Score (frags); may be negative.
+    pub score: i32,
+    /// Time connected, in seconds; may be negative for bots in some games.
+    pub duration: f32,
+    /// Deaths (The Ship only).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub deaths: Option<i32>,
+    /// Money (The Ship only).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub money: Option<i32>,
+}
+
+/// Where a reply puts The Ship's deaths and money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShipLayout {
+    /// Right after each player's duration.
+    Interleaved,
+    /// One block of (deaths, money) pairs after the whole list.
+    Trailing,
+}
+
+/// A parsed player list with what the header said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Players<S = String> {
+    /// The count byte the server sent. It counts players still connecting (who have no
+    /// entry yet) and wraps or caps past 255, so it may differ from `players.len()`.
+    pub count: u8,
+    /// The entries, in wire order.
+    pub players: Vec<Player<S>>,
+    /// Where The Ship's extra fields were found, if the reply carried them.
+    pub ship_layout: Option<ShipLayout>,
+    /// True when bytes were left that did not make a whole entry (a cut-off reply).
+    pub truncated: bool,
+}
+
+/// How far whole entries reach, counted without decoding.
+struct Scan {
+    /// Whole entries read.
+    entries: usize,
+    /// Bytes those entries used.
+    used: usize,
+}
+
+/// Counts whole entries (with `extra` bytes each after the duration) from the start of
+/// `body`, reading at most `max` of them.
+fn scan(body: &[u8], max: usize, extra: usize) -> Scan {
+    let mut r = Reader::new(body, 0);
+    let mut found = Scan { entries: 0, used: 0 };
+    while found.entries < max && r.skip(1) && r.skip_cstr() && r.skip(8 + extra) {
+        found.entries += 1;
+        found.used = body.len() - r.remaining();
+    }
+    found
+}
+
+impl<S> Players<S> {
+    /// Parses the body of a `0x44` message.
+    ///
+    /// Entries are read until `count` is reached or the bytes run out; a partial last
+    /// entry is dropped and flagged in `truncated`. Whole entries past `count` are
+    /// read too, so lists of more than 255 players survive the wrapped count byte.
+    /// The Ship's deaths and money are found in either layout real servers use,
+    /// decided by which one uses up the payload exactly.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when even the count byte is missing; [`Error::InvalidText`]
+    /// from a strict decoder.
+    pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
+        let mut r = Reader::new(body, Message::BODY_OFFSET);
+        let count = r.u8("player count")?;
+        let entries = r.rest();
+        let declared = usize::from(count);
+
+        let plain = scan(entries, declared, 0);
+        let left = entries.len() - plain.used;
+        let layout = if plain.entries == declared && declared > 0 && left == SHIP_EXTRA_LEN * declared {
+            Some(ShipLayout::Trailing)
+        } else if left != 0 && declared > 0 {
+            let ship = scan(entries, declared, SHIP_EXTRA_LEN);
+            (ship.entries == declared && ship.used == entries.len()).then_some(ShipLayout::Interleaved)
+        } else {
+            None
+        };
+
+        let extra = if layout == Some(ShipLayout::Interleaved) { SHIP_EXTRA_LEN } else { 0 };
+        let mut players = Vec::with_capacity(declared);
+        let mut truncated = false;
+        loop {
+            let in_count = players.len() < declared;
+            if !in_count && layout.is_some() {
+                break;
+            }
+            if r.is_empty() {
+                break;
+            }
+            let mut entry = r.clone();
+            match read_entry(&mut entry, decoder, extra) {
+                Ok(p) => {
+                    r = entry;
+                    players.push(p);
+                }
+                Err(e @ Error::InvalidText { .. }) => return Err(e),
+                Err(_) => {
+                    truncated = true;
+                    break;
+                }
+            }
+            // Past the count, read only whole entries and never more than 255 extra.
+            if players.len() > declared + usize::from(u8::MAX) {
+                break;
+            }
+        }
+        if layout == Some(ShipLayout::Trailing) {
+            for p in &mut players {
+                p.deaths = Some(r.i32("deaths")?);
+                p.money = Some(r.i32("money")?);
+            }
+        }
+        Ok(Players { count, players, ship_layout: layout, truncated })
+    }
+}
+
+fn read_entry<D: TextDecoder>(r: &mut Reader<'_>, decoder: D, extra: usize) -> Result<Player<D::Text>> {
+    let index = r.u8("player index")?;
+    let name = r.text(decoder, "player name")?;
+    let score = r.i32("player score")?;
+    let duration = r.f32("player duration")?;
+    let (deaths, money) = if extra > 0 { (Some(r.i32("deaths")?), Some(r.i32("money")?)) } else { (None, None) };
+    Ok(Player { index, name, score, duration, deaths, money })
+}
+
+/// Appends a whole player list reply (`FF FF FF FF 44 ...`) to `out`.
+///
+/// Players carrying deaths and money are written in `ship_layout` (every player must
+/// then carry them); without them `ship_layout` is ignored.
+///
+/// # Errors
+/// [`Error::Unencodable`] for more than 255 players, a name holding a NUL, or The
+/// Ship's fields on some players only.
+pub fn encode_players<S: AsRef<[u8]>>(players: &[Player<S>], ship_layout: ShipLayout, out: &mut Vec<u8>) -> Result<()> {
+    let count = u8::try_from(players.len()).map_err(|_| Error::Unencodable("more than 255 players"))?;
+    let with_ship = players.iter().filter(|p| p.deaths.is_some() && p.money.is_some()).count();
+    let without = players.iter().filter(|p| p.deaths.is_none() && p.money.is_none()).count();
+    if with_ship + without != players.len() || (with_ship > 0 && without > 0) {
+        return Err(Error::Unencodable("deaths and money must be set on every player or none"));
+    }
+    let ship = (with_ship > 0).then_some(ship_layout);
+    let mut w = Writer::new(out);
+    w.bytes(&SINGLE_HEADER).u8(S2A_PLAYER).u8(count);
+    for p in players {
+        w.u8(p.index).cstr(&p.name)?.i32(p.score).f32(p.duration);
+        if let (Some(ShipLayout::Interleaved), Some(d), Some(m)) = (ship, p.deaths, p.money) {
+            w.i32(d).i32(m);
+        }
+    }
+    if ship == Some(ShipLayout::Trailing) {
+        for p in players {
+            w.i32(p.deaths.unwrap_or_default()).i32(p.money.unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Encoding;
+
+    fn player(i: u8, name: &str) -> Player {
+        Player {
+            index: i,
+            name: name.into(),
+            score: i32::from(i) - 3,
+            duration: 12.5 * f32::from(i),
+            deaths: None,
+            money: None,
+        }
+    }
+
+    fn parse(buf: &[u8]) -> Players {
+        let m = Message::from_reassembled(buf).unwrap();
+        assert_eq!(m.kind, S2A_PLAYER);
+        Players::parse(m.body, Encoding::Utf8).unwrap()
+    }
+
+    #[test]
+    fn plain_list_round_trips() {
+        let list: Vec<_> = (0..5).map(|i| player(i, &format!("p{i}"))).collect();
+        let mut buf = Vec::new();
+        encode_players(&list, ShipLayout::Interleaved, &mut buf).unwrap();
+        let back = parse(&buf);
+        assert_eq!(back.count, 5);
+        assert_eq!(back.players, list);
+        assert_eq!(back.ship_layout, None);
+        assert!(!back.truncated);
+    }
+
+    #[test]
+    fn the_ship_in_both_layouts() {
+        let list: Vec<_> = (0..4)
+            .map(|i| Player { deaths: Some(i32::from(i)), money: Some(1000 + i32::from(i)), ..player(i, "s") })
+            .collect();
+        for layout in [ShipLayout::Interleaved, ShipLayout::Trailing] {
+            let mut buf = Vec::new();
+            encode_players(&list, layout, &mut buf).unwrap();
+            let back = parse(&buf);
+            assert_eq!(back.ship_layout, Some(layout));
+            assert_eq!(back.players, list, "{layout:?}");
+        }
+    }
+
+    #[test]
+    fn count_above_entries_is_not_an_error() {
+        // Count 5, two entries: three players are still connecting.
+        let list = vec![player(0, "a"), player(1, "b")];
+        let mut buf = Vec::new();
+        encode_players(&list, ShipLayout::Trailing, &mut buf).unwrap();
+        buf[5] = 5;
+        let back = parse(&buf);
+        assert_eq!((back.count, back.players.len(), back.truncated), (5, 2, false));
+    }
+
+    #[test]
+    fn partial_last_entry_is_dropped_and_flagged() {
+        let list = vec![player(0, "a"), player(1, "b")];
+        let mut buf = Vec::new();
+        encode_players(&list, ShipLayout::Trailing, &mut buf).unwrap();
+        buf.truncate(buf.len() - 2);
+        let back = parse(&buf);
+        assert_eq!(back.players, vec![player(0, "a")]);
+        assert!(back.truncated);
+    }
+
+    #[test]
+    fn entries_past_a_wrapped_count_are_kept() {
+        // The count byte wrapped (300 players -> 44) while the list holds 255 entries.
+        let list: Vec<_> = (0..255u8).map(|i| player(i, "w")).collect();
+        let mut buf = Vec::new();
+        encode_players(&list, ShipLayout::Trailing, &mut buf).unwrap();
+        buf[5] = 44;
+        let back = parse(&buf);
+        assert_eq!(back.count, 44);
+        assert_eq!(back.players, list);
+    }
+
+    #[test]
+    fn empty_list() {
+        let back = parse(b"\xFF\xFF\xFF\xFFD\x00");
+        assert_eq!((back.count, back.players.len(), back.truncated), (0, 0, false));
+        assert!(Players::parse(&[], Encoding::Utf8).is_err());
+    }
+
+    #[test]
+    fn encoder_refuses_what_the_wire_cannot_hold() {
+        let many: Vec<_> = (0..256).map(|_| player(0, "x")).collect();
+        assert!(encode_players(&many, ShipLayout::Trailing, &mut Vec::new()).is_err());
+        let mixed = vec![Player { deaths: Some(1), money: Some(2), ..player(0, "a") }, player(1, "b")];
+        assert!(encode_players(&mixed, ShipLayout::Trailing, &mut Vec::new()).is_err());
+        assert!(encode_players(&[player(0, "a\0b")], ShipLayout::Trailing, &mut Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use a2s_query::proto::{Datagram, Info, Message, Players, Reassembler, Rules};
+use a2s_query::{Encoding, Limits, Raw};
+
+/// The shared vectors folder: `A2S_VECTORS`, else `../shared/vectors` beside the crate.
+/// `None` (said loudly) when it is missing, unless `A2S_VECTORS_REQUIRED=1`.
+pub fn vectors_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("A2S_VECTORS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"),
+    };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("A2S_VECTORS_REQUIRED").as_deref() == Ok("1") {
+        panic!("A2S_VECTORS_REQUIRED=1 but the vectors folder {} is missing", dir.display());
+    }
+    eprintln!("SKIPPED: vectors folder {} not found (set A2S_VECTORS)", dir.display());
+    None
+}
+
+/// Every case folder below the vectors folder, as "source/case", sorted.
+pub fn case_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for source in std::fs::read_dir(dir).unwrap() {
+        let source = source.unwrap().path();
+        if !source.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&source).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("expected.json").is_file() {
+                names.push(case.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// The datagrams of one case, in arrival order.
+pub fn packets(dir: &std::path::Path, name: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        match std::fs::read(dir.join(name).join(format!("packet-{i}.bin"))) {
+            Ok(p) => out.push(p),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Every datagram of every case.
+pub fn all_packets() -> Vec<Vec<Vec<u8>>> {
+    let Some(dir) = vectors_dir() else { return Vec::new() };
+    case_names(&dir).iter().map(|n| packets(&dir, n)).collect()
+}
+
+/// Runs a reply's bytes through every parser with every decoder. Returns how many
+/// parses succeeded; panics only if the library does.
+pub fn parse_everything(message: Message<'_>) -> usize {
+    let mut ok = 0;
+    ok += usize::from(Info::parse(message, Encoding::Utf8).is_ok());
+    ok += usize::from(Info::parse(message, Encoding::Utf8Strict).is_ok());
+    ok += usize::from(Info::parse(message, Raw).is_ok());
+    ok += usize::from(Players::parse(message.body, Encoding::Latin1).is_ok());
+    ok += usize::from(Players::parse(message.body, Raw).is_ok());
+    ok += usize::from(Rules::parse(message.body, Encoding::Utf8).is_ok());
+    ok += usize::from(Rules::parse(message.body, Encoding::Utf8Strict).is_ok());
+    ok += usize::from(message.challenge().is_ok());
+    ok
+}
+
+/// Feeds datagrams the way a client would (classify, reassemble, parse) and returns how
+/// many replies completed. Errors are fine; panics are not.
+pub fn drive(datagrams: &[&[u8]], limits: Limits) -> usize {
+    let mut r = Reassembler::new(limits);
+    let mut completed = 0;
+    for d in datagrams {
+        match Datagram::classify(d) {
+            Ok(Datagram::Single(m)) => {
+                parse_everything(m);
+                completed += 1;
+            }
+            Ok(Datagram::Split(f)) => {
+                if let Ok(Some(whole)) = r.push(f) {
+                    assert!(whole.len() <= limits.max_reply_bytes.max(limits.max_decompressed_bytes));
+                    if let Ok(m) = Message::from_reassembled(whole) {
+                        parse_everything(m);
+                    }
+                    completed += 1;
+                }
+            }
+            Ok(Datagram::Challenge(_)) | Err(_) => {}
+        }
+    }
+    completed
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform-ish in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
