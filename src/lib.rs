@@ -1,13 +1,126 @@
-//! Ask Valve game servers about themselves over the A2S query protocol.
+//! Ask Valve game servers about themselves over the A2S query protocol: who they are
+//! ([`info`]), who is playing ([`players`]) and how they are set up ([`rules`]).
+//! Source and GoldSrc servers and every engine that speaks their protocol: CS2, TF2,
+//! Rust, ARK, DayZ, GMod, CS 1.6 and more.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! let t = Duration::from_secs(3);
+//! let info = a2s_query::info("203.0.113.7:27015", t, a2s_query::Encoding::Utf8)?;
+//! let players = a2s_query::players(("play.example.net", 27015), t, Default::default())?;
+//! let rules = a2s_query::rules("[2001:db8::7]:27015", t, Default::default())?;
+//! println!("{} on {}, {}/{} players, ping {:?}", info.name(), info.map(), info.players(), info.max_players(), info.ping());
+//! for p in &players {
+//!     println!("{:>5} {:>8.0}s {}", p.score, p.duration, p.name);
+//! }
+//! println!("sv_gravity = {:?}", rules.get("sv_gravity"));
+//! # Ok::<(), a2s_query::Error>(())
+//! ```
+//!
+//! # How the crate is organised
+//!
+//! - The face: the free functions [`info`], [`players`] and [`rules`], each a one-use
+//!   [`Client`]; keep a `Client` (built with [`Client::builder`]) to poll servers, to
+//!   set retries, limits or the address family, or to get raw bytes with [`Raw`].
+//! - [`Error`]: one enum; [`Error::Timeout`] is its own variant.
+//! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
+//!   default, so one odd byte in a name never fails a query.
+//! - [`Limits`]: caps on everything a server controls.
+//! - [`proto`]: the wire codec with no I/O (requests, framing, every reply's parser and
+//!   encoder, split reassembly). Use it with your own event loop, or to answer queries.
+//! - [`server`]: a small responder that answers queries for a server state, on a
+//!   socket of its own (for game servers, test suites and the demo).
+//!
+//! # Timeouts
+//!
+//! The timeout bounds the whole call: the challenge round trip, every fragment of a
+//! split reply and every retry share it, and each wait is for what is left. Name
+//! resolution happens first and is the operating system's (it is not bounded).
+//!
+//! # The server is untrusted
+//!
+//! No bytes a server sends can make this crate panic; counts and lengths are checked
+//! before use and allocations are capped by [`Limits`]; only datagrams from the queried
+//! address and port are read (the socket is connected), and stray datagrams (junk,
+//! leftovers of an earlier request, fragments of another reply) are skipped.
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod client;
 mod encoding;
 mod error;
 mod limits;
 pub mod proto;
+pub mod server;
 
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_GOLDSRC_GRACE, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextDecoder};
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub use proto::{GoldSrcInfo, Info, Platform, Player, Rules, ServerType, SourceInfo, TheShip};
+pub use proto::{GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip};
+
+fn one_use(timeout: Duration, encoding: Encoding) -> Client {
+    Client::builder().timeout(timeout).encoding(encoding).build()
+}
+
+/// Asks the server at `addr` for its info (name, map, player counts, ...).
+///
+/// `addr` is anything [`ToSocketAddrs`] takes: `"host:port"`, `(host, port)`, a
+/// `SocketAddr`, IPv4 or IPv6. `timeout` bounds the whole call. See [`Client::info`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let info = a2s_query::info("203.0.113.7:27015", Duration::from_secs(3), Default::default())?;
+/// println!("{} ({}/{})", info.name(), info.players(), info.max_players());
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Timeout`] when no answer comes in time; see [`Client::info`] for the rest.
+pub fn info<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Info> {
+    one_use(timeout, encoding).info(addr)
+}
+
+/// Asks the server at `addr` who is playing. See [`Client::players`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// for p in a2s_query::players("203.0.113.7:27015", Duration::from_secs(3), Default::default())? {
+///     println!("{} scored {} in {:.0} s", p.name, p.score, p.duration);
+/// }
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Timeout`] when no answer comes in time; see [`Client::players`].
+pub fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Vec<Player>> {
+    one_use(timeout, encoding).players(addr)
+}
+
+/// Asks the server at `addr` for its rules (console variables). See [`Client::rules`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let rules = a2s_query::rules("203.0.113.7:27015", Duration::from_secs(3), Default::default())?;
+/// if let Some(tags) = rules.get("sv_tags") {
+///     println!("tags: {tags}");
+/// }
+/// for (name, value) in &rules {
+///     println!("{name} = {value}");
+/// }
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Timeout`] when no answer comes in time; see [`Client::rules`].
+pub fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Rules> {
+    one_use(timeout, encoding).rules(addr)
+}
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

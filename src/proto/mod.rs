@@ -1,7 +1,7 @@
 //! The wire codec: every A2S message parsed and built, with no I/O.
 //!
 //! Pure functions and small state machines over `&[u8]`: no sockets, no clocks. The
-//! blocking client is built on it; so can anyone with their own
+//! blocking [`Client`](crate::Client) is built on it; so can anyone with their own
 //! event loop, and servers can answer queries with the encoders.
 //!
 //! | concern | items |

@@ -1,0 +1,244 @@
+//! Query a real server from the command line.
+//!
+//! ```sh
+//! cargo run --example query -- <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] [--encoding utf8|utf8-strict|latin1|raw]
+//! ```
+//!
+//! Text by default; `--json` prints one JSON document (python-a2s field names). A
+//! failure prints one line on stderr and exits 1; bad arguments print the usage and
+//! exit 2.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use a2s_query::{Client, Encoding, Info, Player, Raw, Rules, TextDecoder};
+use serde::Serialize;
+
+const USAGE: &str = "usage: query <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] \
+                     [--encoding utf8|utf8-strict|latin1|raw]";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum What {
+    Info,
+    Players,
+    Rules,
+    All,
+}
+
+#[derive(Debug)]
+struct Args {
+    what: What,
+    addr: String,
+    json: bool,
+    timeout: Duration,
+    retries: u8,
+    /// `None` for raw bytes.
+    encoding: Option<Encoding>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let what = match args.next().as_deref() {
+        Some("info") => What::Info,
+        Some("players") => What::Players,
+        Some("rules") => What::Rules,
+        Some("all") => What::All,
+        Some(other) => return Err(format!("unknown query {other:?}")),
+        None => return Err("missing query".into()),
+    };
+    let addr = args.next().ok_or("missing ADDR")?;
+    let mut parsed = Args {
+        what,
+        addr,
+        json: false,
+        timeout: a2s_query::DEFAULT_TIMEOUT,
+        retries: 0,
+        encoding: Some(Encoding::Utf8),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--json" => parsed.json = true,
+            "--timeout" => {
+                let secs: f64 = value()?.parse().map_err(|_| "--timeout takes seconds, like 2.5")?;
+                parsed.timeout =
+                    Duration::try_from_secs_f64(secs).map_err(|_| "--timeout must be a positive number")?;
+            }
+            "--retries" => parsed.retries = value()?.parse().map_err(|_| "--retries takes a number from 0 to 255")?,
+            "--encoding" => {
+                parsed.encoding = match value()?.as_str() {
+                    "raw" => None,
+                    name => Some(name.parse()?),
+                }
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("query: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let builder = Client::builder().timeout(args.timeout).retries(args.retries);
+    let result = match args.encoding {
+        Some(e) => run(builder.encoding(e).build(), &args),
+        None => run(builder.encoding(Raw).build(), &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("query: {}: {e}", args.addr);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Text the way a terminal shows it: bytes that are not UTF-8 become U+FFFD.
+fn show(s: &impl AsRef<[u8]>) -> String {
+    String::from_utf8_lossy(s.as_ref()).into_owned()
+}
+
+#[derive(Serialize)]
+struct All<I, P, R> {
+    info: I,
+    players: P,
+    rules: R,
+}
+
+fn run<D: TextDecoder>(mut client: Client<D>, args: &Args) -> Result<(), a2s_query::Error>
+where
+    D::Text: Serialize,
+{
+    let addr = args.addr.as_str();
+    match args.what {
+        What::Info => {
+            let info = client.info(addr)?;
+            if args.json {
+                json(&info)
+            } else {
+                print_info(&info)
+            }
+        }
+        What::Players => {
+            let players = client.players(addr)?;
+            if args.json {
+                json(&players)
+            } else {
+                print_players(&players)
+            }
+        }
+        What::Rules => {
+            let rules = client.rules(addr)?;
+            if args.json {
+                json(&rules)
+            } else {
+                print_rules(&rules)
+            }
+        }
+        What::All => {
+            let all = All { info: client.info(addr)?, players: client.players(addr)?, rules: client.rules(addr)? };
+            if args.json {
+                json(&all);
+            } else {
+                print_info(&all.info);
+                println!();
+                print_players(&all.players);
+                println!();
+                print_rules(&all.rules);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints one JSON document.
+fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("query: cannot write JSON: {e}"),
+    }
+}
+
+fn print_info<S: AsRef<[u8]>>(info: &Info<S>) {
+    println!("name        {}", show(info.name()));
+    println!("map         {}", show(info.map()));
+    println!("folder      {}", show(info.folder()));
+    println!("game        {}", show(info.game()));
+    println!("players     {}/{} ({} bots)", info.players(), info.max_players(), info.bots());
+    println!("type        {}", char::from(info.server_type().to_byte()).escape_default());
+    println!("platform    {}", char::from(info.platform().to_byte()).escape_default());
+    println!("password    {}", info.password_protected());
+    println!("vac         {}", info.vac_enabled());
+    match info {
+        Info::Source(s) => {
+            println!("protocol    {}", s.protocol);
+            println!("app id      {}", s.full_app_id());
+            println!("version     {}", show(&s.version));
+            if let Some(p) = s.port {
+                println!("game port   {p}");
+            }
+            if let Some(id) = s.steam_id {
+                println!("steam id    {id}");
+            }
+            if let (Some(p), Some(n)) = (s.stv_port, &s.stv_name) {
+                println!("sourcetv    {} on port {p}", show(n));
+            }
+            if let Some(k) = &s.keywords {
+                println!("keywords    {}", show(k));
+            }
+        }
+        Info::GoldSrc(g) => {
+            println!("protocol    {} (GoldSrc reply)", g.protocol);
+            println!("address     {}", show(&g.address));
+            if let Some(web) = &g.mod_website {
+                println!("mod         {}", show(web));
+            }
+        }
+    }
+    println!("ping        {:.1} ms", info.ping().as_secs_f64() * 1000.0);
+}
+
+fn print_players<S: AsRef<[u8]>>(players: &[Player<S>]) {
+    println!("{} players", players.len());
+    for p in players {
+        println!("{:>6} {:>9.0}s  {}", p.score, p.duration, show(&p.name));
+    }
+}
+
+fn print_rules<S: AsRef<[u8]>>(rules: &Rules<S>) {
+    println!("{} rules{}", rules.len(), if rules.truncated { " (reply cut short)" } else { "" });
+    for (name, value) in rules {
+        println!("{} = {}", show(name), show(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Args, String> {
+        parse_args(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn parses_the_contract() {
+        let a = args("all 127.0.0.1:27015 --json --timeout 1.5 --retries 2 --encoding raw").unwrap();
+        assert_eq!(a.what, What::All);
+        assert!(a.json);
+        assert_eq!(a.timeout, Duration::from_millis(1500));
+        assert_eq!(a.retries, 2);
+        assert_eq!(a.encoding, None);
+        assert_eq!(args("info x --encoding latin1").unwrap().encoding, Some(Encoding::Latin1));
+        assert!(args("ping x").is_err());
+        assert!(args("info").is_err());
+        assert!(args("info x --timeout").is_err());
+        assert!(args("info x --timeout -1").is_err());
+        assert!(args("info x --encoding ebcdic").is_err());
+        assert!(args("info x --frobnicate").is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! A small A2S responder: answers info, player and rules queries for a server state.
+//!
+//! For game servers written in Rust, for test suites that need a real server on
+//! loopback, and for this crate's demo and tests. [`Responder::respond`] is I/O-free
+//! (request bytes in, reply datagrams out); [`Responder::spawn`] runs it on a UDP socket
+//! in a thread.
+
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::proto::{
+    encode_challenge, encode_players, encode_rules, split_packet, Challenge, Info, Player, Query, ShipLayout,
+    SplitFormat, DEFAULT_SPLIT_SIZE,
+};
+
+/// How often the serving thread checks whether it should stop.
+const POLL: Duration = Duration::from_millis(20);
+
+/// What a [`Responder`] answers with, and how.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// The info reply (its layout decides 0x49 or 0x6D).
+    pub info: Info,
+    /// The player list.
+    pub players: Vec<Player>,
+    /// The rules, in order.
+    pub rules: Vec<(String, String)>,
+    /// Ask for a challenge before answering (every query, INFO included), as current
+    /// Source servers do. Default on.
+    pub require_challenge: bool,
+    /// Payload bytes per fragment; replies longer than this are split. Default 1248.
+    pub split_size: usize,
+    /// Split header layout. Default Source.
+    pub split_format: SplitFormat,
+    /// bzip2-compress split replies (old Source engines). Default off.
+    pub compress: bool,
+    /// Where The Ship's deaths and money go, when players carry them.
+    pub ship_layout: ShipLayout,
+    /// Secret mixed into the challenges handed out.
+    pub secret: u32,
+    split_id: u32,
+}
+
+impl Responder {
+    /// A responder for this server state, with the defaults above.
+    pub fn new(info: Info, players: Vec<Player>, rules: Vec<(String, String)>) -> Self {
+        Responder {
+            info,
+            players,
+            rules,
+            require_challenge: true,
+            split_size: DEFAULT_SPLIT_SIZE,
+            split_format: SplitFormat::Source,
+            compress: false,
+            ship_layout: ShipLayout::Interleaved,
+            secret: 0x5EED_A25A,
+            split_id: 0,
+        }
+    }
+
+    /// The challenge handed to `client`: stable per address, unguessable without the
+    /// secret.
+    pub fn challenge_for(&self, client: SocketAddr) -> Challenge {
+        // FNV-1a over the address text, keyed with the secret.
+        let mut h: u32 = 0x811C_9DC5 ^ self.secret;
+        for b in client.to_string().bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        // Never the -1 placeholder.
+        Challenge((h & 0x7FFF_FFFF).to_le_bytes())
+    }
+
+    /// The datagrams answering one request from `client`: a challenge when one is
+    /// required and the request lacks the right one (a stale challenge gets the current
+    /// one, as Source servers do), else the reply, split when long. None for bytes that
+    /// are not an A2S request.
+    ///
+    /// # Errors
+    /// [`Error::Unencodable`](crate::Error::Unencodable) when the state cannot be
+    /// written (a NUL in a string, more than 255 players, too many fragments).
+    pub fn respond(&mut self, request: &[u8], client: SocketAddr) -> Result<Vec<Vec<u8>>> {
+        let Ok(query) = Query::parse(request) else { return Ok(Vec::new()) };
+        let expected = self.challenge_for(client);
+        let given = match query {
+            Query::Info(c) => c,
+            Query::Players(c) | Query::Rules(c) => Some(c),
+            Query::GetChallenge => None,
+        };
+        let mut out = Vec::new();
+        if query == Query::GetChallenge || (self.require_challenge && given != Some(expected)) {
+            encode_challenge(expected, &mut out);
+            return Ok(vec![out]);
+        }
+        match query {
+            Query::Info(_) => self.info.encode(&mut out)?,
+            Query::Players(_) => encode_players(&self.players, self.ship_layout, &mut out)?,
+            Query::Rules(_) => encode_rules(self.rules.iter().map(|(n, v)| (n, v)), &mut out)?,
+            Query::GetChallenge => {}
+        }
+        if out.len() <= self.split_size {
+            return Ok(vec![out]);
+        }
+        self.split_id = self.split_id.wrapping_add(1) & 0x7FFF_FFFF;
+        split_packet(&out, self.split_id, self.split_format, self.split_size, self.compress)
+    }
+
+    /// Serves on a UDP socket bound to `addr` (port 0 picks a free one) in a new
+    /// thread, until the returned handle is dropped or stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use a2s_query::{server::Responder, Info, SourceInfo};
+    ///
+    /// let state = SourceInfo { server_name: "local".to_string(), ..Default::default() };
+    /// let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0")?;
+    /// let info = a2s_query::info(server.local_addr(), Duration::from_secs(1), Default::default())?;
+    /// assert_eq!(info.name(), "local");
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
+    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningServer> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(POLL))?;
+        let local_addr = socket.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicU64::new(0));
+        let state = Arc::new(Mutex::new(self));
+        let thread = {
+            let (stop, served, state) = (Arc::clone(&stop), Arc::clone(&served), Arc::clone(&state));
+            std::thread::spawn(move || serve(&socket, &state, &stop, &served))
+        };
+        Ok(RunningServer { local_addr, stop, served, state, thread: Some(thread) })
+    }
+}
+
+fn serve(socket: &UdpSocket, state: &Mutex<Responder>, stop: &AtomicBool, served: &AtomicU64) {
+    let mut buf = vec![0; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+        let request = buf.get(..n).unwrap_or_default();
+        served.fetch_add(1, Ordering::Relaxed);
+        let replies = match state.lock() {
+            Ok(mut s) => s.respond(request, from).unwrap_or_default(),
+            Err(_) => return,
+        };
+        for r in replies {
+            let _ = socket.send_to(&r, from);
+        }
+    }
+}
+
+/// A [`Responder`] serving in its thread; stops when dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+    state: Arc<Mutex<Responder>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The address it answers on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Requests received so far (answered or not).
+    pub fn requests(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Changes the served state while it runs.
+    pub fn update(&self, change: impl FnOnce(&mut Responder)) {
+        if let Ok(mut s) = self.state.lock() {
+            change(&mut s);
+        }
+    }
+
+    /// Stops serving and waits for the thread to end.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Datagram, SourceInfo};
+
+    fn client() -> SocketAddr {
+        "127.0.0.1:5555".parse().unwrap()
+    }
+
+    fn responder() -> Responder {
+        let info = SourceInfo { server_name: "r".to_string(), ..Default::default() };
+        Responder::new(Info::Source(info), vec![], vec![("a".into(), "b".into())])
+    }
+
+    #[test]
+    fn asks_for_a_challenge_then_answers() {
+        let mut r = responder();
+        let first = r.respond(&Query::Rules(Challenge::REQUEST).encode(), client()).unwrap();
+        let Ok(Datagram::Challenge(c)) = Datagram::classify(&first[0]) else { panic!("{first:?}") };
+        assert_eq!(c, r.challenge_for(client()));
+        let second = r.respond(&Query::Rules(c).encode(), client()).unwrap();
+        assert!(matches!(Datagram::classify(&second[0]), Ok(Datagram::Single(m)) if m.kind == 0x45));
+    }
+
+    #[test]
+    fn challenges_differ_per_client_and_are_never_minus_one() {
+        let r = responder();
+        let other: SocketAddr = "127.0.0.1:5556".parse().unwrap();
+        assert_ne!(r.challenge_for(client()), r.challenge_for(other));
+        assert_ne!(r.challenge_for(client()), Challenge::REQUEST);
+    }
+
+    #[test]
+    fn answers_directly_without_challenges_and_splits_long_replies() {
+        let mut r = responder();
+        r.require_challenge = false;
+        r.rules = (0..300).map(|i| (format!("rule{i}"), "x".repeat(20))).collect();
+        let out = r.respond(&Query::Rules(Challenge::REQUEST).encode(), client()).unwrap();
+        assert!(out.len() > 3);
+        assert!(out.iter().all(|d| matches!(Datagram::classify(d), Ok(Datagram::Split(_)))));
+        assert!(r.respond(b"junk", client()).unwrap().is_empty());
+    }
+}
