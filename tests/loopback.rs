@@ -1,10 +1,9 @@
 //! The blocking client against scripted fake servers on 127.0.0.1 and ::1, one test
 //! per behaviour. Replies are built with the crate's own encoders.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+mod common;
+
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
@@ -13,75 +12,7 @@ use a2s_query::proto::{
 };
 use a2s_query::server::Responder;
 use a2s_query::{Client, Encoding, Error, IpVersion, Raw};
-
-/// What a fake server does in answer to one request.
-enum Act {
-    /// Send these bytes back from the server's port.
-    Send(Vec<u8>),
-    /// Send these bytes from another port of the same host.
-    SendFromOtherPort(Vec<u8>),
-    /// Wait before the next act.
-    Sleep(Duration),
-}
-
-/// A scripted server: `script(request, n)` says what to do for the n-th request (0-based).
-struct Fake {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Query>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Fake {
-    fn on(bind: &str, mut script: impl FnMut(Query, usize) -> Vec<Act> + Send + 'static) -> Fake {
-        let socket = UdpSocket::bind(bind).unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
-        let addr = socket.local_addr().unwrap();
-        let other = UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 2048];
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
-                    let query = Query::parse(&buf[..n]).expect("client sent a bad request");
-                    let count = {
-                        let mut r = requests.lock().unwrap();
-                        r.push(query);
-                        r.len() - 1
-                    };
-                    for act in script(query, count) {
-                        match act {
-                            Act::Send(b) => drop(socket.send_to(&b, from)),
-                            Act::SendFromOtherPort(b) => drop(other.send_to(&b, from)),
-                            Act::Sleep(d) => std::thread::sleep(d),
-                        }
-                    }
-                }
-            })
-        };
-        Fake { addr, requests, stop, thread: Some(thread) }
-    }
-
-    fn v4(script: impl FnMut(Query, usize) -> Vec<Act> + Send + 'static) -> Fake {
-        Fake::on("127.0.0.1:0", script)
-    }
-
-    fn requests(&self) -> Vec<Query> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use common::fake::{Act, Fake};
 
 const CHALLENGE: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
 const TIMEOUT: Duration = Duration::from_millis(1500);

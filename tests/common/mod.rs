@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::path::PathBuf;
 
 use a2s_query::proto::{Datagram, Info, Message, Players, Reassembler, Rules};

@@ -1,0 +1,25 @@
+//! Datagram classification: a value or an error for any bytes, consistent with them.
+#![no_main]
+
+use a2s_query::proto::{encode_challenge, Datagram, SINGLE_HEADER, SPLIT_HEADER};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match Datagram::classify(data) {
+        Ok(Datagram::Single(m)) => {
+            assert!(data.starts_with(&SINGLE_HEADER));
+            assert_eq!(data.get(4), Some(&m.kind));
+            assert_eq!(m.body.len() + 5, data.len());
+        }
+        Ok(Datagram::Challenge(c)) => {
+            let mut again = Vec::new();
+            encode_challenge(c, &mut again);
+            assert!(data.starts_with(&again));
+        }
+        Ok(Datagram::Split(f)) => {
+            assert!(data.starts_with(&SPLIT_HEADER));
+            assert_eq!(f, data);
+        }
+        Err(_) => assert!(!data.starts_with(&SPLIT_HEADER) || data.len() < 4),
+    }
+});

@@ -1,0 +1,281 @@
+//! The fault matrix: hostile or broken server behaviours on loopback, each with the
+//! outcome it must give, and every call back within its timeout + 250 ms. Nothing in a
+//! result may come from another message id or another address.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use a2s_query::proto::{encode_challenge, encode_rules, split_packet, Challenge, SplitFormat};
+use a2s_query::{Client, Error, Limits, Rules};
+use common::fake::{Act, Fake};
+
+const TIMEOUT: Duration = Duration::from_millis(600);
+const LATE: Duration = Duration::from_millis(250);
+
+fn rule_set(n: usize, tag: &str) -> Vec<(String, String)> {
+    (0..n).map(|i| (format!("{tag}_{i}"), "x".repeat(i % 17))).collect()
+}
+
+fn rules_reply(n: usize, tag: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_rules(rule_set(n, tag), &mut out).unwrap();
+    out
+}
+
+/// The real reply every "value" row expects.
+fn real() -> Vec<u8> {
+    rules_reply(120, "real")
+}
+
+fn split(reply: &[u8], id: u32, compress: bool) -> Vec<Vec<u8>> {
+    split_packet(reply, id, SplitFormat::Source, if compress { 150 } else { 700 }, compress).unwrap()
+}
+
+fn sends(datagrams: Vec<Vec<u8>>) -> Vec<Act> {
+    datagrams.into_iter().map(Act::Send).collect()
+}
+
+/// What a row must produce.
+enum Outcome {
+    /// The real rules, complete.
+    Real,
+    /// Rules cut short: the first `n` real pairs, flagged truncated.
+    Truncated(usize),
+    /// The 65 507-byte reply, whole.
+    Largest,
+    /// An error this predicate accepts.
+    Fails(fn(&Error) -> bool),
+}
+
+struct Row {
+    name: &'static str,
+    bind: &'static str,
+    limits: Limits,
+    script: fn() -> Vec<Act>,
+    outcome: Outcome,
+}
+
+fn row(name: &'static str, script: fn() -> Vec<Act>, outcome: Outcome) -> Row {
+    Row { name, bind: "127.0.0.1:0", limits: Limits::default(), script, outcome }
+}
+
+fn matrix() -> Vec<Row> {
+    vec![
+        row("silence", Vec::new, Outcome::Fails(|e| matches!(e, Error::Timeout { fragments: None, .. }))),
+        row(
+            "reply from another port",
+            || vec![Act::SendFromOtherPort(rules_reply(3, "impostor"))],
+            Outcome::Fails(|e| matches!(e, Error::Timeout { .. })),
+        ),
+        row(
+            "junk, then the reply",
+            || {
+                let mut acts =
+                    sends(vec![b"hello".to_vec(), vec![0; 64], vec![0xFF; 3], b"\xFD\xFF\xFF\xFFx".to_vec()]);
+                acts.push(Act::Send(real()));
+                acts
+            },
+            Outcome::Real,
+        ),
+        row(
+            "junk flood",
+            || sends((0..300).map(|i| vec![i as u8; 1 + i % 40]).collect()),
+            Outcome::Fails(|e| matches!(e, Error::TooManyStrayDatagrams { count: 257 })),
+        ),
+        row(
+            "fragment flood of other ids, then the reply",
+            || {
+                let decoy = rules_reply(120, "decoy");
+                let mut acts: Vec<Act> =
+                    (0..200u32).map(|id| Act::Send(split(&decoy, 1000 + id, false)[1].clone())).collect();
+                acts.extend(sends(split(&real(), 7, false)));
+                acts
+            },
+            Outcome::Real,
+        ),
+        row(
+            "other id interleaved with the reply",
+            || {
+                let decoy = split(&rules_reply(120, "decoy"), 8, false);
+                let mine = split(&real(), 7, false);
+                let mut acts = Vec::new();
+                for (d, m) in decoy.into_iter().skip(1).zip(mine) {
+                    acts.push(Act::Send(d));
+                    acts.push(Act::Send(m));
+                }
+                acts
+            },
+            Outcome::Real,
+        ),
+        row(
+            "split reply that never completes",
+            || {
+                let mut f = split(&real(), 7, false);
+                f.pop();
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::Timeout { fragments: Some((got, total)), .. } if got + 1 == *total)),
+        ),
+        row(
+            "split total changes mid-reply",
+            || {
+                let mut f = split(&real(), 7, false);
+                f[1][8] += 1;
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::Malformed { .. })),
+        ),
+        row(
+            "compressed reply with a wrong CRC",
+            || {
+                let mut f = split(&real(), 7, true);
+                f[0][16] ^= 0xFF;
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::Checksum { .. })),
+        ),
+        row(
+            "compressed reply with a wrong declared size",
+            || {
+                let mut f = split(&real(), 7, true);
+                f[0][12] = f[0][12].wrapping_add(1);
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::SizeMismatch { .. })),
+        ),
+        row(
+            "compressed reply declaring 100 MB",
+            || {
+                let mut f = split(&real(), 7, true);
+                f[0][12..16].copy_from_slice(&(100u32 << 20).to_le_bytes());
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::DecompressedTooLarge { declared: 104_857_600, .. })),
+        ),
+        row(
+            "split reply declaring 200 fragments",
+            || {
+                let mut f = split(&real(), 7, false);
+                f[0][8] = 200;
+                sends(f)
+            },
+            Outcome::Fails(|e| matches!(e, Error::TooManyFragments { total: 200, max: 128 })),
+        ),
+        row(
+            "challenge storm",
+            || {
+                (0..50u32)
+                    .map(|i| {
+                        let mut c = Vec::new();
+                        encode_challenge(Challenge(i.to_le_bytes()), &mut c);
+                        Act::Send(c)
+                    })
+                    .collect()
+            },
+            Outcome::Fails(|e| matches!(e, Error::TooManyChallenges { rounds: 5 })),
+        ),
+        row(
+            "truncated rules reply",
+            || {
+                let mut r = real();
+                let cut = r.len() - 5;
+                r.truncate(cut);
+                vec![Act::Send(r)]
+            },
+            Outcome::Truncated(119),
+        ),
+        row(
+            "reply of the wrong type",
+            || {
+                let mut players = Vec::new();
+                a2s_query::proto::encode_players::<String>(&[], a2s_query::proto::ShipLayout::Trailing, &mut players)
+                    .unwrap();
+                vec![Act::Send(players)]
+            },
+            Outcome::Fails(|e| matches!(e, Error::Timeout { .. })),
+        ),
+        row("empty datagram, then the reply", || sends(vec![Vec::new(), real()]), Outcome::Real),
+        row(
+            "duplicate fragments, hundreds of times",
+            || {
+                let f = split(&real(), 7, false);
+                let mut acts: Vec<Act> = (0..300).map(|_| Act::Send(f[0].clone())).collect();
+                acts.extend(sends(f));
+                acts
+            },
+            Outcome::Real,
+        ),
+        row("the largest datagram UDP carries (65 507 bytes)", || vec![Act::Send(largest_reply())], Outcome::Largest),
+        Row {
+            limits: Limits { max_reply_bytes: 32 * 1024, ..Limits::default() },
+            ..row(
+                "a datagram over the byte limit",
+                || vec![Act::Send(largest_reply())],
+                Outcome::Fails(|e| matches!(e, Error::ReplyTooLarge { max: 32768 })),
+            )
+        },
+        Row { bind: "[::1]:0", ..row("IPv6 server", || vec![Act::Send(real())], Outcome::Real) },
+    ]
+}
+
+/// Rules whose reply is a single datagram of exactly 65 507 bytes: the most one IPv4
+/// UDP datagram holds (a 69 KB datagram cannot be sent at all; Rust servers send up to
+/// this).
+fn largest_pairs() -> Vec<(String, String)> {
+    let size = |pairs: &[(String, String)]| {
+        let mut out = Vec::new();
+        encode_rules(pairs.iter().map(|(a, b)| (a, b)), &mut out).unwrap();
+        out.len()
+    };
+    let mut pairs = rule_set(3000, "big");
+    while size(&pairs) > 65_000 {
+        pairs.pop();
+    }
+    let pad = 65_507 - size(&pairs) - "pad".len() - 2;
+    pairs.push(("pad".to_string(), "p".repeat(pad)));
+    pairs
+}
+
+fn largest_reply() -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_rules(largest_pairs(), &mut out).unwrap();
+    assert_eq!(out.len(), 65_507);
+    out
+}
+
+fn check(row: &Row, result: Result<Rules, Error>) {
+    let name = row.name;
+    match (&row.outcome, result) {
+        (Outcome::Real, Ok(rules)) => {
+            assert_eq!(rules.entries, rule_set(120, "real"), "{name}");
+            assert!(!rules.truncated, "{name}");
+        }
+        (Outcome::Truncated(n), Ok(rules)) => {
+            assert_eq!(rules.entries, rule_set(120, "real")[..*n].to_vec(), "{name}");
+            assert_eq!(rules.count, 120, "{name}");
+            assert!(rules.truncated, "{name}");
+        }
+        (Outcome::Largest, Ok(rules)) => {
+            assert_eq!(rules.entries, largest_pairs(), "{name}");
+            assert!(!rules.truncated, "{name}");
+        }
+        (Outcome::Fails(ok), Err(e)) => assert!(ok(&e), "{name}: wrong error: {e:?}"),
+        (_, Ok(rules)) => panic!("{name}: expected an error, got {} rules", rules.len()),
+        (_, Err(e)) => panic!("{name}: expected a value, got {e}"),
+    }
+}
+
+#[test]
+fn fault_matrix() {
+    for row in matrix() {
+        let script = row.script;
+        let server = Fake::on(row.bind, move |_, _| script());
+        let mut client = Client::builder().timeout(TIMEOUT).limits(row.limits).build();
+        let started = Instant::now();
+        let result = client.rules(server.addr);
+        let took = started.elapsed();
+        assert!(took < TIMEOUT + LATE, "{}: took {took:?}", row.name);
+        check(&row, result);
+    }
+}
