@@ -296,26 +296,31 @@ impl<D: TextDecoder> Client<D> {
         self.challenges.clear();
     }
 
-    /// Picks the address to query, as the options prefer.
+    /// Picks the address to query, as the options prefer (no allocation for a
+    /// `SocketAddr`).
     fn resolve<A: ToSocketAddrs>(&self, addr: A) -> Result<SocketAddr> {
-        let candidates: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Error::Resolve)?.collect();
-        let family_ok = |a: &SocketAddr| self.options.bind.is_none_or(|b| b.is_ipv4() == a.is_ipv4());
-        let preferred = |a: &SocketAddr| match self.options.prefer {
-            IpVersion::V4 => a.is_ipv4(),
-            IpVersion::V6 => a.is_ipv6(),
+        let wanted_v4 = match self.options.prefer {
+            IpVersion::V4 => true,
+            IpVersion::V6 => false,
         };
-        let mut usable = candidates.iter().copied().filter(|a| family_ok(a));
-        let first = usable.next();
-        let best = first.filter(|a| preferred(a)).or_else(|| usable.find(|a| preferred(a))).or(first);
-        best.ok_or_else(|| {
-            Error::Resolve(io::Error::new(
-                io::ErrorKind::NotFound,
-                if candidates.is_empty() {
-                    "the address resolved to nothing"
-                } else {
-                    "no resolved address matches the bound address's family"
-                },
-            ))
+        let (mut seen, mut first) = (false, None);
+        for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
+            seen = true;
+            if self.options.bind.is_some_and(|b| b.is_ipv4() != a.is_ipv4()) {
+                continue;
+            }
+            if a.is_ipv4() == wanted_v4 {
+                return Ok(a);
+            }
+            first = first.or(Some(a));
+        }
+        first.ok_or_else(|| {
+            let why = if seen {
+                "no resolved address matches the bound address's family"
+            } else {
+                "the address resolved to nothing"
+            };
+            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, why))
         })
     }
 

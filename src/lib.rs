@@ -44,6 +44,7 @@
 //! address and port are read (the socket is connected), and stray datagrams (junk,
 //! leftovers of an earlier request, fragments of another reply) are skipped.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod client;

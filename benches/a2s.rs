@@ -1,0 +1,268 @@
+//! `cargo bench`: parsing, reassembly and loopback round trips, each next to the
+//! baseline it is judged against, measured in the same run.
+//!
+//! - `parse/*`: the codec on encoded replies and on the shared captures, and
+//!   `parse/rules_100_byte_at_a_time`, a reader that copies strings one byte at a time
+//!   (as the slower peers do), for the ratio.
+//! - `reassemble/*`: a 6-fragment reply, plain and bzip2.
+//! - `loopback/*`: queries against an in-process responder, next to `floor_*`, a bare
+//!   `std::net::UdpSocket` doing the same exchange with the same datagrams.
+
+use std::hint::black_box;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use a2s_query::proto::{
+    encode_players, encode_rules, split_packet, Datagram, GoldSrcInfo, Info, Message, Player, Players, Query,
+    Reassembler, Rules, ShipLayout, SourceInfo, SplitFormat,
+};
+use a2s_query::server::{Responder, RunningServer};
+use a2s_query::{Client, Encoding};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn source_info() -> SourceInfo {
+    SourceInfo {
+        protocol: 17,
+        server_name: "Benchmark Server | 24/7 de_dust2 | Ünïcode".into(),
+        map_name: "de_dust2".into(),
+        folder: "csgo".into(),
+        game: "Counter-Strike 2".into(),
+        app_id: 730,
+        player_count: 20,
+        max_players: 32,
+        version: "1.40.2.1".into(),
+        port: Some(27015),
+        steam_id: Some(90_178_123_456_789_012),
+        keywords: Some("secure,valve,empty".into()),
+        game_id: Some(730),
+        ..Default::default()
+    }
+}
+
+fn goldsrc_info() -> GoldSrcInfo {
+    GoldSrcInfo {
+        address: "192.0.2.10:27015".into(),
+        server_name: "Classic CS 1.6".into(),
+        map_name: "de_nuke".into(),
+        folder: "cstrike".into(),
+        game: "Counter-Strike".into(),
+        is_mod: true,
+        mod_website: Some("www.counter-strike.net".into()),
+        mod_download: Some(String::new()),
+        mod_version: Some(1),
+        mod_size: Some(184_000_000),
+        multiplayer_only: Some(false),
+        uses_custom_dll: Some(true),
+        ..Default::default()
+    }
+}
+
+fn roster(n: usize) -> Vec<Player> {
+    (0..n)
+        .map(|i| Player {
+            index: 0,
+            name: format!("player_name_{i:02}"),
+            score: i as i32,
+            duration: 100.0 * i as f32,
+            deaths: None,
+            money: None,
+        })
+        .collect()
+}
+
+fn rule_set(n: usize) -> Vec<(String, String)> {
+    (0..n).map(|i| (format!("sm_plugin_{i:04}_version"), format!("1.{}.{}", i % 7, i % 13))).collect()
+}
+
+fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    f(&mut out);
+    out
+}
+
+/// A reader in the style of the slower peers: every string copied one byte at a time
+/// into a growing buffer, then decoded. The baseline for the rules ratio.
+mod byte_at_a_time {
+    pub fn rules(body: &[u8]) -> Option<Vec<(String, String)>> {
+        let mut pos = 0;
+        let byte = |pos: &mut usize| -> Option<u8> {
+            let b = *body.get(*pos)?;
+            *pos += 1;
+            Some(b)
+        };
+        let count = u16::from_le_bytes([byte(&mut pos)?, byte(&mut pos)?]);
+        let string = |pos: &mut usize| -> Option<String> {
+            let mut s = Vec::new();
+            loop {
+                match byte(pos)? {
+                    0 => return Some(String::from_utf8_lossy(&s).into_owned()),
+                    b => s.push(b),
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for _ in 0..count {
+            out.push((string(&mut pos)?, string(&mut pos)?));
+        }
+        Some(out)
+    }
+}
+
+fn vectors_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("A2S_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
+    dir.is_dir().then_some(dir)
+}
+
+fn message(datagram: &[u8]) -> Message<'_> {
+    match Datagram::classify(datagram).unwrap() {
+        Datagram::Single(m) => m,
+        other => panic!("not a single reply: {other:?}"),
+    }
+}
+
+fn parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    let source = encoded(|o| source_info().encode(o).unwrap());
+    let goldsrc = encoded(|o| goldsrc_info().encode(o).unwrap());
+    let players = encoded(|o| encode_players(&roster(64), ShipLayout::Trailing, o).unwrap());
+    let rules_100 = encoded(|o| encode_rules(rule_set(100), o).unwrap());
+    let rules_1000 = encoded(|o| encode_rules(rule_set(1000), o).unwrap());
+
+    g.bench_function("info_source", |b| b.iter(|| Info::parse(message(black_box(&source)), Encoding::Utf8).unwrap()));
+    g.bench_function("info_goldsrc", |b| b.iter(|| Info::parse(message(black_box(&goldsrc)), Encoding::Utf8).unwrap()));
+    g.bench_function("players_64", |b| {
+        b.iter(|| Players::parse(message(black_box(&players)).body, Encoding::Utf8).unwrap())
+    });
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("rules_100", |b| {
+        b.iter(|| Rules::parse(message(black_box(&rules_100)).body, Encoding::Utf8).unwrap())
+    });
+    g.bench_function("rules_100_byte_at_a_time", |b| {
+        b.iter(|| byte_at_a_time::rules(message(black_box(&rules_100)).body).unwrap())
+    });
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("rules_1000", |b| {
+        b.iter(|| Rules::parse(message(black_box(&rules_1000)).body, Encoding::Utf8).unwrap())
+    });
+    g.throughput(Throughput::Elements(1));
+
+    // The real captures: the largest of each kind.
+    if let Some(dir) = vectors_dir() {
+        for (name, case) in [
+            ("vector_info_tf2", "php-source-query/info-tf2"),
+            ("vector_info_goldsrc_cs16", "little-a2s/info-goldsrc-cs16-verygames"),
+            ("vector_players_gmod_113", "elixir-a2s/gmod-player"),
+            ("vector_rules_gmod_265", "elixir-a2s/gmod-rules"),
+        ] {
+            let bytes = std::fs::read(dir.join(case).join("packet-0.bin")).unwrap();
+            let m = message(&bytes);
+            g.bench_function(name, |b| {
+                b.iter(|| match m.kind {
+                    0x44 => Players::parse(black_box(m.body), Encoding::Utf8).map(|p| p.players.len()).unwrap(),
+                    0x45 => Rules::parse(black_box(m.body), Encoding::Utf8).map(|r| r.len()).unwrap(),
+                    _ => Info::parse(black_box(m), Encoding::Utf8).map(|i| usize::from(i.players())).unwrap(),
+                })
+            });
+        }
+    } else {
+        eprintln!("SKIPPED vector benches: ../shared/vectors not found (set A2S_VECTORS)");
+    }
+    g.finish();
+}
+
+fn reassemble(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reassemble");
+    let reply = encoded(|o| encode_rules(rule_set(250), o).unwrap());
+    let size = reply.len().div_ceil(6);
+    for (name, compress) in [("6_fragments", false), ("6_fragments_bzip2", true)] {
+        let size = if compress { 400 } else { size };
+        let fragments = split_packet(&reply, 5, SplitFormat::Source, size, compress).unwrap();
+        assert_eq!(fragments.len(), 6, "{name}");
+        let mut r = Reassembler::new(Default::default());
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut len = 0;
+                for f in &fragments {
+                    if let Some(whole) = r.push(black_box(f)).unwrap() {
+                        len = whole.len();
+                    }
+                }
+                assert_eq!(len, reply.len());
+            })
+        });
+    }
+    g.finish();
+}
+
+fn responder() -> RunningServer {
+    Responder::new(Info::Source(source_info()), roster(64), rule_set(100)).spawn("127.0.0.1:0").unwrap()
+}
+
+/// The physical floor: the same exchange on a bare std socket, challenge round trip
+/// then the challenged request, with the same datagrams.
+fn floor(socket: &UdpSocket, query: Query, buf: &mut [u8]) -> usize {
+    socket.send(&query.encode()).unwrap();
+    let n = socket.recv(buf).unwrap();
+    let Ok(Datagram::Challenge(c)) = Datagram::classify(&buf[..n]) else { panic!("no challenge") };
+    socket.send(&query.with_challenge(c).encode()).unwrap();
+    socket.recv(buf).unwrap()
+}
+
+fn loopback(c: &mut Criterion) {
+    let server = responder();
+    let addr: SocketAddr = server.local_addr();
+    let mut g = c.benchmark_group("loopback");
+    let timeout = Duration::from_secs(2);
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(addr).unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    g.bench_function("floor_info_two_round_trips", |b| b.iter(|| floor(&socket, Query::Info(None), &mut buf)));
+    g.bench_function("floor_players_two_round_trips", |b| {
+        b.iter(|| floor(&socket, Query::Players(a2s_query::proto::Challenge::REQUEST), &mut buf))
+    });
+    g.bench_function("floor_rules_two_round_trips", |b| {
+        b.iter(|| floor(&socket, Query::Rules(a2s_query::proto::Challenge::REQUEST), &mut buf))
+    });
+
+    // Two round trips, as the floor: the challenge is asked for every time.
+    let mut client = Client::builder().timeout(timeout).reuse_challenges(false).build();
+    g.bench_function("client_info", |b| b.iter(|| client.info(addr).unwrap()));
+    g.bench_function("client_players", |b| b.iter(|| client.players(addr).unwrap()));
+    g.bench_function("client_rules", |b| b.iter(|| client.rules(addr).unwrap()));
+
+    // One round trip: the remembered challenge is sent with the request.
+    let mut polling = Client::builder().timeout(timeout).build();
+    g.bench_function("client_info_reused_challenge", |b| b.iter(|| polling.info(addr).unwrap()));
+
+    g.bench_function("free_fn_info", |b| b.iter(|| a2s_query::info(addr, timeout, Encoding::Utf8).unwrap()));
+    g.bench_function("free_fn_players", |b| b.iter(|| a2s_query::players(addr, timeout, Encoding::Utf8).unwrap()));
+    g.bench_function("free_fn_rules", |b| b.iter(|| a2s_query::rules(addr, timeout, Encoding::Utf8).unwrap()));
+    g.finish();
+    drop(server);
+}
+
+/// Checks the bench inputs are what they claim before timing them.
+fn sanity() {
+    let rules_100 = encoded(|o| encode_rules(rule_set(100), o).unwrap());
+    let body = &rules_100[5..];
+    let ours = Rules::parse(body, Encoding::Utf8).unwrap().entries;
+    assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
+    assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);
+}
+
+fn config() -> Criterion {
+    sanity();
+    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = parse, reassemble, loopback
+}
+criterion_main!(benches);

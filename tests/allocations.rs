@@ -1,0 +1,102 @@
+//! Heap allocations of one query on a reused `Client`, counted by a global allocator
+//! that counts only on the querying thread (the responder's thread is not counted).
+//!
+//! An INFO query allocates exactly one `String` per text field of the reply, and
+//! nothing else: request bytes live on the stack, the receive buffer and the
+//! reassembler are reused, and the payload is parsed where it landed.
+
+// A global allocator cannot be written without `unsafe`; the library itself forbids it.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use a2s_query::proto::SourceInfo;
+use a2s_query::server::Responder;
+use a2s_query::{Client, Info, Player};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn count<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (out, ALLOCATIONS.load(Ordering::Relaxed))
+}
+
+fn info() -> SourceInfo {
+    SourceInfo {
+        protocol: 17,
+        server_name: "counted".into(),
+        map_name: "de_mirage".into(),
+        folder: "csgo".into(),
+        game: "Counter-Strike 2".into(),
+        version: "1.40".into(),
+        keywords: Some("secure,valve".into()),
+        game_id: Some(730),
+        steam_id: Some(1),
+        port: Some(27015),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn one_info_query_allocates_one_string_per_text_field() {
+    let server = Responder::new(Info::Source(info()), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let mut client = Client::builder().timeout(Duration::from_secs(2)).build();
+    // The first query opens the socket and learns the challenge.
+    client.info(addr).unwrap();
+
+    let (reply, allocations) = count(|| client.info(addr).unwrap());
+    assert_eq!(reply.name(), "counted");
+    // server_name, map_name, folder, game, version, keywords.
+    assert_eq!(allocations, 6, "allocations for one INFO query");
+}
+
+#[test]
+fn one_players_query_allocates_the_list_and_the_names() {
+    let roster: Vec<Player> = (0..64)
+        .map(|i| Player { index: 0, name: format!("p{i}"), score: i, duration: 1.0, deaths: None, money: None })
+        .collect();
+    let server = Responder::new(Info::Source(info()), roster, vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let mut client = Client::builder().timeout(Duration::from_secs(2)).build();
+    client.players(addr).unwrap();
+
+    let (players, allocations) = count(|| client.players(addr).unwrap());
+    assert_eq!(players.len(), 64);
+    // The Vec (sized once from the count) and one String per name.
+    assert_eq!(allocations, 1 + 64);
+}
