@@ -160,6 +160,8 @@ impl<D: TextDecoder> ClientBuilder<D> {
 #[derive(Debug)]
 struct Connection {
     socket: UdpSocket,
+    /// The socket's family: IPv4 or not.
+    ipv4: bool,
     peer: Option<SocketAddr>,
     /// The read timeout currently set on the socket.
     read_timeout: Option<Duration>,
@@ -327,14 +329,13 @@ impl<D: TextDecoder> Client<D> {
     /// Opens the socket for `target`'s family and connects it there, so the kernel
     /// drops datagrams from any other address or port.
     fn connect(&mut self, target: SocketAddr) -> Result<()> {
-        let reusable = self
-            .conn
-            .as_ref()
-            .is_some_and(|c| c.socket.local_addr().map(|l| l.is_ipv4() == target.is_ipv4()).unwrap_or(false));
+        let reusable = self.conn.as_ref().is_some_and(|c| c.ipv4 == target.is_ipv4());
         if !reusable {
+            // Challenges are bound to the local address, which is about to change.
             self.challenges.clear();
             let socket = open_socket(target, self.options.bind)?;
-            self.conn = Some(Connection { socket, peer: None, read_timeout: None, dirty: false });
+            let ipv4 = target.is_ipv4();
+            self.conn = Some(Connection { socket, ipv4, peer: None, read_timeout: None, dirty: false });
         }
         let conn = self.conn.as_mut().ok_or(Error::Io(io::ErrorKind::NotConnected.into()))?;
         if conn.peer != Some(target) {
@@ -457,7 +458,7 @@ impl<D: TextDecoder> Client<D> {
                     }
                 }
                 Event::Reply(_) | Event::Stray => {
-                    strays += 1;
+                    strays = strays.saturating_add(1);
                     if strays > limits.max_stray_datagrams {
                         return Err(Error::TooManyStrayDatagrams { count: strays });
                     }

@@ -125,3 +125,15 @@ pub fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    /// A `Client` can move to another thread (a bot's worker, say).
+    #[test]
+    fn client_is_send() {
+        fn send<T: Send>() {}
+        send::<crate::Client>();
+        send::<crate::Client<crate::Raw>>();
+        send::<crate::Error>();
+    }
+}
