@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use a2s_query::proto::{
     encode_players, encode_rules, split_packet, Datagram, GoldSrcInfo, Info, Message, Player, Players, Query,
-    Reassembler, Rules, ShipLayout, SourceInfo, SplitFormat,
+    Reassembler, Rules, RulesView, ShipLayout, SourceInfo, SplitFormat,
 };
 use a2s_query::server::{Responder, RunningServer};
 use a2s_query::{Client, Encoding};
@@ -139,6 +139,15 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100));
     g.bench_function("rules_100", |b| {
         b.iter(|| Rules::parse(message(black_box(&rules_100)).body, Encoding::Utf8).unwrap())
+    });
+    // Zero-copy: pairs borrowed from the datagram, each checked as UTF-8 text.
+    g.bench_function("rules_100_borrowed", |b| {
+        b.iter(|| {
+            let view = RulesView::parse(message(black_box(&rules_100)).body).unwrap();
+            view.iter()
+                .map(|(n, v)| std::str::from_utf8(n).unwrap().len() + std::str::from_utf8(v).unwrap().len())
+                .sum::<usize>()
+        })
     });
     g.bench_function("rules_100_byte_at_a_time", |b| {
         b.iter(|| byte_at_a_time::rules(message(black_box(&rules_100)).body).unwrap())

@@ -11,7 +11,7 @@
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
-//! | rules | [`Rules`], [`encode_rules`] |
+//! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
 //! | reading | [`Reader`], the bounds-checked cursor every parser uses |
 //!
 //! A client's receive path, in short:
@@ -60,5 +60,5 @@ pub use packet::{
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
 };
 pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
-pub use reader::Reader;
-pub use rules::{encode_rules, Rules, S2A_RULES};
+pub use reader::{find_nul, Reader};
+pub use rules::{encode_rules, Rules, RulesView, S2A_RULES};

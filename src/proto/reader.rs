@@ -8,6 +8,24 @@ use byteorder::{ByteOrder, LittleEndian};
 use crate::encoding::TextDecoder;
 use crate::error::{Error, Result};
 
+/// Index of the first NUL byte, eight bytes at a time (strings are most of every reply).
+pub fn find_nul(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let x = LittleEndian::read_u64(word);
+        // The lowest flagged byte is the first zero byte; flags above it may be false.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(base + (zeros.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words.remainder().iter().position(|&b| b == 0).map(|i| base + i)
+}
+
 /// A cursor over a byte slice that never reads past its end.
 ///
 /// Offsets in errors count from `base`, so a parser handed the body of a message can
@@ -106,7 +124,7 @@ impl<'a> Reader<'a> {
     /// A string whose terminator is missing is truncated.
     pub fn cstr(&mut self, field: &'static str) -> Result<&'a [u8]> {
         let rest = self.rest();
-        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.truncated(field))?;
+        let len = find_nul(rest).ok_or_else(|| self.truncated(field))?;
         let s = rest.get(..len).ok_or_else(|| self.truncated(field))?;
         self.pos += len + 1;
         Ok(s)
@@ -114,7 +132,7 @@ impl<'a> Reader<'a> {
 
     /// Skips a NUL-terminated string; true when it was complete.
     pub fn skip_cstr(&mut self) -> bool {
-        match self.rest().iter().position(|&b| b == 0) {
+        match find_nul(self.rest()) {
             Some(len) => {
                 self.pos += len + 1;
                 true
@@ -198,5 +216,29 @@ mod tests {
         r.u8("x").unwrap();
         assert!(r.bytes(usize::MAX, "huge").is_err());
         assert!(!r.skip(usize::MAX));
+    }
+
+    #[test]
+    fn nul_search_agrees_with_a_plain_scan() {
+        let mut data = vec![1u8; 40];
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut d = data[..len].to_vec();
+                if at < len {
+                    d[at] = 0;
+                }
+                // High bytes around the zero must not produce false hits.
+                for (i, b) in d.iter_mut().enumerate() {
+                    if *b != 0 && i % 3 == 0 {
+                        *b = 0x80 | i as u8;
+                    }
+                }
+                assert_eq!(find_nul(&d), d.iter().position(|&b| b == 0), "len {len} at {at}");
+            }
+        }
+        data[39] = 0;
+        assert_eq!(find_nul(&data), Some(39));
+        assert_eq!(find_nul(&[0x01, 0x00]), Some(1));
+        assert_eq!(find_nul(&[0x80; 16]), None);
     }
 }

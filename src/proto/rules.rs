@@ -66,23 +66,21 @@ impl<S> Rules<S> {
     /// [`Error::Truncated`] when even the count is missing; [`Error::InvalidText`] from
     /// a strict decoder. A list cut short is not an error: see [`Rules::truncated`].
     pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
-        let mut r = Reader::new(body, Message::BODY_OFFSET);
-        let count = r.u16("rule count")?;
+        let view = RulesView::parse(body)?;
         // Each pair takes at least two bytes: the capacity never exceeds the payload.
-        let mut entries = Vec::with_capacity(usize::from(count).min(r.remaining() / 2));
-        let mut truncated = false;
-        while entries.len() < usize::from(count) {
-            let pair = r.text(decoder, "rule name").and_then(|n| Ok((n, r.text(decoder, "rule value")?)));
-            match pair {
-                Ok(pair) => entries.push(pair),
-                Err(e @ Error::InvalidText { .. }) => return Err(e),
-                Err(_) => {
-                    truncated = true;
-                    break;
-                }
-            }
+        let mut entries = Vec::with_capacity(usize::from(view.count).min(view.pairs.len() / 2));
+        let mut offset = Message::BODY_OFFSET + 2;
+        for (name, value) in view.iter() {
+            let decode = |bytes: &[u8], field, at: usize| {
+                decoder.decode(bytes).map_err(|e| Error::InvalidText { field, offset: at + e.valid_up_to })
+            };
+            let n = decode(name, "rule name", offset)?;
+            let v = decode(value, "rule value", offset + name.len() + 1)?;
+            offset += name.len() + value.len() + 2;
+            entries.push((n, v));
         }
-        Ok(Rules { count, entries, truncated })
+        let truncated = entries.len() < usize::from(view.count);
+        Ok(Rules { count: view.count, entries, truncated })
     }
 
     /// A map of the rules, for callers who want one (a later duplicate wins).
@@ -91,6 +89,68 @@ impl<S> Rules<S> {
         S: std::hash::Hash + Eq,
     {
         self.entries.into_iter().collect()
+    }
+}
+
+/// A rules reply read in place: the pairs borrow the message bytes, nothing is
+/// allocated or decoded. For hot paths and for binary rule values; [`Rules::parse`] is
+/// built on it.
+///
+/// ```
+/// use a2s_query::proto::RulesView;
+/// let body = b"\x02\x00sv_gravity\x00800\x00mp_timelimit\x0030\x00";
+/// let view = RulesView::parse(body)?;
+/// assert_eq!(view.len(), 2);
+/// assert_eq!(view.get("mp_timelimit"), Some(&b"30"[..]));
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RulesView<'a> {
+    /// The rule count the server declared.
+    pub count: u16,
+    /// The bytes after the count.
+    pairs: &'a [u8],
+}
+
+impl<'a> RulesView<'a> {
+    /// Reads the count of the body of a `0x45` message; the pairs are found as they
+    /// are iterated, in one pass.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when even the count is missing.
+    pub fn parse(body: &'a [u8]) -> Result<Self> {
+        let mut r = Reader::new(body, Message::BODY_OFFSET);
+        let count = r.u16("rule count")?;
+        Ok(RulesView { count, pairs: r.rest() })
+    }
+
+    /// The whole pairs as raw bytes (without their NULs), in wire order: at most
+    /// `count`, stopping at a pair cut short.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let mut r = Reader::new(self.pairs, 0);
+        std::iter::from_fn(move || Some((r.cstr("rule name").ok()?, r.cstr("rule value").ok()?)))
+            .take(usize::from(self.count))
+    }
+
+    /// Number of whole pairs (walks them).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when there is no whole pair.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// True when the reply ended before `count` whole pairs (walks them).
+    pub fn is_truncated(&self) -> bool {
+        self.len() < usize::from(self.count)
+    }
+
+    /// The raw value of rule `name` (the last one, if sent twice).
+    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&'a [u8]> {
+        let name = name.as_ref();
+        self.iter().filter(|(n, _)| *n == name).last().map(|(_, v)| v)
     }
 }
 
@@ -220,5 +280,33 @@ mod tests {
     fn empty_values_and_names_are_kept() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\x02\x00description\0\0\0x\0");
         assert_eq!(back.entries, vec![("description".into(), "".into()), ("".into(), "x".into())]);
+    }
+
+    #[test]
+    fn view_borrows_pairs_in_place() {
+        let body = b"\x03\x00a\x001\x00\x00empty name\x00b\x00";
+        let view = RulesView::parse(body).unwrap();
+        assert_eq!(view.len(), 2);
+        assert!(view.is_truncated(), "the third pair lacks its value");
+        let pairs: Vec<_> = view.iter().collect();
+        assert_eq!(pairs, vec![(&b"a"[..], &b"1"[..]), (&b""[..], &b"empty name"[..])]);
+        assert_eq!(view.get(""), Some(&b"empty name"[..]));
+        assert_eq!(view.get("b"), None);
+        assert!(RulesView::parse(b"\x01").is_err());
+    }
+
+    #[test]
+    fn strict_errors_point_at_the_bad_byte_of_names_and_values() {
+        // Offsets count from the datagram start: header 4, type 1, count 2.
+        let body = b"\x02\x00ab\x00c\xFF\x00";
+        match Rules::parse(body, Encoding::Utf8Strict) {
+            Err(Error::InvalidText { field: "rule value", offset }) => assert_eq!(offset, 7 + 3 + 1),
+            other => panic!("{other:?}"),
+        }
+        let body = b"\x01\x00\xFEx\x00v\x00";
+        assert!(matches!(
+            Rules::parse(body, Encoding::Utf8Strict),
+            Err(Error::InvalidText { field: "rule name", offset: 7 })
+        ));
     }
 }
