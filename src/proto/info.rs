@@ -28,6 +28,9 @@ pub const EDF_KEYWORDS: u8 = 0x20;
 pub const EDF_GAME_ID: u8 = 0x01;
 const EDF_KNOWN: u8 = EDF_PORT | EDF_STEAM_ID | EDF_SOURCE_TV | EDF_KEYWORDS | EDF_GAME_ID;
 
+/// Bytes of the spectator count and slots an HLTV proxy may append (two i32).
+const HLTV_COUNTS_LEN: usize = 8;
+
 /// The low 24 bits of a GameID are the full Steam app id.
 const GAME_ID_APP_MASK: u64 = 0xFF_FFFF;
 
@@ -452,7 +455,10 @@ impl<S> GoldSrcInfo<S> {
             info.uses_custom_dll = Some(r.bool("mod dll")?);
         }
         info.vac_enabled = r.bool("vac")?;
-        if !r.is_empty() {
+        // An HLTV proxy sends no bots byte, but may append its real spectator count and
+        // slots (two i32) when either passes 255: those 8 bytes are not bots.
+        let hltv_counts = info.server_type == ServerType::SourceTv && r.remaining() == HLTV_COUNTS_LEN;
+        if !r.is_empty() && !hltv_counts {
             info.bot_count = r.u8("bot count")?;
         }
         Ok(info)
@@ -852,6 +858,17 @@ mod tests {
         g.encode(&mut buf).unwrap();
         buf.pop();
         assert_eq!(parse(&buf).unwrap(), Info::GoldSrc(g));
+    }
+
+    #[test]
+    fn hltv_spectator_counts_are_not_bots() {
+        let proxy = GoldSrcInfo { server_type: ServerType::SourceTv, bot_count: 0, ..goldsrc() };
+        let mut buf = Vec::new();
+        proxy.encode(&mut buf).unwrap();
+        buf.pop(); // HLTV writes no bots byte...
+        buf.extend_from_slice(&300i32.to_le_bytes()); // ...but its real counts.
+        buf.extend_from_slice(&512i32.to_le_bytes());
+        assert_eq!(parse(&buf).unwrap(), Info::GoldSrc(proxy));
     }
 
     #[test]
