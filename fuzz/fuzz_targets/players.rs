@@ -19,6 +19,9 @@ fuzz_target!(|body: &[u8]| {
     let back = Players::parse(Message::from_reassembled(&again).unwrap().body, Raw).expect("parses");
     assert_eq!(back.players.len(), list.players.len());
     for (a, b) in back.players.iter().zip(&list.players) {
-        assert_eq!((a.index, &a.name, a.score, a.duration.to_bits()), (b.index, &b.name, b.score, b.duration.to_bits()));
+        assert_eq!(
+            (a.index, &a.name, a.score, a.duration.to_bits()),
+            (b.index, &b.name, b.score, b.duration.to_bits())
+        );
     }
 });
