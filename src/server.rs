@@ -62,12 +62,15 @@ impl Responder {
         }
     }
 
-    /// The challenge handed to `client`: stable per address, unguessable without the
-    /// secret.
+    /// The challenge handed to `client`: stable per address and secret. A keyed FNV-1a
+    /// hash: it tells clients apart, it is not a cryptographic defence against spoofing.
     pub fn challenge_for(&self, client: SocketAddr) -> Challenge {
-        // FNV-1a over the address text, keyed with the secret.
+        let ip = match client.ip() {
+            std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(a) => a.octets(),
+        };
         let mut h: u32 = 0x811C_9DC5 ^ self.secret;
-        for b in client.to_string().bytes() {
+        for b in ip.into_iter().chain(client.port().to_le_bytes()) {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
         // Never the -1 placeholder.

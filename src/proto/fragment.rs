@@ -159,11 +159,9 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Records the fragment stored at `data[start..start + len]`. False for a duplicate.
-    fn file(&mut self, start: usize, len: usize, max_fragments: u8) -> Result<bool> {
-        let layout = self.layout.ok_or(Error::Malformed { reason: "layout unknown", offset: 0 })?;
-        let d = self.data.get(start..start + len).unwrap_or_default();
-        let h = read_header(d, layout)?;
+    /// Files the fragment whose header is `h`, stored at `data[start..start + len]`.
+    /// A duplicate (a number already filed) is ignored.
+    fn file(&mut self, h: &Header, start: usize, len: usize, max_fragments: u8) -> Result<()> {
         if h.total > max_fragments {
             return Err(Error::TooManyFragments { total: h.total, max: max_fragments });
         }
@@ -177,15 +175,19 @@ impl Bucket {
             .slots
             .get_mut(usize::from(h.number))
             .ok_or(Error::Malformed { reason: "fragment number out of range", offset: NUMBER_AT })?;
-        if slot.is_some() {
-            return Ok(false);
+        if slot.is_none() {
+            *slot = Some((start + h.payload_at, len - h.payload_at));
+            self.received += 1;
+            if h.compressed.is_some() {
+                self.declared = h.compressed;
+            }
         }
-        *slot = Some((start + h.payload_at, len - h.payload_at));
-        self.received += 1;
-        if h.compressed.is_some() {
-            self.declared = h.compressed;
-        }
-        Ok(true)
+        Ok(())
+    }
+
+    /// True when fragment `number` is already filed.
+    fn has(&self, number: u8) -> bool {
+        self.slots.get(usize::from(number)).is_some_and(Option::is_some)
     }
 
     fn complete(&self) -> bool {
@@ -228,6 +230,10 @@ pub struct Reassembler {
     out: Vec<u8>,
     /// Its decompressed form, when it was compressed.
     inflated: Vec<u8>,
+    /// Whether the last completed reply is in `inflated` rather than `out`.
+    last_was_compressed: bool,
+    /// A data buffer kept from a finished reply, reused by the next one.
+    spare: Vec<u8>,
 }
 
 impl Reassembler {
@@ -240,6 +246,8 @@ impl Reassembler {
             clock: 0,
             out: Vec::new(),
             inflated: Vec::new(),
+            last_was_compressed: false,
+            spare: Vec::new(),
         }
     }
 
@@ -295,7 +303,8 @@ impl Reassembler {
         let done = match result {
             Ok(done) => done,
             Err(e) => {
-                self.buckets.swap_remove(index);
+                let dropped = self.buckets.swap_remove(index);
+                self.recycle(dropped);
                 return Err(e);
             }
         };
@@ -303,7 +312,27 @@ impl Reassembler {
             return Ok(None);
         }
         let bucket = self.buckets.swap_remove(index);
-        self.finish(&bucket).map(Some)
+        let result = self.finish(&bucket);
+        self.spare = bucket.data;
+        self.spare.clear();
+        result.map(|()| Some(self.reply()))
+    }
+
+    /// Keeps a dropped bucket's buffer for the next reply.
+    fn recycle(&mut self, bucket: Bucket) {
+        if bucket.data.capacity() > self.spare.capacity() {
+            self.spare = bucket.data;
+            self.spare.clear();
+        }
+    }
+
+    /// The last completed reply (decompressed when it was compressed).
+    fn reply(&self) -> &[u8] {
+        if self.last_was_compressed {
+            &self.inflated
+        } else {
+            &self.out
+        }
     }
 
     /// Index of the bucket for `id`, made (dropping the stalest if full) when new.
@@ -312,12 +341,14 @@ impl Reassembler {
             return i;
         }
         if self.buckets.len() >= self.limits.max_pending_replies.max(1) {
-            if let Some(stalest) = (0..self.buckets.len()).min_by_key(|&i| self.buckets.get(i).map_or(0, |b| b.touched))
-            {
-                self.buckets.swap_remove(stalest);
+            let stalest = self.buckets.iter().enumerate().min_by_key(|(_, b)| b.touched).map(|(i, _)| i);
+            if let Some(i) = stalest {
+                let dropped = self.buckets.swap_remove(i);
+                self.recycle(dropped);
             }
         }
-        self.buckets.push(Bucket { id, ..Bucket::default() });
+        let data = std::mem::take(&mut self.spare);
+        self.buckets.push(Bucket { id, data, ..Bucket::default() });
         self.buckets.len() - 1
     }
 
@@ -331,48 +362,48 @@ impl Reassembler {
         if bucket.data.len() + d.len() > limits.max_reply_bytes {
             return Err(Error::ReplyTooLarge { max: limits.max_reply_bytes });
         }
-        if let Some(layout) = bucket.layout {
-            // Check the header before keeping the bytes, so duplicates cost nothing.
-            let h = read_header(d, layout)?;
-            if bucket.slots.get(usize::from(h.number)).is_some_and(Option::is_some) {
-                return Ok(false);
+        if bucket.layout.is_none() {
+            bucket.layout = Layout::forced(format, bucket.id).or_else(|| Layout::sniff(d, bucket.id));
+            if let Some(layout) = bucket.layout {
+                // Fragments that came before the layout was known, read now.
+                for (s, len) in std::mem::take(&mut bucket.unread) {
+                    let h = read_header(bucket.data.get(s..s + len).unwrap_or_default(), layout)?;
+                    bucket.file(&h, s, len, limits.max_fragments)?;
+                }
             }
         }
         let start = bucket.data.len();
-        bucket.data.extend_from_slice(d);
-        if bucket.layout.is_none() {
-            bucket.layout = Layout::forced(format, bucket.id).or_else(|| Layout::sniff(d, bucket.id));
-            if bucket.layout.is_none() {
-                if bucket.unread.len() >= usize::from(limits.max_fragments) {
-                    return Err(Error::TooManyFragments { total: u8::MAX, max: limits.max_fragments });
-                }
-                bucket.unread.push((start, d.len()));
-                return Ok(false);
+        let Some(layout) = bucket.layout else {
+            if bucket.unread.len() >= usize::from(limits.max_fragments) {
+                return Err(Error::TooManyFragments { total: u8::MAX, max: limits.max_fragments });
             }
-            for (s, len) in std::mem::take(&mut bucket.unread) {
-                bucket.file(s, len, limits.max_fragments)?;
-            }
+            bucket.data.extend_from_slice(d);
+            bucket.unread.push((start, d.len()));
+            return Ok(false);
+        };
+        // The header is checked before the bytes are kept, so duplicates cost nothing.
+        let h = read_header(d, layout)?;
+        if !bucket.has(h.number) {
+            bucket.data.extend_from_slice(d);
+            bucket.file(&h, start, d.len(), limits.max_fragments)?;
         }
-        bucket.file(start, d.len(), limits.max_fragments)?;
         Ok(bucket.complete())
     }
 
     /// Joins a complete bucket's payloads in order, and inflates them if compressed.
-    fn finish(&mut self, bucket: &Bucket) -> Result<&[u8]> {
+    fn finish(&mut self, bucket: &Bucket) -> Result<()> {
         self.out.clear();
         for &(start, len) in bucket.slots.iter().flatten() {
             self.out.extend_from_slice(bucket.data.get(start..start + len).unwrap_or_default());
         }
-        match (bucket.layout, bucket.declared) {
-            (Some(Layout::Source { compressed: true, .. }), Some((size, crc))) => {
-                inflate(&self.out, size, crc, self.limits.max_decompressed_bytes, &mut self.inflated)?;
-                Ok(&self.inflated)
-            }
-            (Some(Layout::Source { compressed: true, .. }), None) => {
-                Err(Error::Malformed { reason: "compressed reply without its size and CRC", offset: 12 })
-            }
-            _ => Ok(&self.out),
+        self.last_was_compressed = matches!(bucket.layout, Some(Layout::Source { compressed: true, .. }));
+        if !self.last_was_compressed {
+            return Ok(());
         }
+        let (size, crc) = bucket
+            .declared
+            .ok_or(Error::Malformed { reason: "compressed reply without its size and CRC", offset: 12 })?;
+        inflate(&self.out, size, crc, self.limits.max_decompressed_bytes, &mut self.inflated)
     }
 }
 
