@@ -167,7 +167,9 @@ impl Bucket {
         }
         if self.total == 0 {
             self.total = h.total;
-            self.slots = vec![None; usize::from(h.total)];
+            // `slots` may be a finished reply's, kept for reuse: refill, keep capacity.
+            self.slots.clear();
+            self.slots.resize(usize::from(h.total), None);
         } else if h.total != self.total {
             return Err(Error::Malformed { reason: "fragment total changed within one reply", offset: TOTAL_AT });
         }
@@ -232,8 +234,15 @@ pub struct Reassembler {
     inflated: Vec<u8>,
     /// Whether the last completed reply is in `inflated` rather than `out`.
     last_was_compressed: bool,
-    /// A data buffer kept from a finished reply, reused by the next one.
-    spare: Vec<u8>,
+    /// Buffers kept from a finished reply, reused by the next one.
+    spare: Spare,
+}
+
+/// A finished bucket's buffers, so that polling does not allocate per split reply.
+#[derive(Debug, Default)]
+struct Spare {
+    data: Vec<u8>,
+    slots: Vec<Option<(usize, usize)>>,
 }
 
 impl Reassembler {
@@ -247,7 +256,7 @@ impl Reassembler {
             out: Vec::new(),
             inflated: Vec::new(),
             last_was_compressed: false,
-            spare: Vec::new(),
+            spare: Spare::default(),
         }
     }
 
@@ -313,16 +322,20 @@ impl Reassembler {
         }
         let bucket = self.buckets.swap_remove(index);
         let result = self.finish(&bucket);
-        self.spare = bucket.data;
-        self.spare.clear();
+        self.recycle(bucket);
         result.map(|()| Some(self.reply()))
     }
 
-    /// Keeps a dropped bucket's buffer for the next reply.
-    fn recycle(&mut self, bucket: Bucket) {
-        if bucket.data.capacity() > self.spare.capacity() {
-            self.spare = bucket.data;
-            self.spare.clear();
+    /// Keeps a finished or dropped bucket's buffers for the next reply, when they are
+    /// bigger than those already kept.
+    fn recycle(&mut self, mut bucket: Bucket) {
+        if bucket.data.capacity() > self.spare.data.capacity() {
+            bucket.data.clear();
+            self.spare.data = bucket.data;
+        }
+        if bucket.slots.capacity() > self.spare.slots.capacity() {
+            bucket.slots.clear();
+            self.spare.slots = bucket.slots;
         }
     }
 
@@ -347,8 +360,8 @@ impl Reassembler {
                 self.recycle(dropped);
             }
         }
-        let data = std::mem::take(&mut self.spare);
-        self.buckets.push(Bucket { id, data, ..Bucket::default() });
+        let Spare { data, slots } = std::mem::take(&mut self.spare);
+        self.buckets.push(Bucket { id, data, slots, ..Bucket::default() });
         self.buckets.len() - 1
     }
 
