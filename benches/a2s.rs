@@ -269,7 +269,7 @@ fn loopback(c: &mut Criterion) {
 fn sanity() {
     let rules_100 = encoded(|o| encode_rules(rule_set(100), o).unwrap());
     let body = &rules_100[5..];
-    let ours = Rules::parse(body, Encoding::Utf8).unwrap().entries;
+    let ours = Rules::parse(body, Encoding::Utf8).unwrap().to_vec();
     assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
     assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);
 }

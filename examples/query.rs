@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use a2s_query::{Client, Encoding, Info, Player, Raw, Rules, TextDecoder};
+use a2s_query::{Client, Encoding, Info, Player, Raw, Rules, TextBuf, TextDecoder};
 use serde::Serialize;
 
 const USAGE: &str = "usage: query <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] \
@@ -113,6 +113,7 @@ struct All<I, P, R> {
 fn run<D: TextDecoder>(mut client: Client<D>, args: &Args) -> Result<(), a2s_query::Error>
 where
     D::Text: Serialize,
+    <D::Text as TextBuf>::Slice: Serialize,
 {
     let addr = args.addr.as_str();
     match args.what {
@@ -210,10 +211,10 @@ fn print_players<S: AsRef<[u8]>>(players: &[Player<S>]) {
     }
 }
 
-fn print_rules<S: AsRef<[u8]>>(rules: &Rules<S>) {
+fn print_rules<S: TextBuf>(rules: &Rules<S>) {
     println!("{} rules{}", rules.len(), if rules.truncated { " (reply cut short)" } else { "" });
     for (name, value) in rules {
-        println!("{} = {}", show(name), show(value));
+        println!("{} = {}", show(&name), show(&value));
     }
 }
 

@@ -16,11 +16,12 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::ops::Range;
 
 /// How a string's bytes (without the terminating NUL) become a string value.
 pub trait TextDecoder: Copy {
     /// The type of every string field in results parsed with this decoder.
-    type Text: Clone + Debug + PartialEq + Eq + Hash + AsRef<[u8]>;
+    type Text: TextBuf;
 
     /// Decodes one string.
     ///
@@ -28,6 +29,85 @@ pub trait TextDecoder: Copy {
     /// Returns [`DecodeError`] when the bytes are not valid in this encoding; the parser
     /// turns it into [`Error::InvalidText`](crate::Error::InvalidText) naming the field.
     fn decode(self, bytes: &[u8]) -> Result<Self::Text, DecodeError>;
+
+    /// Decodes one string onto the end of `out`, so that many strings can share one
+    /// buffer ([`Rules`](crate::Rules) keeps all of its text in one). On an error `out`
+    /// may hold part of the string; the caller discards it.
+    ///
+    /// The provided version decodes into a new value and appends it; the crate's
+    /// decoders override it to append without the intermediate allocation.
+    ///
+    /// # Errors
+    /// As [`TextDecoder::decode`].
+    fn decode_into(self, bytes: &[u8], out: &mut Self::Text) -> Result<(), DecodeError> {
+        let text = self.decode(bytes)?;
+        out.push_text(text.slice(0..text.byte_len()));
+        Ok(())
+    }
+
+    /// Appends `bytes`, a run of NUL-separated strings, to `out` in one copy and returns
+    /// true when each of those strings decodes to exactly its own bytes (valid UTF-8 for
+    /// the UTF-8 decoders, ASCII for Latin-1, anything for [`Raw`]). Otherwise appends
+    /// nothing and returns false, and the strings are decoded one by one. A fast path:
+    /// the provided version always returns false.
+    fn decode_verbatim(self, bytes: &[u8], out: &mut Self::Text) -> bool {
+        let _ = (bytes, out);
+        false
+    }
+}
+
+/// An owned string type a [`TextDecoder`] produces: `String`, or `Vec<u8>` for
+/// undecoded bytes. Lets one buffer hold many strings that are handed out as slices.
+pub trait TextBuf: Clone + Debug + Default + PartialEq + Eq + Hash + AsRef<[u8]> {
+    /// The borrowed form handed out for a part of the buffer: `str` or `[u8]`.
+    type Slice: ?Sized + Debug + PartialEq + Eq + Hash + AsRef<[u8]> + ToOwned<Owned = Self>;
+
+    /// The part of the buffer in `range`; empty when `range` is not a valid part of it
+    /// (never a panic).
+    fn slice(&self, range: Range<usize>) -> &Self::Slice;
+
+    /// Appends `other`.
+    fn push_text(&mut self, other: &Self::Slice);
+
+    /// Makes room for at least `additional` more bytes.
+    fn reserve_bytes(&mut self, additional: usize);
+
+    /// Length in bytes.
+    fn byte_len(&self) -> usize {
+        self.as_ref().len()
+    }
+}
+
+impl TextBuf for String {
+    type Slice = str;
+
+    fn slice(&self, range: Range<usize>) -> &str {
+        self.get(range).unwrap_or_default()
+    }
+
+    fn push_text(&mut self, other: &str) {
+        self.push_str(other);
+    }
+
+    fn reserve_bytes(&mut self, additional: usize) {
+        self.reserve(additional);
+    }
+}
+
+impl TextBuf for Vec<u8> {
+    type Slice = [u8];
+
+    fn slice(&self, range: Range<usize>) -> &[u8] {
+        self.get(range).unwrap_or_default()
+    }
+
+    fn push_text(&mut self, other: &[u8]) {
+        self.extend_from_slice(other);
+    }
+
+    fn reserve_bytes(&mut self, additional: usize) {
+        self.reserve(additional);
+    }
 }
 
 /// Bytes that a [`TextDecoder`] refused.
@@ -62,17 +142,51 @@ impl TextDecoder for Encoding {
                 Ok(s) => Ok(s.to_owned()),
                 Err(e) => Err(DecodeError { valid_up_to: e.valid_up_to() }),
             },
-            Encoding::Latin1 => Ok(latin1(bytes)),
+            Encoding::Latin1 => {
+                let mut out = String::new();
+                latin1_into(bytes, &mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    fn decode_into(self, bytes: &[u8], out: &mut String) -> Result<(), DecodeError> {
+        match self {
+            Encoding::Utf8 => {
+                for chunk in bytes.utf8_chunks() {
+                    out.push_str(chunk.valid());
+                    if !chunk.invalid().is_empty() {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                    }
+                }
+            }
+            Encoding::Utf8Strict => match std::str::from_utf8(bytes) {
+                Ok(s) => out.push_str(s),
+                Err(e) => return Err(DecodeError { valid_up_to: e.valid_up_to() }),
+            },
+            Encoding::Latin1 => latin1_into(bytes, out),
+        }
+        Ok(())
+    }
+
+    fn decode_verbatim(self, bytes: &[u8], out: &mut String) -> bool {
+        // UTF-8 is self-synchronising: split at NULs, valid text stays valid.
+        match std::str::from_utf8(bytes) {
+            Ok(text) if self != Encoding::Latin1 || text.is_ascii() => {
+                out.push_str(text);
+                true
+            }
+            _ => false,
         }
     }
 }
 
-fn latin1(bytes: &[u8]) -> String {
-    if bytes.is_ascii() {
-        // ASCII is valid UTF-8 and Latin-1 alike: one copy, no per-char work.
-        return String::from_utf8_lossy(bytes).into_owned();
+fn latin1_into(bytes: &[u8], out: &mut String) {
+    // ASCII is valid UTF-8 and Latin-1 alike: one copy, no per-char work.
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if ascii.is_ascii() => out.push_str(ascii),
+        _ => out.extend(bytes.iter().map(|&b| char::from(b))),
     }
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Keeps every string as the bytes the server sent (`Vec<u8>`), undecoded.
@@ -86,6 +200,16 @@ impl TextDecoder for Raw {
 
     fn decode(self, bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
         Ok(bytes.to_vec())
+    }
+
+    fn decode_into(self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn decode_verbatim(self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(bytes);
+        true
     }
 }
 

@@ -58,7 +58,7 @@ use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_GOLDSRC_GRACE, DEFAULT_TIMEOUT};
-pub use encoding::{DecodeError, Encoding, Raw, TextDecoder};
+pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use proto::{GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use a2s_query::proto::SourceInfo;
 use a2s_query::server::Responder;
-use a2s_query::{Client, Info, Player};
+use a2s_query::{Client, Info, Player, Rules};
 
 struct Counting;
 
@@ -101,4 +101,19 @@ fn one_players_query_allocates_the_list_and_the_names() {
     assert_eq!(players.len(), 64);
     // The Vec (sized once from the count) and one String per name.
     assert_eq!(allocations, 1 + 64);
+}
+
+#[test]
+fn one_rules_query_allocates_two_buffers_whatever_the_rule_count() {
+    // 100 rules: about 2.1 KB, split in two fragments; reassembly reuses its buffers.
+    let rules: Vec<(String, String)> = (0..100).map(|i| (format!("sv_rule_{i}"), format!("value {i}"))).collect();
+    let server = Responder::new(Info::Source(info()), vec![], rules.clone()).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let mut client = Client::builder().timeout(Duration::from_secs(2)).build();
+    client.rules(addr).unwrap();
+
+    let (got, allocations): (Rules, usize) = count(|| client.rules(addr).unwrap());
+    assert_eq!(got.to_vec(), rules);
+    // One buffer for all the text, one for where each pair lies in it.
+    assert_eq!(allocations, 2);
 }

@@ -61,4 +61,4 @@ pub use packet::{
 };
 pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
 pub use reader::{find_nul, Reader};
-pub use rules::{encode_rules, Rules, RulesView, S2A_RULES};
+pub use rules::{encode_rules, Rules, RulesIter, RulesView, S2A_RULES};

@@ -3,7 +3,7 @@
 use super::packet::{Message, SINGLE_HEADER};
 use super::reader::Reader;
 use super::writer::Writer;
-use crate::encoding::TextDecoder;
+use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 
 /// Reply type byte of a rules list (`'E'`).
@@ -13,51 +13,78 @@ pub const S2A_RULES: u8 = 0x45;
 ///
 /// Looks up like a map ([`Rules::get`]; a name sent twice answers with its last value)
 /// and keeps what a map would lose: order, duplicates, the declared count and whether
-/// the reply was cut short.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// the reply was cut short. All names and values live in one buffer and are handed out
+/// as slices (`&str`, or `&[u8]` with [`Raw`](crate::Raw)): a reply of a thousand rules
+/// costs two allocations, not two thousand.
+///
+/// ```
+/// use a2s_query::Rules;
+/// let rules: Rules = [("sv_gravity", "800"), ("mp_timelimit", "30")].into_iter().collect();
+/// assert_eq!(rules.get("mp_timelimit"), Some("30"));
+/// for (name, value) in &rules {
+///     println!("{name} = {value}");
+/// }
+/// ```
+#[derive(Clone)]
 pub struct Rules<S = String> {
     /// The rule count the server declared.
     pub count: u16,
-    /// The pairs read, in wire order.
-    pub entries: Vec<(S, S)>,
     /// True when the reply ended before `count` whole pairs (a cut-off reply): the
     /// pairs read are kept, a pair missing its value is dropped.
     pub truncated: bool,
+    /// Every name and value, decoded, back to back.
+    text: S,
+    /// Where each pair's name and value lie in `text`.
+    spans: Vec<Span>,
 }
 
-impl<S> Default for Rules<S> {
+/// Where one pair lies in [`Rules::text`]: `(start, end)` of the name and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl<S: TextBuf> Default for Rules<S> {
     fn default() -> Self {
-        Rules { count: 0, entries: Vec::new(), truncated: false }
+        Rules { count: 0, truncated: false, text: S::default(), spans: Vec::new() }
     }
 }
 
-impl<S: AsRef<[u8]>> Rules<S> {
+impl<S: TextBuf> Rules<S> {
     /// The value of rule `name` (the last one, if the server sent it twice).
-    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&S> {
+    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&S::Slice> {
         let name = name.as_ref();
-        self.entries.iter().rev().find(|(n, _)| n.as_ref() == name).map(|(_, v)| v)
+        self.iter().rev().find(|(n, _)| n.as_ref() == name).map(|(_, v)| v)
     }
 
     /// True when rule `name` was sent.
     pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {
         self.get(name).is_some()
     }
-}
 
-impl<S> Rules<S> {
     /// Number of pairs read.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.spans.len()
     }
 
     /// True when no pair was read.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.spans.is_empty()
     }
 
     /// The pairs in wire order.
-    pub fn iter(&self) -> std::slice::Iter<'_, (S, S)> {
-        self.entries.iter()
+    pub fn iter(&self) -> RulesIter<'_, S> {
+        RulesIter { text: &self.text, spans: self.spans.iter() }
+    }
+
+    /// Appends a pair (the declared [`count`](Rules::count) is left alone).
+    pub fn push(&mut self, name: &S::Slice, value: &S::Slice) {
+        let start = self.text.byte_len();
+        self.text.push_text(name);
+        let mid = self.text.byte_len();
+        self.text.push_text(value);
+        self.spans.push(Span { name: (start, mid), value: (mid, self.text.byte_len()) });
     }
 
     /// Parses the body of a `0x45` message.
@@ -68,27 +95,148 @@ impl<S> Rules<S> {
     pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
         let view = RulesView::parse(body)?;
         // Each pair takes at least two bytes: the capacity never exceeds the payload.
-        let mut entries = Vec::with_capacity(usize::from(view.count).min(view.pairs.len() / 2));
-        let mut offset = Message::BODY_OFFSET + 2;
-        for (name, value) in view.iter() {
-            let decode = |bytes: &[u8], field, at: usize| {
-                decoder.decode(bytes).map_err(|e| Error::InvalidText { field, offset: at + e.valid_up_to })
-            };
-            let n = decode(name, "rule name", offset)?;
-            let v = decode(value, "rule value", offset + name.len() + 1)?;
-            offset += name.len() + value.len() + 2;
-            entries.push((n, v));
+        let mut spans = Vec::with_capacity(usize::from(view.count).min(view.pairs.len() / 2));
+        let mut r = Reader::new(view.pairs, 0);
+        while spans.len() < usize::from(view.count) {
+            let name_at = r.offset();
+            let Ok(name) = r.cstr("rule name") else { break };
+            let value_at = r.offset();
+            let Ok(value) = r.cstr("rule value") else { break };
+            spans.push(Span { name: (name_at, name_at + name.len()), value: (value_at, value_at + value.len()) });
         }
-        let truncated = entries.len() < usize::from(view.count);
-        Ok(Rules { count: view.count, entries, truncated })
+        let whole = view.pairs.get(..r.offset()).unwrap_or_default();
+        let mut text = with_capacity::<S>(whole.len());
+        // Usually every string is valid as it is: one copy, and the spans stay as found.
+        if !decoder.decode_verbatim(whole, &mut text) {
+            for span in &mut spans {
+                *span = Span {
+                    name: decode_at(decoder, whole, span.name, &mut text, "rule name")?,
+                    value: decode_at(decoder, whole, span.value, &mut text, "rule value")?,
+                };
+            }
+        }
+        let truncated = spans.len() < usize::from(view.count);
+        Ok(Rules { count: view.count, truncated, text, spans })
+    }
+
+    /// The pairs as owned values, in wire order.
+    pub fn to_vec(&self) -> Vec<(S, S)> {
+        self.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
     }
 
     /// A map of the rules, for callers who want one (a later duplicate wins).
-    pub fn into_map(self) -> std::collections::HashMap<S, S>
-    where
-        S: std::hash::Hash + Eq,
-    {
-        self.entries.into_iter().collect()
+    pub fn into_map(self) -> std::collections::HashMap<S, S> {
+        self.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+    }
+}
+
+/// Decodes `wire[start..end]` onto the end of `text`; returns where it landed.
+fn decode_at<D: TextDecoder>(
+    decoder: D,
+    wire: &[u8],
+    (start, end): (usize, usize),
+    text: &mut D::Text,
+    field: &'static str,
+) -> Result<(usize, usize)> {
+    let at = text.byte_len();
+    let bytes = wire.get(start..end).unwrap_or_default();
+    decoder.decode_into(bytes, text).map_err(|e| Error::InvalidText {
+        field,
+        // From the datagram's start: header, type byte, count.
+        offset: Message::BODY_OFFSET + 2 + start + e.valid_up_to,
+    })?;
+    Ok((at, text.byte_len()))
+}
+
+/// An empty buffer with room for `bytes`.
+fn with_capacity<S: TextBuf>(bytes: usize) -> S {
+    let mut text = S::default();
+    text.reserve_bytes(bytes);
+    text
+}
+
+/// The pairs of a [`Rules`], in wire order, as `(name, value)` slices.
+#[derive(Debug, Clone)]
+pub struct RulesIter<'a, S> {
+    text: &'a S,
+    spans: std::slice::Iter<'a, Span>,
+}
+
+impl<'a, S: TextBuf> RulesIter<'a, S> {
+    fn pair(&self, span: &Span) -> (&'a S::Slice, &'a S::Slice) {
+        (self.text.slice(span.name.0..span.name.1), self.text.slice(span.value.0..span.value.1))
+    }
+}
+
+impl<'a, S: TextBuf> Iterator for RulesIter<'a, S> {
+    type Item = (&'a S::Slice, &'a S::Slice);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let span = self.spans.next()?;
+        Some(self.pair(span))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl<S: TextBuf> DoubleEndedIterator for RulesIter<'_, S> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let span = self.spans.next_back()?;
+        Some(self.pair(span))
+    }
+}
+
+impl<S: TextBuf> ExactSizeIterator for RulesIter<'_, S> {}
+
+impl<'a, S: TextBuf> IntoIterator for &'a Rules<S> {
+    type Item = (&'a S::Slice, &'a S::Slice);
+    type IntoIter = RulesIter<'a, S>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<S: TextBuf, N: AsRef<S::Slice>, V: AsRef<S::Slice>> FromIterator<(N, V)> for Rules<S> {
+    /// Rules from pairs; the declared count is the number of pairs (saturating).
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
+        let mut rules = Rules::default();
+        for (n, v) in pairs {
+            rules.push(n.as_ref(), v.as_ref());
+        }
+        rules.count = u16::try_from(rules.len()).unwrap_or(u16::MAX);
+        rules
+    }
+}
+
+/// Equal when the counts, the truncation flags and the pairs in order are equal.
+impl<S: TextBuf> PartialEq for Rules<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.count == other.count && self.truncated == other.truncated && self.iter().eq(other.iter())
+    }
+}
+
+impl<S: TextBuf> Eq for Rules<S> {}
+
+impl<S: TextBuf> std::hash::Hash for Rules<S> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.count.hash(state);
+        self.truncated.hash(state);
+        self.len().hash(state);
+        for pair in self {
+            pair.hash(state);
+        }
+    }
+}
+
+impl<S: TextBuf> std::fmt::Debug for Rules<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rules")
+            .field("count", &self.count)
+            .field("truncated", &self.truncated)
+            .field("pairs", &self.iter().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -154,14 +302,14 @@ impl<'a> RulesView<'a> {
     }
 }
 
-impl<S: AsRef<[u8]>> Rules<S> {
+impl<S: TextBuf> Rules<S> {
     /// Appends a whole rules reply (`FF FF FF FF 45 ...`) to `out`. The count written is
-    /// the number of entries.
+    /// the number of pairs.
     ///
     /// # Errors
     /// [`Error::Unencodable`] for more than 65 535 rules or a string holding a NUL.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
-        encode_rules(self.entries.iter().map(|(n, v)| (n, v)), out)
+        encode_rules(self.iter(), out)
     }
 }
 
@@ -190,29 +338,16 @@ where
     Ok(())
 }
 
-impl<'a, S> IntoIterator for &'a Rules<S> {
-    type Item = &'a (S, S);
-    type IntoIter = std::slice::Iter<'a, (S, S)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter()
-    }
-}
-
-impl<S> IntoIterator for Rules<S> {
-    type Item = (S, S);
-    type IntoIter = std::vec::IntoIter<(S, S)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
-    }
-}
-
 #[cfg(feature = "serde")]
-impl<S: serde::Serialize> serde::Serialize for Rules<S> {
+impl<S: TextBuf> serde::Serialize for Rules<S>
+where
+    S::Slice: serde::Serialize,
+{
     /// A JSON-style object of name to value, in wire order.
     fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> std::result::Result<Ser::Ok, Ser::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.entries.len()))?;
-        for (n, v) in &self.entries {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (n, v) in self {
             map.serialize_entry(n, v)?;
         }
         map.end()
@@ -240,9 +375,9 @@ mod tests {
         encode_rules(sample(), &mut buf).unwrap();
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(back.entries, sample());
+        assert_eq!(back.to_vec(), sample());
         assert!(!back.truncated);
-        assert_eq!(back.get("rule_3").map(String::as_str), Some("21"));
+        assert_eq!(back.get("rule_3"), Some("21"));
         assert_eq!(back.get("nope"), None);
     }
 
@@ -254,7 +389,7 @@ mod tests {
         buf.truncate(buf.len() - 1);
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(back.entries, sample()[..19].to_vec());
+        assert_eq!(back.to_vec(), sample()[..19].to_vec());
         assert!(back.truncated);
     }
 
@@ -264,7 +399,7 @@ mod tests {
         encode_rules([("a", "1"), ("b", "2"), ("a", "3")], &mut buf).unwrap();
         let back = parse(&buf);
         assert_eq!(back.len(), 3);
-        assert_eq!(back.get("a").map(String::as_str), Some("3"));
+        assert_eq!(back.get("a"), Some("3"));
         assert_eq!(back.clone().into_map().len(), 2);
     }
 
@@ -272,14 +407,14 @@ mod tests {
     fn huge_declared_count_allocates_by_payload() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\xFF\xFFa\0b\0");
         assert_eq!(back.count, u16::MAX);
-        assert_eq!(back.entries, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(back.to_vec(), vec![("a".to_string(), "b".to_string())]);
         assert!(back.truncated);
     }
 
     #[test]
     fn empty_values_and_names_are_kept() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\x02\x00description\0\0\0x\0");
-        assert_eq!(back.entries, vec![("description".into(), "".into()), ("".into(), "x".into())]);
+        assert_eq!(back.to_vec(), vec![("description".into(), "".into()), ("".into(), "x".into())]);
     }
 
     #[test]
@@ -308,5 +443,47 @@ mod tests {
             Rules::parse(body, Encoding::Utf8Strict),
             Err(Error::InvalidText { field: "rule name", offset: 7 })
         ));
+    }
+
+    #[test]
+    fn shared_buffer_decodes_each_string_as_alone() {
+        // Bad bytes at the ends of strings must not merge across the NUL boundaries.
+        let body = b"\x03\x00n\xC3\x00\xA9v\x00\xFF\x00\x00ok\x00caf\xC3\xA9\x00";
+        for encoding in [Encoding::Utf8, Encoding::Latin1] {
+            let rules = Rules::parse(body, encoding).unwrap();
+            let alone: Vec<(String, String)> = RulesView::parse(body)
+                .unwrap()
+                .iter()
+                .map(|(n, v)| (encoding.decode(n).unwrap(), encoding.decode(v).unwrap()))
+                .collect();
+            assert_eq!(rules.to_vec(), alone, "{encoding:?}");
+        }
+        let lossy = Rules::parse(body, Encoding::Utf8).unwrap();
+        assert_eq!(lossy.to_vec()[0], ("n\u{FFFD}".to_string(), "\u{FFFD}v".to_string()));
+        assert_eq!(lossy.get("ok"), Some("café"));
+        let latin1 = Rules::parse(body, Encoding::Latin1).unwrap();
+        assert_eq!(latin1.get("ok"), Some("cafÃ©"));
+        let raw = Rules::parse(body, crate::Raw).unwrap();
+        assert_eq!(raw.get(b"\xFF"), Some(&b""[..]));
+    }
+
+    #[test]
+    fn built_rules_equal_parsed_ones_and_read_both_ways() {
+        let built: Rules = [("a", "1"), ("b", "2"), ("c", "")].into_iter().collect();
+        assert_eq!(built.count, 3);
+        let mut buf = Vec::new();
+        built.encode(&mut buf).unwrap();
+        assert_eq!(parse(&buf), built, "equality looks at the pairs, not at the buffer");
+        let names: Vec<&str> = built.iter().rev().map(|(n, _)| n).collect();
+        assert_eq!(names, ["c", "b", "a"]);
+        assert_eq!(built.iter().len(), 3);
+        assert_eq!(
+            format!("{built:?}"),
+            r#"Rules { count: 3, truncated: false, pairs: [("a", "1"), ("b", "2"), ("c", "")] }"#
+        );
+        let mut pushed = Rules::<String>::default();
+        pushed.push("a", "1");
+        assert_eq!(pushed.to_vec(), vec![("a".to_string(), "1".to_string())]);
+        assert_ne!(pushed, built);
     }
 }
