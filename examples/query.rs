@@ -6,7 +6,9 @@
 //!
 //! Text by default; `--json` prints one JSON document (python-a2s field names). A
 //! failure prints one line on stderr and exits 1; bad arguments print the usage and
-//! exit 2.
+//! exit 2. `all` fails as a whole only when info fails; a server that answers info but
+//! not players or rules (many never answer rules) gets the rest printed, `null` for the
+//! missing part in JSON, a line per missing part on stderr, and exit status 1.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -91,10 +93,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failed::Query(e)) => {
             eprintln!("query: {}: {e}", args.addr);
             ExitCode::from(1)
         }
+        Err(Failed::Reported) => ExitCode::from(1),
     }
 }
 
@@ -110,7 +113,21 @@ struct All<I, P, R> {
     rules: R,
 }
 
-fn run<D: TextDecoder>(mut client: Client<D>, args: &Args) -> Result<(), a2s_query::Error>
+/// Why a run failed.
+enum Failed {
+    /// A query failed and nothing was printed: main names the cause.
+    Query(a2s_query::Error),
+    /// `all` printed what it got and named the parts that failed.
+    Reported,
+}
+
+impl From<a2s_query::Error> for Failed {
+    fn from(e: a2s_query::Error) -> Self {
+        Failed::Query(e)
+    }
+}
+
+fn run<D: TextDecoder>(mut client: Client<D>, args: &Args) -> Result<(), Failed>
 where
     D::Text: Serialize,
     <D::Text as TextBuf>::Slice: Serialize,
@@ -142,16 +159,33 @@ where
             }
         }
         What::All => {
-            let all = All { info: client.info(addr)?, players: client.players(addr)?, rules: client.rules(addr)? };
+            // No info means no server: fail as a whole rather than wait out two more
+            // timeouts. Past that, a part the server will not give (many never answer
+            // rules) is null in the JSON and named on stderr; the rest is still shown.
+            let info = client.info(addr)?;
+            let players = client.players(addr);
+            let rules = client.rules(addr);
             if args.json {
-                json(&all);
+                json(&All { info: &info, players: players.as_ref().ok(), rules: rules.as_ref().ok() });
             } else {
-                print_info(&all.info);
-                println!();
-                print_players(&all.players);
-                println!();
-                print_rules(&all.rules);
+                print_info(&info);
+                if let Ok(players) = &players {
+                    println!();
+                    print_players(players);
+                }
+                if let Ok(rules) = &rules {
+                    println!();
+                    print_rules(rules);
+                }
             }
+            let mut failed = Ok(());
+            for (part, result) in [("players", players.err()), ("rules", rules.err())] {
+                if let Some(e) = result {
+                    eprintln!("query: {addr}: {part}: {e}");
+                    failed = Err(Failed::Reported);
+                }
+            }
+            return failed;
         }
     }
     Ok(())
@@ -215,31 +249,5 @@ fn print_rules<S: TextBuf>(rules: &Rules<S>) {
     println!("{} rules{}", rules.len(), if rules.truncated { " (reply cut short)" } else { "" });
     for (name, value) in rules {
         println!("{} = {}", show(&name), show(&value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Result<Args, String> {
-        parse_args(s.split_whitespace().map(String::from))
-    }
-
-    #[test]
-    fn parses_the_contract() {
-        let a = args("all 127.0.0.1:27015 --json --timeout 1.5 --retries 2 --encoding raw").unwrap();
-        assert_eq!(a.what, What::All);
-        assert!(a.json);
-        assert_eq!(a.timeout, Duration::from_millis(1500));
-        assert_eq!(a.retries, 2);
-        assert_eq!(a.encoding, None);
-        assert_eq!(args("info x --encoding latin1").unwrap().encoding, Some(Encoding::Latin1));
-        assert!(args("ping x").is_err());
-        assert!(args("info").is_err());
-        assert!(args("info x --timeout").is_err());
-        assert!(args("info x --timeout -1").is_err());
-        assert!(args("info x --encoding ebcdic").is_err());
-        assert!(args("info x --frobnicate").is_err());
     }
 }

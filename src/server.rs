@@ -40,6 +40,9 @@ pub struct Responder {
     pub compress: bool,
     /// Where The Ship's deaths and money go, when players carry them.
     pub ship_layout: ShipLayout,
+    /// Answer rules queries. Default on; off plays a server that never answers them
+    /// (CS2 by default, Conan Exiles): rules requests get no reply at all.
+    pub answer_rules: bool,
     /// Secret mixed into the challenges handed out.
     pub secret: u32,
     split_id: u32,
@@ -57,6 +60,7 @@ impl Responder {
             split_format: SplitFormat::Source,
             compress: false,
             ship_layout: ShipLayout::Interleaved,
+            answer_rules: true,
             secret: 0x5EED_A25A,
             split_id: 0,
         }
@@ -87,6 +91,9 @@ impl Responder {
     /// written (a NUL in a string, more than 255 players, too many fragments).
     pub fn respond(&mut self, request: &[u8], client: SocketAddr) -> Result<Vec<Vec<u8>>> {
         let Ok(query) = Query::parse(request) else { return Ok(Vec::new()) };
+        if matches!(query, Query::Rules(_)) && !self.answer_rules {
+            return Ok(Vec::new());
+        }
         let expected = self.challenge_for(client);
         let given = match query {
             Query::Info(c) => c,
@@ -246,5 +253,17 @@ mod tests {
         assert!(out.len() > 3);
         assert!(out.iter().all(|d| matches!(Datagram::classify(d), Ok(Datagram::Split(_)))));
         assert!(r.respond(b"junk", client()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_server_that_never_answers_rules_stays_silent_but_answers_the_rest() {
+        let mut r = responder();
+        r.answer_rules = false;
+        r.require_challenge = false;
+        assert!(r.respond(&Query::Rules(Challenge::REQUEST).encode(), client()).unwrap().is_empty());
+        let c = r.challenge_for(client());
+        assert!(r.respond(&Query::Rules(c).encode(), client()).unwrap().is_empty());
+        let info = r.respond(&Query::Info(None).encode(), client()).unwrap();
+        assert!(matches!(Datagram::classify(&info[0]), Ok(Datagram::Single(m)) if m.kind == 0x49));
     }
 }

@@ -61,7 +61,8 @@ const GOLDSRC_KEYS: &[&str] = &[
     "ping",
 ];
 
-/// The built example (cargo test builds examples; build it if it is not there).
+/// The built example: `cargo test` builds every example before running tests; a run of
+/// this file alone (`cargo test --test cli`) builds it here if it is not there yet.
 fn query_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
@@ -110,8 +111,14 @@ fn source_server() -> RunningServer {
     Responder::new(Info::Source(info), players(), rules).spawn("127.0.0.1:0").unwrap()
 }
 
+/// The JSON document of a successful run.
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    json_doc(out)
+}
+
+/// The JSON document on stdout, whatever the exit status.
+fn json_doc(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
 }
 
@@ -185,6 +192,30 @@ fn all_json_holds_the_three_answers() {
 }
 
 #[test]
+fn all_keeps_what_it_got_when_rules_never_come() {
+    let mut responder = Responder::new(Info::Source(SourceInfo::default()), players(), vec![]);
+    responder.answer_rules = false;
+    let server = responder.spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().to_string();
+
+    let out = run(&["all", &addr, "--json", "--timeout", "0.4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_doc(&out);
+    assert_eq!(keys(&v), sorted(&["info", "players", "rules"]));
+    assert_eq!(v["info"]["kind"], "source");
+    assert_eq!(v["players"][1]["name"], "bob");
+    assert_eq!(v["rules"], Value::Null);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().collect::<Vec<_>>(), [format!("query: {addr}: rules: no reply within 400ms")]);
+
+    let text = run(&["all", &addr, "--timeout", "0.4"]);
+    assert_eq!(text.status.code(), Some(1));
+    let shown = String::from_utf8(text.stdout).unwrap();
+    assert!(shown.contains("2 players") && shown.contains("bob"), "{shown}");
+    assert!(!shown.contains("rules"), "{shown}");
+}
+
+#[test]
 fn text_output_by_default() {
     let server = source_server();
     let out = run(&["players", &server.local_addr().to_string(), "--encoding", "latin1"]);
@@ -211,10 +242,36 @@ fn failure_is_one_line_and_exit_1() {
 
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
-    for args in [&[][..], &["info"], &["ping", "127.0.0.1:1"], &["info", "127.0.0.1:1", "--encoding", "ebcdic"]] {
+    let bad: [&[&str]; 9] = [
+        &[],
+        &["info"],
+        &["ping", "127.0.0.1:1"],
+        &["info", "127.0.0.1:1", "--encoding", "ebcdic"],
+        &["info", "127.0.0.1:1", "--timeout"],
+        &["info", "127.0.0.1:1", "--timeout", "-1"],
+        &["info", "127.0.0.1:1", "--timeout", "soon"],
+        &["info", "127.0.0.1:1", "--retries", "300"],
+        &["info", "127.0.0.1:1", "--frobnicate"],
+    ];
+    for args in bad {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains("usage: query"), "{err}");
+    }
+}
+
+#[test]
+fn every_option_is_taken_together() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let out = run(&["info", &addr, "--json", "--timeout", "1.5", "--retries", "2", "--encoding", "raw"]);
+    let v = json_of(&out);
+    // Raw strings are the bytes as sent: arrays of numbers.
+    let name: Vec<u8> = v["server_name"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    assert_eq!(name, b"cli test");
+    for encoding in ["utf8", "utf8-strict", "latin1"] {
+        let out = run(&["info", &addr, "--json", "--encoding", encoding]);
+        assert_eq!(json_of(&out)["server_name"], "cli test", "{encoding}");
     }
 }
