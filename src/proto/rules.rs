@@ -96,15 +96,10 @@ impl<S: TextBuf> Rules<S> {
         let view = RulesView::parse(body)?;
         // Each pair takes at least two bytes: the capacity never exceeds the payload.
         let mut spans = Vec::with_capacity(usize::from(view.count).min(view.pairs.len() / 2));
-        let mut r = Reader::new(view.pairs, 0);
-        while spans.len() < usize::from(view.count) {
-            let name_at = r.offset();
-            let Ok(name) = r.cstr("rule name") else { break };
-            let value_at = r.offset();
-            let Ok(value) = r.cstr("rule value") else { break };
-            spans.push(Span { name: (name_at, name_at + name.len()), value: (value_at, value_at + value.len()) });
-        }
-        let whole = view.pairs.get(..r.offset()).unwrap_or_default();
+        spans.extend(view.spans());
+        // The whole pairs, each value's NUL included.
+        let used = spans.last().map_or(0, |s| s.value.1 + 1);
+        let whole = view.pairs.get(..used).unwrap_or_default();
         let mut text = with_capacity::<S>(whole.len());
         // Usually every string is valid as it is: one copy, and the spans stay as found.
         if !decoder.decode_verbatim(whole, &mut text) {
@@ -275,9 +270,23 @@ impl<'a> RulesView<'a> {
     /// The whole pairs as raw bytes (without their NULs), in wire order: at most
     /// `count`, stopping at a pair cut short.
     pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let pairs = self.pairs;
+        let bytes = move |(start, end): (usize, usize)| pairs.get(start..end).unwrap_or_default();
+        self.spans().map(move |span| (bytes(span.name), bytes(span.value)))
+    }
+
+    /// Where the whole pairs lie in the bytes after the count (the walk behind
+    /// [`RulesView::iter`] and [`Rules::parse`]).
+    fn spans(&self) -> impl Iterator<Item = Span> + 'a {
         let mut r = Reader::new(self.pairs, 0);
-        std::iter::from_fn(move || Some((r.cstr("rule name").ok()?, r.cstr("rule value").ok()?)))
-            .take(usize::from(self.count))
+        std::iter::from_fn(move || {
+            let name_at = r.offset();
+            let name = r.cstr("rule name").ok()?;
+            let value_at = r.offset();
+            let value = r.cstr("rule value").ok()?;
+            Some(Span { name: (name_at, name_at + name.len()), value: (value_at, value_at + value.len()) })
+        })
+        .take(usize::from(self.count))
     }
 
     /// Number of whole pairs (walks them).
