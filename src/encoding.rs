@@ -136,18 +136,10 @@ impl TextDecoder for Encoding {
     type Text = String;
 
     fn decode(self, bytes: &[u8]) -> Result<String, DecodeError> {
-        match self {
-            Encoding::Utf8 => Ok(String::from_utf8_lossy(bytes).into_owned()),
-            Encoding::Utf8Strict => match std::str::from_utf8(bytes) {
-                Ok(s) => Ok(s.to_owned()),
-                Err(e) => Err(DecodeError { valid_up_to: e.valid_up_to() }),
-            },
-            Encoding::Latin1 => {
-                let mut out = String::new();
-                latin1_into(bytes, &mut out);
-                Ok(out)
-            }
-        }
+        // Decoded text is as long as the bytes unless some need replacing: one allocation.
+        let mut out = String::with_capacity(bytes.len());
+        self.decode_into(bytes, &mut out)?;
+        Ok(out)
     }
 
     fn decode_into(self, bytes: &[u8], out: &mut String) -> Result<(), DecodeError> {
