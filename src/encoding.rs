@@ -232,6 +232,19 @@ mod tests {
     }
 
     #[test]
+    fn lossy_utf8_matches_the_standard_library_on_every_kind_of_bad_sequence() {
+        let cases: [&[u8]; 8] =
+            [b"\xC3", b"a\xC3(b", b"\xE2\x82", b"\xF0\x90\x80x", b"\xED\xA0\x80", b"\xFF\xFE", b"\xC0\xAF", b"ok"];
+        for bytes in cases {
+            let want = String::from_utf8_lossy(bytes);
+            assert_eq!(Encoding::Utf8.decode(bytes).unwrap(), want, "{bytes:?}");
+            let mut appended = String::from("x");
+            Encoding::Utf8.decode_into(bytes, &mut appended).unwrap();
+            assert_eq!(appended, format!("x{want}"), "{bytes:?}");
+        }
+    }
+
+    #[test]
     fn strict_utf8_reports_where() {
         assert_eq!(Encoding::Utf8Strict.decode(BAD), Err(DecodeError { valid_up_to: 2 }));
         assert_eq!(Encoding::Utf8Strict.decode(b"ok").unwrap(), "ok");
