@@ -57,7 +57,7 @@ pub mod server;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
-pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_GOLDSRC_GRACE, DEFAULT_TIMEOUT};
+pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Result};
 pub use limits::Limits;

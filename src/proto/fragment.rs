@@ -63,8 +63,12 @@ enum Layout {
 }
 
 /// Byte offsets of a split header's fields.
+const ID_AT: usize = 4;
 const TOTAL_AT: usize = 8;
 const NUMBER_AT: usize = 9;
+/// Reply type bytes a reassembled payload may start with when a server leaves out its
+/// inner `FF FF FF FF` (challenge, players, rules, info, GoldSrc info).
+const REPLY_TYPES: [u8; 5] = [0x41, 0x44, 0x45, 0x49, 0x6D];
 
 impl Layout {
     fn forced(format: SplitFormat, id: u32) -> Option<Layout> {
@@ -98,6 +102,54 @@ impl Layout {
             None
         }
     }
+
+    /// The layout of a reply none of whose fragments [`Layout::sniff`] could place
+    /// (fragment 0's payload lacks the inner `FF FF FF FF`), from the header bytes of
+    /// the fragments `parked` (spec §4.4): a complete set read as Source (one total,
+    /// every number below it) or as GoldSrc (the same in nibbles). The size field is
+    /// there when fragment 0's matches its payload, or when its payload starts with a
+    /// reply type byte after it rather than in its place, unless the server's `hint`
+    /// (spec §4.3) says.
+    /// Gives fragment 0's span too.
+    fn infer(parked: &[Parked], data: &[u8], id: u32, hint: SplitFormat) -> Option<(Layout, Span)> {
+        let compressed = id & COMPRESSED_FLAG != 0;
+        let source = |p: &Parked| p.key.1.map(|number| (p.key.0, number));
+        let goldsrc = |p: &Parked| Some((p.key.0 & 0x0F, p.key.0 >> 4));
+        if let Some(first) = complete_set(parked, source) {
+            let d = data.get(first.start..first.start + first.len).unwrap_or_default();
+            let total = d.get(TOTAL_AT).copied().unwrap_or(0);
+            let size = d.get(10..12).and_then(|s| <[u8; 2]>::try_from(s).ok()).map(u16::from_le_bytes);
+            let size_matches = total > 1 && size.map(usize::from) == d.len().checked_sub(12);
+            let reply_at = |offset: usize| d.get(offset).is_some_and(|b| REPLY_TYPES.contains(b));
+            let size_field = match hint {
+                SplitFormat::SourceWithoutSize => false,
+                SplitFormat::Source => true,
+                SplitFormat::Auto | SplitFormat::GoldSrc => size_matches || reply_at(12) || !reply_at(10),
+            };
+            return Some((Layout::Source { size_field, compressed }, first));
+        }
+        complete_set(parked, goldsrc).map(|first| (Layout::GoldSrc, first))
+    }
+}
+
+/// When some of the fragments `parked`, read with `read` as (total, number), make up
+/// a whole reply (a fragment 0 and every number below its total, with that total),
+/// that fragment 0's span. Fragments of other totals are left out: strays.
+fn complete_set(parked: &[Parked], read: impl Fn(&Parked) -> Option<(u8, u8)>) -> Option<Span> {
+    parked.iter().find_map(|first| {
+        let (total, 0) = read(first)? else { return None };
+        let mut seen = [false; 256];
+        let mut count = 0;
+        for (t, number) in parked.iter().filter_map(&read) {
+            if t == total && number < total {
+                if let Some(slot) = seen.get_mut(usize::from(number)).filter(|s| !**s) {
+                    *slot = true;
+                    count += 1;
+                }
+            }
+        }
+        (total > 0 && count == usize::from(total)).then_some(first.span)
+    })
 }
 
 /// What a fragment's header says.
@@ -138,6 +190,23 @@ fn read_header(d: &[u8], layout: Layout) -> Result<Header> {
     Ok(Header { total, number, payload_at: r.offset(), compressed })
 }
 
+/// Where a kept datagram sits in a bucket's `data`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// A fragment that came before its reply's layout was known: the datagram, and the
+/// two header bytes that tell one fragment from another in every layout (Source:
+/// total and number; GoldSrc: number and total, then the first payload byte, equal in
+/// copies), so copies are dropped before the layout is known too.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    key: (u8, Option<u8>),
+    span: Span,
+}
+
 /// One split reply being collected (one message id).
 #[derive(Debug, Default)]
 struct Bucket {
@@ -145,13 +214,13 @@ struct Bucket {
     /// Last update, for dropping the stalest bucket.
     touched: u64,
     layout: Option<Layout>,
-    /// Fragment total (0 until the layout is known).
+    /// Fragment total (0 until the first fragment is filed).
     total: u8,
     received: u8,
     /// Per fragment number: where its payload is in `data`.
-    slots: Vec<Option<(usize, usize)>>,
-    /// Datagrams that arrived before the layout was known: where they are in `data`.
-    unread: Vec<(usize, usize)>,
+    slots: Vec<Option<Span>>,
+    /// Fragments that arrived before the layout was known.
+    parked: Vec<Parked>,
     /// Every kept datagram, whole, back to back.
     data: Vec<u8>,
     /// Inflated size and CRC32, from compressed fragment 0.
@@ -159,37 +228,46 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Files the fragment whose header is `h`, stored at `data[start..start + len]`.
-    /// A duplicate (a number already filed) is ignored.
-    fn file(&mut self, h: &Header, start: usize, len: usize, max_fragments: u8) -> Result<()> {
-        if h.total > max_fragments {
-            return Err(Error::TooManyFragments { total: h.total, max: max_fragments });
+    /// Whether a fragment with header `h` can be filed: its total agrees with the
+    /// reply's, and its number is not filed yet (`Ok(false)`: a copy).
+    fn accepts(&self, h: &Header) -> Result<bool> {
+        if self.total != 0 && h.total != self.total {
+            return Err(Error::Malformed { reason: "fragment total changed within one reply", offset: TOTAL_AT });
         }
+        Ok(!self.slots.get(usize::from(h.number)).is_some_and(Option::is_some))
+    }
+
+    /// Files a fragment whose header `h` was accepted, its datagram at `at` in `data`.
+    fn file(&mut self, h: &Header, at: Span) {
         if self.total == 0 {
             self.total = h.total;
             // `slots` may be a finished reply's, kept for reuse: refill, keep capacity.
             self.slots.clear();
             self.slots.resize(usize::from(h.total), None);
-        } else if h.total != self.total {
-            return Err(Error::Malformed { reason: "fragment total changed within one reply", offset: TOTAL_AT });
         }
-        let slot = self
-            .slots
-            .get_mut(usize::from(h.number))
-            .ok_or(Error::Malformed { reason: "fragment number out of range", offset: NUMBER_AT })?;
-        if slot.is_none() {
-            *slot = Some((start + h.payload_at, len - h.payload_at));
+        if let Some(slot) = self.slots.get_mut(usize::from(h.number)) {
+            *slot = Some(Span { start: at.start + h.payload_at, len: at.len - h.payload_at });
             self.received += 1;
             if h.compressed.is_some() {
                 self.declared = h.compressed;
             }
         }
-        Ok(())
     }
 
-    /// True when fragment `number` is already filed.
-    fn has(&self, number: u8) -> bool {
-        self.slots.get(usize::from(number)).is_some_and(Option::is_some)
+    /// Files the parked fragments once the layout is known. Those that do not read
+    /// in it (bad header, other total, copies) are dropped: strays.
+    fn file_parked(&mut self, layout: Layout, max_fragments: u8) {
+        let parked = std::mem::take(&mut self.parked);
+        for p in &parked {
+            let d = self.data.get(p.span.start..p.span.start + p.span.len).unwrap_or_default();
+            let Ok(h) = read_header(d, layout) else { continue };
+            if h.total <= max_fragments && matches!(self.accepts(&h), Ok(true)) {
+                self.file(&h, p.span);
+            }
+        }
+        // Keep the (now empty) vector's capacity for the next reply.
+        self.parked = parked;
+        self.parked.clear();
     }
 
     fn complete(&self) -> bool {
@@ -197,11 +275,31 @@ impl Bucket {
     }
 }
 
+/// What one fragment handed to [`Reassembler::push_fragment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed<'a> {
+    /// The reply is complete: its bytes, starting with `FF FF FF FF` (decompressed and
+    /// verified if it was compressed), valid until the next push.
+    Complete(&'a [u8]),
+    /// A new fragment was stored: its reply now has `received` fragments filed of
+    /// `total` (both 0 while the reply's layout is not known yet: the fragment waits).
+    Stored {
+        /// Fragments of this reply filed.
+        received: u8,
+        /// Fragments it declares (0 while not known).
+        total: u8,
+    },
+    /// A copy of a fragment already held: nothing changed.
+    Duplicate,
+}
+
 /// Collects split-reply fragments, one datagram at a time, into whole replies.
 ///
 /// Fragments may come in any order; duplicates are ignored; fragments of different
 /// message ids go to separate buckets, so a reply never mixes in another's bytes.
-/// Counts and sizes are checked against [`Limits`] before anything is stored.
+/// Counts and sizes are checked against [`Limits`] before anything is stored, and a
+/// fragment's whole header is checked before any reply is touched: a bad fragment is
+/// refused alone, the replies being collected go on.
 ///
 /// ```
 /// use a2s_query::proto::{split_packet, Reassembler, SplitFormat, Message};
@@ -226,6 +324,7 @@ impl Bucket {
 pub struct Reassembler {
     limits: Limits,
     format: SplitFormat,
+    hint: SplitFormat,
     buckets: Vec<Bucket>,
     clock: u64,
     /// The last completed reply.
@@ -242,7 +341,8 @@ pub struct Reassembler {
 #[derive(Debug, Default)]
 struct Spare {
     data: Vec<u8>,
-    slots: Vec<Option<(usize, usize)>>,
+    slots: Vec<Option<Span>>,
+    parked: Vec<Parked>,
 }
 
 impl Reassembler {
@@ -251,6 +351,7 @@ impl Reassembler {
         Reassembler {
             limits,
             format: SplitFormat::Auto,
+            hint: SplitFormat::Auto,
             buckets: Vec::new(),
             clock: 0,
             out: Vec::new(),
@@ -266,6 +367,15 @@ impl Reassembler {
         self.format = format;
     }
 
+    /// What the server's info reply said of its split layout
+    /// ([`SplitFormat::for_server`]), for replies whose fragment 0 lacks the inner
+    /// `FF FF FF FF` that tells the layout: their fragments wait until they make up a
+    /// whole reply read in one layout, and the hint then tells whether a Source header
+    /// has the size field. [`SplitFormat::Auto`] (the default): no hint.
+    pub fn set_hint(&mut self, hint: SplitFormat) {
+        self.hint = hint;
+    }
+
     /// Changes the limits; replies being collected are dropped.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
@@ -274,7 +384,9 @@ impl Reassembler {
 
     /// Drops every reply being collected (buffers are kept for reuse).
     pub fn clear(&mut self) {
-        self.buckets.clear();
+        while let Some(bucket) = self.buckets.pop() {
+            self.recycle(bucket);
+        }
     }
 
     /// `(received, total)` of the most advanced reply being collected, if any.
@@ -285,17 +397,32 @@ impl Reassembler {
     /// Takes one split datagram (whole, `FE FF FF FF` header included). Returns the
     /// reassembled reply once its last fragment is in: the reply's own bytes, starting
     /// with `FF FF FF FF` (decompressed and verified if it was compressed), valid
-    /// until the next call.
+    /// until the next call. [`Reassembler::push_fragment`] says more.
     ///
     /// # Errors
+    /// As [`Reassembler::push_fragment`].
+    pub fn push(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>> {
+        Ok(match self.push_fragment(datagram)? {
+            Pushed::Complete(whole) => Some(whole),
+            Pushed::Stored { .. } | Pushed::Duplicate => None,
+        })
+    }
+
+    /// Takes one split datagram (whole, `FE FF FF FF` header included) and says what
+    /// it did: completed a reply, stored a new fragment, or was a copy.
+    ///
+    /// # Errors
+    /// Errors about the fragment alone leave every reply being collected as it was:
     /// [`Error::NotA2s`] / [`Error::Truncated`] for a datagram that is not a split
     /// fragment; [`Error::Malformed`] for an impossible header (zero total, number past
-    /// total, total changing within a reply); [`Error::TooManyFragments`],
-    /// [`Error::ReplyTooLarge`], [`Error::DecompressedTooLarge`] past the limits;
+    /// total, a total other than its reply's); [`Error::TooManyFragments`] for a total
+    /// past the limit; [`Error::ReplyTooLarge`] for a datagram over the byte limit.
+    ///
+    /// Errors about a reply drop that reply (others go on): [`Error::ReplyTooLarge`]
+    /// when its fragments add up past the byte limit; [`Error::DecompressedTooLarge`],
     /// [`Error::Decompress`], [`Error::SizeMismatch`], [`Error::Checksum`] for a
-    /// compressed reply that does not check out. After an error the reply it concerns
-    /// is dropped; others go on.
-    pub fn push(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>> {
+    /// completed compressed reply that does not check out.
+    pub fn push_fragment(&mut self, datagram: &[u8]) -> Result<Pushed<'_>> {
         let mut r = Reader::new(datagram, 0);
         let header = r.array4("split header")?;
         if header != SPLIT_HEADER {
@@ -306,24 +433,87 @@ impl Reassembler {
         if datagram.len() > self.limits.max_reply_bytes {
             return Err(Error::ReplyTooLarge { max: self.limits.max_reply_bytes });
         }
-        self.clock += 1;
-        let index = self.bucket_for(id);
-        let result = self.add(index, datagram);
-        let done = match result {
-            Ok(done) => done,
-            Err(e) => {
-                let dropped = self.buckets.swap_remove(index);
-                self.recycle(dropped);
-                return Err(e);
+        let existing = self.buckets.iter().position(|b| b.id == id);
+        let known = existing.and_then(|i| self.buckets.get(i)).and_then(|b| b.layout);
+        let layout = known.or_else(|| Layout::forced(self.format, id)).or_else(|| Layout::sniff(datagram, id));
+
+        // Everything about the fragment alone is checked before a bucket is touched.
+        let header = match layout {
+            Some(layout) => {
+                let h = read_header(datagram, layout)?;
+                if h.total > self.limits.max_fragments {
+                    return Err(Error::TooManyFragments { total: h.total, max: self.limits.max_fragments });
+                }
+                if let Some(b) = existing.and_then(|i| self.buckets.get(i)) {
+                    if !b.accepts(&h)? {
+                        return Ok(Pushed::Duplicate);
+                    }
+                }
+                Some(h)
+            }
+            None => {
+                let key = (datagram.get(TOTAL_AT).copied().unwrap_or(0), datagram.get(NUMBER_AT).copied());
+                if let Some(b) = existing.and_then(|i| self.buckets.get(i)) {
+                    if b.parked.iter().any(|p| p.key == key) {
+                        return Ok(Pushed::Duplicate);
+                    }
+                    if b.parked.len() >= usize::from(self.limits.max_fragments) {
+                        return Err(Error::Malformed {
+                            reason: "more fragments than the limit came before the first",
+                            offset: ID_AT,
+                        });
+                    }
+                }
+                None
             }
         };
-        if !done {
-            return Ok(None);
+
+        self.clock += 1;
+        let index = match existing {
+            Some(i) => i,
+            None => self.new_bucket(id),
+        };
+        let (limits, clock, hint) = (self.limits, self.clock, self.hint);
+        let bucket = self.buckets.get_mut(index).ok_or(Error::Malformed { reason: "no bucket", offset: 0 })?;
+        bucket.touched = clock;
+        if bucket.data.len() + datagram.len() > limits.max_reply_bytes {
+            let dropped = self.buckets.swap_remove(index);
+            self.recycle(dropped);
+            return Err(Error::ReplyTooLarge { max: limits.max_reply_bytes });
+        }
+        let span = Span { start: bucket.data.len(), len: datagram.len() };
+        bucket.data.extend_from_slice(datagram);
+        match (header, layout) {
+            (Some(h), Some(layout)) => {
+                // This fragment first: it was checked; parked ones that disagree with
+                // it are dropped.
+                bucket.file(&h, span);
+                if bucket.layout.is_none() {
+                    bucket.layout = Some(layout);
+                    bucket.file_parked(layout, limits.max_fragments);
+                }
+            }
+            _ => {
+                let key = (datagram.get(TOTAL_AT).copied().unwrap_or(0), datagram.get(NUMBER_AT).copied());
+                bucket.parked.push(Parked { key, span });
+                if let Some((layout, first)) = Layout::infer(&bucket.parked, &bucket.data, id, hint) {
+                    bucket.layout = Some(layout);
+                    // Fragment 0 first, so its total is the reply's.
+                    let d = bucket.data.get(first.start..first.start + first.len).unwrap_or_default();
+                    if let Ok(h) = read_header(d, layout) {
+                        bucket.file(&h, first);
+                    }
+                    bucket.file_parked(layout, limits.max_fragments);
+                }
+            }
+        }
+        if !bucket.complete() {
+            return Ok(Pushed::Stored { received: bucket.received, total: bucket.total });
         }
         let bucket = self.buckets.swap_remove(index);
         let result = self.finish(&bucket);
         self.recycle(bucket);
-        result.map(|()| Some(self.reply()))
+        result.map(|()| Pushed::Complete(self.reply()))
     }
 
     /// Keeps a finished or dropped bucket's buffers for the next reply, when they are
@@ -337,6 +527,10 @@ impl Reassembler {
             bucket.slots.clear();
             self.spare.slots = bucket.slots;
         }
+        if bucket.parked.capacity() > self.spare.parked.capacity() {
+            bucket.parked.clear();
+            self.spare.parked = bucket.parked;
+        }
     }
 
     /// The last completed reply (decompressed when it was compressed).
@@ -348,11 +542,8 @@ impl Reassembler {
         }
     }
 
-    /// Index of the bucket for `id`, made (dropping the stalest if full) when new.
-    fn bucket_for(&mut self, id: u32) -> usize {
-        if let Some(i) = self.buckets.iter().position(|b| b.id == id) {
-            return i;
-        }
+    /// Makes a bucket for `id` (dropping the stalest if full); its index.
+    fn new_bucket(&mut self, id: u32) -> usize {
         if self.buckets.len() >= self.limits.max_pending_replies.max(1) {
             let stalest = self.buckets.iter().enumerate().min_by_key(|(_, b)| b.touched).map(|(i, _)| i);
             if let Some(i) = stalest {
@@ -360,54 +551,16 @@ impl Reassembler {
                 self.recycle(dropped);
             }
         }
-        let Spare { data, slots } = std::mem::take(&mut self.spare);
-        self.buckets.push(Bucket { id, data, slots, ..Bucket::default() });
+        let Spare { data, slots, parked } = std::mem::take(&mut self.spare);
+        self.buckets.push(Bucket { id, data, slots, parked, ..Bucket::default() });
         self.buckets.len() - 1
-    }
-
-    /// Stores `d` in bucket `index`; true when the reply is complete.
-    fn add(&mut self, index: usize, d: &[u8]) -> Result<bool> {
-        let limits = self.limits;
-        let format = self.format;
-        let clock = self.clock;
-        let bucket = self.buckets.get_mut(index).ok_or(Error::Malformed { reason: "no bucket", offset: 0 })?;
-        bucket.touched = clock;
-        if bucket.data.len() + d.len() > limits.max_reply_bytes {
-            return Err(Error::ReplyTooLarge { max: limits.max_reply_bytes });
-        }
-        if bucket.layout.is_none() {
-            bucket.layout = Layout::forced(format, bucket.id).or_else(|| Layout::sniff(d, bucket.id));
-            if let Some(layout) = bucket.layout {
-                // Fragments that came before the layout was known, read now.
-                for (s, len) in std::mem::take(&mut bucket.unread) {
-                    let h = read_header(bucket.data.get(s..s + len).unwrap_or_default(), layout)?;
-                    bucket.file(&h, s, len, limits.max_fragments)?;
-                }
-            }
-        }
-        let start = bucket.data.len();
-        let Some(layout) = bucket.layout else {
-            if bucket.unread.len() >= usize::from(limits.max_fragments) {
-                return Err(Error::TooManyFragments { total: u8::MAX, max: limits.max_fragments });
-            }
-            bucket.data.extend_from_slice(d);
-            bucket.unread.push((start, d.len()));
-            return Ok(false);
-        };
-        // The header is checked before the bytes are kept, so duplicates cost nothing.
-        let h = read_header(d, layout)?;
-        if !bucket.has(h.number) {
-            bucket.data.extend_from_slice(d);
-            bucket.file(&h, start, d.len(), limits.max_fragments)?;
-        }
-        Ok(bucket.complete())
     }
 
     /// Joins a complete bucket's payloads in order, and inflates them if compressed.
     fn finish(&mut self, bucket: &Bucket) -> Result<()> {
         self.out.clear();
-        for &(start, len) in bucket.slots.iter().flatten() {
-            self.out.extend_from_slice(bucket.data.get(start..start + len).unwrap_or_default());
+        for span in bucket.slots.iter().flatten() {
+            self.out.extend_from_slice(bucket.data.get(span.start..span.start + span.len).unwrap_or_default());
         }
         self.last_was_compressed = matches!(bucket.layout, Some(Layout::Source { compressed: true, .. }));
         if !self.last_was_compressed {

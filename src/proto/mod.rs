@@ -9,6 +9,7 @@
 //! | framing | [`Datagram::classify`], [`Message`], [`Challenge`] |
 //! | requests | [`Query`] (build with [`Query::encode`], read with [`Query::parse`]) |
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
+//! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
 //! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
@@ -38,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod exchange;
 mod fragment;
 mod info;
 mod packet;
@@ -47,8 +49,9 @@ mod rules;
 mod writer;
 
 pub use crate::limits::Limits;
+pub use exchange::{Answer, Exchange, ExchangeConfig, Learned, GOLDSRC_GRACE_FLOOR};
 pub use fragment::{
-    split_packet, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
+    split_packet, Pushed, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
     GOLDSRC_MAX_FRAGMENTS, GOLDSRC_SPLIT_SIZE,
 };
 pub use info::{

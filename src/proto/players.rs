@@ -11,6 +11,8 @@ pub const S2A_PLAYER: u8 = 0x44;
 
 /// Bytes of The Ship's extra fields per player (deaths and money, an `i32` each).
 const SHIP_EXTRA_LEN: usize = 8;
+/// The shortest entry: index, an empty name's NUL, score, duration.
+const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 
 /// One player in a player list.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +107,8 @@ impl<S> Players<S> {
         };
 
         let extra = if layout == Some(ShipLayout::Interleaved) { SHIP_EXTRA_LEN } else { 0 };
-        let mut players = Vec::with_capacity(declared);
+        // The count is the server's word: never reserve more than the bytes can hold.
+        let mut players = Vec::with_capacity(declared.min(entries.len() / MIN_ENTRY_LEN));
         let mut truncated = false;
         loop {
             let in_count = players.len() < declared;
