@@ -117,3 +117,13 @@ fn one_rules_query_allocates_two_buffers_whatever_the_rule_count() {
     // One buffer for all the text, one for where each pair lies in it.
     assert_eq!(allocations, 2);
 }
+
+/// Bug: the declared player count sized the list before the payload was known to hold
+/// that many entries (a 1-byte body reserved 255 players).
+#[test]
+fn the_player_count_does_not_size_an_allocation() {
+    let (players, allocations) = count(|| a2s_query::proto::Players::parse(&[255], a2s_query::Encoding::Utf8));
+    let players = players.unwrap();
+    assert_eq!((players.count, players.players.len()), (255, 0));
+    assert_eq!(allocations, 0);
+}

@@ -441,6 +441,52 @@ fn second_poll_reuses_the_challenge() {
     assert_eq!(server.requests().len(), 4);
 }
 
+/// Bug: a server answering one INFO with both `0x49` and `0x6D` left the second
+/// queued; the next call read it at once and returned it, with a ping of about 0,
+/// when the fresh reply took longer than the grace. What is queued before a call's
+/// first request is drained, unread.
+#[test]
+fn a_leftover_reply_is_never_returned_as_fresh() {
+    let goldsrc = GoldSrcInfo { server_name: "stale".to_string(), ..Default::default() };
+    let server = Fake::v4(move |_, n| {
+        if n == 0 {
+            let mut stale = Vec::new();
+            goldsrc.encode(&mut stale).unwrap();
+            vec![Act::Send(info_reply("first")), Act::Send(stale)]
+        } else {
+            vec![Act::Sleep(Duration::from_millis(350)), Act::Send(info_reply("fresh"))]
+        }
+    });
+    let mut c = Client::builder().timeout(TIMEOUT).goldsrc_grace(Duration::from_millis(300)).build();
+    assert_source_name(&c.info(server.addr).unwrap(), "first");
+    // Both replies have left the server (loopback queues a datagram as it is sent).
+    while server.acts_done() < 2 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let info = c.info(server.addr).unwrap();
+    assert_source_name(&info, "fresh");
+    assert!(info.ping() >= Duration::from_millis(350), "{:?}", info.ping());
+}
+
+/// Bug: a query to the other address family reopened the socket and forgot every
+/// remembered challenge.
+#[test]
+fn mixed_families_keep_their_sockets_and_challenges() {
+    let v4 = Fake::v4(|q, _| challenged(q, direct));
+    let v6 = Fake::on("[::1]:0", |q, _| challenged(q, direct));
+    let mut c = client();
+    assert_eq!(c.players(v4.addr).unwrap(), roster(3));
+    let local_v4 = c.local_addr().unwrap();
+    assert_eq!(c.players(v6.addr).unwrap(), roster(3));
+    assert!(c.local_addr().unwrap().is_ipv6());
+    assert_eq!(c.players(v4.addr).unwrap(), roster(3));
+    assert_eq!(c.local_addr(), Some(local_v4), "the same IPv4 socket");
+    assert_eq!(v4.requests().len(), 3, "the third poll sent one request");
+    assert_eq!(v4.requests()[2], Query::Players(CHALLENGE));
+    assert_eq!(c.players(v6.addr).unwrap(), roster(3));
+    assert_eq!(v6.requests()[2], Query::Players(CHALLENGE));
+}
+
 #[test]
 fn rotated_challenge_is_followed_transparently() {
     // The challenge changes every second request.

@@ -429,7 +429,10 @@ impl Reassembler {
             return Err(Error::NotA2s { header });
         }
         let id = r.u32("split id")?;
-        r.u8("fragment total")?;
+        if r.u8("fragment total")? == 0 {
+            // A total of zero in every layout (Source's byte, GoldSrc's low nibble).
+            return Err(Error::Malformed { reason: "split reply of zero fragments", offset: TOTAL_AT });
+        }
         if datagram.len() > self.limits.max_reply_bytes {
             return Err(Error::ReplyTooLarge { max: self.limits.max_reply_bytes });
         }
@@ -854,6 +857,89 @@ mod tests {
         assert!(matches!(r.push(&fragment(100 << 20)), Err(Error::DecompressedTooLarge { declared: 104_857_600, .. })));
         // Lies about its size: inflation stops one byte past the declaration.
         assert!(matches!(r.push(&fragment(1000)), Err(Error::SizeMismatch { declared: 1000, actual: 1001 })));
+    }
+
+    /// Bug: a datagram with an in-progress reply's id that was too short for its
+    /// header removed that reply.
+    #[test]
+    fn a_short_datagram_does_not_destroy_the_reply_of_its_id() {
+        let p = reply(3000);
+        let f = split_packet(&p, 7, SplitFormat::Source, 1000, false).unwrap();
+        let mut r = Reassembler::new(Limits::default());
+        r.push(&f[0]).unwrap();
+        r.push(&f[1]).unwrap();
+        assert!(r.push(b"\xFE\xFF\xFF\xFF\x07\x00\x00\x00\x04").is_err());
+        let mut bad_total = f[2].clone();
+        bad_total[TOTAL_AT] = 9;
+        assert!(matches!(r.push(&bad_total), Err(Error::Malformed { .. })));
+        assert_eq!(feed(&mut r, &f[2..]).unwrap().as_deref(), Some(&p[..]));
+    }
+
+    /// Bug: copies of a fragment that came before fragment 0 were all kept, and past
+    /// `max_fragments` of them the reply failed with an invented total of 255.
+    #[test]
+    fn copies_before_fragment_0_are_dropped() {
+        let p = reply(3000);
+        for (format, compress) in every_format() {
+            let f = split_packet(&p, 7, format, 1000, compress).unwrap();
+            let mut r = Reassembler::new(Limits { max_fragments: 8, ..Limits::default() });
+            for _ in 0..100 {
+                let pushed = r.push_fragment(&f[1]).unwrap();
+                assert!(matches!(pushed, Pushed::Stored { .. } | Pushed::Duplicate), "{format:?}");
+            }
+            assert_eq!(r.push_fragment(&f[1]).unwrap(), Pushed::Duplicate, "{format:?}");
+            assert_eq!(feed(&mut r, &f).unwrap().as_deref(), Some(&p[..]), "{format:?} {compress}");
+        }
+    }
+
+    /// Bug: under the automatic layout, a reply whose fragment 0 lacks the inner
+    /// `FF FF FF FF` never completed.
+    #[test]
+    fn fragment_0_without_the_inner_header() {
+        let p = reply(3000);
+        let bare = &p[4..];
+        for (format, hint) in [
+            (SplitFormat::Source, SplitFormat::Auto),
+            (SplitFormat::GoldSrc, SplitFormat::Auto),
+            (SplitFormat::SourceWithoutSize, SplitFormat::SourceWithoutSize),
+            (SplitFormat::Source, SplitFormat::Source),
+        ] {
+            let mut f = split_packet(bare, 7, format, 1000, false).unwrap();
+            f.swap(0, 2);
+            let mut r = Reassembler::new(Limits::default());
+            r.set_hint(hint);
+            assert_eq!(feed(&mut r, &f).unwrap().as_deref(), Some(bare), "{format:?}");
+            assert_eq!(crate::proto::Message::from_reassembled(bare).unwrap().kind, 0x45);
+        }
+    }
+
+    #[test]
+    fn a_stray_of_another_total_does_not_block_the_layout() {
+        let p = reply(3000);
+        let bare = &p[4..];
+        let f = split_packet(bare, 7, SplitFormat::Source, 1000, false).unwrap();
+        let mut stray = f[1].clone();
+        stray[TOTAL_AT] = 5;
+        let mut r = Reassembler::new(Limits::default());
+        r.push(&stray).unwrap();
+        assert_eq!(feed(&mut r, &f).unwrap().as_deref(), Some(bare));
+    }
+
+    /// Fails if the stalest reply is never dropped: A, the stalest, is pushed out by
+    /// two newer replies and cannot complete.
+    #[test]
+    fn the_stalest_reply_is_evicted() {
+        let p = reply(2000);
+        let limits = Limits { max_pending_replies: 2, ..Limits::default() };
+        let mut r = Reassembler::new(limits);
+        let fa = split_packet(&p, 1, SplitFormat::Source, 1000, false).unwrap();
+        r.push(&fa[0]).unwrap();
+        for id in [2, 3] {
+            let other = split_packet(&p, id, SplitFormat::Source, 1000, false).unwrap();
+            r.push(&other[0]).unwrap();
+        }
+        assert_eq!(feed(&mut r, &fa[1..]).unwrap(), None, "A was evicted");
+        assert_eq!(r.progress(), Some((1, fa.len() as u8)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A scripted UDP server for the client tests.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +22,7 @@ pub enum Act {
 pub struct Fake {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Query>>>,
+    acts: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -34,8 +35,9 @@ impl Fake {
         let other = UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let acts = Arc::new(AtomicUsize::new(0));
         let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (requests, stop, acts) = (requests.clone(), stop.clone(), acts.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !stop.load(Ordering::Relaxed) {
@@ -52,15 +54,21 @@ impl Fake {
                             Act::SendFromOtherPort(b) => drop(other.send_to(&b, from)),
                             Act::Sleep(d) => std::thread::sleep(d),
                         }
+                        acts.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             })
         };
-        Fake { addr, requests, stop, thread: Some(thread) }
+        Fake { addr, requests, acts, stop, thread: Some(thread) }
     }
 
     pub fn v4(script: impl FnMut(Query, usize) -> Vec<Act> + Send + 'static) -> Fake {
         Fake::on("127.0.0.1:0", script)
+    }
+
+    /// Acts carried out so far (a send counts once it has returned).
+    pub fn acts_done(&self) -> usize {
+        self.acts.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Query> {
