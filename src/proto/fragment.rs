@@ -82,13 +82,16 @@ impl Layout {
     }
 
     /// Recognises the layout from fragment 0, whose payload starts with `FF FF FF FF`
-    /// (or `BZh` when compressed). Other fragments give `None`.
+    /// (or `BZh` when compressed), and whose size field, when it has one, matches its
+    /// payload. Other fragments give `None`.
     fn sniff(d: &[u8], id: u32) -> Option<Layout> {
         let at = |offset: usize, pattern: &[u8]| d.get(offset..offset + pattern.len()) == Some(pattern);
         let source_first = d.get(NUMBER_AT) == Some(&0);
         let goldsrc_first = d.get(TOTAL_AT).is_some_and(|b| b >> 4 == 0);
         let compressed = id & COMPRESSED_FLAG != 0;
-        if source_first && at(12, &SINGLE_HEADER) {
+        // Every Source fragment but the last carries exactly `size` payload bytes.
+        let size_fits = d.get(TOTAL_AT) == Some(&1) || size_field_fits(d);
+        if source_first && size_fits && at(12, &SINGLE_HEADER) {
             Some(Layout::Source { size_field: true, compressed: false })
         } else if source_first && at(10, &SINGLE_HEADER) {
             Some(Layout::Source { size_field: false, compressed: false })
@@ -118,8 +121,7 @@ impl Layout {
         if let Some(first) = complete_set(parked, source) {
             let d = data.get(first.start..first.start + first.len).unwrap_or_default();
             let total = d.get(TOTAL_AT).copied().unwrap_or(0);
-            let size = d.get(10..12).and_then(|s| <[u8; 2]>::try_from(s).ok()).map(u16::from_le_bytes);
-            let size_matches = total > 1 && size.map(usize::from) == d.len().checked_sub(12);
+            let size_matches = total > 1 && size_field_fits(d);
             let reply_at = |offset: usize| d.get(offset).is_some_and(|b| REPLY_TYPES.contains(b));
             let size_field = match hint {
                 SplitFormat::SourceWithoutSize => false,
@@ -130,6 +132,13 @@ impl Layout {
         }
         complete_set(parked, goldsrc).map(|first| (Layout::GoldSrc, first))
     }
+}
+
+/// Whether `d`, read as a Source fragment with the size field, carries exactly that
+/// many payload bytes (as every fragment but the last does).
+fn size_field_fits(d: &[u8]) -> bool {
+    let size = d.get(10..12).and_then(|s| <[u8; 2]>::try_from(s).ok()).map(u16::from_le_bytes);
+    size.is_some_and(|size| d.len().checked_sub(12) == Some(usize::from(size)))
 }
 
 /// When some of the fragments `parked`, read with `read` as (total, number), make up
