@@ -26,8 +26,9 @@
 //! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
 //!   default, so one odd byte in a name never fails a query.
 //! - [`Limits`]: caps on everything a server controls.
-//! - [`proto`]: the wire codec with no I/O (requests, framing, every reply's parser and
-//!   encoder, split reassembly). Use it with your own event loop, or to answer queries.
+//! - [`proto`]: the protocol with no I/O: requests, framing, every reply's parser and
+//!   encoder, split reassembly, and [`proto::Exchange`], the state machine of one query
+//!   that [`Client`] drives. Use it with your own event loop, or to answer queries.
 //! - [`server`]: a small responder that answers queries for a server state, on a
 //!   socket of its own (for game servers, test suites and the demo).
 //!
@@ -35,14 +36,16 @@
 //!
 //! The timeout bounds the whole call: the challenge round trip, every fragment of a
 //! split reply and every retry share it, and each wait is for what is left. Name
-//! resolution happens first and is the operating system's (it is not bounded).
+//! resolution happens first and is the operating system's: the timeout does not bound
+//! it. Pass a `SocketAddr` (or resolve once and keep it) where that matters.
 //!
 //! # The server is untrusted
 //!
 //! No bytes a server sends can make this crate panic; counts and lengths are checked
 //! before use and allocations are capped by [`Limits`]; only datagrams from the queried
-//! address and port are read (the socket is connected), and stray datagrams (junk,
-//! leftovers of an earlier request, fragments of another reply) are skipped.
+//! address and port are read (the socket is connected), what is queued when a call
+//! starts is discarded, and stray datagrams (junk, replies of other types, fragments
+//! of another reply, copies) are skipped: one bad datagram never ends a call.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]

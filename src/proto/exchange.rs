@@ -1,39 +1,5 @@
 //! One query to one server as a state machine: datagrams and `now` in, requests to
 //! send and the time to wake up out. No socket, no clock.
-//!
-//! An [`Exchange`] owns everything between "ask" and "answer": the challenge rounds
-//! (spec §2.7), retries and their schedule, split reassembly, stray datagrams, the
-//! deadline, and the preference for a Source info reply over a GoldSrc one (spec §5).
-//! A driver (the blocking [`Client`](crate::Client), an event loop of your own) only
-//! moves bytes and reads the clock:
-//!
-//! ```
-//! use std::time::{Duration, Instant};
-//! use a2s_query::proto::{Exchange, ExchangeConfig, Info, Learned, SourceInfo};
-//! use a2s_query::Encoding;
-//! # fn main() -> a2s_query::Result<()> {
-//! let start = Instant::now();
-//! let config = ExchangeConfig { timeout: Duration::from_secs(2), ..Default::default() };
-//! let mut exchange: Exchange<Info, Encoding> = Exchange::new(config, Encoding::Utf8, Learned::default(), start);
-//!
-//! let request = exchange.poll_transmit(start).expect("the first request");
-//! // ... send `request`; a reply comes back 30 ms later:
-//! let mut reply = Vec::new();
-//! SourceInfo { server_name: "answered".to_string(), ..Default::default() }.encode(&mut reply)?;
-//! exchange.handle_datagram(&reply, start + Duration::from_millis(30));
-//!
-//! let info = exchange.poll_outcome().expect("done")?;
-//! assert_eq!(info.name(), "answered");
-//! assert_eq!(info.ping(), Duration::from_millis(30));
-//! # Ok(()) }
-//! ```
-//!
-//! The driver's loop: send what [`Exchange::poll_transmit`] gives, wait for a datagram
-//! from the server until [`Exchange::poll_timeout`], hand it to
-//! [`Exchange::handle_datagram`] (or call [`Exchange::handle_timeout`] when the wait
-//! ran out), and stop when [`Exchange::poll_outcome`] has the answer. Datagrams that
-//! were queued before the first request went out must not be handed in: they answer
-//! an earlier request.
 
 use std::time::{Duration, Instant};
 
@@ -175,7 +141,42 @@ struct Held<T> {
     until: Instant,
 }
 
-/// One query to one server, I/O-free (see the [module docs](self)).
+/// One query to one server, I/O-free: the caller moves the bytes and reads the clock
+/// (quinn-proto's way).
+///
+/// An [`Exchange`] owns everything between "ask" and "answer": the challenge rounds
+/// (spec §2.7), retries and their schedule, split reassembly, stray datagrams, the
+/// deadline, and the preference for a Source info reply over a GoldSrc one (spec §5).
+/// A driver (the blocking [`Client`](crate::Client), an event loop of your own) only
+/// moves bytes and reads the clock:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use a2s_query::proto::{Exchange, ExchangeConfig, Info, Learned, SourceInfo};
+/// use a2s_query::Encoding;
+/// # fn main() -> a2s_query::Result<()> {
+/// let start = Instant::now();
+/// let config = ExchangeConfig { timeout: Duration::from_secs(2), ..Default::default() };
+/// let mut exchange: Exchange<Info, Encoding> = Exchange::new(config, Encoding::Utf8, Learned::default(), start);
+///
+/// let request = exchange.poll_transmit(start).expect("the first request");
+/// // ... send `request`; a reply comes back 30 ms later:
+/// let mut reply = Vec::new();
+/// SourceInfo { server_name: "answered".to_string(), ..Default::default() }.encode(&mut reply)?;
+/// exchange.handle_datagram(&reply, start + Duration::from_millis(30));
+///
+/// let info = exchange.poll_outcome().expect("done")?;
+/// assert_eq!(info.name(), "answered");
+/// assert_eq!(info.ping(), Duration::from_millis(30));
+/// # Ok(()) }
+/// ```
+///
+/// The driver's loop: send what [`Exchange::poll_transmit`] gives, wait for a datagram
+/// from the server until [`Exchange::poll_timeout`], hand it to
+/// [`Exchange::handle_datagram`] (or call [`Exchange::handle_timeout`] when the wait
+/// ran out), and stop when [`Exchange::poll_outcome`] has the answer. Datagrams that
+/// were queued before the first request went out must not be handed in: they answer
+/// an earlier request.
 ///
 /// `T` is the answer ([`Info`], [`Players`] or [`Rules`] of `D::Text`), `D` the
 /// decoder of its strings ([`Encoding`] or [`Raw`](crate::Raw)).
@@ -191,6 +192,8 @@ pub struct Exchange<T, D = Encoding> {
     challenges_sent: [Option<Challenge>; 2],
     /// Whether a request is due.
     transmit: bool,
+    /// Whether the first request has gone out.
+    sent: bool,
     /// Send times of the current request form, latest last (at most [`SENDS_KEPT`]).
     sends: [Option<Instant>; SENDS_KEPT],
     retries_left: u8,
@@ -239,6 +242,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             request,
             challenges_sent: [first, None],
             transmit: true,
+            sent: false,
             sends: [None; SENDS_KEPT],
             retries_left: config.retries,
             resend_at: deadline,
@@ -265,6 +269,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             return None;
         }
         self.transmit = false;
+        self.sent = true;
         self.sends.rotate_left(1);
         if let Some(last) = self.sends.last_mut() {
             *last = Some(now);
@@ -321,7 +326,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         if self.done {
             return;
         }
-        if self.sends.iter().all(Option::is_none) {
+        if !self.sent {
             // Nothing that came before the first request can answer it.
             self.stray();
             return;
