@@ -150,6 +150,8 @@ impl<D: TextDecoder> ClientBuilder<D> {
 struct Connection {
     socket: UdpSocket,
     peer: Option<SocketAddr>,
+    /// The kernel receive buffer granted, read back after asking.
+    recv_buffer: usize,
     /// The read timeout currently set on the socket.
     read_timeout: Option<Duration>,
 }
@@ -255,8 +257,23 @@ impl<D: TextDecoder> Client<D> {
 
     /// The local address of the socket the last query used, once a query has opened it.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        let conn = if self.last_v4 { &self.v4 } else { &self.v6 };
-        conn.as_ref().and_then(|c| c.socket.local_addr().ok())
+        self.last_connection().and_then(|c| c.socket.local_addr().ok())
+    }
+
+    /// The kernel receive buffer the last query's socket got, in bytes, as the kernel
+    /// reports it: the client asks for room for a whole reply at the limits (twice
+    /// `max_reply_bytes`, 256 KiB to 4 MiB), and the kernel may grant less (Linux caps
+    /// it at `net.core.rmem_max`). Fragments of a burst past it are dropped.
+    pub fn recv_buffer_size(&self) -> Option<usize> {
+        self.last_connection().map(|c| c.recv_buffer)
+    }
+
+    fn last_connection(&self) -> Option<&Connection> {
+        if self.last_v4 {
+            self.v4.as_ref()
+        } else {
+            self.v6.as_ref()
+        }
     }
 
     /// Forgets what servers taught the client (their challenges, split layouts and
@@ -356,7 +373,10 @@ fn connection<'a>(
 ) -> Result<&'a mut Connection> {
     let conn = match slot {
         Some(conn) => conn,
-        None => slot.insert(Connection { socket: open_socket(target, bind, limits)?, peer: None, read_timeout: None }),
+        None => {
+            let (socket, recv_buffer) = open_socket(target, bind, limits)?;
+            slot.insert(Connection { socket, peer: None, recv_buffer, read_timeout: None })
+        }
     };
     if conn.peer != Some(target) {
         conn.socket.connect(target)?;
@@ -370,19 +390,21 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// A UDP socket of `target`'s family, bound to `bind` (or any address, a free port),
-/// its kernel receive buffer sized to hold a whole split reply at the limits.
-fn open_socket(target: SocketAddr, bind: Option<SocketAddr>, limits: &Limits) -> Result<UdpSocket> {
+/// its kernel receive buffer sized to hold a whole split reply at the limits; with the
+/// size the kernel granted.
+fn open_socket(target: SocketAddr, bind: Option<SocketAddr>, limits: &Limits) -> Result<(UdpSocket, usize)> {
     let socket = Socket::new(Domain::for_address(target), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: not fatal if refused or capped (the kernel's rmem_max). Linux
     // charges each datagram about twice its size, hence the factor.
     let wanted = limits.max_reply_bytes.saturating_mul(2).clamp(MIN_SOCKET_RECV_BUFFER, MAX_SOCKET_RECV_BUFFER);
     let _ = socket.set_recv_buffer_size(wanted);
+    let granted = socket.recv_buffer_size()?;
     let local = bind.unwrap_or(match target {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
     });
     socket.bind(&local.into())?;
-    Ok(socket.into())
+    Ok((socket.into(), granted))
 }
 
 impl Connection {

@@ -66,6 +66,8 @@ fn row(name: &'static str, script: fn() -> Vec<Act>, outcome: Outcome) -> Row {
 
 /// Most datagrams one row sends in a burst.
 const MAX_BURST: usize = 40;
+/// What Linux charges a small datagram's receive buffer on loopback, about.
+const DATAGRAM_CHARGE: usize = 2304;
 
 fn sends_checked(datagrams: Vec<Vec<u8>>) -> Vec<Act> {
     assert!(datagrams.len() <= MAX_BURST, "a burst of {} datagrams may overflow the buffer", datagrams.len());
@@ -81,6 +83,9 @@ fn run(row: Row) {
     let result = client.rules(server.addr);
     let took = started.elapsed();
     assert!(took < TIMEOUT + LATE, "{}: took {took:?}", row.name);
+    // The burst fits in what the kernel granted, with room to spare.
+    let granted = client.recv_buffer_size().expect("a socket was opened");
+    assert!(granted >= 2 * MAX_BURST * DATAGRAM_CHARGE, "{}: a {granted}-byte receive buffer", row.name);
     check(&row, result);
 }
 
