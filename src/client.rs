@@ -65,7 +65,8 @@ impl Default for ClientBuilder<Encoding> {
 
 impl<D: TextDecoder> ClientBuilder<D> {
     /// Bounds each whole call: every challenge round trip, every fragment, every retry.
-    /// Default 3 s. A zero timeout makes every call time out at once.
+    /// Default 3 s. A zero timeout makes every call time out at once. Resolving a host
+    /// name comes first and is not bounded by it: pass a `SocketAddr` where that matters.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
         self
@@ -313,16 +314,20 @@ impl<D: TextDecoder> Client<D> {
     /// Runs one exchange with the server at `addr` over the socket of its family.
     fn exchange<A: ToSocketAddrs, T: Answer<D>>(&mut self, addr: A) -> Result<T> {
         let target = self.resolve(addr)?;
+        // The deadline counts from here: the drain below is part of the call.
+        let started = Instant::now();
         let config = self.options.config;
         let slot = if target.is_ipv4() { &mut self.v4 } else { &mut self.v6 };
         let conn = connection(slot, target, self.options.bind, &config.limits)?;
         self.last_v4 = target.is_ipv4();
         // Whatever is queued now answers an earlier call: it must not answer this one.
+        // (Only before the first request: what comes after it may answer it, and a
+        // retry is the same request.)
         conn.drain(&mut self.buf)?;
 
         let learned = self.learned.get(&target).copied().unwrap_or_default();
         let reassembler = self.reassembler.take().unwrap_or_else(|| Reassembler::new(config.limits));
-        let mut exchange = Exchange::reusing(reassembler, config, self.options.decoder, learned, Instant::now());
+        let mut exchange = Exchange::reusing(reassembler, config, self.options.decoder, learned, started);
         let outcome = drive(&mut exchange, conn, &mut self.buf);
 
         if self.learned.len() >= MAX_REMEMBERED_SERVERS && !self.learned.contains_key(&target) {

@@ -234,8 +234,6 @@ fn repeated_identical_challenge_does_not_burn_a_round() {
 fn challenge_sent_as_a_split_reply() {
     let mut s = rules_script(config(3000, 0));
     s.sends(0);
-    let mut c = challenge(C1);
-    c.extend_from_slice(&[0; 4]);
     for f in split(&challenge(C1), 5, SplitFormat::Source, 4) {
         s.gets(5, &f);
     }
@@ -644,6 +642,7 @@ fn fragment_0_without_the_inner_header_completes() {
     }
 }
 
+/// A completed reply's verdict (here a CRC mismatch) ends the call at once.
 #[test]
 fn a_compressed_reply_that_does_not_check_out_ends_the_call() {
     let mut s = rules_script(config(1000, 0));
@@ -668,4 +667,44 @@ fn a_single_datagram_over_the_byte_limit() {
     s.pending();
     s.gets(2, &rules_reply(200, "big"));
     assert!(matches!(s.error(), Error::ReplyTooLarge { max: 1000 }));
+}
+
+/// A request refused with a challenge is never the one answered: a slow challenge
+/// round trip does not make the data reply's ping count from the first request.
+#[test]
+fn a_slow_challenge_does_not_inflate_the_ping() {
+    let mut s = rules_script(config(2000, 0));
+    s.sends(0);
+    s.gets(300, &challenge(C1));
+    s.sends(300);
+    s.gets(301, &rules_reply(1, "r"));
+    s.answer();
+    assert_eq!(s.ex.learned().round_trip, Some(ms(1)));
+
+    // A rotated challenge refuses the challenged request too.
+    let mut s = rules_script(config(2000, 0));
+    s.sends(0);
+    s.gets(100, &challenge(C1));
+    s.sends(100);
+    s.gets(200, &challenge(C2));
+    s.sends(200);
+    s.gets(300, &rules_reply(1, "r"));
+    s.answer();
+    assert_eq!(s.ex.learned().round_trip, Some(ms(100)));
+}
+
+#[test]
+fn a_reply_under_way_is_told_rather_than_a_refused_fragment() {
+    let mut s = rules_script(config(1000, 0));
+    s.sends(0);
+    let mut stale = split(&rules_reply(100, "stale"), 3, SplitFormat::Source, 600)[0].clone();
+    stale[8] = 200;
+    s.gets(5, &stale);
+    let f = split(&rules_reply(100, "real"), 7, SplitFormat::Source, 600);
+    for d in &f[..f.len() - 1] {
+        s.gets(6, d);
+    }
+    s.wakes(1000);
+    let total = f.len() as u8;
+    assert!(matches!(s.error(), Error::Timeout { fragments: Some((got, t)), .. } if got + 1 == total && t == total));
 }

@@ -487,6 +487,44 @@ fn mixed_families_keep_their_sockets_and_challenges() {
     assert_eq!(v6.requests()[2], Query::Players(CHALLENGE));
 }
 
+/// The split layout an info reply implies reaches later queries: app 240 at protocol 7
+/// splits without the size field, and this server also leaves out the inner
+/// `FF FF FF FF`, so only the hint places its fragments (the first player's index,
+/// 0x45, would otherwise read as a reply type byte where a size field ends).
+#[test]
+fn the_info_reply_teaches_the_split_layout() {
+    let mut css = source_info("css");
+    css.app_id = 240;
+    css.protocol = 7;
+    let mut players = roster(20);
+    players[0].index = 0x45;
+    let server = Fake::v4(move |q, _| match q {
+        Query::Info(_) => {
+            let mut out = Vec::new();
+            css.encode(&mut out).unwrap();
+            vec![Act::Send(out)]
+        }
+        _ => {
+            let mut reply = Vec::new();
+            encode_players(&players, ShipLayout::Trailing, &mut reply).unwrap();
+            let bare = &reply[4..];
+            split_packet(bare, 5, SplitFormat::SourceWithoutSize, 150, false)
+                .unwrap()
+                .into_iter()
+                .map(Act::Send)
+                .collect()
+        }
+    });
+    let mut c = client();
+    let mut fresh = client();
+    assert!(matches!(fresh.players(server.addr), Err(Error::Timeout { .. }) | Err(Error::Truncated { .. })));
+    assert_eq!(c.info(server.addr).unwrap().name(), "css");
+    let got = c.players(server.addr).unwrap();
+    assert_eq!(got.len(), 20);
+    assert_eq!(got[0].index, 0x45);
+    assert_eq!(got[19].name, "player 19");
+}
+
 #[test]
 fn rotated_challenge_is_followed_transparently() {
     // The challenge changes every second request.

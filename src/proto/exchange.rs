@@ -305,7 +305,9 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         if now >= self.deadline {
             let timeout = self.config.timeout;
             let fragments = self.reassembler.progress();
-            let error = self.refused.take().unwrap_or(Error::Timeout { timeout, fragments });
+            // A reply under way says more than a fragment refused on the way.
+            let refused = self.refused.take().filter(|_| fragments.is_none());
+            let error = refused.unwrap_or(Error::Timeout { timeout, fragments });
             return self.finish(Err(error));
         }
         if self.held.is_none() && self.retries_left > 0 && now >= self.resend_at {
@@ -440,6 +442,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         // The challenge round trip: a floor for telling which copy a reply answers.
         self.learned.round_trip = Some(self.ping(now));
         self.request = self.request.with_challenge(c);
+        // The request this challenge refused (every copy of it) can no longer be
+        // answered: the ping counts from the requests that carry the new one.
         self.sends = [None; SENDS_KEPT];
         self.transmit = true;
     }
@@ -477,10 +481,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.held = Some(Held { value, until: later(now, grace).min(self.deadline) });
     }
 
-    /// The round trip of the request a reply at `now` answers. Copies of one request
-    /// (retries) look alike, so the answered one is the latest sent at least half a
-    /// known round trip before `now`: a reply that comes sooner after a retry than
-    /// that answers an earlier copy.
+    /// The round trip of the request a reply at `now` answers. Requests carry no id, so
+    /// the answered one is the latest sent at least half a known round trip (this
+    /// exchange's challenge round trip, else the last one measured with this server)
+    /// before `now`: a reply that comes sooner than that after a retry answers an
+    /// earlier copy. With no round trip known, the latest request.
     fn ping(&self, now: Instant) -> Duration {
         let floor = self.learned.round_trip.map_or(Duration::ZERO, |rtt| rtt / 2);
         let mut sent = self.sends.iter().rev().flatten();
