@@ -179,6 +179,21 @@ fn repeated_challenges_are_followed() {
     assert_eq!(sent[3], Query::Players(Challenge([3, 0, 0, 0])));
 }
 
+/// Bug: each copy of one challenge was a new round, so a server (or a network) that
+/// delivers the challenge six times ended the call with `TooManyChallenges`.
+#[test]
+fn copies_of_one_challenge_are_one_round() {
+    let server = Fake::v4(|q, _| {
+        if q == Query::Players(CHALLENGE) {
+            direct(q)
+        } else {
+            (0..6).map(|_| Act::Send(challenge_reply(CHALLENGE))).collect()
+        }
+    });
+    assert_eq!(client().players(server.addr).unwrap(), roster(3));
+    assert_eq!(server.requests(), vec![Query::Players(Challenge::REQUEST), Query::Players(CHALLENGE)]);
+}
+
 #[test]
 fn endless_challenges_stop_with_a_clear_error() {
     let server = Fake::v4(|_, n| vec![Act::Send(challenge_reply(Challenge((n as u32).to_le_bytes())))]);
