@@ -32,6 +32,13 @@
 //! - [`server`]: a small responder that answers queries for a server state, on a
 //!   socket of its own (for game servers, test suites and the demo).
 //!
+//! # Features
+//!
+//! - `serde` (off by default): `serde::Serialize` for every result type: [`Info`],
+//!   [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`], [`Platform`],
+//!   [`Player`] and [`Rules`]. Hand-written impls are labelled with the feature on their
+//!   pages; derived ones cannot carry the label, hence this list.
+//!
 //! # Timeouts
 //!
 //! The timeout bounds the whole call: the challenge round trip, every fragment of a
@@ -48,6 +55,8 @@
 //! of another reply, copies) are skipped: one bad datagram never ends a call.
 
 #![forbid(unsafe_code)]
+// docs.rs labels every item that needs a feature with that feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod client;
