@@ -36,8 +36,7 @@
 //!
 //! - `serde` (off by default): `serde::Serialize` for every result type: [`Info`],
 //!   [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`], [`Platform`],
-//!   [`Player`] and [`Rules`]. Hand-written impls are labelled with the feature on their
-//!   pages; derived ones cannot carry the label, hence this list.
+//!   [`Player`] and [`Rules`] (each impl labelled with the feature on its page).
 //!
 //! # Timeouts
 //!

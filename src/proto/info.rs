@@ -34,11 +34,6 @@ const HLTV_COUNTS_LEN: usize = 8;
 /// The low 24 bits of a GameID are the full Steam app id.
 const GAME_ID_APP_MASK: u64 = 0xFF_FFFF;
 
-#[cfg(feature = "serde")]
-fn duration_as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
 /// What kind of server answered. Unknown bytes are kept, never an error
 /// (Rag Doll Kung Fu sends `0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -112,24 +107,8 @@ impl Platform {
     }
 }
 
-#[cfg(feature = "serde")]
-macro_rules! serialize_as_char {
-    ($t:ty) => {
-        impl serde::Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_char(char::from(self.to_byte()))
-            }
-        }
-    };
-}
-#[cfg(feature = "serde")]
-serialize_as_char!(ServerType);
-#[cfg(feature = "serde")]
-serialize_as_char!(Platform);
-
 /// The Ship's game settings, present in info replies of app 2400 only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TheShip {
     /// Game mode: 0 Hunt, 1 Elimination, 2 Duel, 3 Deathmatch, 4 VIP Team,
     /// 5 Team Elimination.
@@ -145,7 +124,6 @@ pub struct TheShip {
 /// Field names follow python-a2s. `S` is the string type the decoder produced
 /// (`String`, or `Vec<u8>` with [`Raw`](crate::Raw)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SourceInfo<S = String> {
     /// Network protocol version (17 for most current Source games).
     pub protocol: u8,
@@ -175,7 +153,6 @@ pub struct SourceInfo<S = String> {
     /// The server is VAC-secured.
     pub vac_enabled: bool,
     /// The Ship's settings (app 2400 only).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub the_ship: Option<TheShip>,
     /// Game version string.
     pub version: S,
@@ -195,7 +172,6 @@ pub struct SourceInfo<S = String> {
     /// 64-bit GameID; its low 24 bits are the full app id (EDF `0x01`).
     pub game_id: Option<u64>,
     /// Round trip of the request that got this reply (zero when parsed from bytes).
-    #[cfg_attr(feature = "serde", serde(serialize_with = "duration_as_secs"))]
     pub ping: Duration,
 }
 
@@ -349,7 +325,6 @@ impl<S: AsRef<[u8]>> SourceInfo<S> {
 /// Field names follow python-a2s. The `mod_*` fields are `Some` only when the server is
 /// a mod and sent its mod block.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GoldSrcInfo<S = String> {
     /// `"IP:port"` the server reports for itself (often a local address).
     pub address: S,
@@ -392,7 +367,6 @@ pub struct GoldSrcInfo<S = String> {
     /// Bots on the server; 0 when the server leaves the byte out (HLTV does).
     pub bot_count: u8,
     /// Round trip of the request that got this reply (zero when parsed from bytes).
-    #[cfg_attr(feature = "serde", serde(serialize_with = "duration_as_secs"))]
     pub ping: Duration,
 }
 
@@ -513,8 +487,6 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 ///
 /// The accessors cover what both layouts share, so most callers never match.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "lowercase"))]
 pub enum Info<S = String> {
     /// The Source layout (`0x49`).
     Source(SourceInfo<S>),

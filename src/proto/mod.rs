@@ -46,6 +46,8 @@ mod packet;
 mod players;
 mod reader;
 mod rules;
+#[cfg(feature = "serde")]
+mod serialize;
 mod writer;
 
 pub use crate::limits::Limits;

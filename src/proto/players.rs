@@ -16,7 +16,6 @@ const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 
 /// One player in a player list.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Player<S = String> {
     /// Index as sent: almost always 0 on Source servers, 1..n on HLTV.
     pub index: u8,
@@ -27,10 +26,8 @@ pub struct Player<S = String> {
     /// Time connected, in seconds; may be negative for bots in some games.
     pub duration: f32,
     /// Deaths (The Ship only).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub deaths: Option<i32>,
     /// Money (The Ship only).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub money: Option<i32>,
 }
 

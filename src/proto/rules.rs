@@ -347,22 +347,6 @@ where
     Ok(())
 }
 
-#[cfg(feature = "serde")]
-impl<S: TextBuf> serde::Serialize for Rules<S>
-where
-    S::Slice: serde::Serialize,
-{
-    /// A JSON-style object of name to value, in wire order.
-    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> std::result::Result<Ser::Ok, Ser::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.len()))?;
-        for (n, v) in self {
-            map.serialize_entry(n, v)?;
-        }
-        map.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,169 @@
+//! `serde::Serialize` for every result type (the `serde` feature).
+//!
+//! Written by hand rather than derived so that each impl carries the feature's cfg,
+//! which is what lets the generated docs label it. Field names are python-a2s's;
+//! durations are seconds as a float; optional fields are `null` when absent, except
+//! The Ship's, which are left out.
+
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use super::info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
+use super::players::Player;
+use super::rules::Rules;
+use crate::encoding::TextBuf;
+
+/// As the wire's byte, read as a character (`'d'`, `'l'`, ...).
+impl Serialize for ServerType {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        s.serialize_char(char::from(self.to_byte()))
+    }
+}
+
+/// As the wire's byte, read as a character (`'l'`, `'w'`, `'m'`, ...).
+impl Serialize for Platform {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        s.serialize_char(char::from(self.to_byte()))
+    }
+}
+
+impl Serialize for TheShip {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut st = s.serialize_struct("TheShip", 3)?;
+        st.serialize_field("mode", &self.mode)?;
+        st.serialize_field("witnesses", &self.witnesses)?;
+        st.serialize_field("duration", &self.duration)?;
+        st.end()
+    }
+}
+
+/// Fields of a struct written into a struct serializer started elsewhere, so that
+/// [`Info`] can put its `kind` tag first.
+trait Fields {
+    /// How many fields (an upper bound; formats such as JSON ignore it).
+    const LEN: usize;
+    fn fields<M: SerializeStruct>(&self, st: &mut M) -> Result<(), M::Error>;
+}
+
+impl<S: Serialize> Fields for SourceInfo<S> {
+    const LEN: usize = 23;
+    fn fields<M: SerializeStruct>(&self, st: &mut M) -> Result<(), M::Error> {
+        st.serialize_field("protocol", &self.protocol)?;
+        st.serialize_field("server_name", &self.server_name)?;
+        st.serialize_field("map_name", &self.map_name)?;
+        st.serialize_field("folder", &self.folder)?;
+        st.serialize_field("game", &self.game)?;
+        st.serialize_field("app_id", &self.app_id)?;
+        st.serialize_field("player_count", &self.player_count)?;
+        st.serialize_field("max_players", &self.max_players)?;
+        st.serialize_field("bot_count", &self.bot_count)?;
+        st.serialize_field("server_type", &self.server_type)?;
+        st.serialize_field("platform", &self.platform)?;
+        st.serialize_field("password_protected", &self.password_protected)?;
+        st.serialize_field("vac_enabled", &self.vac_enabled)?;
+        match &self.the_ship {
+            Some(ship) => st.serialize_field("the_ship", ship)?,
+            None => st.skip_field("the_ship")?,
+        }
+        st.serialize_field("version", &self.version)?;
+        st.serialize_field("edf", &self.edf)?;
+        st.serialize_field("port", &self.port)?;
+        st.serialize_field("steam_id", &self.steam_id)?;
+        st.serialize_field("stv_port", &self.stv_port)?;
+        st.serialize_field("stv_name", &self.stv_name)?;
+        st.serialize_field("keywords", &self.keywords)?;
+        st.serialize_field("game_id", &self.game_id)?;
+        st.serialize_field("ping", &self.ping.as_secs_f64())
+    }
+}
+
+impl<S: Serialize> Fields for GoldSrcInfo<S> {
+    const LEN: usize = 21;
+    fn fields<M: SerializeStruct>(&self, st: &mut M) -> Result<(), M::Error> {
+        st.serialize_field("address", &self.address)?;
+        st.serialize_field("server_name", &self.server_name)?;
+        st.serialize_field("map_name", &self.map_name)?;
+        st.serialize_field("folder", &self.folder)?;
+        st.serialize_field("game", &self.game)?;
+        st.serialize_field("player_count", &self.player_count)?;
+        st.serialize_field("max_players", &self.max_players)?;
+        st.serialize_field("protocol", &self.protocol)?;
+        st.serialize_field("server_type", &self.server_type)?;
+        st.serialize_field("platform", &self.platform)?;
+        st.serialize_field("password_protected", &self.password_protected)?;
+        st.serialize_field("is_mod", &self.is_mod)?;
+        st.serialize_field("mod_website", &self.mod_website)?;
+        st.serialize_field("mod_download", &self.mod_download)?;
+        st.serialize_field("mod_version", &self.mod_version)?;
+        st.serialize_field("mod_size", &self.mod_size)?;
+        st.serialize_field("multiplayer_only", &self.multiplayer_only)?;
+        st.serialize_field("uses_custom_dll", &self.uses_custom_dll)?;
+        st.serialize_field("vac_enabled", &self.vac_enabled)?;
+        st.serialize_field("bot_count", &self.bot_count)?;
+        st.serialize_field("ping", &self.ping.as_secs_f64())
+    }
+}
+
+impl<S: Serialize> Serialize for SourceInfo<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut st = s.serialize_struct("SourceInfo", Self::LEN)?;
+        self.fields(&mut st)?;
+        st.end()
+    }
+}
+
+impl<S: Serialize> Serialize for GoldSrcInfo<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut st = s.serialize_struct("GoldSrcInfo", Self::LEN)?;
+        self.fields(&mut st)?;
+        st.end()
+    }
+}
+
+/// The layout's fields after a `kind` tag: `"source"` or `"goldsrc"`.
+impl<S: Serialize> Serialize for Info<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        fn tagged<Ser: Serializer, F: Fields>(s: Ser, kind: &str, info: &F) -> Result<Ser::Ok, Ser::Error> {
+            let mut st = s.serialize_struct("Info", F::LEN + 1)?;
+            st.serialize_field("kind", kind)?;
+            info.fields(&mut st)?;
+            st.end()
+        }
+        match self {
+            Info::Source(i) => tagged(s, "source", i),
+            Info::GoldSrc(i) => tagged(s, "goldsrc", i),
+        }
+    }
+}
+
+/// `deaths` and `money` (The Ship) only when present.
+impl<S: Serialize> Serialize for Player<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut st = s.serialize_struct("Player", 6)?;
+        st.serialize_field("index", &self.index)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("score", &self.score)?;
+        st.serialize_field("duration", &self.duration)?;
+        for (name, value) in [("deaths", &self.deaths), ("money", &self.money)] {
+            match value {
+                Some(v) => st.serialize_field(name, v)?,
+                None => st.skip_field(name)?,
+            }
+        }
+        st.end()
+    }
+}
+
+/// An object of name to value, in wire order.
+impl<S: TextBuf> Serialize for Rules<S>
+where
+    S::Slice: Serialize,
+{
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (n, v) in self {
+            map.serialize_entry(n, v)?;
+        }
+        map.end()
+    }
+}

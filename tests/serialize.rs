@@ -1,0 +1,101 @@
+//! The JSON shape of every result type under the `serde` feature, pinned field by field
+//! (the CLI's `--json` output and users' stored documents depend on it).
+
+use std::time::Duration;
+
+use a2s_query::proto::{GoldSrcInfo, Info, Platform, Player, Rules, ServerType, SourceInfo, TheShip};
+use serde_json::{json, to_value};
+
+fn source() -> SourceInfo {
+    SourceInfo {
+        protocol: 17,
+        server_name: "srv".into(),
+        map_name: "de_dust2".into(),
+        folder: "csgo".into(),
+        game: "CS".into(),
+        app_id: 730,
+        player_count: 3,
+        max_players: 10,
+        bot_count: 1,
+        server_type: ServerType::Dedicated,
+        platform: Platform::Linux,
+        password_protected: false,
+        vac_enabled: true,
+        the_ship: None,
+        version: "1.0".into(),
+        edf: 0xF1,
+        port: Some(27015),
+        steam_id: Some(9),
+        stv_port: None,
+        stv_name: None,
+        keywords: Some("k".into()),
+        game_id: Some(730),
+        ping: Duration::from_millis(250),
+    }
+}
+
+#[test]
+fn source_info() {
+    let want = json!({
+        "protocol": 17, "server_name": "srv", "map_name": "de_dust2", "folder": "csgo", "game": "CS",
+        "app_id": 730, "player_count": 3, "max_players": 10, "bot_count": 1, "server_type": "d",
+        "platform": "l", "password_protected": false, "vac_enabled": true, "version": "1.0", "edf": 241,
+        "port": 27015, "steam_id": 9, "stv_port": null, "stv_name": null, "keywords": "k", "game_id": 730,
+        "ping": 0.25
+    });
+    assert_eq!(to_value(source()).unwrap(), want);
+    let ship = SourceInfo { the_ship: Some(TheShip { mode: 1, witnesses: 2, duration: 3 }), ..source() };
+    let got = to_value(ship).unwrap();
+    assert_eq!(got["the_ship"], json!({"mode": 1, "witnesses": 2, "duration": 3}));
+    let mut tagged = want.clone();
+    tagged["kind"] = json!("source");
+    assert_eq!(to_value(Info::Source(source())).unwrap(), tagged);
+}
+
+#[test]
+fn goldsrc_info() {
+    let g: GoldSrcInfo = GoldSrcInfo {
+        address: "1.2.3.4:27015".into(),
+        server_name: "hl".into(),
+        map_name: "crossfire".into(),
+        folder: "valve".into(),
+        game: "HL".into(),
+        player_count: 1,
+        max_players: 8,
+        protocol: 47,
+        server_type: ServerType::Dedicated,
+        platform: Platform::Windows,
+        password_protected: true,
+        is_mod: true,
+        mod_website: Some("w".into()),
+        mod_download: None,
+        mod_version: Some(1),
+        mod_size: Some(2),
+        multiplayer_only: Some(true),
+        uses_custom_dll: Some(false),
+        vac_enabled: false,
+        bot_count: 0,
+        ping: Duration::from_millis(500),
+    };
+    let want = json!({
+        "kind": "goldsrc", "address": "1.2.3.4:27015", "server_name": "hl", "map_name": "crossfire",
+        "folder": "valve", "game": "HL", "player_count": 1, "max_players": 8, "protocol": 47,
+        "server_type": "d", "platform": "w", "password_protected": true, "is_mod": true,
+        "mod_website": "w", "mod_download": null, "mod_version": 1, "mod_size": 2, "multiplayer_only": true,
+        "uses_custom_dll": false, "vac_enabled": false, "bot_count": 0, "ping": 0.5
+    });
+    assert_eq!(to_value(Info::GoldSrc(g)).unwrap(), want);
+}
+
+#[test]
+fn players_and_rules() {
+    let plain = Player { index: 0, name: "a".to_string(), score: -1, duration: 1.5, deaths: None, money: None };
+    assert_eq!(to_value(&plain).unwrap(), json!({"index": 0, "name": "a", "score": -1, "duration": 1.5}));
+    let ship = Player { deaths: Some(2), money: Some(300), ..plain };
+    assert_eq!(
+        to_value(&ship).unwrap(),
+        json!({"index": 0, "name": "a", "score": -1, "duration": 1.5, "deaths": 2, "money": 300})
+    );
+    let rules: Rules = [("a", "1"), ("b", "2")].into_iter().collect();
+    assert_eq!(to_value(&rules).unwrap(), json!({"a": "1", "b": "2"}));
+}
