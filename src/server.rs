@@ -4,6 +4,27 @@
 //! loopback, and for this crate's demo and tests. [`Responder::respond`] is I/O-free
 //! (request bytes in, reply datagrams out); [`Responder::spawn`] runs it on a UDP socket
 //! in a thread.
+//!
+//! # What it sends
+//!
+//! By default it speaks as a current Source server does, so that the common clients
+//! (python-a2s, little-a2s, node-gamedig, qstat, this crate) all read it:
+//!
+//! - every query, INFO included, is first answered with a challenge (`0x41`), then
+//!   with the reply to the request that echoes it;
+//! - info as `0x49` for a [`SourceInfo`](crate::proto::SourceInfo), or as the obsolete
+//!   `0x6D` for a [`GoldSrcInfo`](crate::proto::GoldSrcInfo), with the server type and
+//!   OS in upper case as real GoldSrc servers write them;
+//! - The Ship's deaths and money in one block after all players
+//!   ([`ShipLayout::Trailing`]), as real The Ship servers send them: clients that know
+//!   nothing of those fields still read every player;
+//! - replies longer than 1248 bytes split in the Source layout with the size field,
+//!   uncompressed, as Orange Box and later engines do.
+//!
+//! It can also play older or odder servers, to test clients: no challenge
+//! ([`Responder::require_challenge`]), The Ship's fields after each player
+//! ([`ShipLayout::Interleaved`]), other split sizes and layouts (Source without the size
+//! field, GoldSrc), bzip2-compressed splits, and silence on rules queries.
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,7 +59,9 @@ pub struct Responder {
     pub split_format: SplitFormat,
     /// bzip2-compress split replies (old Source engines). Default off.
     pub compress: bool,
-    /// Where The Ship's deaths and money go, when players carry them.
+    /// Where The Ship's deaths and money go, when players carry them. Default
+    /// [`ShipLayout::Trailing`], what real servers send (python-a2s, little-a2s and
+    /// node-gamedig misread every player after the first in the interleaved layout).
     pub ship_layout: ShipLayout,
     /// Answer rules queries. Default on; off plays a server that never answers them
     /// (CS2 by default, Conan Exiles): rules requests get no reply at all.
@@ -59,7 +82,7 @@ impl Responder {
             split_size: DEFAULT_SPLIT_SIZE,
             split_format: SplitFormat::Source,
             compress: false,
-            ship_layout: ShipLayout::Interleaved,
+            ship_layout: ShipLayout::Trailing,
             answer_rules: true,
             secret: 0x5EED_A25A,
             split_id: 0,

@@ -69,6 +69,15 @@ impl ServerType {
             ServerType::Other(b) => b,
         }
     }
+
+    /// The byte a GoldSrc `0x6D` reply carries: `'D'`, `'L'`, `'P'` (upper case, as real
+    /// servers send; spec §3.2), or the unknown byte as it was.
+    pub fn to_goldsrc_byte(self) -> u8 {
+        match self {
+            ServerType::Other(b) => b,
+            known => known.to_byte().to_ascii_uppercase(),
+        }
+    }
 }
 
 /// The server's operating system. Unknown bytes are kept, never an error.
@@ -103,6 +112,15 @@ impl Platform {
             Platform::Windows => b'w',
             Platform::Mac => b'm',
             Platform::Other(b) => b,
+        }
+    }
+
+    /// The byte a GoldSrc `0x6D` reply carries: `'L'`, `'W'`, `'M'` (upper case, as real
+    /// servers send; spec §3.2), or the unknown byte as it was.
+    pub fn to_goldsrc_byte(self) -> u8 {
+        match self {
+            Platform::Other(b) => b,
+            known => known.to_byte().to_ascii_uppercase(),
         }
     }
 }
@@ -471,8 +489,8 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
         w.u8(self.player_count)
             .u8(self.max_players)
             .u8(self.protocol)
-            .u8(self.server_type.to_byte())
-            .u8(self.platform.to_byte())
+            .u8(self.server_type.to_goldsrc_byte())
+            .u8(self.platform.to_goldsrc_byte())
             .bool(self.password_protected)
             .bool(self.is_mod);
         if let Some((web, dl, ver, size, mp, dll)) = block {

@@ -31,12 +31,14 @@ pub struct Player<S = String> {
     pub money: Option<i32>,
 }
 
-/// Where a reply puts The Ship's deaths and money.
+/// Where a reply puts The Ship's deaths and money (spec §3.3). The parser reads both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShipLayout {
-    /// Right after each player's duration.
+    /// Right after each player's duration, as some clients expect; no real server seen
+    /// sends it.
     Interleaved,
-    /// One block of (deaths, money) pairs after the whole list.
+    /// One block of (deaths, money) pairs after the whole list: what real The Ship
+    /// servers send.
     Trailing,
 }
 
