@@ -65,8 +65,9 @@ impl Default for ClientBuilder<Encoding> {
 
 impl<D: TextDecoder> ClientBuilder<D> {
     /// Bounds each whole call: every challenge round trip, every fragment, every retry.
-    /// Default 3 s. A zero timeout makes every call time out at once. Resolving a host
-    /// name comes first and is not bounded by it: pass a `SocketAddr` where that matters.
+    /// Default 3 s. A zero timeout is refused by every call ([`Error::InvalidInput`]).
+    /// Resolving a host name comes first and is not bounded by it: pass a `SocketAddr`
+    /// where that matters.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
         self
@@ -218,8 +219,10 @@ impl<D: TextDecoder> Client<D> {
     /// request that got the answer.
     ///
     /// # Errors
-    /// [`Error::Timeout`] when no answer comes in time; [`Error::Resolve`] for a bad
-    /// address; [`Error::Io`] when the socket fails (a closed port on the local host
+    /// [`Error::Timeout`] when no answer comes in time (saying what came instead, if
+    /// anything); [`Error::Resolve`] for a bad address; [`Error::InvalidInput`] for a zero
+    /// timeout or a server of the other family than the bound address; [`Error::Io`]
+    /// when the socket fails (a closed port on the local host
     /// shows as `ConnectionRefused`); [`Error::TooManyChallenges`] and the limit
     /// errors for servers that misbehave; parse errors for a broken answer.
     pub fn info<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Info<D::Text>> {
@@ -302,17 +305,24 @@ impl<D: TextDecoder> Client<D> {
             first = first.or(Some(a));
         }
         first.ok_or_else(|| {
-            let why = if seen {
-                "no resolved address matches the bound address's family"
+            if seen {
+                Error::InvalidInput(
+                    "the client is bound to an address of the other family (IPv4 or IPv6) than the server's; \
+                     bind one of the server's family, or leave the bind address out",
+                )
             } else {
-                "the address resolved to nothing"
-            };
-            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, why))
+                Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
+            }
         })
     }
 
     /// Runs one exchange with the server at `addr` over the socket of its family.
     fn exchange<A: ToSocketAddrs, T: Answer<D>>(&mut self, addr: A) -> Result<T> {
+        if self.options.config.timeout.is_zero() {
+            return Err(Error::InvalidInput(
+                "a zero timeout: every call would end at once; give the whole call's time, e.g. 3 s",
+            ));
+        }
         let target = self.resolve(addr)?;
         // The deadline counts from here: the drain below is part of the call.
         let started = Instant::now();

@@ -17,22 +17,33 @@ pub enum Error {
     /// The whole call ran past its timeout: no complete reply of the asked type arrived.
     ///
     /// `fragments` tells how far a split reply had got, as (received, total), when one
-    /// was being collected at the deadline.
-    #[error("no reply within {timeout:?}{}", Incomplete(*.fragments))]
+    /// was being collected at the deadline; `ignored` what came instead and was skipped
+    /// (an HTTP server's answer, a reply of another type, ...), with a hint in the
+    /// message when it suggests the wrong port.
+    #[error("no reply within {timeout:?}{}{}", Incomplete(*.fragments), .ignored)]
     Timeout {
         /// The timeout the call was given.
         timeout: Duration,
         /// `(received, total)` of the split reply still being collected, if any.
         fragments: Option<(u8, u8)>,
+        /// The datagrams skipped while waiting.
+        ignored: Ignored,
     },
 
     /// The operating system refused a socket operation (bind, connect, send, receive).
+    /// The message includes the cause; `source()` does not repeat it.
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
 
-    /// The address could not be resolved, or resolved to nothing usable.
-    #[error("cannot resolve server address: {0}")]
-    Resolve(#[source] io::Error),
+    /// The address could not be resolved, or resolved to nothing. The message includes
+    /// the cause (and a hint when the port is missing); `source()` does not repeat it.
+    #[error("cannot resolve server address: {}{}", .0, PortHint(.0))]
+    Resolve(io::Error),
+
+    /// An argument cannot work (a zero timeout, an address of the other family than the
+    /// bound one); the message says what to give instead.
+    #[error("invalid argument: {0}")]
+    InvalidInput(&'static str),
 
     /// A datagram or reply ended before a field it must contain.
     #[error("truncated reply: {field} missing at byte {offset}")]
@@ -79,9 +90,10 @@ pub enum Error {
         offset: usize,
     },
 
-    /// A bzip2-compressed split reply could not be decompressed.
+    /// A bzip2-compressed split reply could not be decompressed. The message includes
+    /// the cause; `source()` does not repeat it.
     #[error("bzip2 decompression failed: {0}")]
-    Decompress(#[source] io::Error),
+    Decompress(io::Error),
 
     /// A decompressed reply's length differs from the size its header declared.
     #[error("decompressed reply is {actual} bytes, header declared {declared}")]
@@ -147,6 +159,132 @@ pub enum Error {
     Unencodable(&'static str),
 }
 
+impl Error {
+    /// Whether the call ran out of time ([`Error::Timeout`]): the server is silent, down,
+    /// or never answers this kind of query.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// Whether the server answered with something broken: a reply that does not parse,
+    /// decompress or check out.
+    pub fn is_broken_reply(&self) -> bool {
+        matches!(
+            self,
+            Error::Truncated { .. }
+                | Error::Malformed { .. }
+                | Error::NotA2s { .. }
+                | Error::UnexpectedType { .. }
+                | Error::InvalidText { .. }
+                | Error::Decompress(_)
+                | Error::SizeMismatch { .. }
+                | Error::Checksum { .. }
+        )
+    }
+
+    /// Whether a [`Limits`](crate::Limits) cap stopped the call.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            Error::TooManyFragments { .. }
+                | Error::ReplyTooLarge { .. }
+                | Error::DecompressedTooLarge { .. }
+                | Error::TooManyChallenges { .. }
+                | Error::TooManyStrayDatagrams { .. }
+        )
+    }
+}
+
+/// Socket errors (`?` on `std::net` calls) become [`Error::Io`].
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// What a call skipped while it waited for its answer (see [`Error::Timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ignored {
+    /// Datagrams skipped: junk, replies of other types, copies, fragments that could not
+    /// be filed.
+    pub count: u32,
+    /// The most telling of them: the first that was not A2S or another reply type, else
+    /// the first.
+    pub first: Option<Stray>,
+}
+
+/// One kind of skipped datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stray {
+    /// Not an A2S datagram (no `FF FF FF FF` or `FE FF FF FF` header): its first bytes.
+    NotA2s {
+        /// Up to four first bytes.
+        bytes: [u8; 4],
+        /// How many of `bytes` the datagram had.
+        len: u8,
+    },
+    /// An A2S reply of another type than the one asked for.
+    OtherReply {
+        /// Its type byte.
+        kind: u8,
+    },
+    /// A split-reply fragment that could not be filed (a bad header, a copy, a total
+    /// past the limit), or a reassembled reply without a type.
+    Fragment,
+    /// A copy of a challenge already answered.
+    Challenge,
+}
+
+impl Stray {
+    /// Whether this says more than the others about what is on the other end.
+    pub(crate) fn is_telling(&self) -> bool {
+        matches!(self, Stray::NotA2s { .. } | Stray::OtherReply { .. })
+    }
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.first else { return Ok(()) };
+        let n = self.count;
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "; ignored {n} datagram{s}")?;
+        match first {
+            Stray::NotA2s { bytes, len } => {
+                let shown = bytes.get(..usize::from(len)).unwrap_or_default();
+                write!(f, ", the first not A2S (")?;
+                for (i, b) in shown.iter().enumerate() {
+                    write!(f, "{}{b:02X}", if i == 0 { "" } else { " " })?;
+                }
+                if !shown.is_empty() && shown.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+                    write!(f, " \"{}\"", String::from_utf8_lossy(shown))?;
+                }
+                write!(f, "): is this the query port? Many games answer queries on a port of their own")
+            }
+            Stray::OtherReply { kind } => {
+                write!(
+                    f,
+                    ", the first a reply of another type ({}): the server answers, not this query",
+                    TypeByte(kind)
+                )
+            }
+            Stray::Fragment => write!(f, ", the first a split-reply fragment that could not be used"),
+            Stray::Challenge => write!(f, ", the first a copy of a challenge already answered"),
+        }
+    }
+}
+
+/// A hint for an address that failed for want of a port.
+struct PortHint<'a>(&'a io::Error);
+
+impl fmt::Display for PortHint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.kind() == io::ErrorKind::InvalidInput {
+            write!(f, " (is the port there? Add :PORT, the query port, often 27015)")?;
+        }
+        Ok(())
+    }
+}
+
 struct Incomplete(Option<(u8, u8)>);
 
 impl fmt::Display for Incomplete {
@@ -194,9 +332,45 @@ mod tests {
         assert_eq!(e.to_string(), "not an A2S datagram: header 00 01 AB FF");
         let e = Error::UnexpectedType { expected: 0x44, got: 0x45 };
         assert_eq!(e.to_string(), "unexpected reply type 0x45 'E' (expected 0x44 'D')");
-        let e = Error::Timeout { timeout: Duration::from_secs(2), fragments: Some((2, 3)) };
+        let e =
+            Error::Timeout { timeout: Duration::from_secs(2), fragments: Some((2, 3)), ignored: Ignored::default() };
         assert_eq!(e.to_string(), "no reply within 2s (split reply incomplete: 2 of 3 fragments)");
-        let e = Error::Timeout { timeout: Duration::from_millis(500), fragments: None };
+        let e = Error::Timeout { timeout: Duration::from_millis(500), fragments: None, ignored: Ignored::default() };
         assert_eq!(e.to_string(), "no reply within 500ms");
+        assert!(e.is_timeout() && !e.is_limit() && !e.is_broken_reply());
+    }
+
+    #[test]
+    fn a_timeout_says_what_came_instead() {
+        let http = Ignored { count: 3, first: Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }) };
+        let e = Error::Timeout { timeout: Duration::from_secs(1), fragments: None, ignored: http };
+        assert_eq!(
+            e.to_string(),
+            "no reply within 1s; ignored 3 datagrams, the first not A2S (48 54 54 50 \"HTTP\"): is this the query \
+             port? Many games answer queries on a port of their own"
+        );
+        let other = Ignored { count: 1, first: Some(Stray::OtherReply { kind: 0x45 }) };
+        let e = Error::Timeout { timeout: Duration::from_secs(1), fragments: None, ignored: other };
+        assert_eq!(
+            e.to_string(),
+            "no reply within 1s; ignored 1 datagram, the first a reply of another type (0x45 'E'): the server \
+             answers, not this query"
+        );
+    }
+
+    #[test]
+    fn causes_are_told_once() {
+        use std::error::Error as _;
+        let e = Error::from(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        assert_eq!(e.to_string(), "I/O error: refused");
+        assert!(e.source().is_none());
+        let e = Error::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "invalid socket address"));
+        assert_eq!(
+            e.to_string(),
+            "cannot resolve server address: invalid socket address (is the port there? Add :PORT, the query port, \
+             often 27015)"
+        );
+        assert!(e.source().is_none());
+        assert!(Error::Decompress(io::Error::other("bad")).source().is_none());
     }
 }

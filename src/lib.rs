@@ -70,7 +70,7 @@ use std::time::Duration;
 
 pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
-pub use error::{Error, Result};
+pub use error::{Error, Ignored, Result, Stray};
 pub use limits::Limits;
 pub use proto::{GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip};
 

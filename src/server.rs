@@ -106,8 +106,8 @@ impl Responder {
 
     /// The datagrams answering one request from `client`: a challenge when one is
     /// required and the request lacks the right one (a stale challenge gets the current
-    /// one, as Source servers do), else the reply, split when long. None for bytes that
-    /// are not an A2S request.
+    /// one, as Source servers do), else the reply, split when long; no datagram (an empty
+    /// list) for bytes that are not an A2S request.
     ///
     /// # Errors
     /// [`Error::Unencodable`](crate::Error::Unencodable) when the state cannot be

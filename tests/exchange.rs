@@ -7,7 +7,7 @@ use a2s_query::proto::{
     encode_challenge, encode_rules, split_packet, Challenge, Exchange, ExchangeConfig, GoldSrcInfo, Info, Learned,
     Players, Query, Rules, SourceInfo, SplitFormat, GOLDSRC_GRACE_FLOOR,
 };
-use a2s_query::{Encoding, Error, Limits};
+use a2s_query::{Encoding, Error, Ignored, Limits, Stray};
 
 const C1: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
 const C2: Challenge = Challenge([0x55, 0x66, 0x77, 0x88]);
@@ -261,7 +261,7 @@ fn retries_share_out_the_time_left() {
     s.wakes(2999);
     s.pending();
     s.wakes(3000);
-    assert!(matches!(s.error(), Error::Timeout { fragments: None, timeout } if timeout == ms(3000)));
+    assert!(matches!(s.error(), Error::Timeout { fragments: None, timeout, .. } if timeout == ms(3000)));
 }
 
 #[test]
@@ -707,4 +707,39 @@ fn a_reply_under_way_is_told_rather_than_a_refused_fragment() {
     s.wakes(1000);
     let total = f.len() as u8;
     assert!(matches!(s.error(), Error::Timeout { fragments: Some((got, t)), .. } if got + 1 == total && t == total));
+}
+
+/// Pointed at the wrong port: the timeout says what came instead.
+#[test]
+fn the_timeout_tells_what_was_ignored() {
+    let mut s = info_script(config(1000, 0));
+    s.sends(0);
+    s.gets(5, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    s.gets(6, &players_reply());
+    s.gets(7, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    s.wakes(1000);
+    let e = s.error();
+    let want = Ignored { count: 3, first: Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }) };
+    assert!(matches!(e, Error::Timeout { ignored, .. } if ignored == want), "{e:?}");
+    assert!(e.to_string().contains("is this the query port?"), "{e}");
+
+    let mut s = rules_script(config(1000, 0));
+    s.sends(0);
+    s.gets(5, &[0xFF, 0xFF]);
+    s.gets(6, &info_reply("not rules"));
+    s.wakes(1000);
+    let e = s.error();
+    let want = Ignored { count: 2, first: Some(Stray::NotA2s { bytes: [0xFF, 0xFF, 0, 0], len: 2 }) };
+    assert!(matches!(e, Error::Timeout { ignored, .. } if ignored == want), "{e:?}");
+
+    let mut s = rules_script(config(1000, 0));
+    s.sends(0);
+    s.gets(6, &info_reply("not rules"));
+    s.wakes(1000);
+    let e = s.error();
+    assert!(matches!(
+        e,
+        Error::Timeout { ignored: Ignored { count: 1, first: Some(Stray::OtherReply { kind: 0x49 }) }, .. }
+    ));
+    assert!(e.is_timeout());
 }

@@ -347,7 +347,7 @@ fn timeout_is_honoured() {
         let started = Instant::now();
         let err = Client::builder().timeout(timeout).build().info(server.addr).unwrap_err();
         let took = started.elapsed();
-        assert!(matches!(err, Error::Timeout { timeout: t, fragments: None } if t == timeout), "{err}");
+        assert!(matches!(err, Error::Timeout { timeout: t, fragments: None, .. } if t == timeout), "{err}");
         assert!(took >= timeout && took < timeout + LATE, "{took:?} for {timeout:?}");
     }
 }
@@ -538,6 +538,38 @@ fn the_info_reply_teaches_the_split_layout() {
     assert_eq!(got.len(), 20);
     assert_eq!(got[0].index, 0x45);
     assert_eq!(got[19].name, "player 19");
+}
+
+/// A port that answers with something else (an HTTP server, the game port) is a
+/// timeout that says so, not "no reply".
+#[test]
+fn the_wrong_port_is_named_in_the_timeout() {
+    let server = Fake::v4(|_, _| vec![Act::Send(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec())]);
+    let mut c = Client::builder().timeout(Duration::from_millis(300)).build();
+    let e = c.info(server.addr).unwrap_err();
+    assert!(e.is_timeout());
+    let message = e.to_string();
+    assert!(
+        message.starts_with("no reply within 300ms; ignored 1 datagram, the first not A2S (48 54 54 50 \"HTTP\")"),
+        "{message}"
+    );
+    assert!(message.contains("is this the query port?"), "{message}");
+}
+
+#[test]
+fn arguments_that_cannot_work_say_what_to_give() {
+    let mut zero = Client::builder().timeout(Duration::ZERO).build();
+    let e = zero.info("127.0.0.1:27015").unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    assert!(e.to_string().contains("zero timeout"), "{e}");
+
+    let mut v4_only = Client::builder().timeout(TIMEOUT).bind("127.0.0.1:0".parse().unwrap()).build();
+    let e = v4_only.info("[::1]:27015").unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+
+    let e = a2s_query::info("127.0.0.1", TIMEOUT, Encoding::Utf8).unwrap_err();
+    assert!(matches!(e, Error::Resolve(_)), "{e:?}");
+    assert!(e.to_string().contains("Add :PORT"), "{e}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::packet::{Challenge, Datagram, Message, Query, Request};
 use super::players::{Players, S2A_PLAYER};
 use super::rules::{Rules, S2A_RULES};
 use crate::encoding::{Encoding, TextDecoder};
-use crate::error::{Error, Result};
+use crate::error::{Error, Ignored, Result, Stray};
 use crate::limits::Limits;
 
 /// The shortest wait for a Source info reply after a GoldSrc one, when the wait
@@ -199,7 +199,8 @@ pub struct Exchange<T, D = Encoding> {
     retries_left: u8,
     resend_at: Instant,
     rounds: u8,
-    strays: u32,
+    /// What was skipped, for the timeout's message.
+    ignored: Ignored,
     /// A fragment-level refusal for a limit, told at the deadline if nothing came.
     refused: Option<Error>,
     held: Option<Held<T>>,
@@ -247,7 +248,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             retries_left: config.retries,
             resend_at: deadline,
             rounds: 0,
-            strays: 0,
+            ignored: Ignored::default(),
             refused: None,
             held: None,
             outcome: None,
@@ -307,7 +308,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             let fragments = self.reassembler.progress();
             // A reply under way says more than a fragment refused on the way.
             let refused = self.refused.take().filter(|_| fragments.is_none());
-            let error = refused.unwrap_or(Error::Timeout { timeout, fragments });
+            let error = refused.unwrap_or(Error::Timeout { timeout, fragments, ignored: self.ignored });
             return self.finish(Err(error));
         }
         if self.held.is_none() && self.retries_left > 0 && now >= self.resend_at {
@@ -328,10 +329,20 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         if self.done {
             return;
         }
+        let kind = match Datagram::classify(datagram) {
+            Ok(Datagram::Single(m)) => Stray::OtherReply { kind: m.kind },
+            Ok(Datagram::Split(_)) => Stray::Fragment,
+            Ok(Datagram::Challenge(_)) => Stray::Challenge,
+            Err(_) => {
+                let mut bytes = [0; 4];
+                let len = datagram.len().min(4);
+                bytes.get_mut(..len).unwrap_or_default().copy_from_slice(datagram.get(..len).unwrap_or_default());
+                Stray::NotA2s { bytes, len: len as u8 }
+            }
+        };
         if !self.sent {
             // Nothing that came before the first request can answer it.
-            self.stray();
-            return;
+            return self.stray(kind);
         }
         match Datagram::classify(datagram) {
             Ok(Datagram::Challenge(c)) => self.challenge(c, now),
@@ -345,7 +356,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 }
             }
             Ok(Datagram::Split(fragment)) => self.fragment(fragment, now),
-            Ok(Datagram::Single(_)) | Err(_) => self.stray(),
+            Ok(Datagram::Single(_)) | Err(_) => self.stray(kind),
         }
     }
 
@@ -372,7 +383,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 
     /// Stray datagrams seen so far.
     pub fn strays(&self) -> u32 {
-        self.strays
+        self.ignored.count
     }
 
     fn finish(&mut self, outcome: Result<T>) {
@@ -380,10 +391,15 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.done = true;
     }
 
-    fn stray(&mut self) {
-        self.strays = self.strays.saturating_add(1);
-        if self.strays > self.config.limits.max_stray_datagrams {
-            self.finish(Err(Error::TooManyStrayDatagrams { count: self.strays }));
+    fn stray(&mut self, what: Stray) {
+        let ignored = &mut self.ignored;
+        ignored.count = ignored.count.saturating_add(1);
+        if !ignored.first.is_some_and(|f| f.is_telling()) && (ignored.first.is_none() || what.is_telling()) {
+            ignored.first = Some(what);
+        }
+        let count = ignored.count;
+        if count > self.config.limits.max_stray_datagrams {
+            self.finish(Err(Error::TooManyStrayDatagrams { count }));
         }
     }
 
@@ -398,7 +414,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 }
                 return;
             }
-            Ok(Pushed::Duplicate) => return self.stray(),
+            Ok(Pushed::Duplicate) => return self.stray(Stray::Fragment),
             // A verdict on a completed reply.
             Err(
                 e @ (Error::Decompress(_)
@@ -410,11 +426,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 if matches!(e, Error::TooManyFragments { .. } | Error::ReplyTooLarge { .. }) {
                     self.refused.get_or_insert(e);
                 }
-                return self.stray();
+                return self.stray(Stray::Fragment);
             }
         };
         // The reassembled reply borrows the reassembler: read what it is first.
-        let Ok(message) = Message::from_reassembled(pushed) else { return self.stray() };
+        let Ok(message) = Message::from_reassembled(pushed) else { return self.stray(Stray::Fragment) };
+        let other = Stray::OtherReply { kind: message.kind };
         match message.challenge() {
             // Some servers send the challenge itself as a split reply.
             Ok(Some(c)) => self.challenge(c, now),
@@ -422,7 +439,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 let parsed = T::parse(message, self.decoder);
                 self.parsed(parsed, now);
             }
-            Ok(None) | Err(_) => self.stray(),
+            Ok(None) => self.stray(other),
+            Err(_) => self.stray(Stray::Fragment),
         }
     }
 
@@ -430,7 +448,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         // Only a challenge unlike those already sent is a new round (spec §2.7): a
         // copy (a duplicated datagram, a late answer to an earlier request) is not.
         if self.challenges_sent.contains(&Some(c)) {
-            return self.stray();
+            return self.stray(Stray::Challenge);
         }
         if self.rounds >= self.config.limits.max_challenge_rounds {
             return self.finish(Err(Error::TooManyChallenges { rounds: self.rounds }));
@@ -472,7 +490,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         }
         if self.held.is_some() {
             // A second reply of the kind held: keep the first.
-            return self.stray();
+            return self.stray(Stray::OtherReply { kind: S2A_INFO_GOLDSRC });
         }
         let grace = self.config.goldsrc_grace.unwrap_or_else(|| (ping / 2).max(GOLDSRC_GRACE_FLOOR));
         if grace.is_zero() {

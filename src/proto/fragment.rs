@@ -633,8 +633,9 @@ pub fn split_packet(
             return Err(Error::Unencodable("GoldSrc split replies cannot be compressed"));
         }
         let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
-        enc.write_all(packet)?;
-        compressed = enc.finish()?;
+        let failed = |_| Error::Unencodable("bzip2 compression failed");
+        enc.write_all(packet).map_err(failed)?;
+        compressed = enc.finish().map_err(failed)?;
         &compressed
     } else {
         packet
