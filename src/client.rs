@@ -320,7 +320,7 @@ impl<D: TextDecoder> Client<D> {
     fn exchange<A: ToSocketAddrs, T: Answer<D>>(&mut self, addr: A) -> Result<T> {
         if self.options.config.timeout.is_zero() {
             return Err(Error::InvalidInput(
-                "a zero timeout: every call would end at once; give the whole call's time, e.g. 3 s",
+                "a zero timeout would end every call at once; give the whole call's time, e.g. 3 s",
             ));
         }
         let target = self.resolve(addr)?;
@@ -363,7 +363,8 @@ fn drive<T: Answer<D>, D: TextDecoder>(
             return outcome;
         }
         let Some(wake) = exchange.poll_timeout() else {
-            return Err(Error::Io(io::ErrorKind::Other.into()));
+            // Done without an outcome: cannot happen, since the outcome is taken above.
+            return Err(Error::Io(io::Error::other("the exchange ended without an outcome")));
         };
         let now = Instant::now();
         if now >= wake {

@@ -195,7 +195,8 @@ impl Error {
     }
 }
 
-/// Socket errors (`?` on `std::net` calls) become [`Error::Io`].
+/// Socket errors (`?` on `std::net` calls) become [`Error::Io`]; nothing else in the
+/// crate converts an `io::Error` this way.
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
@@ -204,17 +205,19 @@ impl From<io::Error> for Error {
 
 /// What a call skipped while it waited for its answer (see [`Error::Timeout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct Ignored {
     /// Datagrams skipped: junk, replies of other types, copies, fragments that could not
     /// be filed.
     pub count: u32,
-    /// The most telling of them: the first that was not A2S or another reply type, else
-    /// the first.
-    pub first: Option<Stray>,
+    /// The most telling of them: the first that was not A2S or a reply of another type,
+    /// else the first.
+    pub telling: Option<Stray>,
 }
 
 /// One kind of skipped datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Stray {
     /// Not an A2S datagram (no `FF FF FF FF` or `FE FF FF FF` header): its first bytes.
     NotA2s {
@@ -228,11 +231,14 @@ pub enum Stray {
         /// Its type byte.
         kind: u8,
     },
-    /// A split-reply fragment that could not be filed (a bad header, a copy, a total
-    /// past the limit), or a reassembled reply without a type.
-    Fragment,
-    /// A copy of a challenge already answered.
-    Challenge,
+    /// An A2S datagram that could not be used: cut short, or a split-reply fragment
+    /// that could not be filed (a bad header, a copy, a total past the limit).
+    Unusable,
+    /// A repeat of something already handled: a copy of a challenge already answered,
+    /// a second GoldSrc info reply while the first is held.
+    Repeat,
+    /// Anything handed in before the request went out (it answers an earlier one).
+    Early,
 }
 
 impl Stray {
@@ -244,31 +250,28 @@ impl Stray {
 
 impl fmt::Display for Ignored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(first) = self.first else { return Ok(()) };
+        let Some(telling) = self.telling else { return Ok(()) };
         let n = self.count;
-        let s = if n == 1 { "" } else { "s" };
-        write!(f, "; ignored {n} datagram{s}")?;
-        match first {
+        let (s, one) = if n == 1 { ("", ":") } else { ("s", ", one") };
+        write!(f, "; ignored {n} datagram{s}{one} ")?;
+        match telling {
             Stray::NotA2s { bytes, len } => {
                 let shown = bytes.get(..usize::from(len)).unwrap_or_default();
-                write!(f, ", the first not A2S (")?;
+                write!(f, "not A2S (")?;
                 for (i, b) in shown.iter().enumerate() {
                     write!(f, "{}{b:02X}", if i == 0 { "" } else { " " })?;
                 }
                 if !shown.is_empty() && shown.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
                     write!(f, " \"{}\"", String::from_utf8_lossy(shown))?;
                 }
-                write!(f, "): is this the query port? Many games answer queries on a port of their own")
+                write!(f, "); is this the query port? Many games answer queries on a port of their own")
             }
             Stray::OtherReply { kind } => {
-                write!(
-                    f,
-                    ", the first a reply of another type ({}): the server answers, not this query",
-                    TypeByte(kind)
-                )
+                write!(f, "a reply of another type ({}); something answers there, but not this query", TypeByte(kind))
             }
-            Stray::Fragment => write!(f, ", the first a split-reply fragment that could not be used"),
-            Stray::Challenge => write!(f, ", the first a copy of a challenge already answered"),
+            Stray::Unusable => write!(f, "an A2S datagram that could not be used"),
+            Stray::Repeat => write!(f, "a repeat of something already handled"),
+            Stray::Early => write!(f, "handed in before the request went out"),
         }
     }
 }
@@ -278,7 +281,8 @@ struct PortHint<'a>(&'a io::Error);
 
 impl fmt::Display for PortHint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.kind() == io::ErrorKind::InvalidInput {
+        // What std says of a "host" or "ip" without ":port".
+        if self.0.kind() == io::ErrorKind::InvalidInput && self.0.to_string() == "invalid socket address" {
             write!(f, " (is the port there? Add :PORT, the query port, often 27015)")?;
         }
         Ok(())
@@ -342,20 +346,23 @@ mod tests {
 
     #[test]
     fn a_timeout_says_what_came_instead() {
-        let http = Ignored { count: 3, first: Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }) };
+        let http = Ignored { count: 3, telling: Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }) };
         let e = Error::Timeout { timeout: Duration::from_secs(1), fragments: None, ignored: http };
         assert_eq!(
             e.to_string(),
-            "no reply within 1s; ignored 3 datagrams, the first not A2S (48 54 54 50 \"HTTP\"): is this the query \
-             port? Many games answer queries on a port of their own"
+            "no reply within 1s; ignored 3 datagrams, one not A2S (48 54 54 50 \"HTTP\"); is this the query port? \
+             Many games answer queries on a port of their own"
         );
-        let other = Ignored { count: 1, first: Some(Stray::OtherReply { kind: 0x45 }) };
+        let other = Ignored { count: 1, telling: Some(Stray::OtherReply { kind: 0x45 }) };
         let e = Error::Timeout { timeout: Duration::from_secs(1), fragments: None, ignored: other };
         assert_eq!(
             e.to_string(),
-            "no reply within 1s; ignored 1 datagram, the first a reply of another type (0x45 'E'): the server \
-             answers, not this query"
+            "no reply within 1s; ignored 1 datagram: a reply of another type (0x45 'E'); something answers there, \
+             but not this query"
         );
+        assert!(Error::Checksum { expected: 1, actual: 2 }.is_broken_reply());
+        assert!(Error::TooManyChallenges { rounds: 5 }.is_limit());
+        assert!(!Error::TooManyChallenges { rounds: 5 }.is_broken_reply());
     }
 
     #[test]
@@ -371,6 +378,8 @@ mod tests {
              often 27015)"
         );
         assert!(e.source().is_none());
+        let e = Error::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "invalid port value"));
+        assert_eq!(e.to_string(), "cannot resolve server address: invalid port value");
         assert!(Error::Decompress(io::Error::other("bad")).source().is_none());
     }
 }

@@ -550,7 +550,7 @@ fn the_wrong_port_is_named_in_the_timeout() {
     assert!(e.is_timeout());
     let message = e.to_string();
     assert!(
-        message.starts_with("no reply within 300ms; ignored 1 datagram, the first not A2S (48 54 54 50 \"HTTP\")"),
+        message.starts_with("no reply within 300ms; ignored 1 datagram: not A2S (48 54 54 50 \"HTTP\")"),
         "{message}"
     );
     assert!(message.contains("is this the query port?"), "{message}");

@@ -1,10 +1,20 @@
 //! The JSON shape of every result type under the `serde` feature, pinned field by field
-//! (the CLI's `--json` output and users' stored documents depend on it).
+//! and in order (the CLI's `--json` output and users' stored documents depend on it).
+//! `serde_json::Value` sorts its keys, so order is checked on the text.
 
 use std::time::Duration;
 
 use a2s_query::proto::{GoldSrcInfo, Info, Platform, Player, Rules, ServerType, SourceInfo, TheShip};
-use serde_json::{json, to_value};
+use serde_json::{json, to_string, to_value, Value};
+
+/// The keys of a JSON object, in the order the text has them.
+fn keys(text: &str) -> Vec<String> {
+    let Value::Object(map) = serde_json::from_str::<Value>(text).unwrap() else { panic!("not an object") };
+    let mut found: Vec<(usize, String)> =
+        map.keys().map(|k| (text.find(&format!("\"{k}\":")).expect("key in text"), k.clone())).collect();
+    found.sort();
+    found.into_iter().map(|(_, k)| k).collect()
+}
 
 fn source() -> SourceInfo {
     SourceInfo {
@@ -50,6 +60,32 @@ fn source_info() {
     let mut tagged = want.clone();
     tagged["kind"] = json!("source");
     assert_eq!(to_value(Info::Source(source())).unwrap(), tagged);
+    let order = [
+        "kind",
+        "protocol",
+        "server_name",
+        "map_name",
+        "folder",
+        "game",
+        "app_id",
+        "player_count",
+        "max_players",
+        "bot_count",
+        "server_type",
+        "platform",
+        "password_protected",
+        "vac_enabled",
+        "version",
+        "edf",
+        "port",
+        "steam_id",
+        "stv_port",
+        "stv_name",
+        "keywords",
+        "game_id",
+        "ping",
+    ];
+    assert_eq!(keys(&to_string(&Info::Source(source())).unwrap()), order);
 }
 
 #[test]
@@ -84,7 +120,32 @@ fn goldsrc_info() {
         "mod_website": "w", "mod_download": null, "mod_version": 1, "mod_size": 2, "multiplayer_only": true,
         "uses_custom_dll": false, "vac_enabled": false, "bot_count": 0, "ping": 0.5
     });
-    assert_eq!(to_value(Info::GoldSrc(g)).unwrap(), want);
+    assert_eq!(to_value(Info::GoldSrc(g.clone())).unwrap(), want);
+    let order = [
+        "kind",
+        "address",
+        "server_name",
+        "map_name",
+        "folder",
+        "game",
+        "player_count",
+        "max_players",
+        "protocol",
+        "server_type",
+        "platform",
+        "password_protected",
+        "is_mod",
+        "mod_website",
+        "mod_download",
+        "mod_version",
+        "mod_size",
+        "multiplayer_only",
+        "uses_custom_dll",
+        "vac_enabled",
+        "bot_count",
+        "ping",
+    ];
+    assert_eq!(keys(&to_string(&Info::GoldSrc(g)).unwrap()), order);
 }
 
 #[test]
@@ -96,6 +157,7 @@ fn players_and_rules() {
         to_value(&ship).unwrap(),
         json!({"index": 0, "name": "a", "score": -1, "duration": 1.5, "deaths": 2, "money": 300})
     );
-    let rules: Rules = [("a", "1"), ("b", "2")].into_iter().collect();
-    assert_eq!(to_value(&rules).unwrap(), json!({"a": "1", "b": "2"}));
+    assert_eq!(to_string(&ship).unwrap(), r#"{"index":0,"name":"a","score":-1,"duration":1.5,"deaths":2,"money":300}"#);
+    let rules: Rules = [("b", "2"), ("a", "1")].into_iter().collect();
+    assert_eq!(to_string(&rules).unwrap(), r#"{"b":"2","a":"1"}"#, "wire order");
 }

@@ -329,10 +329,14 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         if self.done {
             return;
         }
-        let kind = match Datagram::classify(datagram) {
+        if !self.sent {
+            // Nothing that came before the first request can answer it.
+            return self.stray(Stray::Early);
+        }
+        let classified = Datagram::classify(datagram);
+        let kind = match classified {
             Ok(Datagram::Single(m)) => Stray::OtherReply { kind: m.kind },
-            Ok(Datagram::Split(_)) => Stray::Fragment,
-            Ok(Datagram::Challenge(_)) => Stray::Challenge,
+            Ok(Datagram::Split(_) | Datagram::Challenge(_)) | Err(Error::Truncated { .. }) => Stray::Unusable,
             Err(_) => {
                 let mut bytes = [0; 4];
                 let len = datagram.len().min(4);
@@ -340,11 +344,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 Stray::NotA2s { bytes, len: len as u8 }
             }
         };
-        if !self.sent {
-            // Nothing that came before the first request can answer it.
-            return self.stray(kind);
-        }
-        match Datagram::classify(datagram) {
+        match classified {
             Ok(Datagram::Challenge(c)) => self.challenge(c, now),
             Ok(Datagram::Single(m)) if T::accepts(m.kind) => {
                 let max = self.config.limits.max_reply_bytes;
@@ -394,8 +394,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     fn stray(&mut self, what: Stray) {
         let ignored = &mut self.ignored;
         ignored.count = ignored.count.saturating_add(1);
-        if !ignored.first.is_some_and(|f| f.is_telling()) && (ignored.first.is_none() || what.is_telling()) {
-            ignored.first = Some(what);
+        if !ignored.telling.is_some_and(|f| f.is_telling()) && (ignored.telling.is_none() || what.is_telling()) {
+            ignored.telling = Some(what);
         }
         let count = ignored.count;
         if count > self.config.limits.max_stray_datagrams {
@@ -414,7 +414,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 }
                 return;
             }
-            Ok(Pushed::Duplicate) => return self.stray(Stray::Fragment),
+            Ok(Pushed::Duplicate) => return self.stray(Stray::Unusable),
             // A verdict on a completed reply.
             Err(
                 e @ (Error::Decompress(_)
@@ -426,11 +426,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 if matches!(e, Error::TooManyFragments { .. } | Error::ReplyTooLarge { .. }) {
                     self.refused.get_or_insert(e);
                 }
-                return self.stray(Stray::Fragment);
+                return self.stray(Stray::Unusable);
             }
         };
         // The reassembled reply borrows the reassembler: read what it is first.
-        let Ok(message) = Message::from_reassembled(pushed) else { return self.stray(Stray::Fragment) };
+        let Ok(message) = Message::from_reassembled(pushed) else { return self.stray(Stray::Unusable) };
         let other = Stray::OtherReply { kind: message.kind };
         match message.challenge() {
             // Some servers send the challenge itself as a split reply.
@@ -440,7 +440,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 self.parsed(parsed, now);
             }
             Ok(None) => self.stray(other),
-            Err(_) => self.stray(Stray::Fragment),
+            Err(_) => self.stray(Stray::Unusable),
         }
     }
 
@@ -448,7 +448,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         // Only a challenge unlike those already sent is a new round (spec §2.7): a
         // copy (a duplicated datagram, a late answer to an earlier request) is not.
         if self.challenges_sent.contains(&Some(c)) {
-            return self.stray(Stray::Challenge);
+            return self.stray(Stray::Repeat);
         }
         if self.rounds >= self.config.limits.max_challenge_rounds {
             return self.finish(Err(Error::TooManyChallenges { rounds: self.rounds }));
@@ -490,7 +490,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         }
         if self.held.is_some() {
             // A second reply of the kind held: keep the first.
-            return self.stray(Stray::OtherReply { kind: S2A_INFO_GOLDSRC });
+            return self.stray(Stray::Repeat);
         }
         let grace = self.config.goldsrc_grace.unwrap_or_else(|| (ping / 2).max(GOLDSRC_GRACE_FLOOR));
         if grace.is_zero() {
