@@ -200,18 +200,22 @@ fn split_responder(format: SplitFormat, size: usize, compress: bool) -> (Vec<Vec
     (ask(&mut r, Query::Rules(a2s_query::proto::Challenge::REQUEST)), reply)
 }
 
+/// The 20-byte reply in three fragments of 8, 8 and 4 bytes behind `head(number)`.
+fn cut_in_three(reply: &[u8], head: impl Fn(u8) -> Vec<u8>) -> Vec<Vec<u8>> {
+    vec![
+        [head(0), reply[0..8].to_vec()].concat(),
+        [head(1), reply[8..16].to_vec()].concat(),
+        [head(2), reply[16..20].to_vec()].concat(),
+    ]
+}
+
 /// §4.1: `FE FF FF FF`, the id (the responder's first is 1), total, number, the size
 /// field; the reply's own bytes, `FF FF FF FF` included, cut at `size`.
 #[test]
 fn source_split_with_the_size_field() {
     let (got, reply) = split_responder(SplitFormat::Source, 8, false);
     let head = |n: u8| vec![0xFE, 0xFF, 0xFF, 0xFF, 1, 0, 0, 0, 3, n, 8, 0];
-    let want = vec![
-        [head(0), reply[0..8].to_vec()].concat(),
-        [head(1), reply[8..16].to_vec()].concat(),
-        [head(2), reply[16..20].to_vec()].concat(),
-    ];
-    assert_eq!(got, want);
+    assert_eq!(got, cut_in_three(&reply, head));
 }
 
 /// §4.3: the pre-Orange-Box layout, no size field.
@@ -219,12 +223,7 @@ fn source_split_with_the_size_field() {
 fn source_split_without_the_size_field() {
     let (got, reply) = split_responder(SplitFormat::SourceWithoutSize, 8, false);
     let head = |n: u8| vec![0xFE, 0xFF, 0xFF, 0xFF, 1, 0, 0, 0, 3, n];
-    let want = vec![
-        [head(0), reply[0..8].to_vec()].concat(),
-        [head(1), reply[8..16].to_vec()].concat(),
-        [head(2), reply[16..20].to_vec()].concat(),
-    ];
-    assert_eq!(got, want);
+    assert_eq!(got, cut_in_three(&reply, head));
 }
 
 /// §4.5: one byte, the fragment's index in the high nibble and the total in the low.
@@ -232,12 +231,7 @@ fn source_split_without_the_size_field() {
 fn goldsrc_split() {
     let (got, reply) = split_responder(SplitFormat::GoldSrc, 8, false);
     let head = |n: u8| vec![0xFE, 0xFF, 0xFF, 0xFF, 1, 0, 0, 0, (n << 4) | 3];
-    let want = vec![
-        [head(0), reply[0..8].to_vec()].concat(),
-        [head(1), reply[8..16].to_vec()].concat(),
-        [head(2), reply[16..20].to_vec()].concat(),
-    ];
-    assert_eq!(got, want);
+    assert_eq!(got, cut_in_three(&reply, head));
 }
 
 /// §4.2: bit 31 of the id; in fragment 0 only, after the size field, the inflated size
