@@ -762,3 +762,20 @@ fn the_timeout_tells_what_was_ignored() {
     let Error::Timeout { ignored, .. } = s.error() else { panic!() };
     assert_eq!((ignored.count, ignored.telling), (1, Some(Stray::Repeat)));
 }
+
+/// A driver that waits before sending the request a challenge made due loses no retry
+/// to it.
+#[test]
+fn a_due_request_is_not_taken_for_a_retry() {
+    let mut s = rules_script(config(1000, 1));
+    s.sends(0);
+    s.gets(400, &challenge(C1));
+    // The resend time set by the first request (500 ms) passes before the driver sends.
+    s.wakes(500);
+    assert_eq!(s.sends(500), Query::Rules(C1));
+    s.sends_nothing(500);
+    // The one retry is still there: 500 ms left, shared by two attempts.
+    assert_eq!(s.wakes_at(), Some(750));
+    s.wakes(750);
+    assert_eq!(s.sends(750), Query::Rules(C1));
+}

@@ -311,7 +311,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             let error = refused.unwrap_or(Error::Timeout { timeout, fragments, ignored: self.ignored });
             return self.finish(Err(error));
         }
-        if self.held.is_none() && self.retries_left > 0 && now >= self.resend_at {
+        // (A request already due is not a retry: it goes out at the next poll_transmit.)
+        if self.held.is_none() && !self.transmit && self.retries_left > 0 && now >= self.resend_at {
             self.retries_left -= 1;
             self.transmit = true;
         }
@@ -322,8 +323,9 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// Anything that does not answer the query (junk, a reply of another type, a
     /// fragment that cannot be filed, a copy of a challenge already answered) is a
     /// stray: counted against [`Limits::max_stray_datagrams`] and otherwise ignored.
-    /// Only a verdict on a complete reply of the asked type (it does not parse, or does
-    /// not decompress and check out) ends the exchange with an error.
+    /// Only a verdict on a completed reply ends the exchange with an error: a split
+    /// reply that does not decompress or check out (its type is unknown until it does),
+    /// or a reply of the asked type that does not parse.
     pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         self.handle_timeout(now);
         if self.done {
