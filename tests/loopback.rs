@@ -545,12 +545,12 @@ fn the_info_reply_teaches_the_split_layout() {
 #[test]
 fn the_wrong_port_is_named_in_the_timeout() {
     let server = Fake::v4(|_, _| vec![Act::Send(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec())]);
-    let mut c = Client::builder().timeout(Duration::from_millis(300)).build();
-    let e = c.info(server.addr).unwrap_err();
+    // The whole timeout passes whatever comes; the fake answers well within it.
+    let e = client().info(server.addr).unwrap_err();
     assert!(e.is_timeout());
     let message = e.to_string();
     assert!(
-        message.starts_with("no reply within 300ms; ignored 1 datagram: not A2S (48 54 54 50 \"HTTP\")"),
+        message.starts_with("no reply within 1.5s; ignored 1 datagram: not A2S (48 54 54 50 \"HTTP\")"),
         "{message}"
     );
     assert!(message.contains("is this the query port?"), "{message}");
