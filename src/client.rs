@@ -44,6 +44,25 @@ pub enum IpVersion {
 }
 
 /// Options of a [`Client`]. Build one with [`Client::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use a2s_query::{Client, Encoding, Limits};
+/// # let server = a2s_query::server::Responder::new(
+/// #     a2s_query::Info::Source(a2s_query::SourceInfo::<String> { server_name: "built".into(), ..Default::default() }),
+/// #     vec![], vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+///
+/// let mut client = Client::builder()
+///     .timeout(Duration::from_secs(2))
+///     .retries(1)
+///     .encoding(Encoding::Latin1)
+///     .limits(Limits { max_fragments: 32, ..Limits::default() })
+///     .build();
+/// let info = client.info(addr)?;
+/// assert_eq!(info.name(), "built");
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder<D: TextDecoder = Encoding> {
     config: ExchangeConfig,

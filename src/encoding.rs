@@ -19,6 +19,31 @@ use std::hash::Hash;
 use std::ops::Range;
 
 /// How a string's bytes (without the terminating NUL) become a string value.
+///
+/// A code page of your own (here a one-letter stand-in for KOI8-R, where `0xC1` is
+/// `а`): implement `decode`, and hand the decoder to a [`Client`](crate::Client) or a
+/// parser.
+///
+/// ```
+/// use a2s_query::{DecodeError, TextDecoder};
+/// use a2s_query::proto::Players;
+///
+/// #[derive(Clone, Copy)]
+/// struct Koi8;
+///
+/// impl TextDecoder for Koi8 {
+///     type Text = String;
+///     fn decode(self, bytes: &[u8]) -> Result<String, DecodeError> {
+///         Ok(bytes.iter().map(|&b| if b == 0xC1 { 'а' } else { char::from(b) }).collect())
+///     }
+/// }
+///
+/// let body = b"\x01\x00\xC1b\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+/// assert_eq!(Players::parse(body, Koi8)?.players[0].name, "аb");
+/// let client = a2s_query::Client::builder().encoding(Koi8).build();
+/// # drop(client);
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 pub trait TextDecoder: Copy {
     /// The type of every string field in results parsed with this decoder.
     type Text: TextBuf;
@@ -117,7 +142,17 @@ pub struct DecodeError {
     pub valid_up_to: usize,
 }
 
-/// Decoders that produce `String`s. `Utf8` (lossy) is the default.
+/// Decoders that produce `String`s. `Utf8` (lossy) is the default. `Latin1` is
+/// ISO-8859-1 (one char per byte), not Windows-1252.
+///
+/// ```
+/// use a2s_query::{Encoding, TextDecoder};
+///
+/// let name = b"caf\xE9";
+/// assert_eq!(Encoding::Utf8.decode(name).unwrap(), "caf\u{FFFD}");
+/// assert!(Encoding::Utf8Strict.decode(name).is_err());
+/// assert_eq!(Encoding::Latin1.decode(name).unwrap(), "café");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Encoding {

@@ -11,6 +11,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Variants say *when* they happen. The enum is `#[non_exhaustive]`: match the variants
 /// you care about and keep a `_` arm.
+///
+/// ```
+/// use std::time::Duration;
+/// // A port where nothing answers.
+/// let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// match a2s_query::info(silent.local_addr()?, Duration::from_millis(200), Default::default()) {
+///     Ok(info) => println!("{} is up", info.name()),
+///     Err(e) if e.is_timeout() => println!("no answer: down, or not the query port ({e})"),
+///     Err(a2s_query::Error::Io(e)) => println!("network: {e}"),
+///     Err(e) => println!("a broken or hostile answer: {e}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

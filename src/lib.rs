@@ -72,6 +72,8 @@ pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
 pub use limits::Limits;
+// The result types have their pages here, where a newcomer looks, not only under `proto`.
+#[doc(inline)]
 pub use proto::{GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip};
 
 fn one_use(timeout: Duration, encoding: Encoding) -> Client {

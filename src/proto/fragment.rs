@@ -608,6 +608,17 @@ fn inflate(compressed: &[u8], declared: u32, crc: u32, max: usize, out: &mut Vec
 
 /// Cuts a whole reply datagram (`FF FF FF FF` + type + body) into split fragments.
 ///
+/// ```
+/// use a2s_query::proto::{split_packet, SplitFormat};
+///
+/// let reply = [&b"\xFF\xFF\xFF\xFFE\x01\x00"[..], &[b'x'; 20]].concat();
+/// let fragments = split_packet(&reply, 9, SplitFormat::GoldSrc, 16, false)?;
+/// assert_eq!(fragments.len(), 2);
+/// // FE FF FF FF, the id, then fragment number (high nibble) and total (low nibble).
+/// assert_eq!(fragments[1][..9], [0xFE, 0xFF, 0xFF, 0xFF, 9, 0, 0, 0, 0x12]);
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
 /// `fragment_size` is the payload per fragment (the Source "split size"; 1248 by
 /// default on real servers). With `compress`, the reply is bzip2-compressed first and
 /// bit 31 of the id is set; otherwise it is cleared for the Source layouts.

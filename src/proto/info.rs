@@ -141,6 +141,27 @@ pub struct TheShip {
 ///
 /// Field names follow python-a2s. `S` is the string type the decoder produced
 /// (`String`, or `Vec<u8>` with [`Raw`](crate::Raw)).
+///
+/// ```
+/// use a2s_query::proto::SourceInfo;
+/// use a2s_query::{Encoding, Raw};
+///
+/// // Rust puts the real player counts in its keywords; the GameID carries the full app id.
+/// let mut reply = Vec::new();
+/// let sent: SourceInfo = SourceInfo {
+///     server_name: "rust main".into(),
+///     keywords: Some("mp300,cp120".into()),
+///     game_id: Some(252_490),
+///     ..Default::default()
+/// };
+/// sent.encode(&mut reply)?;
+/// let info = SourceInfo::parse(&reply[5..], Encoding::Utf8)?;
+/// assert_eq!(info.keywords.as_deref(), Some("mp300,cp120"));
+/// assert_eq!(info.full_app_id(), 252_490);
+/// // The same reply, strings as bytes.
+/// assert_eq!(SourceInfo::parse(&reply[5..], Raw)?.server_name, b"rust main");
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SourceInfo<S = String> {
     /// Network protocol version (17 for most current Source games).
@@ -504,6 +525,23 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 /// An info reply in whichever layout the server answered with.
 ///
 /// The accessors cover what both layouts share, so most callers never match.
+///
+/// ```
+/// use a2s_query::proto::{Info, Message, SourceInfo};
+/// use a2s_query::Encoding;
+///
+/// let mut reply = Vec::new();
+/// SourceInfo::<String> { server_name: "arena".into(), player_count: 5, max_players: 16, ..Default::default() }
+///     .encode(&mut reply)?;
+/// let info = Info::parse(Message::from_reassembled(&reply)?, Encoding::Utf8)?;
+/// assert_eq!(info.name(), "arena");
+/// assert_eq!((info.players(), info.max_players()), (5, 16));
+/// match &info {
+///     Info::Source(s) => assert_eq!(s.app_id, 0),
+///     Info::GoldSrc(_) => unreachable!("a 0x49 reply"),
+/// }
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Info<S = String> {
     /// The Source layout (`0x49`).

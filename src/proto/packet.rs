@@ -93,6 +93,16 @@ pub enum Datagram<'a> {
 impl<'a> Datagram<'a> {
     /// Classifies one received datagram by its header.
     ///
+    /// ```
+    /// use a2s_query::proto::{Challenge, Datagram};
+    ///
+    /// let challenge = Datagram::classify(b"\xFF\xFF\xFF\xFFA\x01\x02\x03\x04")?;
+    /// assert_eq!(challenge, Datagram::Challenge(Challenge([1, 2, 3, 4])));
+    /// assert!(matches!(Datagram::classify(b"\xFE\xFF\xFF\xFF\x07\x00\x00\x00\x02\x00")?, Datagram::Split(_)));
+    /// assert!(Datagram::classify(b"HTTP/1.1 400").is_err());
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Truncated`] for a datagram too short for its header or type byte, or a
     /// challenge without its four bytes; [`Error::NotA2s`] for any other header (naming

@@ -15,6 +15,19 @@ const SHIP_EXTRA_LEN: usize = 8;
 const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 
 /// One player in a player list.
+///
+/// ```
+/// use a2s_query::proto::{encode_players, Player, Players, ShipLayout};
+/// use a2s_query::Encoding;
+///
+/// let list = vec![Player { index: 0, name: "alice".to_string(), score: 12, duration: 95.5, deaths: None, money: None }];
+/// let mut reply = Vec::new();
+/// encode_players(&list, ShipLayout::Trailing, &mut reply)?;
+/// let parsed = Players::parse(&reply[5..], Encoding::Utf8)?;
+/// let alice = &parsed.players[0];
+/// assert_eq!((alice.name.as_str(), alice.score, alice.duration), ("alice", 12, 95.5));
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Player<S = String> {
     /// Index as sent: almost always 0 on Source servers, 1..n on HLTV.
@@ -43,6 +56,18 @@ pub enum ShipLayout {
 }
 
 /// A parsed player list with what the header said.
+///
+/// ```
+/// use a2s_query::proto::Players;
+/// use a2s_query::Encoding;
+///
+/// // The header counts 3 players; one entry came (the others are still connecting).
+/// let body = b"\x03\x00bob\x00\x05\x00\x00\x00\x00\x00\x80\x3F";
+/// let players = Players::parse(body, Encoding::Utf8)?;
+/// assert_eq!((players.count, players.players.len()), (3, 1));
+/// assert_eq!(players.players[0].duration, 1.0);
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Players<S = String> {
     /// The count byte the server sent. It counts players still connecting (who have no
