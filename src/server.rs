@@ -21,11 +21,22 @@
 //! - replies longer than 1248 bytes split in the Source layout with the size field,
 //!   uncompressed, as Orange Box and later engines do.
 //!
+//! # Safe to expose
+//!
+//! Challenges are keyed with a random key per responder (std's SipHash), so no one can
+//! compute the challenge of an address they do not receive at. Until a request proves
+//! it came from its source address (by echoing that address's challenge), the responder
+//! never answers it with more bytes than the request carried: a spoofed request cannot
+//! turn it into an amplifier against someone else. The one exception is loopback, which
+//! cannot be spoofed from outside: there [`Responder::require_challenge`] off answers
+//! everything directly, as the tests need.
+//!
 //! It can also play older or odder servers, to test clients: no challenge
 //! ([`Responder::require_challenge`]), The Ship's fields after each player
 //! ([`ShipLayout::Interleaved`]), other split sizes and layouts (Source without the size
 //! field, GoldSrc), bzip2-compressed splits, and silence on rules queries.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,8 +77,8 @@ pub struct Responder {
     /// Answer rules queries. Default on; off plays a server that never answers them
     /// (CS2 by default, Conan Exiles): rules requests get no reply at all.
     pub answer_rules: bool,
-    /// Secret mixed into the challenges handed out.
-    pub secret: u32,
+    /// The random key of the challenges handed out.
+    key: RandomState,
     split_id: u32,
 }
 
@@ -84,30 +95,26 @@ impl Responder {
             compress: false,
             ship_layout: ShipLayout::Trailing,
             answer_rules: true,
-            secret: 0x5EED_A25A,
+            key: RandomState::new(),
             split_id: 0,
         }
     }
 
-    /// The challenge handed to `client`: stable per address and secret. A keyed FNV-1a
-    /// hash: it tells clients apart, it is not a cryptographic defence against spoofing.
+    /// The challenge handed to `client`: stable per address for this responder, keyed
+    /// with its random key (SipHash), so it cannot be computed from outside.
     pub fn challenge_for(&self, client: SocketAddr) -> Challenge {
-        let ip = match client.ip() {
-            std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-            std::net::IpAddr::V6(a) => a.octets(),
-        };
-        let mut h: u32 = 0x811C_9DC5 ^ self.secret;
-        for b in ip.into_iter().chain(client.port().to_le_bytes()) {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-        // Never the -1 placeholder.
-        Challenge((h & 0x7FFF_FFFF).to_le_bytes())
+        let h = self.key.hash_one((client.ip(), client.port()));
+        // 31 bits: never the -1 placeholder.
+        Challenge(((h as u32) & 0x7FFF_FFFF).to_le_bytes())
     }
 
     /// The datagrams answering one request from `client`: a challenge when one is
     /// required and the request lacks the right one (a stale challenge gets the current
     /// one, as Source servers do), else the reply, split when long; no datagram (an empty
-    /// list) for bytes that are not an A2S request.
+    /// list) for bytes that are not an A2S request. A request that has not proven its
+    /// source (by its challenge) never gets more bytes back than it carried, unless it
+    /// comes from loopback: it gets the challenge instead, or nothing when even that is
+    /// larger (a 5-byte GETCHALLENGE).
     ///
     /// # Errors
     /// [`Error::Unencodable`](crate::Error::Unencodable) when the state cannot be
@@ -123,10 +130,11 @@ impl Responder {
             Query::Players(c) | Query::Rules(c) => Some(c),
             Query::GetChallenge => None,
         };
+        let proven = given == Some(expected) || client.ip().is_loopback();
         let mut out = Vec::new();
         if query == Query::GetChallenge || (self.require_challenge && given != Some(expected)) {
             encode_challenge(expected, &mut out);
-            return Ok(vec![out]);
+            return Ok(if proven || out.len() <= request.len() { vec![out] } else { Vec::new() });
         }
         match query {
             Query::Info(_) => self.info.encode(&mut out)?,
@@ -134,11 +142,19 @@ impl Responder {
             Query::Rules(_) => encode_rules(self.rules.iter().map(|(n, v)| (n, v)), &mut out)?,
             Query::GetChallenge => {}
         }
-        if out.len() <= self.split_size {
-            return Ok(vec![out]);
+        let reply = if out.len() <= self.split_size {
+            vec![out]
+        } else {
+            self.split_id = self.split_id.wrapping_add(1) & 0x7FFF_FFFF;
+            split_packet(&out, self.split_id, self.split_format, self.split_size, self.compress)?
+        };
+        if proven || reply.iter().map(Vec::len).sum::<usize>() <= request.len() {
+            return Ok(reply);
         }
-        self.split_id = self.split_id.wrapping_add(1) & 0x7FFF_FFFF;
-        split_packet(&out, self.split_id, self.split_format, self.split_size, self.compress)
+        // Not proven and larger than the request: the challenge, never the reply.
+        let mut challenge = Vec::new();
+        encode_challenge(expected, &mut challenge);
+        Ok(if challenge.len() <= request.len() { vec![challenge] } else { Vec::new() })
     }
 
     /// Serves on a UDP socket bound to `addr` (port 0 picks a free one) in a new
@@ -276,6 +292,49 @@ mod tests {
         assert!(out.len() > 3);
         assert!(out.iter().all(|d| matches!(Datagram::classify(d), Ok(Datagram::Split(_)))));
         assert!(r.respond(b"junk", client()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn challenges_are_keyed_per_responder() {
+        let (a, b) = (responder(), responder());
+        let keyed = (0..4u16).filter(|p| {
+            let c: SocketAddr = SocketAddr::new(client().ip(), 5000 + p);
+            a.challenge_for(c) != b.challenge_for(c)
+        });
+        // Two random 31-bit values collide once in two billion: four in a row never.
+        assert!(keyed.count() >= 3);
+        assert_eq!(a.challenge_for(client()), a.challenge_for(client()), "stable per address");
+    }
+
+    /// No reflection: a spoofed request (one that has not echoed its address's
+    /// challenge) from outside loopback never draws more bytes than it carried.
+    #[test]
+    fn unproven_requests_are_never_amplified() {
+        let victim: SocketAddr = "203.0.113.9:27005".parse().unwrap();
+        let mut r = responder();
+        r.require_challenge = false;
+        r.rules = (0..300).map(|i| (format!("rule{i}"), "x".repeat(20))).collect();
+        r.info = Info::Source(crate::proto::SourceInfo { server_name: "x".repeat(100), ..Default::default() });
+        r.players = (0..10)
+            .map(|i| Player { index: 0, name: format!("p{i}"), score: 0, duration: 1.0, deaths: None, money: None })
+            .collect();
+        for query in [Query::Info(None), Query::Players(Challenge::REQUEST), Query::Rules(Challenge::REQUEST)] {
+            let request = query.encode();
+            let out = r.respond(&request, victim).unwrap();
+            let sent: usize = out.iter().map(Vec::len).sum();
+            assert!(sent <= request.len(), "{query:?}: {sent} bytes for {}", request.len());
+            let Ok(Datagram::Challenge(c)) = Datagram::classify(&out[0]) else { panic!("{query:?}: {out:?}") };
+            // With the challenge echoed, the address is proven: the whole reply.
+            let whole = r.respond(&query.with_challenge(c).encode(), victim).unwrap();
+            assert!(whole.iter().map(Vec::len).sum::<usize>() > request.len(), "{query:?}");
+        }
+        // The 5-byte legacy GETCHALLENGE would draw 9: nothing; its 9-byte form is answered.
+        assert!(r.respond(&Query::GetChallenge.encode(), victim).unwrap().is_empty());
+        let padded = [&Query::GetChallenge.encode()[..], &[0xFF; 4]].concat();
+        assert_eq!(r.respond(&padded, victim).unwrap().len(), 1);
+        // Loopback cannot be spoofed from outside: answered directly, as tests need.
+        let direct = r.respond(&Query::Info(None).encode(), client()).unwrap();
+        assert!(matches!(Datagram::classify(&direct[0]), Ok(Datagram::Single(m)) if m.kind == 0x49));
     }
 
     #[test]
