@@ -1,7 +1,7 @@
 //! Query a real server from the command line.
 //!
 //! ```sh
-//! cargo run --example query -- <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] [--encoding utf8|utf8-strict|latin1|raw]
+//! cargo run --example query -- <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] [--encoding utf8|utf8-strict|latin1|raw|WHATWG-LABEL]
 //! ```
 //!
 //! Text by default; `--json` prints one JSON document (python-a2s field names). A
@@ -17,7 +17,7 @@ use a2s_query::{Client, Encoding, Info, Player, Raw, Rules, TextBuf, TextDecoder
 use serde::Serialize;
 
 const USAGE: &str = "usage: query <info|players|rules|all> <ADDR> [--json] [--timeout SECS] [--retries N] \
-                     [--encoding utf8|utf8-strict|latin1|raw]";
+                     [--encoding utf8|utf8-strict|latin1|raw|WHATWG-LABEL]";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum What {

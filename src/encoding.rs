@@ -165,6 +165,35 @@ pub enum Encoding {
     /// ISO-8859-1: every byte is the char of the same number. Lossless, so the original
     /// bytes can be recovered with `s.chars().map(|c| c as u8)`.
     Latin1,
+    /// Any encoding of the WHATWG Encoding Standard (Windows-1251 for old Russian
+    /// servers, GBK, Shift_JIS, ...); bytes it cannot map become U+FFFD. Made with
+    /// [`Encoding::for_label`] or `"windows-1251".parse()`.
+    #[cfg(feature = "encoding_rs")]
+    Whatwg(&'static encoding_rs::Encoding),
+}
+
+impl Encoding {
+    /// The encoding a label names: `utf8`, `utf8-strict`, `latin1` (ISO-8859-1), and,
+    /// with the `encoding_rs` feature, any WHATWG label (`windows-1251`, `cp1251`,
+    /// `gbk`, `shift_jis`, ...). Case does not matter.
+    ///
+    /// ```
+    /// use a2s_query::Encoding;
+    /// assert_eq!(Encoding::for_label("UTF-8"), Some(Encoding::Utf8));
+    /// assert_eq!(Encoding::for_label("ebcdic"), None);
+    /// ```
+    pub fn for_label(label: &str) -> Option<Encoding> {
+        match label.trim().to_ascii_lowercase().as_str() {
+            "utf8" | "utf-8" => Some(Encoding::Utf8),
+            "utf8-strict" | "utf-8-strict" => Some(Encoding::Utf8Strict),
+            // WHATWG maps these to windows-1252; here they mean what they say.
+            "latin1" | "latin-1" | "iso-8859-1" => Some(Encoding::Latin1),
+            #[cfg(feature = "encoding_rs")]
+            other => encoding_rs::Encoding::for_label(other.as_bytes()).map(Encoding::Whatwg),
+            #[cfg(not(feature = "encoding_rs"))]
+            _ => None,
+        }
+    }
 }
 
 impl TextDecoder for Encoding {
@@ -192,14 +221,24 @@ impl TextDecoder for Encoding {
                 Err(e) => return Err(DecodeError { valid_up_to: e.valid_up_to() }),
             },
             Encoding::Latin1 => latin1_into(bytes, out),
+            #[cfg(feature = "encoding_rs")]
+            Encoding::Whatwg(encoding) => out.push_str(&encoding.decode_without_bom_handling(bytes).0),
         }
         Ok(())
     }
 
     fn decode_verbatim(self, bytes: &[u8], out: &mut String) -> bool {
+        let ascii_only = match self {
+            Encoding::Utf8 | Encoding::Utf8Strict => false,
+            Encoding::Latin1 => true,
+            #[cfg(feature = "encoding_rs")]
+            Encoding::Whatwg(encoding) if encoding.is_ascii_compatible() => encoding != encoding_rs::UTF_8,
+            #[cfg(feature = "encoding_rs")]
+            Encoding::Whatwg(_) => return false,
+        };
         // UTF-8 is self-synchronising: split at NULs, valid text stays valid.
         match std::str::from_utf8(bytes) {
-            Ok(text) if self != Encoding::Latin1 || text.is_ascii() => {
+            Ok(text) if !ascii_only || text.is_ascii() => {
                 out.push_str(text);
                 true
             }
@@ -243,14 +282,12 @@ impl TextDecoder for Raw {
 impl std::str::FromStr for Encoding {
     type Err = String;
 
-    /// Parses the names the CLI uses: `utf8`, `utf8-strict`, `latin1`.
+    /// Parses a label, as [`Encoding::for_label`].
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "utf8" | "utf-8" => Ok(Encoding::Utf8),
-            "utf8-strict" | "utf-8-strict" => Ok(Encoding::Utf8Strict),
-            "latin1" | "latin-1" | "iso-8859-1" => Ok(Encoding::Latin1),
-            other => Err(format!("unknown encoding {other:?} (utf8, utf8-strict, latin1)")),
-        }
+        Encoding::for_label(s).ok_or_else(|| {
+            let more = if cfg!(feature = "encoding_rs") { ", or a WHATWG label such as windows-1251" } else { "" };
+            format!("unknown encoding {s:?} (utf8, utf8-strict, latin1{more})")
+        })
     }
 }
 
@@ -304,5 +341,38 @@ mod tests {
         assert_eq!("UTF8-STRICT".parse::<Encoding>().unwrap(), Encoding::Utf8Strict);
         assert_eq!("latin1".parse::<Encoding>().unwrap(), Encoding::Latin1);
         assert!("ebcdic".parse::<Encoding>().is_err());
+    }
+
+    #[cfg(feature = "encoding_rs")]
+    #[test]
+    fn whatwg_labels_decode_code_pages() {
+        // "Привет" in Windows-1251, the code page of old Russian servers.
+        let cp1251 = b"\xCF\xF0\xE8\xE2\xE5\xF2";
+        for label in ["windows-1251", "cp1251", " Windows-1251 "] {
+            let e: Encoding = label.parse().unwrap();
+            assert_eq!(e.decode(cp1251).unwrap(), "Привет", "{label}");
+        }
+        // Latin-1 stays ISO-8859-1 (WHATWG would read windows-1252: 0x80 as the euro).
+        assert_eq!(Encoding::for_label("latin1").unwrap().decode(b"\x80").unwrap(), "\u{80}");
+        assert_eq!(Encoding::for_label("windows-1252").unwrap().decode(b"\x80").unwrap(), "€");
+        // Bytes a code page cannot map are replaced, never an error.
+        let sjis = Encoding::for_label("shift_jis").unwrap();
+        assert_eq!(sjis.decode(b"\x82\xA0").unwrap(), "あ");
+        assert_eq!(sjis.decode(b"\xFF").unwrap(), "\u{FFFD}");
+        assert!("ebcdic".parse::<Encoding>().unwrap_err().contains("WHATWG"));
+    }
+
+    /// The shared-buffer fast path gives what decoding each string alone gives.
+    #[cfg(feature = "encoding_rs")]
+    #[test]
+    fn whatwg_in_a_shared_buffer() {
+        use crate::proto::Rules;
+        let body = b"\x02\x00name\x00\xCF\xF0\xE8\x00ascii\x00only\x00";
+        let rules = Rules::parse(body, Encoding::for_label("cp1251").unwrap()).unwrap();
+        assert_eq!(rules.get("name"), Some("При"));
+        assert_eq!(rules.get("ascii"), Some("only"));
+        let utf16 = Encoding::for_label("utf-16le").unwrap();
+        let mut out = String::new();
+        assert!(!utf16.decode_verbatim(b"ab", &mut out), "not ASCII-compatible: decoded one by one");
     }
 }

@@ -270,7 +270,7 @@ fn every_option_is_taken_together() {
     // Raw strings are the bytes as sent: arrays of numbers.
     let name: Vec<u8> = v["server_name"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
     assert_eq!(name, b"cli test");
-    for encoding in ["utf8", "utf8-strict", "latin1"] {
+    for encoding in ["utf8", "utf8-strict", "latin1", "windows-1251", "gbk"] {
         let out = run(&["info", &addr, "--json", "--encoding", encoding]);
         assert_eq!(json_of(&out)["server_name"], "cli test", "{encoding}");
     }
