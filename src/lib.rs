@@ -61,6 +61,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod batch;
 mod client;
 mod encoding;
 mod error;
@@ -71,13 +72,16 @@ pub mod server;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
+pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLine, Batch, BatchBuilder, Results};
 pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
 pub use limits::Limits;
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
-pub use proto::{GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip};
+pub use proto::{
+    Answers, GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip,
+};
 
 fn one_use(timeout: Duration, encoding: Encoding) -> Client {
     Client::builder().timeout(timeout).encoding(encoding).build()

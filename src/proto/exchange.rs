@@ -194,6 +194,8 @@ pub struct Exchange<T, D = Encoding> {
     transmit: bool,
     /// Whether the first request has gone out.
     sent: bool,
+    /// Whether any datagram came after it.
+    heard: bool,
     /// Send times of the current request form, latest last (at most [`SENDS_KEPT`]).
     sends: [Option<Instant>; SENDS_KEPT],
     retries_left: u8,
@@ -244,6 +246,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             challenges_sent: [first, None],
             transmit: true,
             sent: false,
+            heard: false,
             sends: [None; SENDS_KEPT],
             retries_left: config.retries,
             resend_at: deadline,
@@ -279,6 +282,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         Some(self.request.encode())
     }
 
+    /// Whether a request is due: [`Exchange::poll_transmit`] would give one now. A
+    /// driver that paces its sends checks this first and polls when it may send.
+    pub fn has_transmit(&self) -> bool {
+        self.transmit && !self.done
+    }
+
     /// When to call [`Exchange::handle_timeout`] if no datagram comes first; `None`
     /// once the exchange is done.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -288,7 +297,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         let mut wake = self.deadline;
         if let Some(h) = &self.held {
             wake = wake.min(h.until);
-        } else if self.retries_left > 0 {
+        } else if self.retries_left > 0 && !self.transmit {
+            // (While a request is due, its send re-arms the retry timer.)
             wake = wake.min(self.resend_at);
         }
         Some(wake)
@@ -335,6 +345,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             // Nothing that came before the first request can answer it.
             return self.stray(Stray::Early);
         }
+        self.heard = true;
         let classified = Datagram::classify(datagram);
         let kind = match classified {
             Ok(Datagram::Single(m)) => Stray::OtherReply { kind: m.kind },
@@ -362,6 +373,14 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         }
     }
 
+    /// Ends the exchange with `error`, if not over already: for a driver whose send
+    /// failed (no route to the server, say).
+    pub fn fail(&mut self, error: Error) {
+        if !self.done {
+            self.finish(Err(error));
+        }
+    }
+
     /// The answer or the error, once the exchange is done (taken: the next call gives
     /// `None`).
     pub fn poll_outcome(&mut self) -> Option<Result<T>> {
@@ -381,6 +400,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// The deadline: creation time plus the timeout.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// Whether any datagram came from the server after the first request (an answer,
+    /// a challenge or a stray): false means it was silent.
+    pub fn heard(&self) -> bool {
+        self.heard
     }
 
     /// Stray datagrams seen so far.

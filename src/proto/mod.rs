@@ -10,6 +10,7 @@
 //! | requests | [`Query`] (build with [`Query::encode`], read with [`Query::parse`]) |
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
 //! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
+//! | many servers | [`Endpoint`]: an exchange per server, routed by address, paced |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
 //! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
@@ -39,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+mod endpoint;
 mod exchange;
 mod fragment;
 mod info;
@@ -51,6 +53,10 @@ mod serialize;
 mod writer;
 
 pub use crate::limits::Limits;
+pub use endpoint::{
+    normalized, AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
+    MAX_REMEMBERED,
+};
 pub use exchange::{Answer, Exchange, ExchangeConfig, Learned, GOLDSRC_GRACE_FLOOR};
 pub use fragment::{
     split_packet, Pushed, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,

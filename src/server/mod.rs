@@ -36,6 +36,10 @@
 //! ([`ShipLayout::Interleaved`]), other split sizes and layouts (Source without the size
 //! field, GoldSrc), bzip2-compressed splits, and silence on rules queries.
 
+mod farm;
+
+pub use farm::{loopback_v4, Farm, Fault, RunningFarm};
+
 use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

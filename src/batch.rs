@@ -1,0 +1,596 @@
+//! The many-servers engine: a blocking driver of [`Endpoint`] over one unconnected UDP
+//! socket. The protocol and the pacing live in [`proto`](crate::proto); this module
+//! only moves datagrams and reads the clock.
+
+use std::borrow::BorrowMut;
+use std::collections::HashMap;
+use std::io;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::client::DEFAULT_TIMEOUT;
+use crate::encoding::{Encoding, TextDecoder};
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::proto::{
+    AllQueries, Answers, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player, Players,
+    Rules, SplitFormat,
+};
+
+/// Receive buffer: the largest UDP payload there is.
+const RECV_BUFFER: usize = 65_536;
+/// The kernel receive buffer asked for (the kernel may grant less: Linux caps it at
+/// `net.core.rmem_max`).
+const SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
+/// A read timeout already set is kept while it is this close to the wait wanted.
+const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
+/// Most datagrams discarded before a run.
+const MAX_DRAIN: usize = 65_536;
+
+/// Options of a [`Batch`]. Build one with [`Batch::builder`].
+///
+/// The defaults are for a home connection querying a public server list: 2 000
+/// datagrams a second (a request is about 60 bytes on the wire, a reply a few hundred:
+/// about 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
+#[derive(Debug, Clone)]
+pub struct BatchBuilder<D: TextDecoder = Encoding> {
+    config: EndpointConfig,
+    decoder: D,
+    bind: Option<SocketAddr>,
+}
+
+impl Default for BatchBuilder<Encoding> {
+    fn default() -> Self {
+        let exchange = ExchangeConfig { timeout: DEFAULT_TIMEOUT, ..ExchangeConfig::default() };
+        BatchBuilder {
+            config: EndpointConfig { exchange, ..EndpointConfig::default() },
+            decoder: Encoding::Utf8,
+            bind: None,
+        }
+    }
+}
+
+impl<D: TextDecoder> BatchBuilder<D> {
+    /// Bounds each server's query, from its first send: its challenge round trip,
+    /// fragments and retries. Default 3 s. [`Batch::all`] gives each of its three
+    /// queries this time.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.exchange.timeout = timeout;
+        self
+    }
+
+    /// Extra sends of a request that got no answer, per server. Default 0.
+    pub fn retries(mut self, retries: u8) -> Self {
+        self.config.exchange.retries = retries;
+        self
+    }
+
+    /// Most servers under way at once. Default 512; memory grows with it (see
+    /// [`Batch`]).
+    pub fn max_in_flight(mut self, servers: usize) -> Self {
+        self.config.max_in_flight = servers.max(1);
+        self
+    }
+
+    /// Most datagrams sent per second (first requests, challenge answers and retries
+    /// alike); 0 for no cap. Default 2 000.
+    pub fn send_rate(mut self, per_second: u32) -> Self {
+        self.config.send_rate = per_second;
+        self
+    }
+
+    /// How strings become text, as [`ClientBuilder::encoding`](crate::ClientBuilder::encoding).
+    pub fn encoding<E: TextDecoder>(self, decoder: E) -> BatchBuilder<E> {
+        BatchBuilder { config: self.config, decoder, bind: self.bind }
+    }
+
+    /// Caps on what each server may make the batch hold or do (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.exchange.limits = limits;
+        self
+    }
+
+    /// Forces a split header layout, as [`ClientBuilder::split_format`](crate::ClientBuilder::split_format).
+    pub fn split_format(mut self, format: SplitFormat) -> Self {
+        self.config.exchange.split_format = format;
+        self
+    }
+
+    /// As [`ClientBuilder::goldsrc_grace`](crate::ClientBuilder::goldsrc_grace).
+    pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
+        self.config.exchange.goldsrc_grace = Some(grace);
+        self
+    }
+
+    /// As [`ClientBuilder::reuse_challenges`](crate::ClientBuilder::reuse_challenges):
+    /// a batch remembers each server's challenge between runs. Default on.
+    pub fn reuse_challenges(mut self, reuse: bool) -> Self {
+        self.config.exchange.reuse_challenge = reuse;
+        self
+    }
+
+    /// The local address to send from. Default: every address, a free port, over one
+    /// IPv6 socket that takes IPv4 too (or an IPv4 socket where IPv6 is not available).
+    /// An IPv4 address here limits the batch to IPv4 servers.
+    pub fn bind(mut self, local: SocketAddr) -> Self {
+        self.bind = Some(local);
+        self
+    }
+
+    /// The batch, its socket open.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a zero timeout; [`Error::Io`] when no socket can be
+    /// opened or bound.
+    pub fn build(self) -> Result<Batch<D>> {
+        if self.config.exchange.timeout.is_zero() {
+            return Err(Error::InvalidInput(
+                "a zero timeout would end every query at once; give each server's time, e.g. 3 s",
+            ));
+        }
+        let (socket, recv_buffer) = open_socket(self.bind)?;
+        let dual = socket.local_addr()?.is_ipv6();
+        Ok(Batch {
+            config: self.config,
+            decoder: self.decoder,
+            socket,
+            dual,
+            recv_buffer,
+            read_timeout: None,
+            buf: vec![0; RECV_BUFFER],
+            learned: HashMap::new(),
+            unmatched: 0,
+        })
+    }
+}
+
+/// Many servers queried at once from one thread: the engine for server lists,
+/// monitors and bots that watch more than one server.
+///
+/// Each run ([`Batch::info`], [`Batch::players`], [`Batch::rules`], [`Batch::all`])
+/// takes any iterator of addresses, read lazily as the window frees, and gives a
+/// blocking iterator of `(address, result)` in completion order: consuming it drives
+/// the queries, and dropping it stops sending. **Every address given yields exactly one
+/// item.** An address given again while it is under way is queried again once the
+/// first query ends (replies carry no id, so two at once could not be told apart): it
+/// gets its own item.
+///
+/// ```
+/// use std::time::Duration;
+/// use a2s_query::Batch;
+/// # let servers: Vec<_> = (0..3).map(|i| a2s_query::server::Responder::new(
+/// #     a2s_query::Info::Source(a2s_query::SourceInfo::<String> { server_name: format!("s{i}"), ..Default::default() }),
+/// #     vec![], vec![]).spawn("127.0.0.1:0")).collect::<Result<_, _>>()?;
+/// # let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|s| s.local_addr()).collect();
+///
+/// let mut batch = Batch::builder()
+///     .timeout(Duration::from_secs(2))
+///     .retries(1)
+///     .max_in_flight(512)
+///     .send_rate(5_000)
+///     .build()?;
+/// let mut answered = 0;
+/// for (addr, result) in batch.info(addrs.iter().copied()) {
+///     match result {
+///         Ok(info) => { answered += 1; println!("{addr}: {} on {}", info.name(), info.map()) }
+///         Err(e) => println!("{addr}: {e}"),
+///     }
+/// }
+/// assert_eq!(answered, 3);
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
+/// # How it works, and what it costs
+///
+/// One UDP socket (IPv6 taking IPv4 too, so one list may mix both) sends to every
+/// server; each reply is routed to its server's [`Exchange`] by source address and
+/// port, and datagrams from any other address are counted ([`Batch::unmatched`]) and
+/// dropped. Each server has its own timeout (from its first send), retries and
+/// [`Limits`]; a dead server costs its timeout once, not once per server queued behind
+/// it: a run takes about `timeout + datagrams / send_rate`.
+///
+/// Memory is bounded by the window: `max_in_flight` servers, each holding at most
+/// `max_pending_replies × max_reply_bytes` of fragments (2 MiB at the default limits,
+/// a bound only a hostile server reaches; a real reply is a few KB), plus what is
+/// remembered of up to [`MAX_REMEMBERED`](crate::proto::MAX_REMEMBERED) servers
+/// (about 40 bytes each).
+#[derive(Debug)]
+pub struct Batch<D: TextDecoder = Encoding> {
+    config: EndpointConfig,
+    decoder: D,
+    socket: UdpSocket,
+    /// Whether the socket is IPv6 (taking IPv4 at mapped addresses).
+    dual: bool,
+    /// The kernel receive buffer granted.
+    recv_buffer: usize,
+    read_timeout: Option<Duration>,
+    buf: Vec<u8>,
+    learned: HashMap<SocketAddr, Learned>,
+    unmatched: u64,
+}
+
+impl Batch<Encoding> {
+    /// Options for a batch, starting from the defaults.
+    pub fn builder() -> BatchBuilder<Encoding> {
+        BatchBuilder::default()
+    }
+}
+
+/// The job of each query, and how its output becomes an item.
+type InfoJob<D> = Exchange<Info<<D as TextDecoder>::Text>, D>;
+type PlayersJob<D> = Exchange<Players<<D as TextDecoder>::Text>, D>;
+type RulesJob<D> = Exchange<Rules<<D as TextDecoder>::Text>, D>;
+
+impl<D: TextDecoder> Batch<D> {
+    /// Asks every server for its info; items come in completion order.
+    pub fn info<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, InfoJob<D>, D> {
+        Results::new(self, addrs.into_iter(), std::convert::identity)
+    }
+
+    /// Asks every server who is playing.
+    #[allow(clippy::type_complexity)]
+    pub fn players<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, PlayersJob<D>, D, Result<Vec<Player<D::Text>>>> {
+        Results::new(self, addrs.into_iter(), |r: Result<Players<D::Text>>| r.map(|p| p.players))
+    }
+
+    /// Asks every server for its rules.
+    pub fn rules<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, RulesJob<D>, D> {
+        Results::new(self, addrs.into_iter(), std::convert::identity)
+    }
+
+    /// Asks every server for its info, players and rules, in that order, the second
+    /// and third reusing the first's challenge; each part is its own result (see
+    /// [`AllQueries`](crate::proto::AllQueries): a server silent to the info query is
+    /// not asked the rest).
+    pub fn all<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, AllQueries<D>, D> {
+        Results::new(self, addrs.into_iter(), std::convert::identity)
+    }
+
+    /// The socket's local address.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the operating system cannot say.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    /// The kernel receive buffer the socket got, in bytes (the batch asks for 4 MiB;
+    /// Linux grants at most `net.core.rmem_max`).
+    pub fn recv_buffer_size(&self) -> usize {
+        self.recv_buffer
+    }
+
+    /// Datagrams the last run dropped because they came from no server under way.
+    pub fn unmatched(&self) -> u64 {
+        self.unmatched
+    }
+
+    /// Forgets what servers taught the batch (challenges, split layouts, round trips).
+    pub fn forget_challenges(&mut self) {
+        self.learned.clear();
+    }
+
+    fn send(&self, to: SocketAddr, request: &[u8]) -> io::Result<usize> {
+        // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
+        let to = match to {
+            SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+            other => other,
+        };
+        self.socket.send_to(request, to)
+    }
+
+    /// Receives one datagram, waiting at most `wait`.
+    fn recv(&mut self, wait: Duration) -> io::Result<(usize, SocketAddr)> {
+        let wait = wait.max(Duration::from_micros(1));
+        let keep = self.read_timeout.is_some_and(|set| set <= wait + TIMEOUT_SLACK && set + TIMEOUT_SLACK >= wait);
+        if !keep {
+            self.socket.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        self.socket.recv_from(&mut self.buf)
+    }
+
+    /// Discards what is queued: it answers an earlier run. (Best effort: what it
+    /// misses is dropped as unmatched or early by the run.)
+    fn drain(&mut self) {
+        if self.socket.set_nonblocking(true).is_err() {
+            return;
+        }
+        for _ in 0..MAX_DRAIN {
+            match self.socket.recv_from(&mut self.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(_) | Err(_) => {}
+            }
+        }
+        let _ = self.socket.set_nonblocking(false);
+    }
+}
+
+/// The items of one run: `(address, result)` in completion order, every address given
+/// exactly once. Consuming it drives the queries; dropping it stops them.
+pub struct Results<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O = <J as Job<D>>::Output> {
+    batch: B,
+    input: I,
+    input_done: bool,
+    endpoint: Endpoint<J, D>,
+    map: fn(J::Output) -> O,
+    _decoder: PhantomData<D>,
+}
+
+impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> std::fmt::Debug for Results<B, I, J, D, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Results")
+            .field("input_done", &self.input_done)
+            .field("in_flight", &self.endpoint.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextDecoder, O> Results<B, I, J, D, O> {
+    fn new(mut batch: B, input: I, map: fn(J::Output) -> O) -> Self {
+        let b = batch.borrow_mut();
+        b.drain();
+        b.unmatched = 0;
+        let learned = std::mem::take(&mut b.learned);
+        let endpoint = Endpoint::new(b.config, b.decoder).with_learned(learned);
+        Results { batch, input, input_done: false, endpoint, map, _decoder: PhantomData }
+    }
+
+    /// Datagrams this run dropped so far because they came from no server under way.
+    pub fn unmatched(&self) -> u64 {
+        self.endpoint.unmatched()
+    }
+
+    /// Servers under way now.
+    pub fn in_flight(&self) -> usize {
+        self.endpoint.in_flight()
+    }
+
+    /// Moves datagrams until an item is ready or nothing is left.
+    fn step(&mut self) -> Option<(SocketAddr, J::Output)> {
+        loop {
+            if let Some(item) = self.endpoint.poll_output() {
+                return Some(item);
+            }
+            while !self.input_done && self.endpoint.wants_input() {
+                match self.input.next() {
+                    Some(addr) => self.endpoint.push(addr),
+                    None => self.input_done = true,
+                }
+            }
+            if self.input_done && self.endpoint.is_idle() {
+                return None;
+            }
+            let now = Instant::now();
+            self.endpoint.handle_timeout(now);
+            let batch = self.batch.borrow_mut();
+            while let Some((to, request)) = self.endpoint.poll_transmit(now) {
+                match batch.send(to, &request) {
+                    Ok(_) => {}
+                    // A full send queue: as if the datagram were lost on the way.
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), now),
+                }
+            }
+            if let Some(item) = self.endpoint.poll_output() {
+                return Some(item);
+            }
+            // Nothing waits only while input is being read: look again at once.
+            let Some(wake) = self.endpoint.poll_timeout() else { continue };
+            let now = Instant::now();
+            if wake <= now {
+                continue;
+            }
+            // An error is a timeout, or an ICMP error from an unknown server (Windows
+            // reports those on unconnected sockets): the timers deal with both.
+            if let Ok((n, from)) = batch.recv(wake - now) {
+                let datagram = batch.buf.get(..n).unwrap_or_default();
+                self.endpoint.handle_datagram(from, datagram, Instant::now());
+            }
+        }
+    }
+}
+
+impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextDecoder, O> Iterator
+    for Results<B, I, J, D, O>
+{
+    type Item = (SocketAddr, O);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (addr, output) = self.step()?;
+        Some((addr, (self.map)(output)))
+    }
+}
+
+impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> Drop for Results<B, I, J, D, O> {
+    fn drop(&mut self) {
+        let batch = self.batch.borrow_mut();
+        batch.learned = self.endpoint.take_learned();
+        batch.unmatched = self.endpoint.unmatched();
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+        // ENOBUFS on Linux: the interface queue is full.
+        || (cfg!(target_os = "linux") && e.raw_os_error() == Some(105))
+}
+
+/// One socket for every server: IPv6 taking IPv4 too where the system allows it, else
+/// IPv4; its kernel receive buffer enlarged for the replies of a window of servers.
+fn open_socket(bind: Option<SocketAddr>) -> Result<(UdpSocket, usize)> {
+    let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+    let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let socket = match bind {
+        Some(local) => plain_socket(local)?,
+        None => match dual_stack_socket(any_v6) {
+            Ok(s) => s,
+            Err(_) => plain_socket(any_v4)?,
+        },
+    };
+    let _ = socket.set_recv_buffer_size(SOCKET_RECV_BUFFER);
+    let granted = socket.recv_buffer_size()?;
+    Ok((socket.into(), granted))
+}
+
+fn dual_stack_socket(local: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_only_v6(false)?;
+    socket.bind(&local.into())?;
+    Ok(socket)
+}
+
+fn plain_socket(local: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.bind(&local.into())?;
+    Ok(socket)
+}
+
+/// A line of an address list that is not an address, from [`addresses`].
+#[derive(Debug)]
+pub struct BadLine {
+    /// Its line number, from 1.
+    pub line: usize,
+    /// The line as given, trimmed.
+    pub text: String,
+    /// Why it is not an address.
+    pub error: Error,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {:?}: {}", self.line, self.text, self.error)
+    }
+}
+
+/// Reads a list of `host:port` lines into addresses, lazily, for a [`Batch`]: blank
+/// lines and `#` comments are skipped, a host name is resolved (IPv4 first), and a
+/// line that is not an address is handed to `bad` and skipped, so one typo never
+/// fails the batch.
+///
+/// ```
+/// let text = "# my servers\n127.0.0.1:27015\n\n[::1]:27016\nno port here\n";
+/// let mut bad = Vec::new();
+/// let addrs: Vec<_> = a2s_query::addresses(text.lines(), |b| bad.push(b)).collect();
+/// assert_eq!(addrs.len(), 2);
+/// assert_eq!(bad[0].line, 5);
+/// assert!(bad[0].to_string().contains("Add :PORT"), "{}", bad[0]);
+/// ```
+pub fn addresses<'a, L, S, F>(lines: L, mut bad: F) -> impl Iterator<Item = SocketAddr> + 'a
+where
+    L: IntoIterator<Item = S> + 'a,
+    S: AsRef<str>,
+    F: FnMut(BadLine) + 'a,
+{
+    lines.into_iter().enumerate().filter_map(move |(i, line)| {
+        let text = line.as_ref().trim();
+        if text.is_empty() || text.starts_with('#') {
+            return None;
+        }
+        match resolve(text) {
+            Ok(addr) => Some(addr),
+            Err(error) => {
+                bad(BadLine { line: i + 1, text: text.to_string(), error });
+                None
+            }
+        }
+    })
+}
+
+/// One `host:port`, IPv4 first.
+fn resolve(text: &str) -> Result<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let all: Vec<SocketAddr> = text.to_socket_addrs().map_err(Error::Resolve)?.collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing")))
+}
+
+/// A one-use [`Batch`] with these options.
+fn one_use(timeout: Duration, encoding: Encoding) -> Result<Batch> {
+    Batch::builder().timeout(timeout).encoding(encoding).build()
+}
+
+/// Asks every server in `addrs` for its info at once (a one-use [`Batch`] with the
+/// default pacing), as python-a2s users do with `asyncio.gather` over `ainfo`: items
+/// come in completion order, one per address.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let addrs = ["203.0.113.7:27015".parse()?, "203.0.113.8:27015".parse()?];
+/// for (addr, info) in a2s_query::info_many(addrs, Duration::from_secs(3), Default::default())? {
+///     match info {
+///         Ok(info) => println!("{addr}: {}", info.name()),
+///         Err(e) => println!("{addr}: {e}"),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`BatchBuilder::build`].
+pub fn info_many<I: IntoIterator<Item = SocketAddr>>(
+    addrs: I,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Results<Batch, I::IntoIter, InfoJob<Encoding>, Encoding>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+}
+
+/// Asks every server in `addrs` who is playing, at once. See [`info_many`].
+///
+/// # Errors
+/// As [`BatchBuilder::build`].
+#[allow(clippy::type_complexity)]
+pub fn players_many<I: IntoIterator<Item = SocketAddr>>(
+    addrs: I,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Results<Batch, I::IntoIter, PlayersJob<Encoding>, Encoding, Result<Vec<Player>>>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), |r: Result<Players>| r.map(|p| p.players)))
+}
+
+/// Asks every server in `addrs` for its rules, at once. See [`info_many`].
+///
+/// # Errors
+/// As [`BatchBuilder::build`].
+pub fn rules_many<I: IntoIterator<Item = SocketAddr>>(
+    addrs: I,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Results<Batch, I::IntoIter, RulesJob<Encoding>, Encoding>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+}
+
+/// The answers of every server in `addrs` to all three queries. See [`info_many`] and
+/// [`Batch::all`].
+///
+/// # Errors
+/// As [`BatchBuilder::build`].
+#[allow(clippy::type_complexity)]
+pub fn all_many<I: IntoIterator<Item = SocketAddr>>(
+    addrs: I,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Results<Batch, I::IntoIter, AllQueries<Encoding>, Encoding, Answers>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+}

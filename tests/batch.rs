@@ -1,0 +1,271 @@
+//! The many-servers engine on loopback against a farm of simulated servers: every
+//! address answered exactly once with its own value, dead servers costing one timeout,
+//! both families in one list. Protocol behaviour is tested on the state machines
+//! (tests/endpoint.rs); these show the wiring.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use a2s_query::proto::{Info, Player, SourceInfo};
+use a2s_query::server::{loopback_v4, Farm, Fault, Responder, RunningFarm};
+use a2s_query::{Batch, Encoding};
+
+/// The big farms run one at a time: a thousand sockets each, and the soft limit on
+/// open files is often 1024.
+static BIG: Mutex<()> = Mutex::new(());
+
+fn big() -> std::sync::MutexGuard<'static, ()> {
+    BIG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What server `i` of a farm is like.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    /// Its rules are long enough to be split (3 fragments).
+    Split,
+    /// Split and bzip2-compressed.
+    Compressed,
+    Silent,
+    /// Loses its first reply.
+    Lossy,
+}
+
+fn kind(i: usize) -> Kind {
+    match i % 20 {
+        3 | 13 => Kind::Split,
+        7 => Kind::Compressed,
+        11 => Kind::Silent,
+        17 => Kind::Lossy,
+        _ => Kind::Plain,
+    }
+}
+
+fn rules_of(i: usize, kind: Kind) -> Vec<(String, String)> {
+    let mut rules = vec![("index".to_string(), i.to_string())];
+    if matches!(kind, Kind::Split | Kind::Compressed) {
+        rules.extend((0..120).map(|r| (format!("rule_{r}"), format!("{i}-{r}-value"))));
+    }
+    rules
+}
+
+fn responder(i: usize, kind: Kind) -> (Responder, Fault) {
+    let info = SourceInfo { server_name: format!("server {i}"), map_name: format!("map{i}"), ..Default::default() };
+    let players =
+        vec![Player { index: 0, name: format!("p{i}"), score: i as i32, duration: 1.0, deaths: None, money: None }];
+    let mut r = Responder::new(Info::Source(info), players, rules_of(i, kind));
+    if kind == Kind::Compressed {
+        r.compress = true;
+    }
+    let fault = match kind {
+        Kind::Silent => Fault::Silent,
+        Kind::Lossy => Fault::LoseFirst(1),
+        _ => Fault::None,
+    };
+    (r, fault)
+}
+
+/// A farm of `v4` servers on 127.0.0.0/8 and `v6` on ::1, server `i` made as
+/// [`kind`] says; with each address's index.
+fn farm(v4: usize, v6: usize) -> (RunningFarm, HashMap<SocketAddr, usize>) {
+    let mut farm = Farm::new();
+    for i in v4..v4 + v6 {
+        let (r, fault) = responder(i, kind(i));
+        farm = farm.add("[::1]:0".parse().unwrap(), r, fault).unwrap();
+    }
+    let running = farm.spawn_loopback(v4, |i| responder(i, kind(i))).unwrap();
+    let mut index = HashMap::new();
+    let addrs = running.addrs();
+    for (n, &addr) in addrs.iter().enumerate() {
+        // The IPv6 servers were added first.
+        let i = if n < v6 { v4 + n } else { n - v6 };
+        index.insert(addr, i);
+    }
+    (running, index)
+}
+
+/// A loopback address where nothing listens.
+fn dead_port() -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+fn batch(timeout: Duration) -> Batch {
+    Batch::builder().timeout(timeout).retries(2).max_in_flight(128).send_rate(20_000).build().unwrap()
+}
+
+fn rule<'a>(rules: &'a a2s_query::Rules, name: &str) -> Option<&'a str> {
+    rules.get(name)
+}
+
+fn index_of(name: &str) -> usize {
+    name.strip_prefix("server ").and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("{name:?}"))
+}
+
+/// 1 000 servers in one call: plain, split, compressed, silent, lossy, dead ports,
+/// both families, a duplicate, a stray from an address not queried. Each address comes
+/// back exactly once (the duplicate twice) with its own rules.
+#[test]
+fn a_thousand_servers_each_answered_once_with_its_own_rules() {
+    let _big = big();
+    let (farm, index) = farm(960, 30);
+    let dead: Vec<SocketAddr> = (0..10).map(|_| dead_port()).collect();
+    let mut addrs: Vec<SocketAddr> = farm.addrs().to_vec();
+    addrs.extend(&dead);
+    let duplicated = farm.addrs()[500];
+    addrs.push(duplicated);
+    let timeout = Duration::from_secs(3);
+    let mut batch = batch(timeout);
+
+    let local = batch.local_addr().unwrap();
+    let stray = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
+    for (addr, result) in batch.rules(addrs.iter().copied()) {
+        // A datagram from an address that was never queried, while the run is on (one
+        // per item: it does not matter if the kernel drops some).
+        stray.send_to(b"\xFF\xFF\xFF\xFFEjunk", ("127.0.0.1", local.port())).unwrap();
+        *seen.entry(addr).or_default() += 1;
+        match index.get(&addr).map(|&i| (i, kind(i))) {
+            Some((i, Kind::Silent)) => {
+                let e = result.expect_err("a silent server times out");
+                assert!(e.is_timeout(), "{addr} (server {i}): {e}");
+            }
+            Some((i, k)) => {
+                let rules = result.unwrap_or_else(|e| panic!("{addr} (server {i}, {k:?}): {e}"));
+                let want = rules_of(i, k);
+                assert_eq!(rules.len(), want.len(), "server {i}");
+                assert_eq!(rule(&rules, "index"), Some(i.to_string().as_str()));
+                if k != Kind::Plain && k != Kind::Lossy {
+                    assert_eq!(rule(&rules, "rule_119"), Some(format!("{i}-119-value").as_str()));
+                }
+            }
+            None => {
+                assert!(dead.contains(&addr), "{addr} was not queried");
+                assert!(result.unwrap_err().is_timeout());
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(batch.unmatched() >= 1, "the stray was counted");
+    assert_eq!(seen.len(), addrs.len() - 1, "every address once");
+    assert!(seen.iter().all(|(a, &n)| n == if *a == duplicated { 2 } else { 1 }), "{seen:?}");
+    // Dead and silent servers cost one timeout each, side by side: the 60 of them fit
+    // in the window of 128 at once.
+    assert!(elapsed < timeout + Duration::from_secs(2), "took {elapsed:?}");
+}
+
+/// However many servers are dead, a run ends about one timeout after the last one
+/// was first asked: they wait side by side, not one after another.
+#[test]
+fn five_hundred_dead_servers_cost_one_timeout() {
+    let port = dead_port().port();
+    let dead: Vec<SocketAddr> = (0..500).map(|i| loopback_v4(i, port)).collect();
+    let timeout = Duration::from_millis(800);
+    let mut batch = Batch::builder().timeout(timeout).max_in_flight(1000).send_rate(0).build().unwrap();
+    let started = Instant::now();
+    let items: Vec<_> = batch.info(dead.iter().copied()).collect();
+    let elapsed = started.elapsed();
+    assert_eq!(items.len(), 500);
+    assert!(items.iter().all(|(_, r)| r.as_ref().unwrap_err().is_timeout()));
+    assert!(elapsed >= timeout, "{elapsed:?}");
+    // One timeout, not 500 (nor two): 400 s one after another.
+    assert!(elapsed < timeout * 2, "took {elapsed:?}");
+}
+
+/// Dropping the iterator half way stops the sending; the batch then runs again, and
+/// nothing of the abandoned run answers the new one.
+#[test]
+fn dropping_the_iterator_stops_sending() {
+    let _big = big();
+    let farm = Farm::new().spawn_loopback(300, |i| responder(i, Kind::Plain)).unwrap();
+    let mut batch =
+        Batch::builder().timeout(Duration::from_secs(3)).max_in_flight(32).send_rate(2_000).build().unwrap();
+    let taken: Vec<_> = batch.info(farm.addrs().iter().copied()).take(40).collect();
+    assert_eq!(taken.len(), 40);
+    // What was in flight is answered; then nothing more comes.
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = farm.requests();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(farm.requests(), asked, "no request after the drop");
+    // At most the window beyond the 40 taken had been started (two requests each).
+    assert!(asked <= 2 * (40 + 32 + 1), "{asked} requests");
+
+    // A new run on the same batch: every server right, challenges remembered.
+    let again: Vec<_> = batch.info(farm.addrs().iter().copied()).collect();
+    assert_eq!(again.len(), 300);
+    for (addr, result) in again {
+        let info = result.unwrap_or_else(|e| panic!("{addr}: {e}"));
+        let i = index_of(info.name());
+        assert_eq!(farm.addrs()[i], addr, "{addr} answered as server {i}");
+    }
+}
+
+/// `all`: info, players and rules per server as one item; a server that never
+/// answers rules still gives its info and players; a dead one costs one timeout.
+#[test]
+fn all_three_per_server_in_one_item() {
+    let mut farm = Farm::new();
+    for i in 0..20usize {
+        let (mut r, fault) = responder(i, Kind::Plain);
+        r.answer_rules = i % 4 != 1;
+        farm = farm.add("127.0.0.1:0".parse().unwrap(), r, fault).unwrap();
+    }
+    let farm = farm.spawn().unwrap();
+    let dead = dead_port();
+    let timeout = Duration::from_secs(1);
+    let mut batch = Batch::builder().timeout(timeout).build().unwrap();
+    let mut addrs = farm.addrs().to_vec();
+    addrs.push(dead);
+    let started = Instant::now();
+    let mut n = 0;
+    for (addr, all) in batch.all(addrs.iter().copied()) {
+        n += 1;
+        if addr == dead {
+            assert!(all.info.unwrap_err().is_timeout());
+            assert!(all.players.unwrap_err().is_timeout());
+            assert!(all.rules.unwrap_err().is_timeout());
+            continue;
+        }
+        let i = farm.addrs().iter().position(|&a| a == addr).unwrap();
+        assert_eq!(all.info.unwrap().name(), &format!("server {i}"));
+        assert_eq!(all.players.unwrap()[0].name, format!("p{i}"));
+        match all.rules {
+            Ok(rules) => assert_eq!(rule(&rules, "index"), Some(i.to_string().as_str())),
+            Err(e) => assert!(i % 4 == 1 && e.is_timeout(), "server {i}: {e}"),
+        }
+    }
+    assert_eq!(n, 21);
+    // The silent rules queries and the dead server overlap: about one timeout in all.
+    assert!(started.elapsed() < timeout * 2 + Duration::from_millis(500), "{:?}", started.elapsed());
+}
+
+/// The python-a2s habit: one call over a list, and a list of lines with a bad one.
+#[test]
+fn info_many_over_a_list_of_lines() {
+    let (farm, index) = farm(5, 1);
+    let mut text: Vec<String> = farm.addrs().iter().map(|a| a.to_string()).collect();
+    text.insert(2, "# a comment".to_string());
+    text.insert(4, "not an address".to_string());
+    text.push(String::new());
+    let mut bad = Vec::new();
+    let addrs = a2s_query::addresses(&text, |b| bad.push(b));
+    let items: Vec<_> = a2s_query::info_many(addrs, Duration::from_secs(3), Encoding::Utf8).unwrap().collect();
+    assert_eq!(items.len(), 6);
+    for (addr, info) in items {
+        let info = info.unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(index_of(info.name()), index[&addr]);
+    }
+    assert_eq!(bad.len(), 1);
+    assert_eq!((bad[0].line, bad[0].text.as_str()), (5, "not an address"));
+
+    let players: Vec<_> = a2s_query::players_many(farm.addrs().iter().copied(), Duration::from_secs(3), Encoding::Utf8)
+        .unwrap()
+        .collect();
+    assert_eq!(players.len(), 6);
+    for (addr, list) in players {
+        assert_eq!(list.unwrap()[0].name, format!("p{}", index[&addr]));
+    }
+}

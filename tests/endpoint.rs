@@ -1,0 +1,438 @@
+//! The many-servers state machine, scripted: datagrams handed in with their source
+//! address, time advanced by hand. Routing, the window, the send rate, duplicates and
+//! the three-query chain, with every instant exact.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use a2s_query::proto::{
+    encode_challenge, encode_players, encode_rules, split_packet, AllQueries, Challenge, Endpoint, EndpointConfig,
+    Exchange, ExchangeConfig, Info, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
+};
+use a2s_query::{Encoding, Error};
+
+const C1: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn addr(i: u16) -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, 1], 27000 + i))
+}
+
+fn config(window: usize, rate: u32, timeout_ms: u64) -> EndpointConfig {
+    EndpointConfig {
+        exchange: ExchangeConfig { timeout: ms(timeout_ms), ..ExchangeConfig::default() },
+        max_in_flight: window,
+        send_rate: rate,
+    }
+}
+
+fn challenge(c: Challenge) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_challenge(c, &mut out);
+    out
+}
+
+fn info_reply(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    SourceInfo { server_name: name.to_string(), ..Default::default() }.encode(&mut out).unwrap();
+    out
+}
+
+fn players_reply(name: &str) -> Vec<u8> {
+    let players = [Player { index: 0, name: name.to_string(), score: 1, duration: 2.0, deaths: None, money: None }];
+    let mut out = Vec::new();
+    encode_players(&players, ShipLayout::Trailing, &mut out).unwrap();
+    out
+}
+
+fn rules_reply(tag: &str, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_rules((0..n).map(|i| (format!("{tag}_{i}"), format!("{tag}{i}"))), &mut out).unwrap();
+    out
+}
+
+type InfoEndpoint = Endpoint<Exchange<Info, Encoding>>;
+
+/// Every request due at `now`, as (destination, parsed request).
+fn sends<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>, now: Instant) -> Vec<(SocketAddr, Query)> {
+    std::iter::from_fn(|| e.poll_transmit(now)).map(|(to, r)| (to, Query::parse(&r).unwrap())).collect()
+}
+
+fn outputs<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>) -> Vec<(SocketAddr, J::Output)> {
+    std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+#[test]
+fn replies_go_to_the_server_they_came_from() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    let out = sends(&mut e, t0);
+    assert_eq!(out, [(addr(1), Query::Info(None)), (addr(2), Query::Info(None))]);
+    // Each is challenged; each echoes only its own challenge.
+    let c2 = Challenge([9, 9, 9, 9]);
+    e.handle_datagram(addr(2), &challenge(c2), t0 + ms(5));
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(6));
+    assert_eq!(sends(&mut e, t0 + ms(6)), [(addr(2), Query::Info(Some(c2))), (addr(1), Query::Info(Some(C1)))]);
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(10));
+    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(12));
+    let got: Vec<(SocketAddr, String)> =
+        outputs(&mut e).into_iter().map(|(a, r)| (a, r.unwrap().name().to_string())).collect();
+    assert_eq!(got, [(addr(1), "one".to_string()), (addr(2), "two".to_string())]);
+    assert_eq!(got.len(), 2);
+    assert!(e.is_idle());
+    assert_eq!(e.unmatched(), 0);
+}
+
+#[test]
+fn split_replies_of_two_servers_interleaved_are_kept_apart() {
+    let t0 = Instant::now();
+    let mut e: Endpoint<Exchange<Rules, Encoding>> = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    sends(&mut e, t0);
+    // Both servers use the same message id: only the address tells them apart.
+    let a = split_packet(&rules_reply("a", 200), 7, SplitFormat::Source, 1248, false).unwrap();
+    let b = split_packet(&rules_reply("b", 200), 7, SplitFormat::Source, 300, true).unwrap();
+    assert!(a.len() >= 2 && b.len() >= 2, "{} {}", a.len(), b.len());
+    for i in 0..a.len().max(b.len()) {
+        if let Some(f) = a.get(i) {
+            e.handle_datagram(addr(1), f, t0 + ms(3));
+        }
+        if let Some(f) = b.get(i) {
+            e.handle_datagram(addr(2), f, t0 + ms(3));
+        }
+    }
+    let mut got: HashMap<SocketAddr, Rules> = outputs(&mut e).into_iter().map(|(a, r)| (a, r.unwrap())).collect();
+    let (ra, rb) = (got.remove(&addr(1)).unwrap(), got.remove(&addr(2)).unwrap());
+    assert_eq!((ra.len(), rb.len()), (200, 200));
+    assert_eq!(ra.get("a_199"), Some("a199"));
+    assert_eq!(rb.get("b_199"), Some("b199"));
+}
+
+#[test]
+fn datagrams_from_addresses_not_under_way_are_counted_and_dropped() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    // addr(2) is pushed but nothing has been sent to it: not an answer either.
+    e.handle_datagram(addr(2), &info_reply("early"), t0);
+    assert_eq!(e.unmatched(), 1);
+    assert_eq!(e.poll_transmit(t0).unwrap().0, addr(1));
+    e.handle_datagram(addr(3), &info_reply("stranger"), t0 + ms(1));
+    // Same IP, other port: another server.
+    e.handle_datagram(SocketAddr::from(([192, 0, 2, 1], 9)), &info_reply("port"), t0 + ms(1));
+    assert_eq!(e.unmatched(), 3);
+    assert!(e.poll_output().is_none());
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
+    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "one");
+}
+
+#[test]
+fn an_ipv4_server_answering_at_its_mapped_address_is_matched() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    let mapped: SocketAddr = "[::ffff:192.0.2.1]:27001".parse().unwrap();
+    e.handle_datagram(mapped, &info_reply("one"), t0 + ms(1));
+    let (from, info) = e.poll_output().unwrap();
+    assert_eq!(from, addr(1), "the address as given");
+    assert_eq!(info.unwrap().name(), "one");
+}
+
+#[test]
+fn the_window_holds_input_until_a_server_ends() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(2, 0, 1000), Encoding::Utf8);
+    assert!(e.wants_input());
+    e.push(addr(1));
+    e.push(addr(2));
+    assert!(!e.wants_input());
+    assert_eq!(e.in_flight(), 2);
+    sends(&mut e, t0);
+    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(1));
+    assert!(e.wants_input(), "a slot freed");
+    e.push(addr(3));
+    assert_eq!(sends(&mut e, t0 + ms(1)), [(addr(3), Query::Info(None))]);
+}
+
+#[test]
+fn the_send_rate_spaces_sends_after_a_short_burst() {
+    let t0 = Instant::now();
+    // 1 000 a second: 1 ms apart, bursts of 5 ms' worth.
+    let mut e: InfoEndpoint = Endpoint::new(config(100, 1000, 10_000), Encoding::Utf8);
+    for i in 0..20 {
+        e.push(addr(i));
+    }
+    assert_eq!(sends(&mut e, t0).len(), 5, "the burst");
+    let next = e.poll_timeout().unwrap();
+    assert_eq!(next, t0 + ms(1));
+    assert!(e.poll_transmit(next - Duration::from_micros(1)).is_none());
+    assert_eq!(sends(&mut e, next).len(), 1);
+    // After a pause, one burst again, not a catch-up of every missed send.
+    assert_eq!(sends(&mut e, t0 + ms(100)).len(), 5);
+}
+
+#[test]
+fn answers_to_challenges_go_before_new_servers() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(100, 1000, 10_000), Encoding::Utf8);
+    for i in 0..10 {
+        e.push(addr(i));
+    }
+    assert_eq!(sends(&mut e, t0).len(), 5);
+    e.handle_datagram(addr(3), &challenge(C1), t0 + ms(1));
+    assert_eq!(sends(&mut e, t0 + ms(1)), [(addr(3), Query::Info(Some(C1)))]);
+    assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(5), Query::Info(None))]);
+}
+
+#[test]
+fn each_timeout_counts_from_that_servers_first_send() {
+    let t0 = Instant::now();
+    // One send per 10 ms, no burst: server 2's first send is 10 ms after server 1's.
+    let mut e: InfoEndpoint = Endpoint::new(config(10, 100, 500), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0).len(), 1);
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(10)));
+    assert_eq!(sends(&mut e, t0 + ms(10)).len(), 1);
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(500)));
+    e.handle_timeout(t0 + ms(500));
+    let first = outputs(&mut e);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, addr(1));
+    assert!(first[0].1.as_ref().unwrap_err().is_timeout());
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(510)));
+    e.handle_timeout(t0 + ms(510));
+    assert_eq!(outputs(&mut e)[0].0, addr(2));
+    assert!(e.is_idle());
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn a_thousand_dead_servers_end_together_at_one_timeout() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(1000, 0, 2000), Encoding::Utf8);
+    for i in 0..1000 {
+        e.push(addr(i));
+    }
+    assert_eq!(sends(&mut e, t0).len(), 1000);
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(2000)));
+    e.handle_timeout(t0 + ms(2000));
+    let out = outputs(&mut e);
+    assert_eq!(out.len(), 1000);
+    assert!(out.iter().all(|(_, r)| r.as_ref().unwrap_err().is_timeout()));
+}
+
+#[test]
+fn retries_are_paced_and_answered() {
+    let t0 = Instant::now();
+    let mut cfg = config(8, 0, 900);
+    cfg.exchange.retries = 2;
+    let mut e: InfoEndpoint = Endpoint::new(cfg, Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(300)));
+    e.handle_timeout(t0 + ms(300));
+    assert_eq!(sends(&mut e, t0 + ms(300)), [(addr(1), Query::Info(None))], "the retry");
+    e.handle_datagram(addr(1), &info_reply("late"), t0 + ms(310));
+    let (_, info) = e.poll_output().unwrap();
+    assert_eq!(info.unwrap().ping(), ms(10));
+}
+
+#[test]
+fn a_duplicate_address_is_asked_again_after_the_first_ends_with_its_challenge() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(1));
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None)), (addr(2), Query::Info(None))]);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    sends(&mut e, t0 + ms(1));
+    e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(2));
+    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "first");
+    // The second query to the same server starts now, with the challenge it gave.
+    assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(1), Query::Info(Some(C1)))]);
+    e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(3));
+    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "second");
+    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(4));
+    assert_eq!(e.poll_output().unwrap().0, addr(2));
+    assert!(e.is_idle());
+}
+
+#[test]
+fn challenges_learned_in_one_run_serve_the_next() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    sends(&mut e, t0 + ms(1));
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
+    assert!(e.poll_output().unwrap().1.is_ok());
+    let learned = e.take_learned();
+    let mut next: Endpoint<Exchange<Rules, Encoding>> =
+        Endpoint::new(config(8, 0, 1000), Encoding::Utf8).with_learned(learned);
+    next.push(addr(1));
+    assert_eq!(sends(&mut next, t0 + ms(3)), [(addr(1), Query::Rules(C1))]);
+}
+
+#[test]
+fn a_failed_send_ends_that_server_only() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    sends(&mut e, t0);
+    let unreachable = std::io::Error::from(std::io::ErrorKind::HostUnreachable);
+    e.handle_send_error(addr(1), Error::Io(unreachable), t0);
+    let (from, r) = e.poll_output().unwrap();
+    assert_eq!(from, addr(1));
+    assert!(matches!(r, Err(Error::Io(ref io)) if io.kind() == std::io::ErrorKind::HostUnreachable), "{r:?}");
+    assert_eq!(e.in_flight(), 1);
+}
+
+/// All three queries: the second and third reuse the challenge of the first.
+#[test]
+fn all_three_queries_share_the_challenge() {
+    let t0 = Instant::now();
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    assert_eq!(sends(&mut e, t0 + ms(1)), [(addr(1), Query::Info(Some(C1)))]);
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
+    assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(1), Query::Players(C1))]);
+    e.handle_datagram(addr(1), &players_reply("alice"), t0 + ms(3));
+    assert_eq!(sends(&mut e, t0 + ms(3)), [(addr(1), Query::Rules(C1))]);
+    e.handle_datagram(addr(1), &rules_reply("r", 3), t0 + ms(4));
+    let (_, all) = e.poll_output().unwrap();
+    assert_eq!(all.info.unwrap().name(), "one");
+    assert_eq!(all.players.unwrap()[0].name, "alice");
+    assert_eq!(all.rules.unwrap().get("r_2"), Some("r2"));
+}
+
+#[test]
+fn a_server_that_never_answers_rules_still_gives_info_and_players() {
+    let t0 = Instant::now();
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
+    sends(&mut e, t0 + ms(2));
+    e.handle_datagram(addr(1), &players_reply("bob"), t0 + ms(3));
+    sends(&mut e, t0 + ms(3));
+    // The rules query has its own timeout, from its own first send.
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(1003)));
+    e.handle_timeout(t0 + ms(1003));
+    let (_, all) = e.poll_output().unwrap();
+    assert_eq!(all.info.unwrap().name(), "one");
+    assert_eq!(all.players.unwrap()[0].name, "bob");
+    assert!(all.rules.unwrap_err().is_timeout());
+}
+
+#[test]
+fn a_dead_server_costs_all_three_one_timeout() {
+    let t0 = Instant::now();
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(1000));
+    let (_, all) = e.poll_output().expect("over at the first timeout");
+    assert!(all.info.unwrap_err().is_timeout());
+    assert!(all.players.unwrap_err().is_timeout());
+    assert!(all.rules.unwrap_err().is_timeout());
+    assert!(e.is_idle());
+}
+
+/// A server that answered something (a challenge) and then fell silent is still
+/// asked the other two: only total silence skips them.
+#[test]
+fn a_server_that_spoke_is_asked_the_rest() {
+    let t0 = Instant::now();
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    sends(&mut e, t0 + ms(1));
+    e.handle_timeout(t0 + ms(1000));
+    assert!(e.poll_output().is_none());
+    assert_eq!(sends(&mut e, t0 + ms(1000)), [(addr(1), Query::Players(C1))]);
+}
+
+/// A small deterministic simulation: 300 servers answering, challenging, staying
+/// silent or sending junk, in a scrambled order, with a small window and a send rate.
+/// Every address comes out exactly once.
+#[test]
+fn every_address_comes_out_exactly_once() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let t0 = Instant::now();
+    let mut cfg = config(16, 5000, 400);
+    cfg.exchange.retries = 1;
+    let mut e: InfoEndpoint = Endpoint::new(cfg, Encoding::Utf8);
+    let input: Vec<SocketAddr> = (0..300).map(|i| addr(i % 280)).collect();
+    let mut next_input = input.iter();
+    let mut now = t0;
+    let mut pending: Vec<(SocketAddr, Query)> = Vec::new();
+    let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
+    for _ in 0..200_000 {
+        while e.wants_input() {
+            match next_input.next() {
+                Some(&a) => e.push(a),
+                None => break,
+            }
+        }
+        e.handle_timeout(now);
+        pending.extend(sends(&mut e, now));
+        for (a, r) in outputs(&mut e) {
+            let i = a.port() - 27000;
+            match r {
+                Ok(info) => assert_eq!(info.name(), &format!("s{i}")),
+                Err(err) => assert!(
+                    err.is_timeout() || matches!(err, Error::Malformed { .. } | Error::Truncated { .. }),
+                    "{err}"
+                ),
+            }
+            *seen.entry(a).or_default() += 1;
+        }
+        if next_input.len() == 0 && e.is_idle() {
+            break;
+        }
+        // Answer one pending request, maybe, in random order.
+        if !pending.is_empty() && rand() % 3 != 0 {
+            let (to, q) = pending.swap_remove((rand() % pending.len() as u64) as usize);
+            let i = to.port() - 27000;
+            let reply = match (i % 5, q) {
+                (0, _) => None,
+                (1, Query::Info(None)) => Some(challenge(Challenge([i as u8, 1, 2, 3]))),
+                (2, _) if rand() % 2 == 0 => Some(b"\xFF\xFF\xFF\xFFjunk".to_vec()),
+                _ => Some(info_reply(&format!("s{i}"))),
+            };
+            if let Some(reply) = reply {
+                e.handle_datagram(to, &reply, now);
+            }
+        } else {
+            now += Duration::from_micros(200 + rand() % 2000);
+        }
+    }
+    let total: usize = seen.values().sum();
+    assert_eq!(total, input.len());
+    for a in &input {
+        let want = input.iter().filter(|b| *b == a).count();
+        assert_eq!(seen.get(a), Some(&want), "{a}");
+    }
+}
