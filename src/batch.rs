@@ -40,6 +40,7 @@ pub struct BatchBuilder<D: TextDecoder = Encoding> {
     config: EndpointConfig,
     decoder: D,
     bind: Option<SocketAddr>,
+    recv_buffer: usize,
 }
 
 impl Default for BatchBuilder<Encoding> {
@@ -49,6 +50,7 @@ impl Default for BatchBuilder<Encoding> {
             config: EndpointConfig { exchange, ..EndpointConfig::default() },
             decoder: Encoding::Utf8,
             bind: None,
+            recv_buffer: SOCKET_RECV_BUFFER,
         }
     }
 }
@@ -84,7 +86,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 
     /// How strings become text, as [`ClientBuilder::encoding`](crate::ClientBuilder::encoding).
     pub fn encoding<E: TextDecoder>(self, decoder: E) -> BatchBuilder<E> {
-        BatchBuilder { config: self.config, decoder, bind: self.bind }
+        BatchBuilder { config: self.config, decoder, bind: self.bind, recv_buffer: self.recv_buffer }
     }
 
     /// Caps on what each server may make the batch hold or do (see [`Limits`]).
@@ -120,6 +122,14 @@ impl<D: TextDecoder> BatchBuilder<D> {
         self
     }
 
+    /// The kernel receive buffer to ask for, in bytes: room for the replies of a
+    /// window of servers arriving at once. Default 4 MiB (Linux grants at most
+    /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
+    pub fn recv_buffer(mut self, bytes: usize) -> Self {
+        self.recv_buffer = bytes;
+        self
+    }
+
     /// The batch, its socket open.
     ///
     /// # Errors
@@ -131,7 +141,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
                 "a zero timeout would end every query at once; give each server's time, e.g. 3 s",
             ));
         }
-        let (socket, recv_buffer) = open_socket(self.bind)?;
+        let (socket, recv_buffer) = open_socket(self.bind, self.recv_buffer)?;
         let dual = socket.local_addr()?.is_ipv6();
         Ok(Batch {
             config: self.config,
@@ -269,8 +279,8 @@ impl<D: TextDecoder> Batch<D> {
         Ok(self.socket.local_addr()?)
     }
 
-    /// The kernel receive buffer the socket got, in bytes (the batch asks for 4 MiB;
-    /// Linux grants at most `net.core.rmem_max`).
+    /// The kernel receive buffer the socket got, in bytes, as the kernel reports it
+    /// (see [`BatchBuilder::recv_buffer`]).
     pub fn recv_buffer_size(&self) -> usize {
         self.recv_buffer
     }
@@ -433,7 +443,7 @@ fn is_transient(e: &io::Error) -> bool {
 
 /// One socket for every server: IPv6 taking IPv4 too where the system allows it, else
 /// IPv4; its kernel receive buffer enlarged for the replies of a window of servers.
-fn open_socket(bind: Option<SocketAddr>) -> Result<(UdpSocket, usize)> {
+fn open_socket(bind: Option<SocketAddr>, recv_buffer: usize) -> Result<(UdpSocket, usize)> {
     let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
     let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
     let socket = match bind {
@@ -443,7 +453,10 @@ fn open_socket(bind: Option<SocketAddr>) -> Result<(UdpSocket, usize)> {
             Err(_) => plain_socket(any_v4)?,
         },
     };
-    let _ = socket.set_recv_buffer_size(SOCKET_RECV_BUFFER);
+    if recv_buffer > 0 {
+        // Best effort: not fatal if refused or capped.
+        let _ = socket.set_recv_buffer_size(recv_buffer);
+    }
     let granted = socket.recv_buffer_size()?;
     Ok((socket.into(), granted))
 }

@@ -166,51 +166,51 @@ fn the_window_holds_input_until_a_server_ends() {
 #[test]
 fn the_send_rate_spaces_sends_after_a_short_burst() {
     let t0 = Instant::now();
-    // 1 000 a second: 1 ms apart, bursts of 5 ms' worth.
-    let mut e: InfoEndpoint = Endpoint::new(config(100, 1000, 10_000), Encoding::Utf8);
+    // 250 a second: 4 ms apart, bursts of 20 ms' worth (5).
+    let mut e: InfoEndpoint = Endpoint::new(config(100, 250, 10_000), Encoding::Utf8);
     for i in 0..20 {
         e.push(addr(i));
     }
     assert_eq!(sends(&mut e, t0).len(), 5, "the burst");
     let next = e.poll_timeout().unwrap();
-    assert_eq!(next, t0 + ms(1));
+    assert_eq!(next, t0 + ms(4));
     assert!(e.poll_transmit(next - Duration::from_micros(1)).is_none());
     assert_eq!(sends(&mut e, next).len(), 1);
     // After a pause, one burst again, not a catch-up of every missed send.
-    assert_eq!(sends(&mut e, t0 + ms(100)).len(), 5);
+    assert_eq!(sends(&mut e, t0 + ms(400)).len(), 5);
 }
 
 #[test]
 fn answers_to_challenges_go_before_new_servers() {
     let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(100, 1000, 10_000), Encoding::Utf8);
+    let mut e: InfoEndpoint = Endpoint::new(config(100, 250, 10_000), Encoding::Utf8);
     for i in 0..10 {
         e.push(addr(i));
     }
     assert_eq!(sends(&mut e, t0).len(), 5);
     e.handle_datagram(addr(3), &challenge(C1), t0 + ms(1));
-    assert_eq!(sends(&mut e, t0 + ms(1)), [(addr(3), Query::Info(Some(C1)))]);
-    assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(5), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(4)), [(addr(3), Query::Info(Some(C1)))]);
+    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(5), Query::Info(None))]);
 }
 
 #[test]
 fn each_timeout_counts_from_that_servers_first_send() {
     let t0 = Instant::now();
-    // One send per 10 ms, no burst: server 2's first send is 10 ms after server 1's.
-    let mut e: InfoEndpoint = Endpoint::new(config(10, 100, 500), Encoding::Utf8);
+    // One send per 25 ms, no burst: server 2's first send is 25 ms after server 1's.
+    let mut e: InfoEndpoint = Endpoint::new(config(10, 40, 500), Encoding::Utf8);
     e.push(addr(1));
     e.push(addr(2));
     assert_eq!(sends(&mut e, t0).len(), 1);
-    assert_eq!(e.poll_timeout(), Some(t0 + ms(10)));
-    assert_eq!(sends(&mut e, t0 + ms(10)).len(), 1);
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(25)));
+    assert_eq!(sends(&mut e, t0 + ms(25)).len(), 1);
     assert_eq!(e.poll_timeout(), Some(t0 + ms(500)));
     e.handle_timeout(t0 + ms(500));
     let first = outputs(&mut e);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].0, addr(1));
     assert!(first[0].1.as_ref().unwrap_err().is_timeout());
-    assert_eq!(e.poll_timeout(), Some(t0 + ms(510)));
-    e.handle_timeout(t0 + ms(510));
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(525)));
+    e.handle_timeout(t0 + ms(525));
     assert_eq!(outputs(&mut e)[0].0, addr(2));
     assert!(e.is_idle());
     assert_eq!(e.poll_timeout(), None);

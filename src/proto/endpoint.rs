@@ -20,11 +20,11 @@ use crate::error::{Error, Result};
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 /// The default send rate, in datagrams per second.
 pub const DEFAULT_SEND_RATE: u32 = 2_000;
-/// The pacer lets this much of the send rate's time go out in one burst (at most
-/// [`MAX_BURST`] datagrams), so a driver that wakes late catches up without flooding.
-const BURST_TIME: Duration = Duration::from_millis(5);
-/// The most datagrams sent back to back.
-const MAX_BURST: u32 = 64;
+/// The pacer lets this much of the send rate's time go out in one burst: a driver's
+/// waits are as coarse as the system's timer (a few ms), and one that wakes late
+/// catches up that much, not more. (The replies a burst draws are bounded by the
+/// window: each server has one request out at a time.)
+const BURST_TIME: Duration = Duration::from_millis(20);
 /// Most servers whose challenge, split layout and round trip are remembered between
 /// runs; the memory is emptied when it is full (about 40 bytes a server).
 pub const MAX_REMEMBERED: usize = 65_536;
@@ -287,7 +287,7 @@ impl Pacer {
             return Pacer { interval: None, burst: Duration::ZERO, next: None };
         }
         let interval = Duration::from_secs(1) / rate;
-        let sends = (BURST_TIME.as_nanos() / interval.as_nanos().max(1)).clamp(1, u128::from(MAX_BURST)) as u32;
+        let sends = (BURST_TIME.as_nanos() / interval.as_nanos().max(1)).clamp(1, u128::from(u32::MAX)) as u32;
         Pacer { interval: Some(interval), burst: interval * (sends - 1), next: None }
     }
 

@@ -1,0 +1,178 @@
+//! `cargo bench --bench batch`: the many-servers engine against loopback farms of
+//! simulated servers, each figure next to its baseline from the same run.
+//!
+//! - `sequential`: one `Client` querying servers one after another, as users do today,
+//!   against a single blocking responder (the best case for a loop: no farm between)
+//!   and against the farm.
+//! - `batch N`: one `Batch` over N farm servers, send rate unlimited.
+//! - `dead 10%`: 1 in 10 servers silent, default window, a raised send rate: the wall
+//!   time against `timeout + datagrams / rate`.
+//! - `latency`: every reply held 50 ms by the farm; the batch over 1 000 servers against
+//!   a sequential loop over 100 (scaled).
+//! - drops: the kernel's count of datagrams dropped at the batch's socket
+//!   (`/proc/net/udp{,6}`, Linux), for each run.
+//!
+//! Runs seconds long are timed as wholes (criterion's sampling is for microseconds).
+//! `A2S_BENCH_QUICK=1` runs smaller farms.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use a2s_query::proto::{Info, SourceInfo};
+use a2s_query::server::{Farm, Fault, Responder};
+use a2s_query::{Batch, Client};
+
+fn responder(i: usize) -> Responder {
+    let info = SourceInfo {
+        server_name: format!("Benchmark server {i} | 24/7"),
+        map_name: "de_dust2".into(),
+        folder: "csgo".into(),
+        game: "Counter-Strike 2".into(),
+        app_id: 730,
+        player_count: 20,
+        max_players: 32,
+        ..Default::default()
+    };
+    Responder::new(Info::Source(info), vec![], vec![])
+}
+
+/// The kernel's drop count of the UDP socket bound to `port` (Linux; 0 elsewhere).
+fn drops(port: u16) -> u64 {
+    let mut total = 0;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1).and_then(|l| l.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) {
+                total += fields.last().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+struct Run {
+    servers: usize,
+    answered: usize,
+    elapsed: Duration,
+    drops: u64,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.servers as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn batch_run(batch: &mut Batch, addrs: &[SocketAddr]) -> Run {
+    let port = batch.local_addr().unwrap().port();
+    let before = drops(port);
+    let started = Instant::now();
+    let answered = batch.info(addrs.iter().copied()).filter(|(_, r)| r.is_ok()).count();
+    let elapsed = started.elapsed();
+    Run { servers: addrs.len(), answered, elapsed, drops: drops(port) - before }
+}
+
+fn sequential(client: &mut Client, addrs: &[SocketAddr]) -> Run {
+    let started = Instant::now();
+    let answered = addrs.iter().filter(|&&a| client.info(a).is_ok()).count();
+    Run { servers: addrs.len(), answered, elapsed: started.elapsed(), drops: 0 }
+}
+
+fn report(name: &str, run: &Run, baseline: Option<&Run>) {
+    let ratio = baseline.map_or(String::new(), |b| format!("  {:>6.1}x the baseline", run.per_second() / b.per_second()));
+    println!(
+        "{name:<44} {:>6} servers {:>6} answered {:>9.3} s {:>9.0} servers/s  drops {:>3}{ratio}",
+        run.servers,
+        run.answered,
+        run.elapsed.as_secs_f64(),
+        run.per_second(),
+        run.drops
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is ignored: this runs as one.
+    let quick = std::env::var("A2S_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (small, large) = if quick { (200, 1_000) } else { (1_000, 10_000) };
+    let timeout = Duration::from_secs(2);
+    // No challenge reuse: every query pays the challenge round trip, as a first poll does.
+    let fresh_client = || Client::builder().timeout(timeout).reuse_challenges(false).build();
+
+    // Baseline: a loop over one Client against one blocking responder, the fastest a
+    // loop gets (no farm between), counted per query.
+    let single = responder(0).spawn("127.0.0.1:0").unwrap();
+    let one: Vec<SocketAddr> = vec![single.local_addr(); small];
+    let mut client = fresh_client();
+    sequential(&mut client, &one[..100]);
+    let floor = sequential(&mut client, &one);
+    report("sequential Client, one responder (baseline)", &floor, None);
+    drop(single);
+
+    for &n in &[small, large] {
+        let farm = Farm::new().spawn_loopback(n, |i| (responder(i), Fault::None)).unwrap();
+        let addrs = farm.addrs().to_vec();
+        if n == small {
+            let mut client = fresh_client();
+            let seq = sequential(&mut client, &addrs);
+            report(&format!("sequential Client, farm of {n}"), &seq, Some(&floor));
+        }
+        let mut batch = Batch::builder().timeout(timeout).send_rate(0).max_in_flight(512).build().unwrap();
+        batch.forget_challenges();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, farm of {n}, rate unlimited, window 512"), &run, Some(&floor));
+        let mut batch = Batch::builder().timeout(timeout).send_rate(100_000).max_in_flight(1024).build().unwrap();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, farm of {n}, rate 100 000/s, window 1024"), &run, Some(&floor));
+        let mut batch = Batch::builder().timeout(timeout).build().unwrap();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, farm of {n}, defaults (2 000/s, 512)"), &run, Some(&floor));
+        // The kernel's default receive buffer instead of the 4 MiB asked for.
+        let mut batch = Batch::builder().timeout(timeout).recv_buffer(0).build().unwrap();
+        let buffer = batch.recv_buffer_size();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, farm of {n}, defaults, {} KiB buffer", buffer / 1024), &run, Some(&floor));
+        let mut batch = Batch::builder().timeout(timeout).send_rate(0).recv_buffer(0).build().unwrap();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, farm of {n}, unlimited, {} KiB buffer", buffer / 1024), &run, Some(&floor));
+    }
+
+    // 10% dead: silent servers, each waiting out its timeout side by side.
+    {
+        let n = large;
+        let timeout = Duration::from_secs(1);
+        let rate = 20_000;
+        let farm = Farm::new()
+            .spawn_loopback(n, |i| (responder(i), if i % 10 == 0 { Fault::Silent } else { Fault::None }))
+            .unwrap();
+        let datagrams = n / 10 + 2 * (n - n / 10);
+        let bound = timeout + Duration::from_secs_f64(datagrams as f64 / f64::from(rate));
+        println!(
+            "10% dead: bound timeout + datagrams/rate = {:.3} s; a sequential loop: {:.0} s for the dead alone",
+            bound.as_secs_f64(),
+            (n / 10) as f64 * timeout.as_secs_f64()
+        );
+        // The window must hold the dead servers of one timeout's sending (about
+        // rate / 2 × 10% × timeout): with the default 512 it waits for them in waves.
+        for window in [2048, 512] {
+            let mut batch = Batch::builder().timeout(timeout).send_rate(rate).max_in_flight(window).build().unwrap();
+            let run = batch_run(&mut batch, farm.addrs());
+            report(&format!("batch, {n} servers, 10% dead, 1 s, {rate}/s, window {window}"), &run, None);
+        }
+    }
+
+    // Latency hiding: every reply held 50 ms.
+    {
+        let delay = Duration::from_millis(50);
+        let farm = Farm::new().delay(delay).spawn_loopback(small, |i| (responder(i), Fault::None)).unwrap();
+        let addrs = farm.addrs().to_vec();
+        let mut client = fresh_client();
+        let seq = sequential(&mut client, &addrs[..100]);
+        report("sequential Client, 50 ms replies, 100 servers", &seq, None);
+        println!("    scaled to {small} servers: {:.1} s", seq.elapsed.as_secs_f64() * small as f64 / 100.0);
+        let mut batch = Batch::builder().timeout(timeout).send_rate(0).build().unwrap();
+        let run = batch_run(&mut batch, &addrs);
+        report(&format!("batch, 50 ms replies, {small} servers"), &run, Some(&seq));
+    }
+}
