@@ -109,6 +109,33 @@ mod byte_at_a_time {
     }
 }
 
+/// A players parser as the fastest peer writes one: a single pass, no The Ship
+/// detection, no cut-off handling. The baseline for the players ratio.
+mod one_pass {
+    pub struct Player {
+        pub index: u8,
+        pub name: String,
+        pub score: i32,
+        pub duration: f32,
+    }
+
+    pub fn players(body: &[u8]) -> Option<Vec<Player>> {
+        let (&count, mut rest) = body.split_first()?;
+        let mut out = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let (&index, tail) = rest.split_first()?;
+            let nul = tail.iter().position(|&b| b == 0)?;
+            let name = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            let fixed = tail.get(nul + 1..nul + 9)?;
+            let score = i32::from_le_bytes(fixed[..4].try_into().ok()?);
+            let duration = f32::from_le_bytes(fixed[4..8].try_into().ok()?);
+            out.push(Player { index, name, score, duration });
+            rest = &tail[nul + 9..];
+        }
+        Some(out)
+    }
+}
+
 fn vectors_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("A2S_VECTORS")
         .map(PathBuf::from)
@@ -133,6 +160,13 @@ fn parse(c: &mut Criterion) {
 
     g.bench_function("info_source", |b| b.iter(|| Info::parse(message(black_box(&source)), Encoding::Utf8).unwrap()));
     g.bench_function("info_goldsrc", |b| b.iter(|| Info::parse(message(black_box(&goldsrc)), Encoding::Utf8).unwrap()));
+    let players_8 = encoded(|o| encode_players(&roster(8), ShipLayout::Trailing, o).unwrap());
+    g.bench_function("players_8", |b| {
+        b.iter(|| Players::parse(message(black_box(&players_8)).body, Encoding::Utf8).unwrap())
+    });
+    g.bench_function("players_8_one_pass", |b| {
+        b.iter(|| one_pass::players(message(black_box(&players_8)).body).unwrap())
+    });
     g.bench_function("players_64", |b| {
         b.iter(|| Players::parse(message(black_box(&players)).body, Encoding::Utf8).unwrap())
     });
@@ -272,6 +306,13 @@ fn sanity() {
     let ours = Rules::parse(body, Encoding::Utf8).unwrap().to_vec();
     assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
     assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);
+    let players_8 = encoded(|o| encode_players(&roster(8), ShipLayout::Trailing, o).unwrap());
+    let ours = Players::parse(&players_8[5..], Encoding::Utf8).unwrap().players;
+    let theirs = one_pass::players(&players_8[5..]).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!((a.index, &a.name, a.score, a.duration), (b.index, &b.name, b.score, b.duration));
+    }
 }
 
 fn config() -> Criterion {

@@ -43,7 +43,8 @@ fn drops(port: u16) -> u64 {
         let Ok(text) = std::fs::read_to_string(table) else { continue };
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1).and_then(|l| l.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            let local_port =
+                fields.get(1).and_then(|l| l.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
             if local_port == Some(port) {
                 total += fields.last().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
             }
@@ -81,7 +82,8 @@ fn sequential(client: &mut Client, addrs: &[SocketAddr]) -> Run {
 }
 
 fn report(name: &str, run: &Run, baseline: Option<&Run>) {
-    let ratio = baseline.map_or(String::new(), |b| format!("  {:>6.1}x the baseline", run.per_second() / b.per_second()));
+    let ratio =
+        baseline.map_or(String::new(), |b| format!("  {:>6.1}x the baseline", run.per_second() / b.per_second()));
     println!(
         "{name:<44} {:>6} servers {:>6} answered {:>9.3} s {:>9.0} servers/s  drops {:>3}{ratio}",
         run.servers,

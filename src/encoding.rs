@@ -200,6 +200,10 @@ impl TextDecoder for Encoding {
     type Text = String;
 
     fn decode(self, bytes: &[u8]) -> Result<String, DecodeError> {
+        // Valid UTF-8, by far the most common text, is taken as it is.
+        if let (Encoding::Utf8 | Encoding::Utf8Strict, Ok(text)) = (self, std::str::from_utf8(bytes)) {
+            return Ok(text.to_owned());
+        }
         // Decoded text is as long as the bytes unless some need replacing: one allocation.
         let mut out = String::with_capacity(bytes.len());
         self.decode_into(bytes, &mut out)?;

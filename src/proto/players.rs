@@ -116,6 +116,15 @@ impl<S> Players<S> {
     pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
         let mut r = Reader::new(body, Message::BODY_OFFSET);
         let count = r.u8("player count")?;
+        match Self::parse_exact(r.clone(), count, decoder) {
+            Some(players) => Ok(players),
+            None => Self::parse_full(r, count, decoder),
+        }
+    }
+
+    /// Every layout, every count, cut-offs: the parse for what
+    /// [`Players::parse_exact`] does not take.
+    fn parse_full<D: TextDecoder<Text = S>>(mut r: Reader<'_>, count: u8, decoder: D) -> Result<Self> {
         let entries = r.rest();
         let declared = usize::from(count);
 
@@ -169,6 +178,47 @@ impl<S> Players<S> {
     }
 }
 
+impl<S> Players<S> {
+    /// The common reply in one pass: exactly `count` entries using up the payload, or
+    /// followed by The Ship's trailing block. `None` for anything else (fewer or more
+    /// entries, the interleaved layout, a cut-off or a decoding error), which the full
+    /// parse then reads from the start.
+    fn parse_exact<D: TextDecoder<Text = S>>(r: Reader<'_>, count: u8, decoder: D) -> Option<Self> {
+        let declared = usize::from(count);
+        let mut rest = r.rest();
+        // Each entry takes at least MIN_ENTRY_LEN bytes: a count the bytes cannot
+        // hold goes to the full parse, and the reservation stays within the payload.
+        if declared > rest.len() / MIN_ENTRY_LEN {
+            return None;
+        }
+        let mut players = Vec::with_capacity(declared);
+        for _ in 0..declared {
+            let (&index, tail) = rest.split_first()?;
+            let len = tail.iter().position(|&b| b == 0)?;
+            let name = decoder.decode(tail.get(..len)?).ok()?;
+            let (fixed, tail) = tail.get(len + 1..)?.split_first_chunk::<8>()?;
+            let [s0, s1, s2, s3, d0, d1, d2, d3] = *fixed;
+            let score = i32::from_le_bytes([s0, s1, s2, s3]);
+            let duration = f32::from_le_bytes([d0, d1, d2, d3]);
+            players.push(Player { index, name, score, duration, deaths: None, money: None });
+            rest = tail;
+        }
+        let ship_layout = match rest.len() {
+            0 => None,
+            left if declared > 0 && left == SHIP_EXTRA_LEN * declared => {
+                for (p, fields) in players.iter_mut().zip(rest.chunks_exact(SHIP_EXTRA_LEN)) {
+                    let (deaths, money) = fields.split_first_chunk::<4>()?;
+                    p.deaths = Some(i32::from_le_bytes(*deaths));
+                    p.money = Some(i32::from_le_bytes(money.try_into().ok()?));
+                }
+                Some(ShipLayout::Trailing)
+            }
+            _ => return None,
+        };
+        Some(Players { count, players, ship_layout, truncated: false })
+    }
+}
+
 fn read_entry<D: TextDecoder>(r: &mut Reader<'_>, decoder: D, extra: usize) -> Result<Player<D::Text>> {
     let index = r.u8("player index")?;
     let name = r.text(decoder, "player name")?;
@@ -214,6 +264,56 @@ pub fn encode_players<S: AsRef<[u8]>>(players: &[Player<S>], ship_layout: ShipLa
 mod tests {
     use super::*;
     use crate::Encoding;
+
+    /// The one-pass reading of the common reply gives exactly what the full parse
+    /// gives, on valid lists of each layout and on mutations of them.
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parse() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut fast, mut checked) = (0, 0);
+        for round in 0..20_000u32 {
+            let n = (rand() % 6) as u8;
+            let ship = round % 3;
+            let players: Vec<Player> = (0..n)
+                .map(|i| Player {
+                    deaths: (ship > 0).then_some(i32::from(i)),
+                    money: (ship > 0).then_some(100),
+                    ..player(i, &"n".repeat(usize::from(i) * 3))
+                })
+                .collect();
+            let layout = if ship == 2 { ShipLayout::Interleaved } else { ShipLayout::Trailing };
+            let mut body = Vec::new();
+            encode_players(&players, layout, &mut body).unwrap();
+            let mut body = body.split_off(Message::BODY_OFFSET);
+            // Mutate one in two: a byte changed, the end cut, or bytes added.
+            match rand() % 6 {
+                0 if !body.is_empty() => {
+                    let at = (rand() % body.len() as u64) as usize;
+                    body[at] = rand() as u8;
+                }
+                1 => body.truncate((rand() % (body.len() as u64 + 1)) as usize),
+                2 => body.extend((0..rand() % 12).map(|_| rand() as u8)),
+                _ => {}
+            }
+            let Some((&count, _)) = body.split_first() else { continue };
+            let r = Reader::new(body.get(1..).unwrap(), 1);
+            for decoder in [Encoding::Utf8, Encoding::Utf8Strict] {
+                let full = Players::parse_full(r.clone(), count, decoder);
+                if let Some(quick) = Players::parse_exact(r.clone(), count, decoder) {
+                    fast += 1;
+                    assert_eq!(Some(&quick), full.as_ref().ok(), "{body:02X?}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(fast > checked / 3, "the fast path took {fast} of {checked}");
+    }
 
     fn player(i: u8, name: &str) -> Player {
         Player {
