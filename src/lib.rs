@@ -22,15 +22,22 @@
 //! - The face: the free functions [`info`], [`players`] and [`rules`], each a one-use
 //!   [`Client`]; keep a `Client` (built with [`Client::builder`]) to poll servers, to
 //!   set retries, limits or the address family, or to get raw bytes with [`Raw`].
+//! - Many servers at once: [`Batch`] (built with [`Batch::builder`]) asks a whole list
+//!   from one thread and yields each `(address, result)` as it completes, every address
+//!   exactly once; [`info_many`] and friends are one-use batches, [`addresses`] reads a
+//!   list of `host:port` lines.
 //! - [`Error`]: one enum; [`Error::Timeout`] is its own variant.
 //! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
 //!   default, so one odd byte in a name never fails a query.
 //! - [`Limits`]: caps on everything a server controls.
 //! - [`proto`]: the protocol with no I/O: requests, framing, every reply's parser and
 //!   encoder, split reassembly, and [`proto::Exchange`], the state machine of one query
-//!   that [`Client`] drives. Use it with your own event loop, or to answer queries.
+//!   that [`Client`] drives, and [`proto::Endpoint`], many of them routed by address and
+//!   paced, that [`Batch`] drives. Use them with your own event loop, or to answer
+//!   queries.
 //! - [`server`]: a small responder that answers queries for a server state, on a
-//!   socket of its own (for game servers, test suites and the demo).
+//!   socket of its own (for game servers, test suites and the demo), and a farm of
+//!   thousands of simulated servers on one thread (for testing many-server clients).
 //!
 //! # Features
 //!
@@ -155,5 +162,6 @@ mod tests {
         send::<crate::Client>();
         send::<crate::Client<crate::Raw>>();
         send::<crate::Error>();
+        send::<crate::Batch>();
     }
 }

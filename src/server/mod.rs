@@ -3,7 +3,9 @@
 //! For game servers written in Rust, for test suites that need a real server on
 //! loopback, and for this crate's demo and tests. [`Responder::respond`] is I/O-free
 //! (request bytes in, reply datagrams out); [`Responder::spawn`] runs it on a UDP socket
-//! in a thread.
+//! in a thread. [`Farm`] serves thousands of simulated servers from one thread, each on
+//! its own loopback address, some silent or lossy, replies held back by a delay: for
+//! testing and benchmarking clients that query many servers.
 //!
 //! # What it sends
 //!
