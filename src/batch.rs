@@ -295,13 +295,25 @@ impl<D: TextDecoder> Batch<D> {
         self.learned.clear();
     }
 
-    fn send(&self, to: SocketAddr, request: &[u8]) -> io::Result<usize> {
-        // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
+    /// Sends one request; a transient failure (a full send queue) is taken as a loss.
+    fn send(&self, to: SocketAddr, request: &[u8]) -> Result<()> {
         let to = match to {
+            // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
             SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+            SocketAddr::V6(_) if !self.dual => {
+                return Err(Error::InvalidInput(
+                    "an IPv6 server, but the batch's socket is IPv4 (bound so, or IPv6 is not available here); \
+                     leave the bind address out, or bind an IPv6 one",
+                ))
+            }
             other => other,
         };
-        self.socket.send_to(request, to)
+        match self.socket.send_to(request, to) {
+            Ok(_) => Ok(()),
+            // As if the datagram were lost on the way: the retries and timeout deal with it.
+            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) => Err(Error::Io(e)),
+        }
     }
 
     /// Receives one datagram, waiting at most `wait`.
@@ -333,6 +345,10 @@ impl<D: TextDecoder> Batch<D> {
 
 /// The items of one run: `(address, result)` in completion order, every address given
 /// exactly once. Consuming it drives the queries; dropping it stops them.
+///
+/// Take the items promptly: replies are read only while [`Iterator::next`] runs, and
+/// timeouts run on the clock. Slow work on each item (a database write, say) belongs on
+/// another thread, or after the run.
 pub struct Results<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O = <J as Job<D>>::Output> {
     batch: B,
     input: I,
@@ -390,11 +406,8 @@ impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextD
             self.endpoint.handle_timeout(now);
             let batch = self.batch.borrow_mut();
             while let Some((to, request)) = self.endpoint.poll_transmit(now) {
-                match batch.send(to, &request) {
-                    Ok(_) => {}
-                    // A full send queue: as if the datagram were lost on the way.
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), now),
+                if let Err(e) = batch.send(to, &request) {
+                    self.endpoint.handle_send_error(to, e, now);
                 }
             }
             if let Some(item) = self.endpoint.poll_output() {

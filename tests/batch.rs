@@ -269,3 +269,23 @@ fn info_many_over_a_list_of_lines() {
         assert_eq!(list.unwrap()[0].name, format!("p{}", index[&addr]));
     }
 }
+
+/// An IPv6 server given to a batch bound to IPv4 gets its own clear error; the others
+/// are answered.
+#[test]
+fn an_ipv4_batch_says_so_for_an_ipv6_server() {
+    let farm = Farm::new()
+        .add("127.0.0.1:0".parse().unwrap(), responder(0, Kind::Plain).0, Fault::None)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let v4 = farm.addrs()[0];
+    let v6: SocketAddr = "[::1]:27015".parse().unwrap();
+    let mut batch = Batch::builder().bind("127.0.0.1:0".parse().unwrap()).build().unwrap();
+    let items: HashMap<SocketAddr, _> = batch.info([v6, v4]).collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[&v4].as_ref().unwrap().name(), "server 0");
+    let e = items[&v6].as_ref().unwrap_err();
+    assert!(matches!(e, a2s_query::Error::InvalidInput(m) if m.contains("IPv6")), "{e}");
+    assert!(matches!(Batch::builder().timeout(Duration::ZERO).build(), Err(a2s_query::Error::InvalidInput(_))));
+}
