@@ -1,0 +1,86 @@
+//! The many-servers Endpoint fed arbitrary pushes, datagrams from any of a few
+//! addresses and time steps: it never panics, never holds more servers than its window,
+//! and, once time runs past every deadline, has given every pushed address out exactly
+//! once and is idle.
+#![no_main]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use a2s_query::proto::{AllQueries, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Rules};
+use a2s_query::{Encoding, Limits};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let [kind, window, rate, timeout, rest @ ..] = data else { return };
+    let limits = Limits { max_fragments: 8, max_reply_bytes: 4096, max_pending_replies: 2, ..Limits::default() };
+    let config = EndpointConfig {
+        exchange: ExchangeConfig {
+            timeout: Duration::from_millis(1 + u64::from(*timeout) * 4),
+            retries: kind >> 4 & 3,
+            limits,
+            ..ExchangeConfig::default()
+        },
+        max_in_flight: 1 + usize::from(window % 8),
+        send_rate: u32::from(*rate) * 50,
+    };
+    match kind % 3 {
+        0 => run::<Exchange<Info, Encoding>>(config, rest),
+        1 => run::<Exchange<Rules, Encoding>>(config, rest),
+        _ => run::<AllQueries<Encoding>>(config, rest),
+    }
+});
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, i % 6], 27015))
+}
+
+fn run<J: Job<Encoding>>(config: EndpointConfig, mut ops: &[u8]) {
+    let mut e: Endpoint<J> = Endpoint::new(config, Encoding::Utf8);
+    let mut now = Instant::now();
+    let mut pushed: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut given: HashMap<SocketAddr, usize> = HashMap::new();
+    let take = |e: &mut Endpoint<J>, given: &mut HashMap<SocketAddr, usize>| {
+        while let Some((a, _)) = e.poll_output() {
+            *given.entry(a).or_default() += 1;
+        }
+    };
+    while let Some((&op, tail)) = ops.split_first() {
+        ops = tail;
+        match op % 4 {
+            0 if e.wants_input() => {
+                e.push(addr(op >> 2));
+                *pushed.entry(addr(op >> 2)).or_default() += 1;
+            }
+            0 | 1 => {
+                now += Duration::from_millis(u64::from(op >> 2));
+                e.handle_timeout(now);
+            }
+            _ => {
+                let Some((&len, tail)) = ops.split_first() else { break };
+                let (body, tail) = tail.split_at(usize::from(len).min(tail.len()));
+                ops = tail;
+                let mut d = if op & 4 == 0 { vec![0xFF, 0xFF, 0xFF, 0xFF] } else { vec![0xFE, 0xFF, 0xFF, 0xFF] };
+                d.extend_from_slice(body);
+                e.handle_datagram(addr(op >> 3), &d, now);
+            }
+        }
+        while e.poll_transmit(now).is_some() {}
+        take(&mut e, &mut given);
+        assert!(e.in_flight() <= config.max_in_flight, "{} in flight", e.in_flight());
+    }
+    // Let time run out: every server ends at its deadline at the latest.
+    for _ in 0..10_000 {
+        while e.poll_transmit(now).is_some() {}
+        take(&mut e, &mut given);
+        if e.is_idle() {
+            break;
+        }
+        let wake = e.poll_timeout().expect("not idle: something to wait for");
+        now = now.max(wake);
+        e.handle_timeout(now);
+    }
+    assert!(e.is_idle(), "still busy after every deadline");
+    assert_eq!(pushed, given, "every address given out once per push");
+}
