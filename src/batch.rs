@@ -29,6 +29,10 @@ const SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
 const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
 /// Most datagrams discarded before a run.
 const MAX_DRAIN: usize = 65_536;
+/// The longest a pass of the run spends reading input before it reads the socket.
+const INPUT_TIME: Duration = Duration::from_millis(1);
+/// The wait when nothing is due (only after a socket error).
+const IDLE_WAIT: Duration = Duration::from_millis(1);
 
 /// Options of a [`Batch`]. Build one with [`Batch::builder`].
 ///
@@ -195,18 +199,27 @@ impl<D: TextDecoder> BatchBuilder<D> {
 ///
 /// # How it works, and what it costs
 ///
-/// One UDP socket (IPv6 taking IPv4 too, so one list may mix both) sends to every
-/// server; each reply is routed to its server's [`Exchange`] by source address and
-/// port, and datagrams from any other address are counted ([`Batch::unmatched`]) and
-/// dropped. Each server has its own timeout (from its first send), retries and
-/// [`Limits`]; a dead server costs its timeout once, not once per server queued behind
-/// it: a run takes about `timeout + datagrams / send_rate`.
+/// One UDP socket sends to every server: an IPv6 socket that takes IPv4 too, so one
+/// list may mix both families and one blocking wait covers both (std has no way to
+/// wait on two sockets at once). Where the system has no such socket (OpenBSD), or
+/// the batch is bound to an IPv4 address, it is IPv4 only and each IPv6 server gets an
+/// [`Error::InvalidInput`] item. Each reply is routed to its server's [`Exchange`] by
+/// source address and port; datagrams from any other address are counted
+/// ([`Batch::unmatched`]) and dropped. Each server has its own timeout (from its first
+/// send), retries and [`Limits`]. A dead server costs its timeout once, side by side
+/// with the others: a run takes about `timeout + datagrams / send_rate` (an info query
+/// is two datagrams with its challenge), as long as the window holds the dead servers
+/// of one timeout's sending (about `send_rate / 2 × dead share × timeout`); past that
+/// they are waited for in waves of `max_in_flight`.
 ///
-/// Memory is bounded by the window: `max_in_flight` servers, each holding at most
-/// `max_pending_replies × max_reply_bytes` of fragments (2 MiB at the default limits,
-/// a bound only a hostile server reaches; a real reply is a few KB), plus what is
-/// remembered of up to [`MAX_REMEMBERED`](crate::proto::MAX_REMEMBERED) servers
-/// (about 40 bytes each).
+/// Memory is bounded by the window. Each of `max_in_flight` servers holds at most
+/// `max_pending_replies × max_reply_bytes` of fragments (2 MiB at the default
+/// [`Limits`]) and, once answered, its result until taken; one reply at a time is
+/// decompressed (`max_decompressed_bytes`, 1 MiB). That is about 1.5 GiB at the
+/// defaults if every server under way were hostile, and about 1 MB for 512 real
+/// servers (their replies are a few KB): lower `max_in_flight` or the limits for
+/// untrusted lists. Plus about 80 bytes for each server remembered, up to
+/// [`MAX_REMEMBERED`](crate::proto::MAX_REMEMBERED).
 #[derive(Debug)]
 pub struct Batch<D: TextDecoder = Encoding> {
     config: EndpointConfig,
@@ -297,7 +310,7 @@ impl<D: TextDecoder> Batch<D> {
 
     /// Sends one request; a transient failure (a full send queue) is taken as a loss.
     fn send(&self, to: SocketAddr, request: &[u8]) -> Result<()> {
-        let to = match to {
+        let to = match crate::proto::normalized(to) {
             // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
             SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
             SocketAddr::V6(_) if !self.dual => {
@@ -393,37 +406,55 @@ impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextD
             if let Some(item) = self.endpoint.poll_output() {
                 return Some(item);
             }
-            while !self.input_done && self.endpoint.wants_input() {
-                match self.input.next() {
-                    Some(addr) => self.endpoint.push(addr),
-                    None => self.input_done = true,
-                }
-            }
+            self.read_input();
             if self.input_done && self.endpoint.is_idle() {
                 return None;
             }
-            let now = Instant::now();
-            self.endpoint.handle_timeout(now);
+            self.endpoint.handle_timeout(Instant::now());
             let batch = self.batch.borrow_mut();
-            while let Some((to, request)) = self.endpoint.poll_transmit(now) {
+            // Each send is stamped when it goes: the ping counts from there.
+            while let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) {
                 if let Err(e) = batch.send(to, &request) {
-                    self.endpoint.handle_send_error(to, e, now);
+                    self.endpoint.handle_send_error(to, e, Instant::now());
                 }
             }
             if let Some(item) = self.endpoint.poll_output() {
                 return Some(item);
             }
-            // Nothing waits only while input is being read: look again at once.
-            let Some(wake) = self.endpoint.poll_timeout() else { continue };
             let now = Instant::now();
-            if wake <= now {
-                continue;
+            let wait = match self.endpoint.poll_timeout() {
+                Some(wake) if wake <= now => continue,
+                Some(wake) => wake - now,
+                // Nothing under way to wait for: more input to read.
+                None if !self.input_done && self.endpoint.wants_input() => continue,
+                // (Cannot happen with the crate's jobs; a short wait rather than a spin.)
+                None => IDLE_WAIT,
+            };
+            match batch.recv(wait) {
+                Ok((n, from)) => {
+                    let datagram = batch.buf.get(..n).unwrap_or_default();
+                    self.endpoint.handle_datagram(from, datagram, Instant::now());
+                }
+                // The wait ran out; or an ICMP error from an unknown server (Windows
+                // reports those on unconnected sockets): the timers deal with both.
+                Err(e) if is_quiet(&e) => {}
+                // A socket that keeps failing: the deadlines end the run; no spinning.
+                Err(_) => std::thread::sleep(IDLE_WAIT),
             }
-            // An error is a timeout, or an ICMP error from an unknown server (Windows
-            // reports those on unconnected sockets): the timers deal with both.
-            if let Ok((n, from)) = batch.recv(wake - now) {
-                let datagram = batch.buf.get(..n).unwrap_or_default();
-                self.endpoint.handle_datagram(from, datagram, Instant::now());
+        }
+    }
+
+    /// Reads addresses while the window has room, for at most [`INPUT_TIME`] a pass:
+    /// reading one may block (a host name resolved), and the socket must be read too.
+    fn read_input(&mut self) {
+        let started = Instant::now();
+        while !self.input_done && self.endpoint.wants_input() {
+            match self.input.next() {
+                Some(addr) => self.endpoint.push(addr),
+                None => self.input_done = true,
+            }
+            if started.elapsed() > INPUT_TIME {
+                break;
             }
         }
     }
@@ -446,6 +477,18 @@ impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> Drop for Results<B
         batch.learned = self.endpoint.take_learned();
         batch.unmatched = self.endpoint.unmatched();
     }
+}
+
+/// A receive that got nothing: the wait ran out, or an ICMP error came back.
+fn is_quiet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+    )
 }
 
 fn is_transient(e: &io::Error) -> bool {
@@ -507,7 +550,8 @@ impl std::fmt::Display for BadLine {
 /// Reads a list of `host:port` lines into addresses, lazily, for a [`Batch`]: blank
 /// lines and `#` comments are skipped, a host name is resolved (IPv4 first), and a
 /// line that is not an address is handed to `bad` and skipped, so one typo never
-/// fails the batch.
+/// fails the batch. Resolving a name blocks (the system's resolver) while the batch
+/// waits: for long lists of names, resolve them beforehand.
 ///
 /// ```
 /// let text = "# my servers\n127.0.0.1:27015\n\n[::1]:27016\nno port here\n";

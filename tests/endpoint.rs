@@ -436,3 +436,24 @@ fn every_address_comes_out_exactly_once() {
         assert_eq!(seen.get(a), Some(&want), "{a}");
     }
 }
+
+/// In `all`, the players query's timeout starts at its own first send, not when the
+/// info query ended: waiting for the send rate is not charged to the server.
+#[test]
+fn a_later_query_of_all_is_timed_from_its_own_send() {
+    let t0 = Instant::now();
+    // One send per 25 ms.
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(config(8, 40, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(1));
+    // The players query waits for the rate; it goes before server 2's first request.
+    assert!(sends(&mut e, t0 + ms(1)).is_empty());
+    assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(1), Query::Players(Challenge::REQUEST))]);
+    assert_eq!(sends(&mut e, t0 + ms(50)), [(addr(2), Query::Info(None))]);
+    e.handle_timeout(t0 + ms(1001));
+    assert!(e.poll_output().is_none(), "players was sent at 25 ms: its timeout ends at 1025 ms");
+    e.handle_timeout(t0 + ms(1025));
+    assert_eq!(sends(&mut e, t0 + ms(1025)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
+}

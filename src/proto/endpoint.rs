@@ -26,7 +26,7 @@ pub const DEFAULT_SEND_RATE: u32 = 2_000;
 /// window: each server has one request out at a time.)
 const BURST_TIME: Duration = Duration::from_millis(20);
 /// Most servers whose challenge, split layout and round trip are remembered between
-/// runs; the memory is emptied when it is full (about 40 bytes a server).
+/// runs (about 80 bytes each); when it is full, half of them are forgotten.
 pub const MAX_REMEMBERED: usize = 65_536;
 
 /// The work one server gets in an [`Endpoint`]: an [`Exchange`] for one query, or
@@ -97,9 +97,9 @@ pub struct Answers<S: TextBuf = String> {
     pub rules: Result<Rules<S>>,
 }
 
-/// Info, then players, then rules, each query starting when the one before ends and
-/// reusing its challenge (so players and rules take one round trip each). Each query
-/// has the whole timeout. A server that sent nothing at all in the info query's time
+/// Info, then players, then rules, each query sent when the one before ends (and the
+/// send rate allows) and reusing its challenge (so players and rules take one round
+/// trip each). Each query has the whole timeout, from its own first send. A server that sent nothing at all in the info query's time
 /// is not asked the other two: they end with the same [`Error::Timeout`], so a dead
 /// server costs one timeout, not three.
 #[derive(Debug)]
@@ -115,27 +115,32 @@ pub struct AllQueries<D: TextDecoder> {
 
 #[derive(Debug)]
 enum Stage<D: TextDecoder> {
+    /// The players query, not sent yet: its timeout starts at its first send.
+    NextPlayers,
+    /// The rules query, not sent yet.
+    NextRules,
     Info(Exchange<Info<D::Text>, D>),
     Players(Exchange<Players<D::Text>, D>),
     Rules(Exchange<Rules<D::Text>, D>),
     Over,
 }
 
-/// Runs `$body` with `$e` bound to the current stage's exchange, or gives `$over`.
+/// Runs `$body` with `$e` bound to the current stage's exchange, or gives `$none`
+/// between queries.
 macro_rules! on_stage {
-    ($stage:expr, $e:ident => $body:expr, $over:expr) => {
+    ($stage:expr, $e:ident => $body:expr, $none:expr) => {
         match $stage {
             Stage::Info($e) => $body,
             Stage::Players($e) => $body,
             Stage::Rules($e) => $body,
-            Stage::Over => $over,
+            Stage::NextPlayers | Stage::NextRules | Stage::Over => $none,
         }
     };
 }
 
 impl<D: TextDecoder> AllQueries<D> {
     /// Moves to the next query when the current one is over.
-    fn advance(&mut self, now: Instant) {
+    fn advance(&mut self) {
         loop {
             let next = match &mut self.stage {
                 Stage::Info(e) => match e.poll_outcome() {
@@ -154,7 +159,7 @@ impl<D: TextDecoder> AllQueries<D> {
                             });
                             Stage::Over
                         } else {
-                            Stage::Players(Exchange::new(self.config, self.decoder, self.learned, now))
+                            Stage::NextPlayers
                         }
                     }
                 },
@@ -163,7 +168,7 @@ impl<D: TextDecoder> AllQueries<D> {
                     Some(players) => {
                         self.learned = e.learned();
                         self.players = Some(players.map(|p| p.players));
-                        Stage::Rules(Exchange::new(self.config, self.decoder, self.learned, now))
+                        Stage::NextRules
                     }
                 },
                 Stage::Rules(e) => match e.poll_outcome() {
@@ -178,9 +183,19 @@ impl<D: TextDecoder> AllQueries<D> {
                         Stage::Over
                     }
                 },
-                Stage::Over => return,
+                Stage::NextPlayers | Stage::NextRules | Stage::Over => return,
             };
             self.stage = next;
+        }
+    }
+
+    /// Starts the query waiting for its first send, its timeout counting from `now`.
+    fn begin(&mut self, now: Instant) {
+        let (config, decoder, learned) = (self.config, self.decoder, self.learned);
+        match self.stage {
+            Stage::NextPlayers => self.stage = Stage::Players(Exchange::new(config, decoder, learned, now)),
+            Stage::NextRules => self.stage = Stage::Rules(Exchange::new(config, decoder, learned, now)),
+            _ => {}
         }
     }
 }
@@ -199,9 +214,13 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
         }
     }
     fn has_transmit(&self) -> bool {
-        on_stage!(&self.stage, e => e.has_transmit(), false)
+        match &self.stage {
+            Stage::NextPlayers | Stage::NextRules => true,
+            stage => on_stage!(stage, e => e.has_transmit(), false),
+        }
     }
     fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
+        self.begin(now);
         on_stage!(&mut self.stage, e => e.poll_transmit(now), None)
     }
     fn poll_timeout(&self) -> Option<Instant> {
@@ -209,11 +228,11 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
     }
     fn handle_timeout(&mut self, now: Instant) {
         on_stage!(&mut self.stage, e => e.handle_timeout(now), ());
-        self.advance(now);
+        self.advance();
     }
     fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         on_stage!(&mut self.stage, e => e.handle_datagram(datagram, now), ());
-        self.advance(now);
+        self.advance();
     }
     fn poll_output(&mut self) -> Option<Answers<D::Text>> {
         self.output.take()
@@ -222,9 +241,10 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
         on_stage!(&self.stage, e => e.learned(), self.learned)
     }
     fn fail(&mut self, error: Error, now: Instant) {
+        self.begin(now);
         on_stage!(&mut self.stage, e => e.fail(error), ());
         // (The next query starts: each part gets its own verdict.)
-        self.advance(now);
+        self.advance();
     }
 }
 
@@ -363,9 +383,9 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     by_addr: HashMap<SocketAddr, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     /// Slots under way with a request due (sent first).
-    ready: VecDeque<usize>,
+    ready: VecDeque<(usize, u32)>,
     /// Slots waiting for their first send.
-    fresh: VecDeque<usize>,
+    fresh: VecDeque<(usize, u32)>,
     /// Addresses pushed while the same address was under way.
     deferred: VecDeque<SocketAddr>,
     done: VecDeque<(SocketAddr, J::Output)>,
@@ -447,10 +467,14 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if !self.pacer.may_send(now) {
             return None;
         }
-        while let Some(index) = self.ready.pop_front().or_else(|| self.fresh.pop_front()) {
+        while let Some((index, generation)) = self.ready.pop_front().or_else(|| self.fresh.pop_front()) {
             let (config, decoder) = (self.config.exchange, self.decoder);
             let learned = &self.learned;
-            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { continue };
+            // (An entry of a slot's earlier occupant is skipped.)
+            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut).filter(|s| s.generation == generation)
+            else {
+                continue;
+            };
             slot.queued = false;
             let addr = slot.addr;
             let job = slot.job.get_or_insert_with(|| {
@@ -549,7 +573,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             }
         };
         self.by_addr.insert(normalized(addr), index);
-        self.fresh.push_back(index);
+        self.fresh.push_back((index, self.generation));
     }
 
     /// After an event on a slot: its output given out and the slot freed, or its
@@ -576,7 +600,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         }
         if job.has_transmit() && !slot.queued {
             slot.queued = true;
-            self.ready.push_back(index);
+            self.ready.push_back((index, slot.generation));
         }
         let wake = job.poll_timeout();
         if wake != slot.wake {
@@ -601,7 +625,12 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
 
     fn remember(&mut self, key: SocketAddr, learned: Learned) {
         if self.learned.len() >= MAX_REMEMBERED && !self.learned.contains_key(&key) {
-            self.learned.clear();
+            // Full: forget every other server (in no particular order), not all.
+            let mut keep = false;
+            self.learned.retain(|_, _| {
+                keep = !keep;
+                keep
+            });
         }
         self.learned.insert(key, learned);
     }

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 use super::Responder;
 use crate::error::{Error, Result};
 
-/// The longest the serving thread sleeps when no socket had anything.
-const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// The serving thread's first sleep when no socket had anything; it doubles while
+/// nothing comes, up to [`MAX_IDLE_SLEEP`].
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+/// Its longest sleep: the most latency an idle farm adds to a first request.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
 /// Attempts at finding a port free on every address of a farm.
 const PORT_ATTEMPTS: usize = 8;
 
@@ -137,6 +140,7 @@ impl Farm {
         let mut buf = vec![0; 2048];
         // Replies held back by the delay, due in order (the delay is the same for all).
         let mut held: VecDeque<(Instant, usize, SocketAddr, Vec<u8>)> = VecDeque::new();
+        let mut idle = MIN_IDLE_SLEEP;
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
             for (i, server) in self.servers.iter_mut().enumerate() {
@@ -164,9 +168,12 @@ impl Farm {
                 }
                 busy = true;
             }
+            // Idle: sleep, longer the longer nothing comes (a sweep of every socket
+            // costs about a microsecond each), but never past a held reply's time.
+            idle = if busy { MIN_IDLE_SLEEP } else { (idle * 2).min(MAX_IDLE_SLEEP) };
             if !busy {
-                let next = held.front().map_or(IDLE_SLEEP, |h| h.0.saturating_duration_since(now));
-                std::thread::sleep(next.min(IDLE_SLEEP));
+                let next = held.front().map_or(idle, |h| h.0.saturating_duration_since(now));
+                std::thread::sleep(next.min(idle));
             }
         }
     }
