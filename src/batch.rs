@@ -265,6 +265,15 @@ impl<D: TextDecoder> Batch<D> {
         Results::new(self, addrs.into_iter(), |r: Result<Players<D::Text>>| r.map(|p| p.players))
     }
 
+    /// Asks every server who is playing, keeping what each header said (the declared
+    /// count, whether the list was cut short), as [`Client::player_list`](crate::Client::player_list).
+    pub fn player_lists<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, PlayersJob<D>, D> {
+        Results::new(self, addrs.into_iter(), std::convert::identity)
+    }
+
     /// Asks every server for its rules.
     pub fn rules<I: IntoIterator<Item = SocketAddr>>(
         &mut self,

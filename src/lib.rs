@@ -43,10 +43,14 @@
 //!
 //! - `serde` (off by default): `serde::Serialize` for every result type: [`Info`],
 //!   [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`], [`Platform`],
-//!   [`Player`] and [`Rules`] (each impl labelled with the feature on its page).
+//!   [`Player`], [`Players`] and [`Rules`] (each impl labelled with the feature on its
+//!   page).
 //! - `encoding_rs` (off by default): any WHATWG encoding label as an [`Encoding`]
 //!   ([`Encoding::for_label`]: `windows-1251`, `gbk`, `shift_jis`, ...), as python-a2s
 //!   takes any codec name.
+//! - `cli` (off by default): the `a2s` command (`cargo install --path . --features
+//!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json)
+//!   come only with it.
 //!
 //! # Timeouts
 //!

@@ -249,7 +249,7 @@ fn all_three_per_server_in_one_item() {
         }
         let i = farm.addrs().iter().position(|&a| a == addr).unwrap();
         assert_eq!(all.info.unwrap().name(), &format!("server {i}"));
-        assert_eq!(all.players.unwrap()[0].name, format!("p{i}"));
+        assert_eq!(all.players.unwrap().players[0].name, format!("p{i}"));
         match all.rules {
             Ok(rules) => assert_eq!(rule(&rules, "index"), Some(i.to_string().as_str())),
             Err(e) => assert!(i % 4 == 1 && e.is_timeout(), "server {i}: {e}"),

@@ -1,12 +1,17 @@
-//! The `query` example keeps its command-line contract: JSON shape, text output, exit
-//! codes. It runs against the crate's responder on 127.0.0.1.
+//! The `a2s` command, run as a process: its JSON shape (python-a2s's field names), text
+//! output, lists of servers in JSON Lines, exit statuses, a closed pipe. It runs
+//! against the crate's responders on 127.0.0.1.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+mod common;
+
 use a2s_query::proto::{GoldSrcInfo, SourceInfo, TheShip};
-use a2s_query::server::{Responder, RunningServer};
+use a2s_query::server::{Farm, Fault, Responder, RunningServer};
 use a2s_query::{Info, Player};
 use serde_json::Value;
 
@@ -61,26 +66,23 @@ const GOLDSRC_KEYS: &[&str] = &[
     "ping",
 ];
 
-/// The built example: `cargo test` builds every example before running tests; a run of
-/// this file alone (`cargo test --test cli`) builds it here if it is not there yet.
-fn query_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(format!("query{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "query"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    bin
+/// The `a2s` binary, built by `cargo test` (the self dev-dependency turns the `cli`
+/// feature on).
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_a2s")).args(args).output().unwrap()
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(query_bin()).args(args).output().unwrap()
+/// A run with `input` on standard input.
+fn run_with_input(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn players() -> Vec<Player> {
@@ -206,7 +208,7 @@ fn all_keeps_what_it_got_when_rules_never_come() {
     assert_eq!(v["players"][1]["name"], "bob");
     assert_eq!(v["rules"], Value::Null);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().collect::<Vec<_>>(), [format!("query: {addr}: rules: no reply within 1s")]);
+    assert_eq!(err.lines().collect::<Vec<_>>(), [format!("a2s: {addr}: rules: no reply within 1s")]);
 
     let text = run(&["all", &addr, "--timeout", "1"]);
     assert_eq!(text.status.code(), Some(1));
@@ -222,6 +224,8 @@ fn text_output_by_default() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("2 players\n"), "{text}");
+    // A table: the time as minutes and seconds.
+    assert!(text.lines().any(|l| l.contains("alice") && l.contains("1m 01s")), "{text}");
     assert!(text.contains("alice") && text.contains("bob"), "{text}");
 }
 
@@ -242,7 +246,7 @@ fn failure_is_one_line_and_exit_1() {
 
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
-    let bad: [&[&str]; 9] = [
+    let bad: [&[&str]; 10] = [
         &[],
         &["info"],
         &["ping", "127.0.0.1:1"],
@@ -252,12 +256,13 @@ fn bad_arguments_print_usage_and_exit_2() {
         &["info", "127.0.0.1:1", "--timeout", "soon"],
         &["info", "127.0.0.1:1", "--retries", "300"],
         &["info", "127.0.0.1:1", "--frobnicate"],
+        &["info", "127.0.0.1:1", "--timeout", "0"],
     ];
     for args in bad {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.contains("usage: query"), "{err}");
+        assert!(err.contains("Usage: a2s") || err.contains("--help"), "{args:?}: {err}");
     }
 }
 
@@ -273,5 +278,238 @@ fn every_option_is_taken_together() {
     for encoding in ["utf8", "utf8-strict", "latin1", "windows-1251", "gbk"] {
         let out = run(&["info", &addr, "--json", "--encoding", encoding]);
         assert_eq!(json_of(&out)["server_name"], "cli test", "{encoding}");
+    }
+}
+
+#[test]
+fn help_shows_every_default_and_examples() {
+    for flag in ["--help", "-h"] {
+        let out = run(&[flag]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        for part in ["Usage: a2s", "info", "players", "rules", "all", "--file", "--json", "Examples:", "a2s info "] {
+            assert!(text.contains(part), "{flag}: {part} missing in {text}");
+        }
+        if flag == "--help" {
+            for default in ["[default: 3]", "[default: 0]", "[default: utf8]", "[default: 512]", "[default: 2000]"] {
+                assert!(text.contains(default), "{default} missing in {text}");
+            }
+        }
+    }
+    let version = run(&["--version"]);
+    assert_eq!(String::from_utf8(version.stdout).unwrap().trim(), format!("a2s {}", env!("CARGO_PKG_VERSION")));
+}
+
+/// Options before the query, after the address, and in `--opt=value` form: the same
+/// document.
+#[test]
+fn options_anywhere_and_in_equals_form() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let forms: [&[&str]; 3] = [
+        &["info", &addr, "--json", "--timeout", "2", "--retries", "2"],
+        &["--json", "--timeout=2", "info", "--retries=2", &addr],
+        &["--retries", "2", "info", "--json", &addr, "--timeout=2"],
+    ];
+    for args in forms {
+        let v = json_of(&run(args));
+        assert_eq!(v["server_name"], "cli test", "{args:?}");
+        assert_eq!(keys(&v), sorted(SOURCE_KEYS));
+    }
+    let out = run(&["info", &addr, "--encoding=ebcdic"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("ebcdic") && err.contains("utf8") && err.contains("latin1"),
+        "names the value and the allowed: {err}"
+    );
+}
+
+/// A farm of servers, some silent: (farm, index of each address).
+fn farm(n: usize) -> (a2s_query::server::RunningFarm, HashMap<String, usize>) {
+    let farm = Farm::new()
+        .spawn_loopback(n, |i| {
+            let info = SourceInfo { server_name: format!("farm {i}"), player_count: i as u8, ..Default::default() };
+            let players =
+                vec![Player { index: 0, name: format!("p{i}"), score: 1, duration: 2.0, deaths: None, money: None }];
+            let rules = vec![("index".to_string(), i.to_string())];
+            let fault = if i % 7 == 3 { Fault::Silent } else { Fault::None };
+            (Responder::new(Info::Source(info), players, rules), fault)
+        })
+        .unwrap();
+    let index = farm.addrs().iter().enumerate().map(|(i, a)| (a.to_string(), i)).collect();
+    (farm, index)
+}
+
+/// JSON Lines from a list on standard input with a comment, a blank and a bad line:
+/// every listed server once, each with its own answer or its error.
+#[test]
+fn a_list_on_stdin_gives_one_json_line_per_server() {
+    let (farm, index) = farm(30);
+    let mut list: Vec<String> = farm.addrs().iter().map(SocketAddr::to_string).collect();
+    list.insert(0, "# my servers".into());
+    list.insert(5, String::new());
+    list.insert(9, "not-an-address".into());
+    let out =
+        run_with_input(&["info", "-f", "-", "--json", "--timeout", "1", "--rate", "0"], &(list.join("\n") + "\n"));
+    assert_eq!(out.status.code(), Some(1), "silent servers and a bad line");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut seen = HashMap::new();
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let addr = v["address"].as_str().unwrap().to_string();
+        let i = index[&addr];
+        *seen.entry(addr).or_insert(0) += 1;
+        if i % 7 == 3 {
+            assert!(v["error"].as_str().unwrap().contains("no reply"), "{line}");
+            assert_eq!(keys(&v), sorted(&["address", "error"]));
+        } else {
+            assert_eq!(keys(&v), sorted(&["address", "info"]));
+            assert_eq!(v["info"]["server_name"], format!("farm {i}"));
+            assert_eq!(v["info"]["player_count"], i);
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|&n| n == 1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("stdin:10: not-an-address: "), "the bad line with its number: {err}");
+    assert!(err.contains("a2s: 30 servers in") && err.contains("answered") && err.contains("1 bad"), "summary: {err}");
+}
+
+/// `all` from a file: one object per server with the three parts; a table without
+/// --json.
+#[test]
+fn all_from_a_file_as_json_lines_and_as_a_table() {
+    let (farm, index) = farm(8);
+    let path = std::env::temp_dir().join(format!("a2s-cli-{}.txt", std::process::id()));
+    let text: String = farm.addrs().iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let file = path.to_str().unwrap();
+    let out = run(&["all", "-f", file, "--json", "--timeout", "1"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 8);
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let i = index[v["address"].as_str().unwrap()];
+        if i % 7 == 3 {
+            assert!(v["error"].is_string(), "{line}");
+            continue;
+        }
+        assert_eq!(keys(&v), sorted(&["address", "info", "players", "rules"]), "{line}");
+        assert_eq!(v["players"][0]["name"], format!("p{i}"));
+        assert_eq!(v["rules"]["index"], i.to_string());
+    }
+    let table = run(&["all", "--timeout", "1", "-f", file]);
+    let shown = String::from_utf8(table.stdout).unwrap();
+    assert!(shown.lines().next().unwrap().starts_with("ADDRESS"), "{shown}");
+    assert_eq!(shown.lines().count(), 9, "a header and a row a server: {shown}");
+    assert!(shown.lines().any(|l| l.contains("farm 1") && l.contains("1/0")), "{shown}");
+    assert!(shown.lines().any(|l| l.contains("error: no reply")), "{shown}");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(run(&["info", "-f", "/nonexistent/list.txt"]).status.code(), Some(2));
+}
+
+#[test]
+fn every_server_answered_exits_0() {
+    let a = source_server();
+    let b = source_server();
+    let out = run(&["rules", &a.local_addr().to_string(), &b.local_addr().to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["rules"]["sv_tags"], "ctf");
+    }
+    assert_eq!(stdout.lines().count(), 2);
+}
+
+/// A reader that stops after one line: the command ends quietly, no panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let (farm, _) = farm(40);
+    let addrs: Vec<String> = farm.addrs().iter().map(SocketAddr::to_string).collect();
+    let mut args = vec!["info", "--timeout", "1"];
+    args.extend(addrs.iter().map(String::as_str));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}: {err}", out.status);
+    // The same for one server's long answer.
+    let server = source_server();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
+        .args(["info", &server.local_addr().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert!(matches!(out.status.code(), Some(0 | 1)));
+}
+
+/// A server name that would clear the screen reaches the terminal as text.
+#[test]
+fn escape_sequences_in_names_are_shown_not_obeyed() {
+    let info =
+        SourceInfo { server_name: "\u{1b}[2Jpwned\u{7}\u{202e}".into(), map_name: "a\rb".into(), ..Default::default() };
+    let server = Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().to_string();
+    for args in [vec!["info", addr.as_str()], vec!["info", addr.as_str(), addr.as_str()]] {
+        let out = run(&args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'), "{text:?}");
+        assert!(!text.contains('\u{202e}'), "{text:?}");
+        assert!(text.contains("\\u{1b}[2Jpwned"), "{text:?}");
+    }
+    // JSON keeps the text as sent, escaped by JSON's own rules.
+    let v = json_of(&run(&["info", &addr, "--json"]));
+    assert_eq!(v["server_name"], "\u{1b}[2Jpwned\u{7}\u{202e}");
+}
+
+/// A name the server sends twice is one JSON key (the last value), as in python-a2s.
+#[test]
+fn rules_json_has_each_name_once() {
+    let rules = vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("a".into(), "3".into())];
+    let server = Responder::new(Info::Source(SourceInfo::default()), vec![], rules).spawn("127.0.0.1:0").unwrap();
+    let out = run(&["rules", &server.local_addr().to_string(), "--json"]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(text.matches("\"a\"").count(), 1, "{text}");
+    assert_eq!(json_of(&out), serde_json::json!({"a": "3", "b": "2"}));
+}
+
+/// A rules reply that declares more rules than it carries: said on stderr for one
+/// server, `"truncated": true` in JSON Lines.
+#[test]
+fn a_reply_cut_short_is_never_silent() {
+    let cut = || {
+        let mut reply = Vec::new();
+        a2s_query::proto::encode_rules([("a", "1"), ("b", "2")], &mut reply).unwrap();
+        reply[5] = 5; // the count: 5 declared, 2 sent
+        common::fake::Fake::v4(move |_, _| vec![common::fake::Act::Send(reply.clone())])
+    };
+    let (one, two) = (cut(), cut());
+    let out = run(&["rules", &one.addr.to_string(), "--json"]);
+    assert_eq!(json_of(&out), serde_json::json!({"a": "1", "b": "2"}));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cut short: 2 of 5"), "{err}");
+
+    let out = run(&["rules", &one.addr.to_string(), &two.addr.to_string(), "--json"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2);
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["truncated"], true, "{line}");
+        assert_eq!(v["rules"]["b"], "2");
     }
 }

@@ -316,7 +316,7 @@ fn all_three_queries_share_the_challenge() {
     e.handle_datagram(addr(1), &rules_reply("r", 3), t0 + ms(4));
     let (_, all) = e.poll_output().unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
-    assert_eq!(all.players.unwrap()[0].name, "alice");
+    assert_eq!(all.players.unwrap().players[0].name, "alice");
     assert_eq!(all.rules.unwrap().get("r_2"), Some("r2"));
 }
 
@@ -335,7 +335,7 @@ fn a_server_that_never_answers_rules_still_gives_info_and_players() {
     e.handle_timeout(t0 + ms(1003));
     let (_, all) = e.poll_output().unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
-    assert_eq!(all.players.unwrap()[0].name, "bob");
+    assert_eq!(all.players.unwrap().players[0].name, "bob");
     assert!(all.rules.unwrap_err().is_timeout());
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::exchange::{Answer, Exchange, ExchangeConfig, Learned};
 use super::info::Info;
 use super::packet::Request;
-use super::players::{Player, Players};
+use super::players::Players;
 use super::rules::Rules;
 use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
@@ -91,8 +91,8 @@ impl<T: Answer<D>, D: TextDecoder> Job<D> for Exchange<T, D> {
 pub struct Answers<S: TextBuf = String> {
     /// The info query's result.
     pub info: Result<Info<S>>,
-    /// The players query's result.
-    pub players: Result<Vec<Player<S>>>,
+    /// The players query's result, with the header's count and the cut-off flag.
+    pub players: Result<Players<S>>,
     /// The rules query's result.
     pub rules: Result<Rules<S>>,
 }
@@ -108,7 +108,7 @@ pub struct AllQueries<D: TextDecoder> {
     decoder: D,
     stage: Stage<D>,
     info: Option<Result<Info<D::Text>>>,
-    players: Option<Result<Vec<Player<D::Text>>>>,
+    players: Option<Result<Players<D::Text>>>,
     output: Option<Answers<D::Text>>,
     learned: Learned,
 }
@@ -167,7 +167,7 @@ impl<D: TextDecoder> AllQueries<D> {
                     None => return,
                     Some(players) => {
                         self.learned = e.learned();
-                        self.players = Some(players.map(|p| p.players));
+                        self.players = Some(players);
                         Stage::NextRules
                     }
                 },

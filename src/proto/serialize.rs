@@ -5,11 +5,13 @@
 //! durations are seconds as a float; optional fields are `null` when absent, except
 //! The Ship's, which are left out.
 
+use std::collections::HashMap;
+
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
-use super::players::Player;
+use super::players::{Player, Players, ShipLayout};
 use super::rules::Rules;
 use crate::encoding::TextBuf;
 
@@ -154,16 +156,48 @@ impl<S: Serialize> Serialize for Player<S> {
     }
 }
 
-/// An object of name to value, in wire order.
+/// An object of name to value, in wire order, each name once: a name the server sent
+/// twice takes its last value at its first place (as [`Rules::get`] and a Python dict
+/// do), so the JSON never repeats a key.
 impl<S: TextBuf> Serialize for Rules<S>
 where
     S::Slice: Serialize,
 {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
-        let mut map = s.serialize_map(Some(self.len()))?;
+        let mut last: HashMap<&S::Slice, &S::Slice> = HashMap::with_capacity(self.len());
         for (n, v) in self {
-            map.serialize_entry(n, v)?;
+            last.insert(n, v);
+        }
+        let mut map = s.serialize_map(Some(last.len()))?;
+        for (n, _) in self {
+            // Each name is written at its first place, then taken out.
+            if let Some(v) = last.remove(n) {
+                map.serialize_entry(n, v)?;
+            }
         }
         map.end()
+    }
+}
+
+/// `"trailing"` or `"interleaved"`.
+impl Serialize for ShipLayout {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        s.serialize_str(match self {
+            ShipLayout::Trailing => "trailing",
+            ShipLayout::Interleaved => "interleaved",
+        })
+    }
+}
+
+/// The header's `count`, the `players`, where The Ship's fields were (`ship_layout`,
+/// `null` without them) and whether the list was cut short (`truncated`).
+impl<S: Serialize> Serialize for Players<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut st = s.serialize_struct("Players", 4)?;
+        st.serialize_field("count", &self.count)?;
+        st.serialize_field("players", &self.players)?;
+        st.serialize_field("ship_layout", &self.ship_layout)?;
+        st.serialize_field("truncated", &self.truncated)?;
+        st.end()
     }
 }

@@ -1,0 +1,438 @@
+//! What the command prints: one server's answer, or a row or JSON line per server of a
+//! batch with a progress line and a summary on standard error. Every write goes
+//! through [`Out`], so a closed standard output ends the run instead of panicking.
+
+use std::cell::Cell;
+use std::io::{self, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use a2s_query::{Answers, Batch, Client, Error, Info, Players, Rules, TextBuf, TextDecoder};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::show::{self, clean, fit};
+use crate::What;
+
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Why printing stopped.
+pub enum Stop {
+    /// Standard output was closed (a pager quit, `head` had enough): end quietly.
+    Closed,
+    /// Something else failed and was reported; the exit status.
+    Failed(u8),
+}
+
+/// Standard output, line by line.
+pub struct Out {
+    stdout: io::StdoutLock<'static>,
+}
+
+impl Out {
+    pub fn new() -> Self {
+        Out { stdout: io::stdout().lock() }
+    }
+
+    pub fn line(&mut self, text: &str) -> Result<(), Stop> {
+        match writeln!(self.stdout, "{text}") {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Stop::Closed),
+            Err(e) => {
+                eprintln!("a2s: cannot write the output: {e}");
+                Err(Stop::Failed(1))
+            }
+        }
+    }
+
+    fn lines(&mut self, lines: &[String]) -> Result<(), Stop> {
+        lines.iter().try_for_each(|l| self.line(l))
+    }
+
+    fn json<T: Serialize>(&mut self, value: &T, pretty: bool) -> Result<(), Stop> {
+        let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+        match text {
+            Ok(text) => self.line(&text),
+            Err(e) => {
+                eprintln!("a2s: cannot write JSON: {e}");
+                Err(Stop::Failed(1))
+            }
+        }
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn rules_lines<S: TextBuf>(rules: &Rules<S>) -> Vec<String> {
+    let mut lines = vec![format!("{} rules", rules.len())];
+    lines.extend(rules.iter().map(|(n, v)| format!("{} = {}", clean(n.as_ref()), clean(v.as_ref()))));
+    lines
+}
+
+fn note_cut_short(addr: &str, what: &str, got: usize, declared: impl std::fmt::Display) {
+    eprintln!("a2s: {addr}: the {what} reply was cut short: {got} of {declared} entries");
+}
+
+/// One server, with a `Client`: text, or one JSON document (python-a2s's field names).
+/// The exit status: 0, or 1 when a query failed (said on standard error).
+pub fn single<D: TextDecoder>(
+    mut client: Client<D>,
+    addr: &str,
+    query: What,
+    json: bool,
+    out: &mut Out,
+) -> Result<u8, Stop>
+where
+    D::Text: Serialize + AsRef<[u8]>,
+    <D::Text as TextBuf>::Slice: Serialize,
+{
+    let failed = |e: Error| {
+        eprintln!("a2s: {addr}: {e}");
+        Stop::Failed(1)
+    };
+    match query {
+        What::Info => {
+            let info = client.info(addr).map_err(failed)?;
+            if json {
+                out.json(&info, true)?;
+            } else {
+                out.lines(&show::info(&info))?;
+            }
+        }
+        What::Players => {
+            let list = client.player_list(addr).map_err(failed)?;
+            print_players(&list, json, out)?;
+            if list.truncated {
+                note_cut_short(addr, "players", list.players.len(), list.count);
+            }
+        }
+        What::Rules => {
+            let rules = client.rules(addr).map_err(failed)?;
+            if json {
+                out.json(&rules, true)?;
+            } else {
+                out.lines(&rules_lines(&rules))?;
+            }
+            if rules.truncated {
+                note_cut_short(addr, "rules", rules.len(), rules.count);
+            }
+        }
+        What::All => {
+            // No info means no server: fail as a whole rather than wait out two more
+            // timeouts. Past that, a part the server will not give (many never answer
+            // rules) is null in the JSON and named on stderr; the rest is still shown.
+            let info = client.info(addr).map_err(failed)?;
+            let players = client.player_list(addr);
+            let rules = client.rules(addr);
+            if json {
+                let mut doc = Map::new();
+                doc.insert("info".into(), to_value(&info));
+                doc.insert("players".into(), players.as_ref().map_or(Value::Null, |p| to_value(&p.players)));
+                doc.insert("rules".into(), rules.as_ref().map_or(Value::Null, to_value));
+                out.json(&doc, true)?;
+            } else {
+                out.lines(&show::info(&info))?;
+                if let Ok(list) = &players {
+                    out.line("")?;
+                    out.lines(&show::players(&list.players))?;
+                }
+                if let Ok(rules) = &rules {
+                    out.line("")?;
+                    out.lines(&rules_lines(rules))?;
+                }
+            }
+            if let Some(list) = players.as_ref().ok().filter(|l| l.truncated) {
+                note_cut_short(addr, "players", list.players.len(), list.count);
+            }
+            if let Some(rules) = rules.as_ref().ok().filter(|r| r.truncated) {
+                note_cut_short(addr, "rules", rules.len(), rules.count);
+            }
+            let mut status = 0;
+            for (part, result) in [("players", players.err()), ("rules", rules.err())] {
+                if let Some(e) = result {
+                    eprintln!("a2s: {addr}: {part}: {e}");
+                    status = 1;
+                }
+            }
+            return Ok(status);
+        }
+    }
+    Ok(0)
+}
+
+fn print_players<S: Serialize + AsRef<[u8]>>(list: &Players<S>, json: bool, out: &mut Out) -> Result<(), Stop> {
+    if json {
+        out.json(&list.players, true)
+    } else {
+        out.lines(&show::players(&list.players))
+    }
+}
+
+/// Counts for the progress line and the summary.
+#[derive(Default)]
+struct Tally {
+    answered: u64,
+    timed_out: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn total(&self) -> u64 {
+        self.answered + self.timed_out + self.failed
+    }
+
+    /// Counts a server: answered when every part did; timed out when its first part
+    /// did (the rest of `all` is not asked then); failed otherwise.
+    fn add<S: TextBuf>(&mut self, row: &Row<'_, S>) {
+        let errors =
+            [row.info.and_then(Result::err), row.players.and_then(Result::err), row.rules.and_then(Result::err)];
+        let first = [row.info.map(|r| r.err()), row.players.map(|r| r.err()), row.rules.map(|r| r.err())]
+            .into_iter()
+            .flatten()
+            .next()
+            .flatten();
+        if errors.iter().all(Option::is_none) {
+            self.answered += 1;
+        } else if first.is_some_and(Error::is_timeout) {
+            self.timed_out += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{} answered, {} timed out, {} failed", self.answered, self.timed_out, self.failed)
+    }
+}
+
+/// The progress line on standard error, when it is a terminal.
+struct Progress {
+    on: bool,
+    started: Instant,
+    drawn: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let now = Instant::now();
+        Progress { on: io::stderr().is_terminal(), started: now, drawn: now }
+    }
+
+    fn tick(&mut self, tally: &Tally) {
+        if self.on && self.drawn.elapsed() >= PROGRESS_EVERY {
+            self.drawn = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64();
+            eprint!("\r\x1b[K{} servers, {:.1} s: {}", tally.total(), secs, tally.describe());
+        }
+    }
+
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// Many servers with a `Batch`: a row or a JSON line each, in completion order.
+pub struct Batched<D: TextDecoder> {
+    pub batch: Batch<D>,
+    pub query: What,
+    pub json: bool,
+}
+
+/// One server's line: its address and the parts of its answer, each a result.
+struct Row<'a, S: TextBuf> {
+    addr: SocketAddr,
+    info: Option<Result<&'a Info<S>, &'a Error>>,
+    players: Option<Result<&'a Players<S>, &'a Error>>,
+    rules: Option<Result<&'a Rules<S>, &'a Error>>,
+}
+
+impl<D: TextDecoder> Batched<D>
+where
+    D::Text: Serialize + AsRef<[u8]>,
+    <D::Text as TextBuf>::Slice: Serialize,
+{
+    /// Runs the batch over the addresses given and the lines of the list; the exit
+    /// status.
+    pub fn go(mut self, addrs: &[String], label: &str, lines: Box<dyn Iterator<Item = String>>, out: &mut Out) -> u8 {
+        let bad = Cell::new(0u64);
+        let given = a2s_query::addresses(addrs, |b| {
+            eprintln!("a2s: {}: {}", b.text, b.error);
+            bad.set(bad.get() + 1);
+        });
+        let listed = a2s_query::addresses(lines, |b| {
+            eprintln!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error);
+            bad.set(bad.get() + 1);
+        });
+        let input = given.chain(listed);
+        let mut tally = Tally::default();
+        let mut progress = Progress::new();
+        let (json, query) = (self.json, self.query);
+        if !json {
+            if let Err(stop) = out.line(&header(query)) {
+                return stopped(stop, &tally, bad.get());
+            }
+        }
+        let mut emit = |row: Row<'_, D::Text>, tally: &mut Tally| {
+            tally.add(&row);
+            let written = if json { out.json(&json_line(&row), false) } else { out.line(&text_row(&row)) };
+            progress.tick(tally);
+            written
+        };
+        let result: Result<(), Stop> = (|| {
+            match query {
+                What::Info => {
+                    for (addr, r) in self.batch.info(input) {
+                        emit(Row { addr, info: Some(r.as_ref()), players: None, rules: None }, &mut tally)?;
+                    }
+                }
+                What::Players => {
+                    for (addr, r) in self.batch.player_lists(input) {
+                        emit(Row { addr, info: None, players: Some(r.as_ref()), rules: None }, &mut tally)?;
+                    }
+                }
+                What::Rules => {
+                    for (addr, r) in self.batch.rules(input) {
+                        emit(Row { addr, info: None, players: None, rules: Some(r.as_ref()) }, &mut tally)?;
+                    }
+                }
+                What::All => {
+                    for (addr, a) in self.batch.all(input) {
+                        let Answers { info, players, rules } = &a;
+                        let row = Row {
+                            addr,
+                            info: Some(info.as_ref()),
+                            players: Some(players.as_ref()),
+                            rules: Some(rules.as_ref()),
+                        };
+                        emit(row, &mut tally)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        progress.clear();
+        match result {
+            Ok(()) => {
+                let secs = progress.started.elapsed().as_secs_f64();
+                let mut summary = format!("a2s: {} servers in {secs:.2} s: {}", tally.total(), tally.describe());
+                if bad.get() > 0 {
+                    let n = bad.get();
+                    summary.push_str(&format!(", {n} bad address{} skipped", if n == 1 { "" } else { "es" }));
+                }
+                eprintln!("{summary}");
+                u8::from(tally.timed_out + tally.failed + bad.get() > 0)
+            }
+            Err(stop) => stopped(stop, &tally, bad.get()),
+        }
+    }
+}
+
+/// The status when output stopped early: quiet for a closed pipe.
+fn stopped(stop: Stop, tally: &Tally, bad: u64) -> u8 {
+    match stop {
+        Stop::Closed => u8::from(tally.timed_out + tally.failed + bad > 0),
+        Stop::Failed(status) => status,
+    }
+}
+
+const ADDR_WIDTH: usize = 21;
+
+fn header(query: What) -> String {
+    let a = fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH);
+    match query {
+        What::Info => format!("{a}  {:>8}  {:>7}  {}  NAME", "PING", "PLAYERS", fit("MAP", 20, 20)),
+        What::Players => format!("{a}  {:>7}  NAMES", "PLAYERS"),
+        What::Rules => format!("{a}  {:>5}  FIRST RULES", "RULES"),
+        What::All => format!("{a}  {:>8}  {:>7}  {:>5}  {}  NAME", "PING", "PLAYERS", "RULES", fit("MAP", 20, 20)),
+    }
+}
+
+/// One row of the table; a failed part shows its error.
+fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
+    let addr = fit(&row.addr.to_string(), usize::MAX, ADDR_WIDTH);
+    let first_error = row
+        .info
+        .and_then(Result::err)
+        .or_else(|| row.players.and_then(Result::err))
+        .or_else(|| row.rules.and_then(Result::err));
+    match (row.info, row.players, row.rules) {
+        (Some(Ok(info)), players, rules) => {
+            let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
+            let players_shown = format!("{}/{}", info.players(), info.max_players());
+            let map = fit(&clean(info.map().as_ref()), 20, 20);
+            let name = clean(info.name().as_ref());
+            match (players, rules) {
+                (None, None) => format!("{addr}  {:>8}  {players_shown:>7}  {map}  {name}", show::ms(info.ping())),
+                _ => {
+                    let n_rules = count(rules.and_then(Result::ok).map(|r| r.len()));
+                    let mut line = format!(
+                        "{addr}  {:>8}  {players_shown:>7}  {n_rules:>5}  {map}  {name}",
+                        show::ms(info.ping())
+                    );
+                    if let Some(e) = first_error {
+                        line.push_str(&format!("  ({e})"));
+                    }
+                    line
+                }
+            }
+        }
+        (None, Some(Ok(list)), None) => {
+            let names: Vec<String> = list.players.iter().map(|p| clean(p.name.as_ref())).collect();
+            let cut = if list.truncated { " (cut short)" } else { "" };
+            format!("{addr}  {:>7}  {}{cut}", list.players.len(), fit(&names.join(", "), 100, 0))
+        }
+        (None, None, Some(Ok(rules))) => {
+            let first: Vec<String> =
+                rules.iter().take(3).map(|(n, v)| format!("{}={}", clean(n.as_ref()), clean(v.as_ref()))).collect();
+            let cut = if rules.truncated { " (cut short)" } else { "" };
+            format!("{addr}  {:>5}  {}{cut}", rules.len(), fit(&first.join(" "), 100, 0))
+        }
+        _ => format!("{addr}  error: {}", first_error.map_or_else(String::new, |e| e.to_string())),
+    }
+}
+
+/// One JSON line: `{"address": ..., "<query>": ...}`, or `"error"` for a part that
+/// failed (with the part `null` when others answered), `"truncated": true` for a
+/// reply cut short.
+fn json_line<S: TextBuf + Serialize>(row: &Row<'_, S>) -> Value
+where
+    S::Slice: Serialize,
+{
+    let mut doc = Map::new();
+    doc.insert("address".into(), Value::String(row.addr.to_string()));
+    let parts = [
+        ("info", row.info.map(|r| r.map(to_value))),
+        ("players", row.players.map(|r| r.map(|p| to_value(&p.players)))),
+        ("rules", row.rules.map(|r| r.map(to_value))),
+    ];
+    let asked: Vec<_> = parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+    let errors: Vec<String> = asked
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_ref().err().map(|e| if asked.len() > 1 { format!("{k}: {e}") } else { e.to_string() })
+        })
+        .collect();
+    if errors.len() < asked.len() {
+        for (k, v) in &asked {
+            doc.insert((*k).into(), v.as_ref().map_or(Value::Null, Clone::clone));
+        }
+    }
+    if !errors.is_empty() {
+        let all_failed = errors.len() == asked.len();
+        // All failed: the first part's error says it (the rest were not asked).
+        let text =
+            if all_failed { asked.first().and_then(|(_, v)| v.as_ref().err()).map(|e| e.to_string()) } else { None };
+        doc.insert("error".into(), Value::String(text.unwrap_or_else(|| errors.join("; "))));
+    }
+    let cut = row.players.and_then(Result::ok).is_some_and(|p| p.truncated)
+        || row.rules.and_then(Result::ok).is_some_and(|r| r.truncated);
+    if cut {
+        doc.insert("truncated".into(), Value::Bool(true));
+    }
+    Value::Object(doc)
+}
