@@ -41,10 +41,10 @@
 //!
 //! # Features
 //!
-//! - `serde` (off by default): `serde::Serialize` for every result type: [`Info`],
-//!   [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`], [`Platform`],
-//!   [`Player`], [`Players`] and [`Rules`] (each impl labelled with the feature on its
-//!   page).
+//! - `serde` (off by default): `serde::Serialize` and `Deserialize` for every result
+//!   type: [`Info`], [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`],
+//!   [`Platform`], [`Player`], [`Players`] and [`Rules`] (each impl labelled with the
+//!   feature on its page). What is written reads back as the same value.
 //! - `encoding_rs` (off by default): any WHATWG encoding label as an [`Encoding`]
 //!   ([`Encoding::for_label`]: `windows-1251`, `gbk`, `shift_jis`, ...), as python-a2s
 //!   takes any codec name.

@@ -161,3 +161,56 @@ fn players_and_rules() {
     let rules: Rules = [("b", "2"), ("a", "1")].into_iter().collect();
     assert_eq!(to_string(&rules).unwrap(), r#"{"b":"2","a":"1"}"#, "wire order");
 }
+
+/// What is written reads back as the same value (bots cache snapshots as JSON).
+#[test]
+fn every_result_type_round_trips() {
+    fn again<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+        serde_json::from_str(&to_string(value).unwrap()).unwrap()
+    }
+    let plain = Info::Source(source());
+    assert_eq!(again(&plain), plain);
+    let ship = Info::Source(SourceInfo {
+        the_ship: Some(TheShip { mode: 1, witnesses: 2, duration: 3 }),
+        server_type: ServerType::Other(b'x'),
+        platform: Platform::Mac,
+        ping: Duration::from_micros(12_345),
+        ..source()
+    });
+    assert_eq!(again(&ship), ship);
+    let goldsrc = Info::GoldSrc(GoldSrcInfo::<String> {
+        address: "10.0.0.1:27015".into(),
+        server_name: "old".into(),
+        is_mod: true,
+        mod_website: Some("www.example.com".into()),
+        mod_size: Some(184_000_000),
+        server_type: ServerType::SourceTv,
+        platform: Platform::Windows,
+        ..GoldSrcInfo::default()
+    });
+    assert_eq!(again(&goldsrc), goldsrc);
+
+    let players = a2s_query::Players::<String> {
+        count: 3,
+        players: vec![
+            Player { index: 0, name: "a".into(), score: 5, duration: 1.5, deaths: Some(2), money: Some(100) },
+            Player { index: 1, name: "b".into(), score: -1, duration: 0.25, deaths: Some(0), money: Some(0) },
+        ],
+        ship_layout: Some(a2s_query::proto::ShipLayout::Trailing),
+        truncated: true,
+    };
+    assert_eq!(again(&players), players);
+    let plain_player = Player { index: 0, name: "c".to_string(), score: 1, duration: 2.0, deaths: None, money: None };
+    assert_eq!(again(&plain_player), plain_player);
+
+    let rules: Rules = [("sv_gravity", "800"), ("mp_timelimit", "30"), ("empty", "")].into_iter().collect();
+    let back = again(&rules);
+    assert_eq!(back.to_vec(), rules.to_vec(), "the pairs, in order");
+    assert_eq!(back.get("sv_gravity"), Some("800"));
+    // Raw bytes round-trip too.
+    let raw: Info<Vec<u8>> = Info::Source(SourceInfo { server_name: vec![0xFF, 0x00, b'a'], ..Default::default() });
+    assert_eq!(again(&raw), raw);
+    // A wrong document is an error, not a guess.
+    assert!(serde_json::from_str::<Info>(r#"{"kind":"source","server_name":"x"}"#).is_err());
+    assert!(serde_json::from_str::<Info>(r#"{"kind":"other"}"#).is_err());
+}

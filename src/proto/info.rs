@@ -127,6 +127,7 @@ impl Platform {
 
 /// The Ship's game settings, present in info replies of app 2400 only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct TheShip {
     /// Game mode: 0 Hunt, 1 Elimination, 2 Duel, 3 Deathmatch, 4 VIP Team,
     /// 5 Team Elimination.
@@ -163,6 +164,7 @@ pub struct TheShip {
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct SourceInfo<S = String> {
     /// Network protocol version (17 for most current Source games).
     pub protocol: u8,
@@ -192,6 +194,7 @@ pub struct SourceInfo<S = String> {
     /// The server is VAC-secured.
     pub vac_enabled: bool,
     /// The Ship's settings (app 2400 only).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub the_ship: Option<TheShip>,
     /// Game version string.
     pub version: S,
@@ -211,6 +214,7 @@ pub struct SourceInfo<S = String> {
     /// 64-bit GameID; its low 24 bits are the full app id (EDF `0x01`).
     pub game_id: Option<u64>,
     /// Round trip of the request that got this reply (zero when parsed from bytes).
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "super::serialize::seconds"))]
     pub ping: Duration,
 }
 
@@ -364,6 +368,7 @@ impl<S: AsRef<[u8]>> SourceInfo<S> {
 /// Field names follow python-a2s. The `mod_*` fields are `Some` only when the server is
 /// a mod and sent its mod block.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct GoldSrcInfo<S = String> {
     /// `"IP:port"` the server reports for itself (often a local address).
     pub address: S,
@@ -406,6 +411,7 @@ pub struct GoldSrcInfo<S = String> {
     /// Bots on the server; 0 when the server leaves the byte out (HLTV does).
     pub bot_count: u8,
     /// Round trip of the request that got this reply (zero when parsed from bytes).
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "super::serialize::seconds"))]
     pub ping: Duration,
 }
 
@@ -543,10 +549,13 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(tag = "kind"))]
 pub enum Info<S = String> {
     /// The Source layout (`0x49`).
+    #[cfg_attr(feature = "serde", serde(rename = "source"))]
     Source(SourceInfo<S>),
     /// The obsolete GoldSrc layout (`0x6D`).
+    #[cfg_attr(feature = "serde", serde(rename = "goldsrc"))]
     GoldSrc(GoldSrcInfo<S>),
 }
 

@@ -29,6 +29,7 @@ const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct Player<S = String> {
     /// Index as sent: almost always 0 on Source servers, 1..n on HLTV.
     pub index: u8,
@@ -39,13 +40,16 @@ pub struct Player<S = String> {
     /// Time connected, in seconds; may be negative for bots in some games.
     pub duration: f32,
     /// Deaths (The Ship only).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub deaths: Option<i32>,
     /// Money (The Ship only).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub money: Option<i32>,
 }
 
 /// Where a reply puts The Ship's deaths and money (spec §3.3). The parser reads both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(rename_all = "lowercase"))]
 pub enum ShipLayout {
     /// Right after each player's duration, as some clients expect; no real server seen
     /// sends it.
@@ -69,6 +73,7 @@ pub enum ShipLayout {
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct Players<S = String> {
     /// The count byte the server sent. It counts players still connecting (who have no
     /// entry yet) and wraps or caps past 255, so it may differ from `players.len()`.

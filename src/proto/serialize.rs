@@ -1,14 +1,20 @@
-//! `serde::Serialize` for every result type (the `serde` feature).
+//! `serde::Serialize` and `Deserialize` for every result type (the `serde` feature).
 //!
-//! Written by hand rather than derived so that each impl carries the feature's cfg,
-//! which is what lets the generated docs label it. Field names are python-a2s's;
-//! durations are seconds as a float; optional fields are `null` when absent, except
-//! The Ship's, which are left out.
+//! Serialize is written by hand to give python-a2s's shape: its field names, a `kind`
+//! tag on `Info`, durations as seconds in a float, optional fields `null` when absent
+//! (The Ship's left out), rules as an object. Deserialize reads that shape back (bots
+//! cache snapshots): derived on the plain structs, by hand here where the shape is
+//! not the struct's.
 
 use std::collections::HashMap;
 
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
 use super::players::{Player, Players, ShipLayout};
@@ -199,5 +205,54 @@ impl<S: Serialize> Serialize for Players<S> {
         st.serialize_field("ship_layout", &self.ship_layout)?;
         st.serialize_field("truncated", &self.truncated)?;
         st.end()
+    }
+}
+
+/// A duration written as seconds in a float (`ping`), read back; a negative, infinite
+/// or overlong value is an error.
+pub(crate) fn seconds<'de, De: Deserializer<'de>>(d: De) -> Result<Duration, De::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| de::Error::custom(format!("{secs} is not a duration in seconds")))
+}
+
+/// From its one-character form (`"d"`, `"l"`, ...), as [`ServerType::from_byte`] reads
+/// the wire's byte.
+impl<'de> Deserialize<'de> for ServerType {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        Ok(ServerType::from_byte(one_byte(char::deserialize(d)?)?))
+    }
+}
+
+/// From its one-character form (`"l"`, `"w"`, ...), as [`Platform::from_byte`] reads
+/// the wire's byte.
+impl<'de> Deserialize<'de> for Platform {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        Ok(Platform::from_byte(one_byte(char::deserialize(d)?)?))
+    }
+}
+
+fn one_byte<E: de::Error>(c: char) -> Result<u8, E> {
+    u8::try_from(u32::from(c)).map_err(|_| E::custom(format!("{c:?} is not a one-byte code")))
+}
+
+/// From an object of name to value, in its order.
+impl<'de, S: TextBuf + Deserialize<'de>> Deserialize<'de> for Rules<S> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct Pairs<S>(PhantomData<S>);
+        impl<'de, S: TextBuf + Deserialize<'de>> Visitor<'de> for Pairs<S> {
+            type Value = Rules<S>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of rule names to values")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Rules<S>, M::Error> {
+                let mut rules = Rules::default();
+                while let Some((name, value)) = map.next_entry::<S, S>()? {
+                    rules.push(name.slice(0..name.byte_len()), value.slice(0..value.byte_len()));
+                }
+                rules.count = u16::try_from(rules.len()).unwrap_or(u16::MAX);
+                Ok(rules)
+            }
+        }
+        d.deserialize_map(Pairs(PhantomData))
     }
 }
