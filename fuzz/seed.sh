@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vectors=${1:-${A2S_VECTORS:-$here/../../shared/vectors}}
-for t in info players rules classify reassemble reassemble_exact exchange endpoint; do mkdir -p "$here/corpus/$t"; done
+for t in info players rules classify reassemble reassemble_exact exchange endpoint arma; do mkdir -p "$here/corpus/$t"; done
 n=0
 for p in "$vectors"/*/*/packet-*.bin; do
   name=$(echo "$p" | sed 's|.*/vectors/||; s|/|_|g')

@@ -16,8 +16,8 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::proto::{
-    AllQueries, Answers, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player, Players,
-    Rules, SplitFormat,
+    AllQueries, Answers, ArmaRules, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player,
+    Players, Rules, SplitFormat,
 };
 
 /// Receive buffer: the largest UDP payload there is.
@@ -246,6 +246,7 @@ impl Batch<Encoding> {
 type InfoJob<D> = Exchange<Info<<D as TextDecoder>::Text>, D>;
 type PlayersJob<D> = Exchange<Players<<D as TextDecoder>::Text>, D>;
 type RulesJob<D> = Exchange<Rules<<D as TextDecoder>::Text>, D>;
+type ArmaJob<D> = Exchange<ArmaRules<<D as TextDecoder>::Text>, D>;
 
 impl<D: TextDecoder> Batch<D> {
     /// Asks every server for its info; items come in completion order.
@@ -279,6 +280,15 @@ impl<D: TextDecoder> Batch<D> {
         &mut self,
         addrs: I,
     ) -> Results<&mut Self, I::IntoIter, RulesJob<D>, D> {
+        Results::new(self, addrs.into_iter(), std::convert::identity)
+    }
+
+    /// Asks every server for its Arma 3 / DayZ rules, decoded (see
+    /// [`Client::arma_rules`](crate::Client::arma_rules)).
+    pub fn arma_rules<I: IntoIterator<Item = SocketAddr>>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::IntoIter, ArmaJob<D>, D> {
         Results::new(self, addrs.into_iter(), std::convert::identity)
     }
 

@@ -12,7 +12,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::proto::{Answer, Exchange, ExchangeConfig, Info, Learned, Player, Players, Reassembler, Rules, SplitFormat};
+use crate::proto::{
+    Answer, ArmaRules, Exchange, ExchangeConfig, Info, Learned, Player, Players, Reassembler, Rules, SplitFormat,
+};
 
 /// Receive buffer: the largest UDP payload there is, so no datagram is ever cut
 /// (Rust servers send single datagrams up to ~64 KiB; DayZ sends 2.5 KB unsplit).
@@ -275,6 +277,18 @@ impl<D: TextDecoder> Client<D> {
     /// As [`Client::info`]. Many servers never answer rules queries (CS:GO without
     /// `host_rules_show 1`, for one): that is a [`Error::Timeout`].
     pub fn rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Rules<D::Text>> {
+        self.exchange(addr)
+    }
+
+    /// Asks an Arma 3 or DayZ server for its rules and decodes the binary message in
+    /// them: mods, DLCs, difficulty, signatures ([`ArmaRules`]). The chunks are read as
+    /// bytes whatever the encoding; the encoding makes the names' text.
+    ///
+    /// # Errors
+    /// As [`Client::rules`], and [`ArmaRules::decode`]'s: a chunk missing (the reply cut
+    /// short) is [`Error::MissingChunk`], a server that is not Arma 3 or DayZ
+    /// [`Error::Malformed`].
+    pub fn arma_rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<ArmaRules<D::Text>> {
         self.exchange(addr)
     }
 

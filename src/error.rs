@@ -126,6 +126,19 @@ pub enum Error {
         actual: u32,
     },
 
+    /// Arma 3 / DayZ binary rules with a chunk missing: the reply was cut short (often
+    /// by the server's `steamProtocolMaxDataSize`, which must be raised for long mod
+    /// lists). Nothing is decoded rather than a shortened mod list.
+    #[error(
+        "Arma rules chunk {index} of {total} missing: the reply was cut short (the server's steamProtocolMaxDataSize?)"
+    )]
+    MissingChunk {
+        /// The first missing chunk's index, from 1.
+        index: u8,
+        /// The chunk count every chunk declares.
+        total: u8,
+    },
+
     /// A split reply declares more fragments than the limit allows.
     #[error("split reply of {total} fragments exceeds the limit of {max}")]
     TooManyFragments {
@@ -192,6 +205,7 @@ impl Error {
                 | Error::Decompress(_)
                 | Error::SizeMismatch { .. }
                 | Error::Checksum { .. }
+                | Error::MissingChunk { .. }
         )
     }
 

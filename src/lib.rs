@@ -26,6 +26,8 @@
 //!   from one thread and yields each `(address, result)` as it completes, every address
 //!   exactly once; [`info_many`] and friends are one-use batches, [`addresses`] reads a
 //!   list of `host:port` lines.
+//! - Arma 3 and DayZ: [`arma_rules`] (and [`Client::arma_rules`]) decode the binary
+//!   rules those servers send: mods, DLCs, difficulty, signatures ([`ArmaRules`]).
 //! - [`Error`]: one enum; [`Error::Timeout`] is its own variant.
 //! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
 //!   default, so one odd byte in a name never fails a query.
@@ -91,7 +93,8 @@ pub use limits::Limits;
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
 pub use proto::{
-    Answers, GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat, TheShip,
+    Answers, ArmaRules, GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat,
+    TheShip,
 };
 
 fn one_use(timeout: Duration, encoding: Encoding) -> Client {
@@ -150,6 +153,24 @@ pub fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding)
 /// [`Error::Timeout`] when no answer comes in time; see [`Client::rules`].
 pub fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Rules> {
     one_use(timeout, encoding).rules(addr)
+}
+
+/// Asks an Arma 3 or DayZ server at `addr` for its rules, decoded: mods, DLCs,
+/// difficulty, signatures. See [`Client::arma_rules`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let arma = a2s_query::arma_rules("203.0.113.7:2303", Duration::from_secs(3), Default::default())?;
+/// for m in &arma.mods {
+///     println!("{} (Workshop {:?})", m.name, m.workshop_id);
+/// }
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`Client::arma_rules`].
+pub fn arma_rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<ArmaRules> {
+    one_use(timeout, encoding).arma_rules(addr)
 }
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -513,3 +513,49 @@ fn a_reply_cut_short_is_never_silent() {
         assert_eq!(v["rules"]["b"], "2");
     }
 }
+
+/// `--arma` decodes an Arma 3 or DayZ server's binary rules: the mod list as text, the
+/// whole value as JSON, and a line per server in JSON Lines.
+#[test]
+fn arma_rules_through_the_command() {
+    use a2s_query::proto::{ArmaMod, ArmaRules, Dlc};
+    let arma = ArmaRules::<String> {
+        version: 3,
+        dlc_mask: 0x0010,
+        dlcs: vec![Dlc { bit: 0x10, name: Some("Apex"), hash: 0x0102_0304 }],
+        mods: vec![ArmaMod::workshop("CBA_A3", 1, 450_814_997), ArmaMod::workshop("ace", 2, 463_939_057)],
+        signatures: vec!["a3".into(), "cba_3.18".into()],
+        ..Default::default()
+    };
+    let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
+    r.raw_rules = Some(arma.to_rules().unwrap());
+    let server = r.spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().to_string();
+
+    let text = run(&["rules", &addr, "--arma"]);
+    assert_eq!(text.status.code(), Some(0));
+    let shown = String::from_utf8(text.stdout).unwrap();
+    assert!(shown.contains("Arma 3 rules") && shown.contains("Apex") && shown.contains("2 mods"), "{shown}");
+    assert!(shown.lines().any(|l| l.contains("CBA_A3") && l.contains("workshop 450814997")), "{shown}");
+
+    let v = json_of(&run(&["rules", &addr, "--arma", "--json"]));
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["mods"][1]["name"], "ace");
+    assert_eq!(v["mods"][1]["workshop_id"], 463_939_057u64);
+    assert_eq!(v["dlcs"][0]["name"], "Apex");
+    assert_eq!(v["signatures"], serde_json::json!(["a3", "cba_3.18"]));
+
+    let lines = run(&["rules", &addr, &addr, "--arma", "--json"]);
+    let stdout = String::from_utf8(lines.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "a duplicate is asked again: {stdout}");
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["arma"]["mods"][0]["name"], "CBA_A3", "{line}");
+    }
+    // A server without binary rules says so; --arma goes with rules only.
+    let plain = source_server();
+    let out = run(&["rules", &plain.local_addr().to_string(), "--arma"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not an Arma 3 or DayZ server"));
+    assert_eq!(run(&["info", &addr, "--arma"]).status.code(), Some(2));
+}

@@ -10,6 +10,7 @@
 //! | requests | [`Query`] (build with [`Query::encode`], read with [`Query::parse`]) |
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
 //! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
+//! | Arma 3 / DayZ | [`ArmaRules`]: the binary rules decoded and encoded |
 //! | many servers | [`Endpoint`]: an exchange per server, routed by address, paced |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
@@ -40,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+mod arma;
 mod endpoint;
 mod exchange;
 mod fragment;
@@ -53,6 +55,7 @@ mod serialize;
 mod writer;
 
 pub use crate::limits::Limits;
+pub use arma::{escape, unescape, ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, CHUNK_LEN, DAYZ_APP_ID};
 pub use endpoint::{
     normalized, AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
     MAX_REMEMBERED,

@@ -67,6 +67,9 @@ pub struct Responder {
     pub players: Vec<Player>,
     /// The rules, in order.
     pub rules: Vec<(String, String)>,
+    /// Rules as bytes, sent instead of `rules` when set: binary rules such as an Arma
+    /// 3 or DayZ server's ([`ArmaRules::to_rules`](crate::proto::ArmaRules::to_rules)).
+    pub raw_rules: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Ask for a challenge before answering (every query, INFO included), as current
     /// Source servers do. Default on.
     pub require_challenge: bool,
@@ -95,6 +98,7 @@ impl Responder {
             info,
             players,
             rules,
+            raw_rules: None,
             require_challenge: true,
             split_size: DEFAULT_SPLIT_SIZE,
             split_format: SplitFormat::Source,
@@ -145,7 +149,10 @@ impl Responder {
         match query {
             Query::Info(_) => self.info.encode(&mut out)?,
             Query::Players(_) => encode_players(&self.players, self.ship_layout, &mut out)?,
-            Query::Rules(_) => encode_rules(self.rules.iter().map(|(n, v)| (n, v)), &mut out)?,
+            Query::Rules(_) => match &self.raw_rules {
+                Some(raw) => encode_rules(raw.iter().map(|(n, v)| (n, v)), &mut out)?,
+                None => encode_rules(self.rules.iter().map(|(n, v)| (n, v)), &mut out)?,
+            },
             Query::GetChallenge => {}
         }
         let reply = if out.len() <= self.split_size {

@@ -59,6 +59,11 @@ struct Args {
     #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
     encoding: Decoding,
 
+    /// With rules: decode an Arma 3 or DayZ server's binary rules (mods, DLCs,
+    /// difficulty, signatures).
+    #[arg(long)]
+    arma: bool,
+
     /// Most servers under way at once (several servers).
     #[arg(long, value_name = "N", default_value_t = 512)]
     max_in_flight: usize,
@@ -103,6 +108,11 @@ fn encoding(s: &str) -> Result<Decoding, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.arma && args.query != What::Rules {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, "--arma goes with the rules query: a2s rules ADDR --arma")
+            .exit();
+    }
     if args.addrs.is_empty() && args.file.is_none() {
         Args::command()
             .error(clap::error::ErrorKind::MissingRequiredArgument, "give a server (ADDR), or a list with -f FILE")
@@ -124,7 +134,7 @@ where
     let mut out = Out::new();
     if let ([addr], None) = (args.addrs.as_slice(), &args.file) {
         let client = a2s_query::Client::builder().timeout(args.timeout).retries(args.retries).encoding(decoder).build();
-        return match output::single(client, addr, args.query, args.json, &mut out) {
+        return match output::single(client, addr, args.query, (args.json, args.arma), &mut out) {
             Ok(status) => status,
             Err(Stop::Closed) => 0,
             Err(Stop::Failed(status)) => status,
@@ -157,7 +167,7 @@ where
             return 1;
         }
     };
-    let run = Batched { batch, query: args.query, json: args.json };
+    let run = Batched { batch, query: args.query, json: args.json, arma: args.arma };
     run.go(&args.addrs, &label, lines, &mut out)
 }
 

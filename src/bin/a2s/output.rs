@@ -7,7 +7,7 @@ use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use a2s_query::{Answers, Batch, Client, Error, Info, Players, Rules, TextBuf, TextDecoder};
+use a2s_query::{Answers, ArmaRules, Batch, Client, Error, Info, Players, Rules, TextBuf, TextDecoder};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -82,7 +82,7 @@ pub fn single<D: TextDecoder>(
     mut client: Client<D>,
     addr: &str,
     query: What,
-    json: bool,
+    (json, arma): (bool, bool),
     out: &mut Out,
 ) -> Result<u8, Stop>
 where
@@ -107,6 +107,14 @@ where
             print_players(&list, json, out)?;
             if list.truncated {
                 note_cut_short(addr, "players", list.players.len(), list.count);
+            }
+        }
+        What::Rules if arma => {
+            let decoded = client.arma_rules(addr).map_err(failed)?;
+            if json {
+                out.json(&decoded, true)?;
+            } else {
+                out.lines(&show::arma(&decoded))?;
             }
         }
         What::Rules => {
@@ -187,13 +195,22 @@ impl Tally {
     /// Counts a server: answered when every part did; timed out when its first part
     /// did (the rest of `all` is not asked then); failed otherwise.
     fn add<S: TextBuf>(&mut self, row: &Row<'_, S>) {
-        let errors =
-            [row.info.and_then(Result::err), row.players.and_then(Result::err), row.rules.and_then(Result::err)];
-        let first = [row.info.map(|r| r.err()), row.players.map(|r| r.err()), row.rules.map(|r| r.err())]
-            .into_iter()
-            .flatten()
-            .next()
-            .flatten();
+        let errors = [
+            row.info.and_then(Result::err),
+            row.players.and_then(Result::err),
+            row.rules.and_then(Result::err),
+            row.arma.and_then(Result::err),
+        ];
+        let first = [
+            row.info.map(|r| r.err()),
+            row.players.map(|r| r.err()),
+            row.rules.map(|r| r.err()),
+            row.arma.map(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .flatten();
         if errors.iter().all(Option::is_none) {
             self.answered += 1;
         } else if first.is_some_and(Error::is_timeout) {
@@ -241,6 +258,8 @@ pub struct Batched<D: TextDecoder> {
     pub batch: Batch<D>,
     pub query: What,
     pub json: bool,
+    /// Rules decoded as Arma 3 / DayZ binary rules.
+    pub arma: bool,
 }
 
 /// One server's line: its address and the parts of its answer, each a result.
@@ -249,6 +268,13 @@ struct Row<'a, S: TextBuf> {
     info: Option<Result<&'a Info<S>, &'a Error>>,
     players: Option<Result<&'a Players<S>, &'a Error>>,
     rules: Option<Result<&'a Rules<S>, &'a Error>>,
+    arma: Option<Result<&'a ArmaRules<S>, &'a Error>>,
+}
+
+impl<S: TextBuf> Row<'_, S> {
+    fn of(addr: SocketAddr) -> Self {
+        Row { addr, info: None, players: None, rules: None, arma: None }
+    }
 }
 
 impl<D: TextDecoder> Batched<D>
@@ -273,7 +299,12 @@ where
         let mut progress = Progress::new();
         let (json, query) = (self.json, self.query);
         if !json {
-            if let Err(stop) = out.line(&header(query)) {
+            let head = if self.arma {
+                format!("{}  MODS  NAMES", fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH))
+            } else {
+                header(query)
+            };
+            if let Err(stop) = out.line(&head) {
                 return stopped(stop, &tally, bad.get());
             }
         }
@@ -287,27 +318,32 @@ where
             match query {
                 What::Info => {
                     for (addr, r) in self.batch.info(input) {
-                        emit(Row { addr, info: Some(r.as_ref()), players: None, rules: None }, &mut tally)?;
+                        emit(Row { info: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
                     }
                 }
                 What::Players => {
                     for (addr, r) in self.batch.player_lists(input) {
-                        emit(Row { addr, info: None, players: Some(r.as_ref()), rules: None }, &mut tally)?;
+                        emit(Row { players: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
+                    }
+                }
+                What::Rules if self.arma => {
+                    for (addr, r) in self.batch.arma_rules(input) {
+                        emit(Row { arma: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
                     }
                 }
                 What::Rules => {
                     for (addr, r) in self.batch.rules(input) {
-                        emit(Row { addr, info: None, players: None, rules: Some(r.as_ref()) }, &mut tally)?;
+                        emit(Row { rules: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
                     }
                 }
                 What::All => {
                     for (addr, a) in self.batch.all(input) {
                         let Answers { info, players, rules } = &a;
                         let row = Row {
-                            addr,
                             info: Some(info.as_ref()),
                             players: Some(players.as_ref()),
                             rules: Some(rules.as_ref()),
+                            ..Row::of(addr)
                         };
                         emit(row, &mut tally)?;
                     }
@@ -359,7 +395,8 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
         .info
         .and_then(Result::err)
         .or_else(|| row.players.and_then(Result::err))
-        .or_else(|| row.rules.and_then(Result::err));
+        .or_else(|| row.rules.and_then(Result::err))
+        .or_else(|| row.arma.and_then(Result::err));
     match (row.info, row.players, row.rules) {
         (Some(Ok(info)), players, rules) => {
             let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
@@ -386,6 +423,11 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
             let cut = if list.truncated { " (cut short)" } else { "" };
             format!("{addr}  {:>7}  {}{cut}", list.players.len(), fit(&names.join(", "), 100, 0))
         }
+        (None, None, None) if row.arma.is_some_and(|r| r.is_ok()) => {
+            let Some(Ok(arma)) = row.arma else { return String::new() };
+            let names: Vec<String> = arma.mods.iter().filter(|m| !m.is_dlc).map(|m| clean(m.name.as_ref())).collect();
+            format!("{addr}  {:>4}  {}", arma.mods.len(), fit(&names.join(", "), 100, 0))
+        }
         (None, None, Some(Ok(rules))) => {
             let first: Vec<String> =
                 rules.iter().take(3).map(|(n, v)| format!("{}={}", clean(n.as_ref()), clean(v.as_ref()))).collect();
@@ -409,6 +451,7 @@ where
         ("info", row.info.map(|r| r.map(to_value))),
         ("players", row.players.map(|r| r.map(|p| to_value(&p.players)))),
         ("rules", row.rules.map(|r| r.map(to_value))),
+        ("arma", row.arma.map(|r| r.map(to_value))),
     ];
     let asked: Vec<_> = parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
     let errors: Vec<String> = asked

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use a2s_query::{Info, Platform, Player, ServerType};
+use a2s_query::{ArmaRules, Info, Platform, Player, ServerType};
 
 /// Server text as it may reach a terminal: invalid UTF-8 as U+FFFD, and every control
 /// character (an escape sequence could clear the screen or retitle the window) and
@@ -163,6 +163,48 @@ pub fn players<S: AsRef<[u8]>>(players: &[Player<S>]) -> Vec<String> {
             row.push_str(&format!("  {d:>6}  {m:>7}"));
         }
         lines.push(row.trim_end().to_string());
+    }
+    lines
+}
+
+/// Arma 3 / DayZ rules: the game, DLCs, difficulty, the mod list as a table, the
+/// signatures, and the text rules.
+pub fn arma<S: AsRef<[u8]>>(a: &ArmaRules<S>) -> Vec<String> {
+    let t = |s: &S| clean(s.as_ref());
+    let game = if a.version >= 3 { "Arma 3" } else { "DayZ" };
+    let mut lines = vec![format!("{game} rules, version {}, flags {:#04x}", a.version, a.flags)];
+    let dlcs: Vec<String> =
+        a.dlcs.iter().map(|d| d.name.map_or_else(|| format!("bit {:#06x}", d.bit), str::to_string)).collect();
+    lines.push(format!("DLCs        {}", if dlcs.is_empty() { "none".to_string() } else { dlcs.join(", ") }));
+    if let Some(d) = a.difficulty {
+        lines.push(format!(
+            "Difficulty  level {}, AI {}, {}, {}, {} (bytes {:02X} {:02X})",
+            d.level,
+            d.ai_level,
+            if d.third_person { "third person" } else { "first person only" },
+            if d.crosshair { "crosshair" } else { "no crosshair" },
+            if d.advanced_flight_model { "advanced flight model" } else { "standard flight model" },
+            d.raw[0],
+            d.raw[1],
+        ));
+    }
+    lines.push(format!("{} mods", a.mods.len()));
+    for m in &a.mods {
+        let id = match (m.is_dlc, m.workshop_id) {
+            (true, _) => format!("creator DLC, app {}", m.id),
+            (false, Some(w)) => format!("workshop {w}"),
+            (false, None) => "not from the Workshop".to_string(),
+        };
+        let name = if m.name.as_ref().is_empty() { "(no name)".to_string() } else { t(&m.name) };
+        lines.push(format!("  {}  {id}", fit(&name, 40, 40)));
+    }
+    let signatures: Vec<String> = a.signatures.iter().map(t).collect();
+    lines.push(format!("{} signatures: {}", signatures.len(), signatures.join(", ")));
+    if let Some(d) = a.description.as_ref().filter(|d| !d.as_ref().is_empty()) {
+        lines.push(format!("Description {}", t(d)));
+    }
+    for (n, v) in &a.rules {
+        lines.push(format!("{} = {}", t(n), t(v)));
     }
     lines
 }

@@ -1,0 +1,446 @@
+//! Arma 3 and DayZ rules: the binary message Bohemia Interactive's servers put in their
+//! A2S_RULES reply instead of console variables (the mod list, DLCs, difficulty,
+//! accepted signatures), decoded and encoded with no I/O.
+//!
+//! # The format
+//!
+//! The reply's rules hold the message cut into chunks: a chunk's name is two raw bytes,
+//! its index (from 1) and the chunk count; its value is up to 127 bytes of the
+//! *escaped* message (`01 01` stands for `01`, `01 02` for `00`, `01 03` for `FF`, so
+//! no value holds a NUL). The chunks are joined in index order and then unescaped in
+//! one left-to-right pass (a pass per escape, as some parsers do, turns a literal
+//! `01 02` into `00`). DayZ sends ordinary text rules after the chunks.
+//!
+//! The message (little-endian):
+//!
+//! | field | size |
+//! |---|---|
+//! | protocol version (3 Arma 3; 2 DayZ since 2025, 1 before) | u8 |
+//! | general flags (meanings unconfirmed: kept raw) | u8 |
+//! | DLC bitmask | u16 |
+//! | difficulty, crosshair (version 3 only) | u8, u8 |
+//! | a DLC hash per set bit of the mask, lowest bit first | u32 each |
+//! | mod count, then per mod: hash u32, flags u8 (low nibble: the id's byte length; `0x10`: a creator DLC), the id (Workshop file id, or the DLC's Steam app id), a length-prefixed name | u8, ... |
+//! | signature count, then length-prefixed names | u8, ... |
+//! | description, length-prefixed (DayZ version 2) | u8, ... |
+//!
+//! Sources: the write-up in this project's `shared/spec/arma-rules.md`, which compares
+//! the Bohemia wiki's description with four open implementations (ssq, little-a2s,
+//! GameQ, WoozyMasta/a2s) and two real captures (thegamecracks/little-a2s, MIT) that
+//! the tests decode field by field. Choices where the sources disagree:
+//!
+//! - chunk values are cut from the escaped stream at 127 bytes (every capture); the
+//!   decoder does not depend on it, and joins before unescaping;
+//! - the difficulty byte is read as little-a2s reads it (level bits 0-2, AI level bits
+//!   3-5, advanced flight model bit 6, third person bit 7; crosshair bit 0 of the next
+//!   byte); the bytes are kept raw beside it ([`Difficulty::raw`]);
+//! - DLC names: `0x80` is Malden (the wiki says Argo, the terrain's folder name),
+//!   `0x400` Contact (platform) and `0x800` Contact, as little-a2s and GameQ name them
+//!   (others call `0x800` Enoch, Contact's terrain);
+//! - the chunks are the rules whose two-byte name is `[i, n]` with `1 <= i <= n`, `n`
+//!   taken from the first such rule; every index from 1 to `n` must be there, so a
+//!   reply cut short is an error ([`Error::MissingChunk`]), never a shorter mod list.
+
+use super::exchange::Answer;
+use super::packet::{Message, Query};
+use super::reader::Reader;
+use super::rules::{Rules, S2A_RULES};
+use crate::encoding::{Raw, TextBuf, TextDecoder};
+use crate::error::{Error, Result};
+
+/// Steam app id of Arma 3.
+pub const ARMA3_APP_ID: u32 = 107_410;
+/// Steam app id of DayZ.
+pub const DAYZ_APP_ID: u32 = 221_100;
+/// Escaped bytes per chunk value, as servers cut them.
+pub const CHUNK_LEN: usize = 127;
+/// The escape byte.
+const ESCAPE: u8 = 0x01;
+/// A mod's flags: the byte length of its id.
+const ID_LEN_MASK: u8 = 0x0F;
+/// A mod's flags: a creator DLC (its id is a Steam app id).
+const CREATOR_DLC: u8 = 0x10;
+
+/// Arma 3's DLC bits and names.
+const ARMA3_DLCS: [(u16, &str); 13] = [
+    (0x0001, "Karts"),
+    (0x0002, "Marksmen"),
+    (0x0004, "Helicopters"),
+    (0x0008, "Zeus"),
+    (0x0010, "Apex"),
+    (0x0020, "Jets"),
+    (0x0040, "Laws of War"),
+    (0x0080, "Malden"),
+    (0x0100, "Tac-Ops"),
+    (0x0200, "Tanks"),
+    (0x0400, "Contact (platform)"),
+    (0x0800, "Contact"),
+    (0x1000, "Art of War"),
+];
+
+/// DayZ's DLC bits and names.
+const DAYZ_DLCS: [(u16, &str); 4] = [(0x1, "Livonia"), (0x2, "Frost Line"), (0x4, "Badlands"), (0x8, "Survivor GameZ")];
+
+/// The decoded rules of an Arma 3 or DayZ server.
+///
+/// ```
+/// use a2s_query::proto::{ArmaMod, ArmaRules, Difficulty};
+/// use a2s_query::{Encoding, Raw, Rules};
+/// # fn main() -> a2s_query::Result<()> {
+/// let sent = ArmaRules::<String> {
+///     version: 3,
+///     difficulty: Some(Difficulty::from_bytes([0x9B, 0x00])),
+///     mods: vec![ArmaMod::workshop("CBA_A3", 0x1234_5678, 450_814_997)],
+///     signatures: vec!["cba_3.18".to_string()],
+///     ..ArmaRules::default()
+/// };
+/// // What the server puts in its rules reply: binary chunks.
+/// let rules: Rules<Vec<u8>> = sent.to_rules()?.into_iter().collect();
+/// let got = ArmaRules::decode(&rules, Encoding::Utf8)?;
+/// assert_eq!(got.mods[0].name, "CBA_A3");
+/// assert_eq!(got.mods[0].workshop_id, Some(450_814_997));
+/// assert_eq!(got, sent);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ArmaRules<S = String> {
+    /// Protocol version: 3 for Arma 3, 2 for DayZ (1 from DayZ before 2025).
+    pub version: u8,
+    /// The general flags byte, raw: its bits' meanings are not confirmed (ssq reads
+    /// bits 0-3 as mod overflow, signature overflow, expansion and Enoch terrain).
+    pub flags: u8,
+    /// The DLC bitmask.
+    pub dlc_mask: u16,
+    /// One entry per set bit of the mask, lowest bit first, with its hash.
+    pub dlcs: Vec<Dlc>,
+    /// The difficulty settings (Arma 3 only: version 3 always carries them; written as
+    /// two zero bytes when `None`).
+    pub difficulty: Option<Difficulty>,
+    /// The mods, in the server's order.
+    pub mods: Vec<ArmaMod<S>>,
+    /// The signature keys the server accepts (bikey names without `.bikey`).
+    pub signatures: Vec<S>,
+    /// The description (DayZ version 2; empty in practice).
+    pub description: Option<S>,
+    /// The ordinary text rules sent beside the chunks (DayZ: `island`, `platform`, ...).
+    pub rules: Vec<(S, S)>,
+}
+
+/// One DLC the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Dlc {
+    /// Its bit in [`ArmaRules::dlc_mask`].
+    pub bit: u16,
+    /// Its name, for the bits known (Arma 3 for version 3, DayZ below).
+    pub name: Option<&'static str>,
+    /// Its hash, as sent.
+    pub hash: u32,
+}
+
+/// Arma 3's difficulty settings, decoded from two bytes whose layout sources dispute
+/// (the bytes are kept in `raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Difficulty {
+    /// The two bytes as sent.
+    pub raw: [u8; 2],
+    /// Difficulty level (bits 0-2), usually 0-3: recruit, regular, veteran, custom.
+    pub level: u8,
+    /// AI level (bits 3-5).
+    pub ai_level: u8,
+    /// Advanced flight model (bit 6).
+    pub advanced_flight_model: bool,
+    /// Third-person view allowed (bit 7).
+    pub third_person: bool,
+    /// Weapon crosshair shown (bit 0 of the second byte).
+    pub crosshair: bool,
+}
+
+impl Difficulty {
+    /// Reads the two bytes.
+    pub fn from_bytes(raw: [u8; 2]) -> Self {
+        let [d, c] = raw;
+        Difficulty {
+            raw,
+            level: d & 0x07,
+            ai_level: (d >> 3) & 0x07,
+            advanced_flight_model: d & 0x40 != 0,
+            third_person: d & 0x80 != 0,
+            crosshair: c & 0x01 != 0,
+        }
+    }
+}
+
+/// One mod (or creator DLC) the server runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ArmaMod<S = String> {
+    /// Its name (empty for a creator DLC).
+    pub name: S,
+    /// Its hash, as sent.
+    pub hash: u32,
+    /// The flags byte as sent: low nibble the id's byte length, `0x10` a creator DLC.
+    pub flags: u8,
+    /// The id as sent: a Workshop file id, or a creator DLC's Steam app id.
+    pub id: u64,
+    /// The Steam Workshop id: `None` for a creator DLC and for a mod sent without one
+    /// (id length or id 0: not from the Workshop).
+    pub workshop_id: Option<u64>,
+    /// Whether it is a creator DLC (then `id` is its Steam app id).
+    pub is_dlc: bool,
+}
+
+impl<S> ArmaMod<S> {
+    /// A Workshop mod, as servers send one (a 4-byte id when it fits, else 8).
+    pub fn workshop(name: impl Into<S>, hash: u32, workshop_id: u64) -> Self {
+        let len = if workshop_id <= u64::from(u32::MAX) { 4 } else { 8 };
+        ArmaMod { name: name.into(), hash, flags: len, id: workshop_id, workshop_id: Some(workshop_id), is_dlc: false }
+    }
+}
+
+impl<S: TextBuf> ArmaRules<S> {
+    /// Decodes the rules of an Arma 3 or DayZ server, queried as raw bytes
+    /// ([`Raw`](crate::Raw): the chunks are binary), text made with `decoder`.
+    ///
+    /// # Errors
+    /// [`Error::MissingChunk`] when a chunk is missing (the reply cut short, often by
+    /// the server's `steamProtocolMaxDataSize`); [`Error::Malformed`] when the rules
+    /// hold no chunks (not an Arma 3 or DayZ server), a chunk is sent twice with other
+    /// bytes, an escape is bad, or the version is unknown; [`Error::Truncated`] when the
+    /// message ends before a field; [`Error::InvalidText`] from a strict decoder.
+    pub fn decode<D: TextDecoder<Text = S>>(rules: &Rules<Vec<u8>>, decoder: D) -> Result<Self> {
+        Self::from_pairs(rules.iter(), decoder)
+    }
+
+    /// As [`ArmaRules::decode`], from `(name, value)` byte pairs in wire order (a
+    /// [`RulesView`](crate::proto::RulesView)'s, say).
+    ///
+    /// # Errors
+    /// As [`ArmaRules::decode`].
+    pub fn from_pairs<'a, D: TextDecoder<Text = S>>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        decoder: D,
+    ) -> Result<Self> {
+        let pairs: Vec<(&[u8], &[u8])> = pairs.into_iter().collect();
+        let total = pairs.iter().find_map(|(n, _)| chunk_key(n, None)).map(|(_, t)| t).ok_or(Error::Malformed {
+            reason: "no binary chunks in the rules: not an Arma 3 or DayZ server",
+            offset: 0,
+        })?;
+        let mut chunks: Vec<Option<&[u8]>> = vec![None; usize::from(total)];
+        let mut plain = Vec::new();
+        for &(name, value) in &pairs {
+            let Some((index, _)) = chunk_key(name, Some(total)) else {
+                plain.push((decode_text(decoder, name, "rule name")?, decode_text(decoder, value, "rule value")?));
+                continue;
+            };
+            let slot = chunks
+                .get_mut(usize::from(index - 1))
+                .ok_or(Error::Malformed { reason: "chunk index past the count", offset: usize::from(index) })?;
+            match slot {
+                Some(held) if *held != value => {
+                    return Err(Error::Malformed {
+                        reason: "a chunk sent twice with other bytes",
+                        offset: usize::from(index),
+                    })
+                }
+                _ => *slot = Some(value),
+            }
+        }
+        let mut escaped = Vec::with_capacity(chunks.len() * CHUNK_LEN);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let index = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            escaped.extend_from_slice(chunk.ok_or(Error::MissingChunk { index, total })?);
+        }
+        let mut decoded = Self::from_message(&unescape(&escaped)?, decoder)?;
+        decoded.rules = plain;
+        Ok(decoded)
+    }
+
+    /// Decodes an unescaped message (the chunks joined and unescaped).
+    ///
+    /// # Errors
+    /// As [`ArmaRules::decode`], less the chunk errors.
+    pub fn from_message<D: TextDecoder<Text = S>>(message: &[u8], decoder: D) -> Result<Self> {
+        let mut r = Reader::new(message, 0);
+        let version = r.u8("protocol version")?;
+        if !(1..=3).contains(&version) {
+            return Err(Error::Malformed { reason: "unknown Arma rules version (1 to 3 are known)", offset: 0 });
+        }
+        let flags = r.u8("general flags")?;
+        let dlc_mask = r.u16("DLC bitmask")?;
+        let difficulty =
+            if version >= 3 { Some(Difficulty::from_bytes([r.u8("difficulty")?, r.u8("crosshair")?])) } else { None };
+        let names: &[(u16, &str)] = if version >= 3 { &ARMA3_DLCS } else { &DAYZ_DLCS };
+        let mut dlcs = Vec::with_capacity(dlc_mask.count_ones() as usize);
+        for bit in (0..16).map(|b| 1u16 << b).filter(|b| dlc_mask & b != 0) {
+            let name = names.iter().find(|(b, _)| *b == bit).map(|(_, n)| *n);
+            dlcs.push(Dlc { bit, name, hash: r.u32("DLC hash")? });
+        }
+        let count = r.u8("mod count")?;
+        // At least 6 bytes a mod: never reserve more than the message can hold.
+        let mut mods = Vec::with_capacity(usize::from(count).min(r.remaining() / 6));
+        for _ in 0..count {
+            let hash = r.u32("mod hash")?;
+            let flags = r.u8("mod flags")?;
+            let len = usize::from(flags & ID_LEN_MASK);
+            if len > 8 {
+                return Err(Error::Malformed { reason: "mod id longer than 8 bytes", offset: r.offset() });
+            }
+            let id = r.bytes(len, "mod id")?.iter().rev().fold(0u64, |id, &b| (id << 8) | u64::from(b));
+            let name = short_text(&mut r, decoder, "mod name")?;
+            let is_dlc = flags & CREATOR_DLC != 0;
+            let workshop_id = (!is_dlc && id != 0).then_some(id);
+            mods.push(ArmaMod { name, hash, flags, id, workshop_id, is_dlc });
+        }
+        let count = r.u8("signature count")?;
+        let mut signatures = Vec::with_capacity(usize::from(count).min(r.remaining()));
+        for _ in 0..count {
+            signatures.push(short_text(&mut r, decoder, "signature")?);
+        }
+        // DayZ version 2 adds a description; version 1 ends here.
+        let description =
+            if version == 2 && !r.is_empty() { Some(short_text(&mut r, decoder, "description")?) } else { None };
+        Ok(ArmaRules { version, flags, dlc_mask, dlcs, difficulty, mods, signatures, description, rules: Vec::new() })
+    }
+
+    /// The name of the DLC at `bit` of the mask, for this message's game.
+    pub fn dlc_name(&self, bit: u16) -> Option<&'static str> {
+        let names: &[(u16, &str)] = if self.version >= 3 { &ARMA3_DLCS } else { &DAYZ_DLCS };
+        names.iter().find(|(b, _)| *b == bit).map(|(_, n)| *n)
+    }
+}
+
+impl<S: AsRef<[u8]>> ArmaRules<S> {
+    /// The unescaped message, as a server builds it. The DLC entries and the mask
+    /// must agree (a hash per set bit, in bit order).
+    ///
+    /// # Errors
+    /// [`Error::Unencodable`] for more than 255 mods or signatures, a string longer
+    /// than 255 bytes, a mod id longer than its flags say, or DLC entries that do not
+    /// match the mask.
+    pub fn to_message(&self) -> Result<Vec<u8>> {
+        let mut out = vec![self.version, self.flags];
+        out.extend_from_slice(&self.dlc_mask.to_le_bytes());
+        if self.version >= 3 {
+            out.extend_from_slice(&self.difficulty.map_or([0, 0], |d| d.raw));
+        }
+        let bits: Vec<u16> = (0..16).map(|b| 1u16 << b).filter(|b| self.dlc_mask & b != 0).collect();
+        if bits.len() != self.dlcs.len() || bits.iter().zip(&self.dlcs).any(|(b, d)| *b != d.bit) {
+            return Err(Error::Unencodable("the DLC entries must be one per set bit of the mask, in bit order"));
+        }
+        for dlc in &self.dlcs {
+            out.extend_from_slice(&dlc.hash.to_le_bytes());
+        }
+        out.push(u8::try_from(self.mods.len()).map_err(|_| Error::Unencodable("more than 255 mods"))?);
+        for m in &self.mods {
+            out.extend_from_slice(&m.hash.to_le_bytes());
+            out.push(m.flags);
+            let len = usize::from(m.flags & ID_LEN_MASK);
+            let id = m.id.to_le_bytes();
+            if len > 8 || id.iter().skip(len).any(|&b| b != 0) {
+                return Err(Error::Unencodable("a mod id longer than its flags' length"));
+            }
+            out.extend(id.iter().take(len));
+            short(&mut out, m.name.as_ref())?;
+        }
+        out.push(u8::try_from(self.signatures.len()).map_err(|_| Error::Unencodable("more than 255 signatures"))?);
+        for s in &self.signatures {
+            short(&mut out, s.as_ref())?;
+        }
+        if let Some(d) = &self.description {
+            short(&mut out, d.as_ref())?;
+        }
+        Ok(out)
+    }
+
+    /// The rules a server sends: the escaped message in chunks of 127 bytes named
+    /// `[index, count]`, then the text rules.
+    ///
+    /// # Errors
+    /// As [`ArmaRules::to_message`]; more than 255 chunks.
+    pub fn to_rules(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut escaped = Vec::new();
+        escape(&self.to_message()?, &mut escaped);
+        let chunks: Vec<&[u8]> = escaped.chunks(CHUNK_LEN).collect();
+        let total = u8::try_from(chunks.len()).map_err(|_| Error::Unencodable("more than 255 chunks"))?;
+        let mut rules: Vec<(Vec<u8>, Vec<u8>)> =
+            (1..=total).zip(chunks).map(|(i, chunk)| (vec![i, total], chunk.to_vec())).collect();
+        rules.extend(self.rules.iter().map(|(n, v)| (n.as_ref().to_vec(), v.as_ref().to_vec())));
+        Ok(rules)
+    }
+}
+
+/// A rules query whose reply is read as Arma 3 / DayZ binary rules: what
+/// [`Client::arma_rules`](crate::Client::arma_rules) and
+/// [`Batch::arma_rules`](crate::Batch::arma_rules) wait for.
+impl<D: TextDecoder> Answer<D> for ArmaRules<D::Text> {
+    const QUERY: Query = <Rules<D::Text> as Answer<D>>::QUERY;
+    fn accepts(kind: u8) -> bool {
+        kind == S2A_RULES
+    }
+    fn parse(message: Message<'_>, decoder: D) -> Result<Self> {
+        // The chunks are binary: read the pairs as bytes, then decode the text in them.
+        ArmaRules::decode(&Rules::parse(message.body, Raw)?, decoder)
+    }
+}
+
+/// `[index, total]` when `name` is a chunk's (of `total` chunks, if given).
+fn chunk_key(name: &[u8], total: Option<u8>) -> Option<(u8, u8)> {
+    let [index, count] = *name else { return None };
+    (index >= 1 && index <= count && total.is_none_or(|t| t == count)).then_some((index, count))
+}
+
+fn decode_text<D: TextDecoder>(decoder: D, bytes: &[u8], field: &'static str) -> Result<D::Text> {
+    decoder.decode(bytes).map_err(|e| Error::InvalidText { field, offset: e.valid_up_to })
+}
+
+/// A string with a one-byte length before it.
+fn short_text<D: TextDecoder>(r: &mut Reader<'_>, decoder: D, field: &'static str) -> Result<D::Text> {
+    let len = r.u8(field)?;
+    let start = r.offset();
+    let bytes = r.bytes(usize::from(len), field)?;
+    decoder.decode(bytes).map_err(|e| Error::InvalidText { field, offset: start + e.valid_up_to })
+}
+
+fn short(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+    out.push(u8::try_from(bytes.len()).map_err(|_| Error::Unencodable("a string longer than 255 bytes"))?);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// The message from its escaped form, in one left-to-right pass.
+///
+/// # Errors
+/// [`Error::Malformed`] for an escape byte followed by anything but `01`, `02` or
+/// `03`, or at the very end.
+pub fn unescape(escaped: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(escaped.len());
+    let mut bytes = escaped.iter().enumerate();
+    while let Some((at, &b)) = bytes.next() {
+        if b != ESCAPE {
+            out.push(b);
+            continue;
+        }
+        out.push(match bytes.next() {
+            Some((_, 0x01)) => 0x01,
+            Some((_, 0x02)) => 0x00,
+            Some((_, 0x03)) => 0xFF,
+            _ => return Err(Error::Malformed { reason: "bad escape in the Arma rules", offset: at }),
+        });
+    }
+    Ok(out)
+}
+
+/// Appends the escaped form of `message` to `out` (no `00` left in it).
+pub fn escape(message: &[u8], out: &mut Vec<u8>) {
+    for &b in message {
+        match b {
+            0x01 => out.extend_from_slice(&[ESCAPE, 0x01]),
+            0x00 => out.extend_from_slice(&[ESCAPE, 0x02]),
+            0xFF => out.extend_from_slice(&[ESCAPE, 0x03]),
+            b => out.push(b),
+        }
+    }
+}

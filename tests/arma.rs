@@ -1,0 +1,325 @@
+//! Arma 3 and DayZ binary rules: the two real captures in `../shared/arma` decoded to the
+//! values their README gives, hand-built messages for every field and escape, chunks in
+//! any order, missing or sent twice, and a responder playing both games queried
+//! through `Client` and the batch engine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use a2s_query::proto::{
+    escape, unescape, ArmaMod, ArmaRules, Datagram, Difficulty, Dlc, Info, RulesView, SourceInfo, CHUNK_LEN,
+};
+use a2s_query::server::Responder;
+use a2s_query::{Batch, Client, Encoding, Error, Raw, Rules};
+
+/// The captures' folder: `A2S_ARMA`, else `../shared/arma` beside the crate. Missing
+/// is loud, and a failure when `A2S_VECTORS_REQUIRED=1` (CI).
+fn arma_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("A2S_ARMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/arma"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("A2S_VECTORS_REQUIRED").as_deref() != Ok("1"),
+        "A2S_VECTORS_REQUIRED=1 but the Arma captures folder {} is missing",
+        dir.display()
+    );
+    eprintln!("SKIPPED: Arma captures folder {} not found (set A2S_ARMA)", dir.display());
+    None
+}
+
+/// A capture's rules, as bytes.
+fn capture(name: &str) -> Option<Rules<Vec<u8>>> {
+    let bytes = std::fs::read(arma_dir()?.join(name)).unwrap();
+    let Ok(Datagram::Single(m)) = Datagram::classify(&bytes) else { panic!("{name}: not a single reply") };
+    assert_eq!(m.kind, 0x45);
+    Some(Rules::parse(m.body, Raw).unwrap())
+}
+
+#[test]
+fn the_arma3_capture_decodes_to_its_documented_values() {
+    let Some(rules) = capture("arma3-rules.bin") else { return };
+    assert_eq!(rules.len(), 26);
+    let a = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!((a.version, a.flags, a.dlc_mask), (3, 0x08, 0x1BFF));
+    assert_eq!(a.dlcs.len(), 12);
+    assert_eq!(a.dlcs[0], Dlc { bit: 0x0001, name: Some("Karts"), hash: 4_130_562_402 });
+    assert_eq!(a.dlcs[11].hash, 1_171_172_752);
+    assert_eq!(a.dlcs[11].bit, 0x1000);
+    let bits: Vec<u16> = a.dlcs.iter().map(|d| d.bit).collect();
+    assert!(!bits.contains(&0x0400) && bits.contains(&0x0800));
+    let d = a.difficulty.unwrap();
+    assert_eq!(d.raw, [0x9B, 0x00]);
+    assert_eq!((d.level, d.ai_level, d.advanced_flight_model, d.third_person, d.crosshair), (3, 3, false, true, false));
+    assert_eq!(a.mods.len(), 35);
+    for (m, app) in a.mods.iter().zip([1_681_170, 2_647_760, 2_647_830]) {
+        assert_eq!((m.flags, m.id, m.is_dlc, m.workshop_id, m.name.as_str()), (0x13, app, true, None, ""));
+    }
+    assert!(a.mods[3..].iter().all(|m| m.flags == 0x04 && !m.is_dlc && m.workshop_id == Some(m.id)));
+    assert_eq!((a.mods[3].name.as_str(), a.mods[3].id), ("Advanced Vault System", 2_794_721_649));
+    let last = a.mods.last().unwrap();
+    assert_eq!((last.name.as_str(), last.id), ("White Phosphor - No ACE", 1_793_762_277));
+    assert_eq!(a.signatures.len(), 168);
+    assert_eq!(a.signatures[0], "16aa-3lsr-2020-01-01.7af9");
+    assert_eq!(a.signatures[167], "zen_1.15.1.36");
+    assert_eq!(a.description, None);
+    assert!(a.rules.is_empty(), "Arma 3 sends chunks only");
+    // Re-encoded, it gives the capture's chunks byte for byte.
+    let again = a.to_rules().unwrap();
+    assert_eq!(again, rules.to_vec());
+}
+
+#[test]
+fn the_dayz_capture_decodes_to_its_documented_values() {
+    let Some(rules) = capture("dayz-rules.bin") else { return };
+    assert_eq!(rules.len(), 30);
+    let a = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!((a.version, a.flags, a.dlc_mask), (2, 0x08, 0));
+    assert!(a.dlcs.is_empty() && a.difficulty.is_none());
+    assert_eq!(a.mods.len(), 48);
+    assert!(a.mods.iter().all(|m| m.flags == 0x04 && m.workshop_id == Some(m.id)));
+    assert_eq!((a.mods[0].name.as_str(), a.mods[0].id), ("Delta Paintball", 3_447_867_663));
+    assert_eq!((a.mods[47].name.as_str(), a.mods[47].id), ("Community Framework", 1_559_212_036));
+    assert_eq!(a.signatures.len(), 123);
+    assert_eq!((a.signatures[0].as_str(), a.signatures[122].as_str()), ("4KBOSSKTest", "ZombieCooKie"));
+    assert_eq!(a.description.as_deref(), Some(""));
+    let text: Vec<(&str, &str)> = a.rules.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    assert_eq!(
+        text,
+        [
+            ("allowedBuild", "0"),
+            ("clientPort", "0"),
+            ("dedicated", "1"),
+            ("island", "chernarusplus"),
+            ("language", "65545"),
+            ("platform", "win"),
+            ("requiredBuild", "0"),
+            ("requiredVersion", "128"),
+            ("timeLeft", "15"),
+        ]
+    );
+    assert_eq!(a.to_rules().unwrap(), rules.to_vec());
+    // The zero-copy view gives the same.
+    let bytes = std::fs::read(arma_dir().unwrap().join("dayz-rules.bin")).unwrap();
+    let view = RulesView::parse(&bytes[5..]).unwrap();
+    assert_eq!(ArmaRules::from_pairs(view.iter(), Encoding::Utf8).unwrap(), a);
+}
+
+/// An Arma 3 message using every field, with hashes full of the bytes that need
+/// escaping (including a literal `01 02`).
+fn arma3() -> ArmaRules {
+    ArmaRules {
+        version: 3,
+        flags: 0x03,
+        dlc_mask: 0x0801 | 0x8000,
+        dlcs: vec![
+            Dlc { bit: 0x0001, name: Some("Karts"), hash: 0x0201_0201 },
+            Dlc { bit: 0x0800, name: Some("Contact"), hash: 0xFF00_01FF },
+            Dlc { bit: 0x8000, name: None, hash: 7 },
+        ],
+        difficulty: Some(Difficulty::from_bytes([0b1101_1010, 0x01])),
+        mods: vec![
+            ArmaMod::workshop("CBA_A3", 0x0102_0300, 450_814_997),
+            ArmaMod { name: String::new(), hash: 1, flags: 0x13, id: 1_681_170, workshop_id: None, is_dlc: true },
+            ArmaMod { name: "server side".into(), hash: 2, flags: 0x00, id: 0, workshop_id: None, is_dlc: false },
+            ArmaMod { name: "one".into(), hash: 3, flags: 0x01, id: 0, workshop_id: None, is_dlc: false },
+            ArmaMod::workshop("big id", 4, 3_584_152_650_000),
+            ArmaMod {
+                name: "\u{1}\u{2}ÿ".into(),
+                hash: 0,
+                flags: 0x02,
+                id: 0x0102,
+                workshop_id: Some(0x0102),
+                is_dlc: false,
+            },
+        ],
+        signatures: vec!["a3".into(), "cba_3.18.4.250711".into(), String::new()],
+        description: None,
+        rules: vec![],
+    }
+}
+
+#[test]
+fn every_field_and_escape_round_trips() {
+    let a = arma3();
+    let d = a.difficulty.unwrap();
+    assert_eq!((d.level, d.ai_level, d.advanced_flight_model, d.third_person, d.crosshair), (2, 3, true, true, true));
+    let rules: Rules<Vec<u8>> = a.to_rules().unwrap().into_iter().collect();
+    assert!(rules.iter().all(|(_, v)| !v.contains(&0) && v.len() <= CHUNK_LEN));
+    assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), a);
+    // A DayZ message: version 2, no difficulty, a description, text rules after.
+    let dayz = ArmaRules {
+        version: 2,
+        dlc_mask: 0x0003,
+        dlcs: vec![Dlc { bit: 1, name: Some("Livonia"), hash: 10 }, Dlc { bit: 2, name: Some("Frost Line"), hash: 11 }],
+        difficulty: None,
+        description: Some("a description".to_string()),
+        rules: vec![("island".into(), "chernarusplus".into()), ("platform".into(), "lin".into())],
+        ..arma3()
+    };
+    let rules: Rules<Vec<u8>> = dayz.to_rules().unwrap().into_iter().collect();
+    assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), dayz);
+    // Version 1 (DayZ before 2025): no description byte.
+    let v1 = ArmaRules { version: 1, description: None, ..dayz };
+    let rules: Rules<Vec<u8>> = v1.to_rules().unwrap().into_iter().collect();
+    assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), v1);
+}
+
+/// One pass, left to right: `01 01 02` is a literal `01` then `02`, not `01 00` (three
+/// replaces from the last escape, as little-a2s does) nor `00` (from the first, GameQ).
+#[test]
+fn escapes_are_undone_in_one_pass() {
+    assert_eq!(unescape(&[0x01, 0x01, 0x02]).unwrap(), [0x01, 0x02]);
+    assert_eq!(unescape(&[0x01, 0x02, 0x01, 0x03, 0x01, 0x01, 0x41]).unwrap(), [0x00, 0xFF, 0x01, 0x41]);
+    for bad in [&[0x01][..], &[0x41, 0x01, 0x04], &[0x01, 0x00]] {
+        assert!(matches!(unescape(bad), Err(Error::Malformed { .. })), "{bad:02X?}");
+    }
+    let all: Vec<u8> = (0..=255).collect();
+    let mut escaped = Vec::new();
+    escape(&all, &mut escaped);
+    assert!(!escaped.contains(&0));
+    assert_eq!(unescape(&escaped).unwrap(), all);
+}
+
+/// An escape pair cut between two chunks still decodes: the chunks are joined first.
+#[test]
+fn an_escape_across_a_chunk_boundary_is_joined_first() {
+    // The message ends with the signature count 0, escaped `01 02`: with the right name
+    // length that pair straddles the first chunk's end.
+    let (message, escaped) = (0..=255usize)
+        .find_map(|len| {
+            let a = ArmaRules::<String> {
+                version: 3,
+                mods: vec![ArmaMod::workshop("y".repeat(len), 0, 1)],
+                ..Default::default()
+            };
+            let message = a.to_message().unwrap();
+            let mut escaped = Vec::new();
+            escape(&message, &mut escaped);
+            (escaped.len() == CHUNK_LEN + 1 && escaped[CHUNK_LEN - 1] == 0x01).then_some((message, escaped))
+        })
+        .expect("a name length that puts the escape at the boundary");
+    let rules: Rules<Vec<u8>> =
+        escaped.chunks(CHUNK_LEN).enumerate().map(|(i, c)| (vec![i as u8 + 1, 2], c.to_vec())).collect();
+    assert_eq!(rules.iter().next().unwrap().1.last(), Some(&0x01), "the first chunk ends mid-escape");
+    assert_eq!(rules.iter().nth(1).unwrap().1, [0x02]);
+    let decoded = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!(decoded.to_message().unwrap(), message);
+}
+
+fn chunks_of(a: &ArmaRules) -> Vec<(Vec<u8>, Vec<u8>)> {
+    a.to_rules().unwrap()
+}
+
+#[test]
+fn chunks_in_any_order_decode_the_same() {
+    let a = ArmaRules {
+        mods: (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect(),
+        ..arma3()
+    };
+    let pairs = chunks_of(&a);
+    assert!(pairs.len() > 3);
+    let mut reversed = pairs.clone();
+    reversed.reverse();
+    let mut rotated = pairs.clone();
+    rotated.rotate_left(2);
+    for order in [reversed, rotated] {
+        let rules: Rules<Vec<u8>> = order.into_iter().collect();
+        assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), a);
+    }
+}
+
+#[test]
+fn a_missing_chunk_is_an_error_never_a_shorter_mod_list() {
+    let a = ArmaRules {
+        mods: (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect(),
+        ..arma3()
+    };
+    let pairs = chunks_of(&a);
+    let total = pairs.len() as u8;
+    for gone in 0..pairs.len() {
+        let rules: Rules<Vec<u8>> =
+            pairs.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, p)| p.clone()).collect();
+        let e = ArmaRules::decode(&rules, Encoding::Utf8).unwrap_err();
+        assert!(
+            matches!(e, Error::MissingChunk { index, total: t } if usize::from(index) == gone + 1 && t == total),
+            "{e}"
+        );
+        assert!(e.is_broken_reply());
+    }
+    // The reply cut at the end (the server's own limit): the last chunks missing.
+    let cut: Rules<Vec<u8>> = pairs.iter().take(2).cloned().collect();
+    assert!(matches!(ArmaRules::decode(&cut, Encoding::Utf8), Err(Error::MissingChunk { index: 3, .. })));
+}
+
+#[test]
+fn a_chunk_sent_twice_is_kept_once_or_refused_if_it_differs() {
+    let pairs = chunks_of(&arma3());
+    let mut twice = pairs.clone();
+    twice.push(pairs[0].clone());
+    let rules: Rules<Vec<u8>> = twice.into_iter().collect();
+    assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), arma3());
+    let mut other = pairs.clone();
+    let mut changed = pairs[0].clone();
+    changed.1[3] ^= 0x40;
+    other.push(changed);
+    let rules: Rules<Vec<u8>> = other.into_iter().collect();
+    assert!(matches!(ArmaRules::decode(&rules, Encoding::Utf8), Err(Error::Malformed { .. })));
+}
+
+#[test]
+fn a_message_that_ends_early_is_truncated_at_every_length() {
+    let message = arma3().to_message().unwrap();
+    for len in 0..message.len() {
+        let e = ArmaRules::<String>::from_message(&message[..len], Encoding::Utf8).unwrap_err();
+        assert!(matches!(e, Error::Truncated { .. }), "{len}: {e}");
+    }
+}
+
+#[test]
+fn rules_that_are_not_arma_are_said_so() {
+    let plain: Rules<Vec<u8>> = [(b"sv_gravity".to_vec(), b"800".to_vec())].into_iter().collect();
+    assert!(matches!(ArmaRules::decode(&plain, Encoding::Utf8), Err(Error::Malformed { .. })));
+    // A two-letter rule name is not a chunk unless it reads as [index <= count].
+    let named: Rules<Vec<u8>> = [(b"zb".to_vec(), b"1".to_vec())].into_iter().collect();
+    assert!(ArmaRules::decode(&named, Encoding::Utf8).is_err());
+    let mut message = arma3().to_message().unwrap();
+    message[0] = 4;
+    assert!(matches!(ArmaRules::<String>::from_message(&message, Encoding::Utf8), Err(Error::Malformed { .. })));
+    // A mod id longer than 8 bytes.
+    let bad = [3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x09];
+    assert!(matches!(ArmaRules::<String>::from_message(&bad, Encoding::Utf8), Err(Error::Malformed { .. })));
+}
+
+/// A responder playing an Arma 3 and a DayZ server with mods, DLCs and signatures,
+/// queried through `Client`, the free function and the batch engine.
+#[test]
+fn a_responder_playing_arma_and_dayz_is_decoded_through_every_driver() {
+    let dayz = ArmaRules {
+        version: 2,
+        dlc_mask: 0x0001,
+        dlcs: vec![Dlc { bit: 1, name: Some("Livonia"), hash: 0xDEAD_BEEF }],
+        difficulty: None,
+        description: Some(String::new()),
+        rules: vec![("island".into(), "enoch".into())],
+        ..arma3()
+    };
+    let serve = |a: &ArmaRules| {
+        let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
+        r.raw_rules = Some(a.to_rules().unwrap());
+        r.spawn("127.0.0.1:0").unwrap()
+    };
+    let (arma_server, dayz_server) = (serve(&arma3()), serve(&dayz));
+    let mut client = Client::builder().timeout(Duration::from_secs(3)).build();
+    assert_eq!(client.arma_rules(arma_server.local_addr()).unwrap(), arma3());
+    assert_eq!(client.arma_rules(dayz_server.local_addr()).unwrap(), dayz);
+    let free = a2s_query::arma_rules(dayz_server.local_addr(), Duration::from_secs(3), Encoding::Utf8).unwrap();
+    assert_eq!(free, dayz);
+    let mut batch = Batch::builder().timeout(Duration::from_secs(3)).build().unwrap();
+    let mut got: Vec<_> = batch.arma_rules([arma_server.local_addr(), dayz_server.local_addr()]).collect();
+    got.sort_by_key(|(a, _)| *a == dayz_server.local_addr());
+    assert_eq!(got[0].1.as_ref().unwrap(), &arma3());
+    assert_eq!(got[1].1.as_ref().unwrap(), &dayz);
+}
