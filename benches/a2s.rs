@@ -206,7 +206,7 @@ fn parse(c: &mut Criterion) {
                 b.iter(|| match m.kind {
                     0x44 => Players::parse(black_box(m.body), Encoding::Utf8).map(|p| p.players.len()).unwrap(),
                     0x45 => Rules::parse(black_box(m.body), Encoding::Utf8).map(|r| r.len()).unwrap(),
-                    _ => Info::parse(black_box(m), Encoding::Utf8).map(|i| usize::from(i.players())).unwrap(),
+                    _ => Info::parse(black_box(m), Encoding::Utf8).map(|i| usize::from(i.player_count())).unwrap(),
                 })
             });
         }

@@ -54,9 +54,9 @@ fn print_info(info: &Info) {
     }
     println!(
         "Players  {}/{} ({} bots), {kind}, {os}, {}, {}",
-        info.players(),
+        info.player_count(),
         info.max_players(),
-        info.bots(),
+        info.bot_count(),
         if info.vac_enabled() { "VAC" } else { "no VAC" },
         if info.password_protected() { "password" } else { "no password" },
     );

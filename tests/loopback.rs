@@ -117,8 +117,8 @@ fn info_without_challenge() {
     let server = Fake::v4(|q, _| direct(q));
     let info = client().info(server.addr).unwrap();
     assert_source_name(&info, "direct");
-    assert_eq!(info.players(), 12);
-    assert_eq!(info.keywords().map(String::as_str), Some("secure"));
+    assert_eq!(info.player_count(), 12);
+    assert_eq!(info.keywords(), Some("secure"));
     assert_eq!(server.requests(), vec![Query::Info(None)]);
 }
 

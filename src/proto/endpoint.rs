@@ -354,7 +354,7 @@ impl Pacer {
 /// SourceInfo { server_name: "b".to_string(), ..Default::default() }.encode(&mut reply)?;
 /// endpoint.handle_datagram(b, &reply, now + Duration::from_millis(20));
 /// let (from, info) = endpoint.poll_output().expect("b's item");
-/// assert_eq!((from, info?.name().as_str()), (b, "b"));
+/// assert_eq!((from, info?.name()), (b, "b"));
 ///
 /// let wake = endpoint.poll_timeout().expect("a's deadline");
 /// endpoint.handle_timeout(wake);

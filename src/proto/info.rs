@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::packet::{Message, SINGLE_HEADER};
 use super::reader::Reader;
 use super::writer::Writer;
-use crate::encoding::TextDecoder;
+use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 
 /// Reply type byte of a Source info reply (`'I'`).
@@ -163,7 +163,19 @@ pub struct TheShip {
 /// assert_eq!(SourceInfo::parse(&reply[5..], Raw)?.server_name, b"rust main");
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+///
+/// Equality and hashing cover what the server sent: every field but `ping`.
+/// `Default` is for the `String` form, so a struct literal needs no annotation;
+/// [`SourceInfo::empty`] gives any other:
+///
+/// ```
+/// use a2s_query::SourceInfo;
+/// let plain = SourceInfo { server_name: "x".into(), ..Default::default() };
+/// assert_eq!(plain.server_name, "x");
+/// let raw = SourceInfo { server_name: b"x".to_vec(), ..SourceInfo::empty() };
+/// assert_eq!(raw.server_name, b"x");
+/// ```
+#[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct SourceInfo<S = String> {
     /// Network protocol version (17 for most current Source games).
@@ -367,7 +379,10 @@ impl<S: AsRef<[u8]>> SourceInfo<S> {
 ///
 /// Field names follow python-a2s. The `mod_*` fields are `Some` only when the server is
 /// a mod and sent its mod block.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+///
+/// Equality and hashing cover what the server sent: every field but `ping`.
+/// `Default` is for the `String` form; [`GoldSrcInfo::empty`] gives any other.
+#[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub struct GoldSrcInfo<S = String> {
     /// `"IP:port"` the server reports for itself (often a local address).
@@ -414,6 +429,151 @@ pub struct GoldSrcInfo<S = String> {
     #[cfg_attr(feature = "serde", serde(deserialize_with = "super::serialize::seconds"))]
     pub ping: Duration,
 }
+
+/// Equality and hashing over what the server sent: every field but `ping`, the round
+/// trip of one request (two identical replies are equal). Every other field is named,
+/// so a new one cannot be left out.
+macro_rules! equal_but_ping {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl<S: PartialEq> PartialEq for $ty<S> {
+            fn eq(&self, other: &Self) -> bool {
+                let $ty { $($field,)* ping: _ } = self;
+                $( *$field == other.$field )&&*
+            }
+        }
+        impl<S: Eq> Eq for $ty<S> {}
+        impl<S: std::hash::Hash> std::hash::Hash for $ty<S> {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                let $ty { $($field,)* ping: _ } = self;
+                $( $field.hash(state); )*
+            }
+        }
+    };
+}
+
+impl<S: Default> SourceInfo<S> {
+    /// Every field zero, empty or absent, in any text type (`Default` gives the
+    /// `String` form).
+    pub fn empty() -> Self {
+        SourceInfo {
+            protocol: 0,
+            server_name: S::default(),
+            map_name: S::default(),
+            folder: S::default(),
+            game: S::default(),
+            app_id: 0,
+            player_count: 0,
+            max_players: 0,
+            bot_count: 0,
+            server_type: ServerType::default(),
+            platform: Platform::default(),
+            password_protected: false,
+            vac_enabled: false,
+            the_ship: None,
+            version: S::default(),
+            edf: 0,
+            port: None,
+            steam_id: None,
+            stv_port: None,
+            stv_name: None,
+            keywords: None,
+            game_id: None,
+            ping: Duration::ZERO,
+        }
+    }
+}
+
+/// Only for `String`, so that a struct literal ending `..Default::default()` infers it.
+impl Default for SourceInfo {
+    fn default() -> Self {
+        SourceInfo::empty()
+    }
+}
+
+impl<S: Default> GoldSrcInfo<S> {
+    /// Every field zero, empty or absent, in any text type (`Default` gives the
+    /// `String` form).
+    pub fn empty() -> Self {
+        GoldSrcInfo {
+            address: S::default(),
+            server_name: S::default(),
+            map_name: S::default(),
+            folder: S::default(),
+            game: S::default(),
+            player_count: 0,
+            max_players: 0,
+            protocol: 0,
+            server_type: ServerType::default(),
+            platform: Platform::default(),
+            password_protected: false,
+            is_mod: false,
+            mod_website: None,
+            mod_download: None,
+            mod_version: None,
+            mod_size: None,
+            multiplayer_only: None,
+            uses_custom_dll: None,
+            vac_enabled: false,
+            bot_count: 0,
+            ping: Duration::ZERO,
+        }
+    }
+}
+
+/// Only for `String`, so that a struct literal ending `..Default::default()` infers it.
+impl Default for GoldSrcInfo {
+    fn default() -> Self {
+        GoldSrcInfo::empty()
+    }
+}
+
+equal_but_ping!(SourceInfo {
+    protocol,
+    server_name,
+    map_name,
+    folder,
+    game,
+    app_id,
+    player_count,
+    max_players,
+    bot_count,
+    server_type,
+    platform,
+    password_protected,
+    vac_enabled,
+    the_ship,
+    version,
+    edf,
+    port,
+    steam_id,
+    stv_port,
+    stv_name,
+    keywords,
+    game_id,
+});
+
+equal_but_ping!(GoldSrcInfo {
+    address,
+    server_name,
+    map_name,
+    folder,
+    game,
+    player_count,
+    max_players,
+    protocol,
+    server_type,
+    platform,
+    password_protected,
+    is_mod,
+    mod_website,
+    mod_download,
+    mod_version,
+    mod_size,
+    multiplayer_only,
+    uses_custom_dll,
+    vac_enabled,
+    bot_count,
+});
 
 impl<S> GoldSrcInfo<S> {
     /// Parses the body of a `0x6D` message.
@@ -541,7 +701,7 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 ///     .encode(&mut reply)?;
 /// let info = Info::parse(Message::from_reassembled(&reply)?, Encoding::Utf8)?;
 /// assert_eq!(info.name(), "arena");
-/// assert_eq!((info.players(), info.max_players()), (5, 16));
+/// assert_eq!((info.player_count(), info.max_players()), (5, 16));
 /// match &info {
 ///     Info::Source(s) => assert_eq!(s.app_id, 0),
 ///     Info::GoldSrc(_) => unreachable!("a 0x49 reply"),
@@ -572,41 +732,46 @@ impl<S> Info<S> {
             got => Err(Error::UnexpectedType { expected: S2A_INFO, got }),
         }
     }
+}
 
+impl<S: TextBuf> Info<S> {
     /// Server name.
-    pub fn name(&self) -> &S {
+    pub fn name(&self) -> &S::Slice {
         match self {
-            Info::Source(i) => &i.server_name,
-            Info::GoldSrc(i) => &i.server_name,
+            Info::Source(i) => whole(&i.server_name),
+            Info::GoldSrc(i) => whole(&i.server_name),
         }
     }
 
     /// Current map.
-    pub fn map(&self) -> &S {
+    pub fn map(&self) -> &S::Slice {
         match self {
-            Info::Source(i) => &i.map_name,
-            Info::GoldSrc(i) => &i.map_name,
+            Info::Source(i) => whole(&i.map_name),
+            Info::GoldSrc(i) => whole(&i.map_name),
         }
     }
 
     /// Game directory.
-    pub fn folder(&self) -> &S {
+    pub fn folder(&self) -> &S::Slice {
         match self {
-            Info::Source(i) => &i.folder,
-            Info::GoldSrc(i) => &i.folder,
+            Info::Source(i) => whole(&i.folder),
+            Info::GoldSrc(i) => whole(&i.folder),
         }
     }
 
     /// Game description.
-    pub fn game(&self) -> &S {
+    pub fn game(&self) -> &S::Slice {
         match self {
-            Info::Source(i) => &i.game,
-            Info::GoldSrc(i) => &i.game,
+            Info::Source(i) => whole(&i.game),
+            Info::GoldSrc(i) => whole(&i.game),
         }
     }
+}
 
-    /// Players on the server.
-    pub fn players(&self) -> u8 {
+impl<S> Info<S> {
+    /// Players on the server (the reply's `player_count`; the list itself is
+    /// [`players`](crate::players)'s).
+    pub fn player_count(&self) -> u8 {
         match self {
             Info::Source(i) => i.player_count,
             Info::GoldSrc(i) => i.player_count,
@@ -621,8 +786,8 @@ impl<S> Info<S> {
         }
     }
 
-    /// Bots on the server.
-    pub fn bots(&self) -> u8 {
+    /// Bots on the server (the reply's `bot_count`).
+    pub fn bot_count(&self) -> u8 {
         match self {
             Info::Source(i) => i.bot_count,
             Info::GoldSrc(i) => i.bot_count,
@@ -684,23 +849,27 @@ impl<S> Info<S> {
             Info::GoldSrc(i) => i.ping = ping,
         }
     }
+}
 
+impl<S: TextBuf> Info<S> {
     /// Game version (Source layout only).
-    pub fn version(&self) -> Option<&S> {
+    pub fn version(&self) -> Option<&S::Slice> {
         match self {
-            Info::Source(i) => Some(&i.version),
+            Info::Source(i) => Some(whole(&i.version)),
             Info::GoldSrc(_) => None,
         }
     }
 
     /// Tags (`sv_tags`), when the server sent them (Source layout only).
-    pub fn keywords(&self) -> Option<&S> {
+    pub fn keywords(&self) -> Option<&S::Slice> {
         match self {
-            Info::Source(i) => i.keywords.as_ref(),
+            Info::Source(i) => i.keywords.as_ref().map(whole),
             Info::GoldSrc(_) => None,
         }
     }
+}
 
+impl<S> Info<S> {
     /// The Source layout, if that is what the server sent.
     pub fn as_source(&self) -> Option<&SourceInfo<S>> {
         match self {
@@ -716,6 +885,11 @@ impl<S> Info<S> {
             Info::GoldSrc(i) => Some(i),
         }
     }
+}
+
+/// All of a text value, as its borrowed form (`&str` for `String`, `&[u8]` for bytes).
+fn whole<S: TextBuf>(s: &S) -> &S::Slice {
+    s.slice(0..s.byte_len())
 }
 
 impl<S: AsRef<[u8]>> Info<S> {
@@ -734,6 +908,24 @@ impl<S: AsRef<[u8]>> Info<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two identical replies are equal, whatever their round trips: `ping` is not
+    /// part of what the server sent. Any other field tells them apart.
+    #[test]
+    fn equality_and_hash_leave_out_the_ping() {
+        use std::hash::BuildHasher;
+        let hasher = std::hash::RandomState::new();
+        let a = SourceInfo::<String> { server_name: "x".into(), ping: Duration::from_millis(10), ..Default::default() };
+        let b = SourceInfo { ping: Duration::from_millis(90), ..a.clone() };
+        assert_eq!(a, b);
+        assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
+        assert_ne!(a, SourceInfo { bot_count: 1, ..a.clone() });
+        assert_ne!(a, SourceInfo { keywords: Some("k".into()), ..a.clone() });
+        let g = GoldSrcInfo::<String> { ping: Duration::from_millis(5), ..Default::default() };
+        assert_eq!(g, GoldSrcInfo { ping: Duration::ZERO, ..g.clone() });
+        assert_ne!(g, GoldSrcInfo { uses_custom_dll: Some(true), ..g.clone() });
+        assert_eq!(Info::Source(a.clone()), Info::Source(b));
+    }
     use crate::{Encoding, Raw};
 
     fn sample() -> SourceInfo {

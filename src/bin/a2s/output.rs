@@ -400,7 +400,7 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
     match (row.info, row.players, row.rules) {
         (Some(Ok(info)), players, rules) => {
             let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
-            let players_shown = format!("{}/{}", info.players(), info.max_players());
+            let players_shown = format!("{}/{}", info.player_count(), info.max_players());
             let map = fit(&clean(info.map().as_ref()), 20, 20);
             let name = clean(info.name().as_ref());
             match (players, rules) {

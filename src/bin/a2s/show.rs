@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use a2s_query::{ArmaRules, Info, Platform, Player, ServerType};
+use a2s_query::{ArmaRules, Info, Platform, Player, ServerType, TextBuf};
 
 /// Server text as it may reach a terminal: invalid UTF-8 as U+FFFD, and every control
 /// character (an escape sequence could clear the screen or retitle the window) and
@@ -94,10 +94,11 @@ pub fn ms(ping: std::time::Duration) -> String {
 }
 
 /// The info reply as labelled lines.
-pub fn info<S: AsRef<[u8]>>(info: &Info<S>) -> Vec<String> {
+pub fn info<S: TextBuf>(info: &Info<S>) -> Vec<String> {
     let t = |s: &S| clean(s.as_ref());
+    let w = |s: &S::Slice| clean(s.as_ref());
     let mut lines =
-        vec![format!("Server    {}", t(info.name())), format!("Map       {} ({})", t(info.map()), t(info.folder()))];
+        vec![format!("Server    {}", w(info.name())), format!("Map       {} ({})", w(info.map()), w(info.folder()))];
     match info {
         Info::Source(s) => lines.push(format!(
             "Game      {} (app {}, protocol {}, version {})",
@@ -110,9 +111,9 @@ pub fn info<S: AsRef<[u8]>>(info: &Info<S>) -> Vec<String> {
     }
     lines.push(format!(
         "Players   {}/{} ({} bots), {}, {}, {}, {}",
-        info.players(),
+        info.player_count(),
         info.max_players(),
-        info.bots(),
+        info.bot_count(),
         server_type(info.server_type()),
         platform(info.platform()),
         if info.vac_enabled() { "VAC" } else { "no VAC" },
