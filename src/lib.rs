@@ -46,13 +46,15 @@
 //! - `serde` (off by default): `serde::Serialize` and `Deserialize` for every result
 //!   type: [`Info`], [`SourceInfo`], [`GoldSrcInfo`], [`TheShip`], [`ServerType`],
 //!   [`Platform`], [`Player`], [`Players`] and [`Rules`] (each impl labelled with the
-//!   feature on its page). What is written reads back as the same value.
+//!   feature on its page). What is written reads back as the same value, except
+//!   what JSON leaves out of [`Rules`]: a name sent twice keeps its last value, and
+//!   the declared `count` and `truncated` flag become those of the pairs read back.
 //! - `encoding_rs` (off by default): any WHATWG encoding label as an [`Encoding`]
 //!   ([`Encoding::for_label`]: `windows-1251`, `gbk`, `shift_jis`, ...), as python-a2s
 //!   takes any codec name.
 //! - `cli` (off by default): the `a2s` command (`cargo install --path . --features
-//!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json)
-//!   come only with it.
+//!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json,
+//!   unicode-width) come only with it.
 //!
 //! # Timeouts
 //!

@@ -6,7 +6,9 @@
 //! Exit status: 0 when every server answered, 1 when one did not (or a listed address
 //! was bad), 2 for bad usage. A closed standard output (`| head`) ends it quietly.
 
+mod list;
 mod output;
+mod progress;
 mod show;
 
 use std::io::{self, BufRead};
@@ -18,6 +20,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use serde::Serialize;
 
 use output::{Batched, Out, Stop};
+use progress::warn;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -65,8 +68,8 @@ struct Args {
     arma: bool,
 
     /// Most servers under way at once (several servers).
-    #[arg(long, value_name = "N", default_value_t = 512)]
-    max_in_flight: usize,
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight: u32,
 
     /// Most datagrams sent a second (several servers); 0 for no cap.
     #[arg(long, value_name = "N", default_value_t = 2000)]
@@ -140,15 +143,15 @@ where
             Err(Stop::Failed(status)) => status,
         };
     }
-    let (label, lines): (String, Box<dyn Iterator<Item = String>>) = match &args.file {
-        None => (String::new(), Box::new(std::iter::empty())),
+    let (list, total) = match &args.file {
+        None => (None, Some(0)),
         Some(path) => match open(path) {
             Ok(reader) => {
                 let label = if path == "-" { "stdin".to_string() } else { path.clone() };
-                (label, Box::new(reader.lines().map_while(Result::ok)))
+                (Some((label, reader)), list::count(path))
             }
             Err(e) => {
-                eprintln!("a2s: {path}: {e}");
+                warn(&format!("a2s: {path}: {e}"));
                 return 2;
             }
         },
@@ -156,19 +159,19 @@ where
     let batch = a2s_query::Batch::builder()
         .timeout(args.timeout)
         .retries(args.retries)
-        .max_in_flight(args.max_in_flight)
+        .max_in_flight(args.max_in_flight as usize)
         .send_rate(args.rate)
         .encoding(decoder)
         .build();
     let batch = match batch {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("a2s: {e}");
+            warn(&format!("a2s: {e}"));
             return 1;
         }
     };
     let run = Batched { batch, query: args.query, json: args.json, arma: args.arma };
-    run.go(&args.addrs, &label, lines, &mut out)
+    run.go(&args.addrs, list, total, &mut out)
 }
 
 fn open(path: &str) -> io::Result<Box<dyn BufRead>> {

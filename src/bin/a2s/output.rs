@@ -2,20 +2,19 @@
 //! batch with a progress line and a summary on standard error. Every write goes
 //! through [`Out`], so a closed standard output ends the run instead of panicking.
 
-use std::cell::Cell;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use a2s_query::{Answers, ArmaRules, Batch, Client, Error, Info, Players, Rules, TextBuf, TextDecoder};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::list::{self, Shared};
+use crate::progress::{warn, Counts, Progress};
 use crate::show::{self, clean, fit};
 use crate::What;
-
-/// How often the progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Why printing stopped.
 pub enum Stop {
@@ -40,7 +39,7 @@ impl Out {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Stop::Closed),
             Err(e) => {
-                eprintln!("a2s: cannot write the output: {e}");
+                warn(&format!("a2s: cannot write the output: {e}"));
                 Err(Stop::Failed(1))
             }
         }
@@ -55,15 +54,39 @@ impl Out {
         match text {
             Ok(text) => self.line(&text),
             Err(e) => {
-                eprintln!("a2s: cannot write JSON: {e}");
+                warn(&format!("a2s: cannot write JSON: {e}"));
                 Err(Stop::Failed(1))
             }
         }
     }
 }
 
-fn to_value<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+fn to_value<T: Serialize>(value: &T) -> Result<Value, Stop> {
+    serde_json::to_value(value).map_err(|e| {
+        warn(&format!("a2s: cannot write JSON: {e}"));
+        Stop::Failed(1)
+    })
+}
+
+/// Rules as a JSON object of name to value; as a list of `[name, value]` pairs when
+/// the names are not text (`--encoding raw`: JSON keys must be strings).
+fn rules_value<S: TextBuf + Serialize>(rules: &Rules<S>) -> Result<Value, Stop>
+where
+    S::Slice: Serialize,
+{
+    serde_json::to_value(rules).or_else(|_| to_value(&rules.to_vec()))
+}
+
+/// A part's JSON, or its error.
+fn part<T, F: Fn(&T) -> Result<Value, Stop>>(
+    r: Option<Result<&T, &Error>>,
+    f: F,
+) -> Result<Option<Result<Value, String>>, Stop> {
+    Ok(match r {
+        None => None,
+        Some(Ok(v)) => Some(Ok(f(v)?)),
+        Some(Err(e)) => Some(Err(e.to_string())),
+    })
 }
 
 fn rules_lines<S: TextBuf>(rules: &Rules<S>) -> Vec<String> {
@@ -73,7 +96,7 @@ fn rules_lines<S: TextBuf>(rules: &Rules<S>) -> Vec<String> {
 }
 
 fn note_cut_short(addr: &str, what: &str, got: usize, declared: impl std::fmt::Display) {
-    eprintln!("a2s: {addr}: the {what} reply was cut short: {got} of {declared} entries");
+    warn(&format!("a2s: {addr}: the {what} reply was cut short: {got} of {declared} entries"));
 }
 
 /// One server, with a `Client`: text, or one JSON document (python-a2s's field names).
@@ -90,7 +113,7 @@ where
     <D::Text as TextBuf>::Slice: Serialize,
 {
     let failed = |e: Error| {
-        eprintln!("a2s: {addr}: {e}");
+        warn(&format!("a2s: {addr}: {e}"));
         Stop::Failed(1)
     };
     match query {
@@ -120,7 +143,7 @@ where
         What::Rules => {
             let rules = client.rules(addr).map_err(failed)?;
             if json {
-                out.json(&rules, true)?;
+                out.json(&rules_value(&rules)?, true)?;
             } else {
                 out.lines(&rules_lines(&rules))?;
             }
@@ -137,9 +160,17 @@ where
             let rules = client.rules(addr);
             if json {
                 let mut doc = Map::new();
-                doc.insert("info".into(), to_value(&info));
-                doc.insert("players".into(), players.as_ref().map_or(Value::Null, |p| to_value(&p.players)));
-                doc.insert("rules".into(), rules.as_ref().map_or(Value::Null, to_value));
+                doc.insert("info".into(), to_value(&info)?);
+                let players_json = match &players {
+                    Ok(p) => to_value(&p.players)?,
+                    Err(_) => Value::Null,
+                };
+                doc.insert("players".into(), players_json);
+                let rules_json = match &rules {
+                    Ok(r) => rules_value(r)?,
+                    Err(_) => Value::Null,
+                };
+                doc.insert("rules".into(), rules_json);
                 out.json(&doc, true)?;
             } else {
                 out.lines(&show::info(&info))?;
@@ -161,7 +192,7 @@ where
             let mut status = 0;
             for (part, result) in [("players", players.err()), ("rules", rules.err())] {
                 if let Some(e) = result {
-                    eprintln!("a2s: {addr}: {part}: {e}");
+                    warn(&format!("a2s: {addr}: {part}: {e}"));
                     status = 1;
                 }
             }
@@ -176,80 +207,6 @@ fn print_players<S: Serialize + AsRef<[u8]>>(list: &Players<S>, json: bool, out:
         out.json(&list.players, true)
     } else {
         out.lines(&show::players(&list.players))
-    }
-}
-
-/// Counts for the progress line and the summary.
-#[derive(Default)]
-struct Tally {
-    answered: u64,
-    timed_out: u64,
-    failed: u64,
-}
-
-impl Tally {
-    fn total(&self) -> u64 {
-        self.answered + self.timed_out + self.failed
-    }
-
-    /// Counts a server: answered when every part did; timed out when its first part
-    /// did (the rest of `all` is not asked then); failed otherwise.
-    fn add<S: TextBuf>(&mut self, row: &Row<'_, S>) {
-        let errors = [
-            row.info.and_then(Result::err),
-            row.players.and_then(Result::err),
-            row.rules.and_then(Result::err),
-            row.arma.and_then(Result::err),
-        ];
-        let first = [
-            row.info.map(|r| r.err()),
-            row.players.map(|r| r.err()),
-            row.rules.map(|r| r.err()),
-            row.arma.map(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .flatten();
-        if errors.iter().all(Option::is_none) {
-            self.answered += 1;
-        } else if first.is_some_and(Error::is_timeout) {
-            self.timed_out += 1;
-        } else {
-            self.failed += 1;
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!("{} answered, {} timed out, {} failed", self.answered, self.timed_out, self.failed)
-    }
-}
-
-/// The progress line on standard error, when it is a terminal.
-struct Progress {
-    on: bool,
-    started: Instant,
-    drawn: Instant,
-}
-
-impl Progress {
-    fn new() -> Self {
-        let now = Instant::now();
-        Progress { on: io::stderr().is_terminal(), started: now, drawn: now }
-    }
-
-    fn tick(&mut self, tally: &Tally) {
-        if self.on && self.drawn.elapsed() >= PROGRESS_EVERY {
-            self.drawn = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64();
-            eprint!("\r\x1b[K{} servers, {:.1} s: {}", tally.total(), secs, tally.describe());
-        }
-    }
-
-    fn clear(&self) {
-        if self.on {
-            eprint!("\r\x1b[K");
-        }
     }
 }
 
@@ -275,6 +232,43 @@ impl<S: TextBuf> Row<'_, S> {
     fn of(addr: SocketAddr) -> Self {
         Row { addr, info: None, players: None, rules: None, arma: None }
     }
+
+    fn errors(&self) -> impl Iterator<Item = &Error> + '_ {
+        let parts = [
+            self.info.map(|r| r.err()),
+            self.players.map(|r| r.err()),
+            self.rules.map(|r| r.err()),
+            self.arma.map(|r| r.err()),
+        ];
+        parts.into_iter().flatten().flatten()
+    }
+
+    /// Counts it: answered when every part did; timed out when its first part did
+    /// (the rest of `all` is not asked then); failed otherwise.
+    fn count(&self, counts: &Counts) {
+        let first = [
+            self.info.map(|r| r.err()),
+            self.players.map(|r| r.err()),
+            self.rules.map(|r| r.err()),
+            self.arma.map(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .flatten();
+        let counter = if self.errors().next().is_none() {
+            &counts.answered
+        } else if first.is_some_and(Error::is_timeout) {
+            &counts.timed_out
+        } else {
+            &counts.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 impl<D: TextDecoder> Batched<D>
@@ -282,58 +276,78 @@ where
     D::Text: Serialize + AsRef<[u8]>,
     <D::Text as TextBuf>::Slice: Serialize,
 {
-    /// Runs the batch over the addresses given and the lines of the list; the exit
-    /// status.
-    pub fn go(mut self, addrs: &[String], label: &str, lines: Box<dyn Iterator<Item = String>>, out: &mut Out) -> u8 {
-        let bad = Cell::new(0u64);
-        let given = a2s_query::addresses(addrs, |b| {
-            eprintln!("a2s: {}: {}", b.text, b.error);
-            bad.set(bad.get() + 1);
-        });
-        let listed = a2s_query::addresses(lines, |b| {
-            eprintln!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error);
-            bad.set(bad.get() + 1);
-        });
-        let input = given.chain(listed);
-        let mut tally = Tally::default();
-        let mut progress = Progress::new();
-        let (json, query) = (self.json, self.query);
+    /// Runs the batch over the addresses given and the list's lines (`total` of them
+    /// when known); the exit status.
+    pub fn go(
+        mut self,
+        addrs: &[String],
+        list: Option<(String, Box<dyn BufRead>)>,
+        total: Option<u64>,
+        out: &mut Out,
+    ) -> u8 {
+        let shared = Shared::default();
+        let input = list::input(addrs, list, &shared);
+        let bar = io::stderr().is_terminal() && !io::stdout().is_terminal();
+        let mut progress = Progress::start(bar, total.map(|t| t + addrs.len() as u64));
+        let counts = Arc::clone(&progress.counts);
+        let (json, query, arma) = (self.json, self.query, self.arma);
+        let status = |counts: &Counts| {
+            let (_, timed_out, failed) = counts.get();
+            u8::from(timed_out + failed > 0)
+        };
         if !json {
-            let head = if self.arma {
-                format!("{}  MODS  NAMES", fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH))
-            } else {
-                header(query)
-            };
+            let head =
+                if arma { format!("{}  MODS  NAMES", fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH)) } else { header(query) };
             if let Err(stop) = out.line(&head) {
-                return stopped(stop, &tally, bad.get());
+                return stopped(stop, status(&counts));
             }
         }
-        let mut emit = |row: Row<'_, D::Text>, tally: &mut Tally| {
-            tally.add(&row);
-            let written = if json { out.json(&json_line(&row), false) } else { out.line(&text_row(&row)) };
-            progress.tick(tally);
-            written
+        // Listed entries that are not addresses get a line of their own, as they are met.
+        let flush_bad = |out: &mut Out| -> Result<(), Stop> {
+            let bad: Vec<(String, Error)> = shared.borrow_mut().bad.drain(..).collect();
+            for (text, error) in bad {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                if json {
+                    let mut doc = Map::new();
+                    doc.insert("address".into(), Value::String(text));
+                    doc.insert("error".into(), Value::String(error.to_string()));
+                    out.json(&Value::Object(doc), false)?;
+                } else {
+                    out.line(&format!("{}  error: {error}", fit(&clean(text.as_bytes()), usize::MAX, ADDR_WIDTH)))?;
+                }
+            }
+            Ok(())
+        };
+        let emit = |row: Row<'_, D::Text>, out: &mut Out| -> Result<(), Stop> {
+            row.count(&counts);
+            if json {
+                out.json(&json_line(&row)?, false)?;
+            } else {
+                out.line(&text_row(&row))?;
+            }
+            flush_bad(out)
         };
         let result: Result<(), Stop> = (|| {
+            flush_bad(out)?;
             match query {
                 What::Info => {
                     for (addr, r) in self.batch.info(input) {
-                        emit(Row { info: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
+                        emit(Row { info: Some(r.as_ref()), ..Row::of(addr) }, out)?;
                     }
                 }
                 What::Players => {
                     for (addr, r) in self.batch.player_lists(input) {
-                        emit(Row { players: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
+                        emit(Row { players: Some(r.as_ref()), ..Row::of(addr) }, out)?;
                     }
                 }
-                What::Rules if self.arma => {
+                What::Rules if arma => {
                     for (addr, r) in self.batch.arma_rules(input) {
-                        emit(Row { arma: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
+                        emit(Row { arma: Some(r.as_ref()), ..Row::of(addr) }, out)?;
                     }
                 }
                 What::Rules => {
                     for (addr, r) in self.batch.rules(input) {
-                        emit(Row { rules: Some(r.as_ref()), ..Row::of(addr) }, &mut tally)?;
+                        emit(Row { rules: Some(r.as_ref()), ..Row::of(addr) }, out)?;
                     }
                 }
                 What::All => {
@@ -345,33 +359,38 @@ where
                             rules: Some(rules.as_ref()),
                             ..Row::of(addr)
                         };
-                        emit(row, &mut tally)?;
+                        emit(row, out)?;
                     }
                 }
             }
-            Ok(())
+            flush_bad(out)
         })();
-        progress.clear();
-        match result {
-            Ok(()) => {
-                let secs = progress.started.elapsed().as_secs_f64();
-                let mut summary = format!("a2s: {} servers in {secs:.2} s: {}", tally.total(), tally.describe());
-                if bad.get() > 0 {
-                    let n = bad.get();
-                    summary.push_str(&format!(", {n} bad address{} skipped", if n == 1 { "" } else { "es" }));
-                }
-                eprintln!("{summary}");
-                u8::from(tally.timed_out + tally.failed + bad.get() > 0)
-            }
-            Err(stop) => stopped(stop, &tally, bad.get()),
+        progress.finish();
+        if let Err(stop) = result {
+            return stopped(stop, status(&counts));
         }
+        let (answered, timed_out, failed) = counts.get();
+        let secs = progress.started.elapsed().as_secs_f64();
+        let servers = plural(answered + timed_out + failed, "server", "servers");
+        let mut summary =
+            format!("a2s: {servers} in {secs:.2} s: {answered} answered, {timed_out} timed out, {failed} failed");
+        let pending = shared.borrow();
+        if pending.repeated > 0 {
+            summary.push_str(&format!(", {} listed again (asked once)", pending.repeated));
+        }
+        warn(&summary);
+        if let Some(e) = &pending.read_error {
+            warn(&format!("a2s: the list could not be read to its end: {e}"));
+            return 2;
+        }
+        status(&counts)
     }
 }
 
 /// The status when output stopped early: quiet for a closed pipe.
-fn stopped(stop: Stop, tally: &Tally, bad: u64) -> u8 {
+fn stopped(stop: Stop, so_far: u8) -> u8 {
     match stop {
-        Stop::Closed => u8::from(tally.timed_out + tally.failed + bad > 0),
+        Stop::Closed => so_far,
         Stop::Failed(status) => status,
     }
 }
@@ -411,6 +430,11 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
                         "{addr}  {:>8}  {players_shown:>7}  {n_rules:>5}  {map}  {name}",
                         show::ms(info.ping())
                     );
+                    let cut = players.and_then(Result::ok).is_some_and(|p| p.truncated)
+                        || rules.and_then(Result::ok).is_some_and(|r| r.truncated);
+                    if cut {
+                        line.push_str("  (cut short)");
+                    }
                     if let Some(e) = first_error {
                         line.push_str(&format!("  ({e})"));
                     }
@@ -441,24 +465,22 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
 /// One JSON line: `{"address": ..., "<query>": ...}`, or `"error"` for a part that
 /// failed (with the part `null` when others answered), `"truncated": true` for a
 /// reply cut short.
-fn json_line<S: TextBuf + Serialize>(row: &Row<'_, S>) -> Value
+fn json_line<S: TextBuf + Serialize>(row: &Row<'_, S>) -> Result<Value, Stop>
 where
     S::Slice: Serialize,
 {
     let mut doc = Map::new();
     doc.insert("address".into(), Value::String(row.addr.to_string()));
     let parts = [
-        ("info", row.info.map(|r| r.map(to_value))),
-        ("players", row.players.map(|r| r.map(|p| to_value(&p.players)))),
-        ("rules", row.rules.map(|r| r.map(to_value))),
-        ("arma", row.arma.map(|r| r.map(to_value))),
+        ("info", part(row.info, to_value)?),
+        ("players", part(row.players, |p| to_value(&p.players))?),
+        ("rules", part(row.rules, rules_value)?),
+        ("arma", part(row.arma, to_value)?),
     ];
     let asked: Vec<_> = parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
     let errors: Vec<String> = asked
         .iter()
-        .filter_map(|(k, v)| {
-            v.as_ref().err().map(|e| if asked.len() > 1 { format!("{k}: {e}") } else { e.to_string() })
-        })
+        .filter_map(|(k, v)| v.as_ref().err().map(|e| if asked.len() > 1 { format!("{k}: {e}") } else { e.clone() }))
         .collect();
     if errors.len() < asked.len() {
         for (k, v) in &asked {
@@ -468,8 +490,7 @@ where
     if !errors.is_empty() {
         let all_failed = errors.len() == asked.len();
         // All failed: the first part's error says it (the rest were not asked).
-        let text =
-            if all_failed { asked.first().and_then(|(_, v)| v.as_ref().err()).map(|e| e.to_string()) } else { None };
+        let text = if all_failed { asked.first().and_then(|(_, v)| v.as_ref().err()).cloned() } else { None };
         doc.insert("error".into(), Value::String(text.unwrap_or_else(|| errors.join("; "))));
     }
     let cut = row.players.and_then(Result::ok).is_some_and(|p| p.truncated)
@@ -477,5 +498,5 @@ where
     if cut {
         doc.insert("truncated".into(), Value::Bool(true));
     }
-    Value::Object(doc)
+    Ok(Value::Object(doc))
 }

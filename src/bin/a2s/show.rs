@@ -110,10 +110,10 @@ pub fn info<S: TextBuf>(info: &Info<S>) -> Vec<String> {
         Info::GoldSrc(g) => lines.push(format!("Game      {} (GoldSrc reply, protocol {})", t(&g.game), g.protocol)),
     }
     lines.push(format!(
-        "Players   {}/{} ({} bots), {}, {}, {}, {}",
+        "Players   {}/{} ({}), {}, {}, {}, {}",
         info.player_count(),
         info.max_players(),
-        info.bot_count(),
+        if info.bot_count() == 1 { "1 bot".to_string() } else { format!("{} bots", info.bot_count()) },
         server_type(info.server_type()),
         platform(info.platform()),
         if info.vac_enabled() { "VAC" } else { "no VAC" },

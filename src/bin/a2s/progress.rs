@@ -1,0 +1,108 @@
+//! Standard error: warnings that never panic (a closed stderr is ignored), and a
+//! progress bar drawn from its own thread while a batch runs, when standard error is a
+//! terminal and standard output is not (on one terminal, the rows are the progress).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the bar is redrawn.
+const EVERY: Duration = Duration::from_millis(100);
+/// Cells of the bar.
+const WIDTH: u64 = 24;
+
+/// Whether a bar is on screen (a warning clears it first).
+static DRAWING: AtomicBool = AtomicBool::new(false);
+/// One writer of standard error at a time.
+static STDERR: Mutex<()> = Mutex::new(());
+
+/// A line on standard error; a closed or failing stderr is ignored.
+pub fn warn(line: &str) {
+    let _guard = STDERR.lock();
+    let mut err = io::stderr().lock();
+    let clear = if DRAWING.load(Ordering::Relaxed) { "\r\x1b[K" } else { "" };
+    let _ = writeln!(err, "{clear}{line}");
+}
+
+/// Servers done so far, by outcome.
+#[derive(Default)]
+pub struct Counts {
+    pub answered: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl Counts {
+    pub fn get(&self) -> (u64, u64, u64) {
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.timed_out.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+pub struct Progress {
+    pub counts: Arc<Counts>,
+    pub started: Instant,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts drawing when `on`; `total` servers when known.
+    pub fn start(on: bool, total: Option<u64>) -> Self {
+        let counts = Arc::new(Counts::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let thread = on.then(|| {
+            DRAWING.store(true, Ordering::Relaxed);
+            let (counts, stop) = (Arc::clone(&counts), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    draw(&counts, total, started);
+                    std::thread::sleep(EVERY);
+                }
+            })
+        });
+        Progress { counts, started, stop, thread }
+    }
+
+    /// Stops drawing and clears the bar.
+    pub fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+            let _guard = STDERR.lock();
+            let _ = write!(io::stderr().lock(), "\r\x1b[K");
+            DRAWING.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn draw(counts: &Counts, total: Option<u64>, started: Instant) {
+    let (answered, timed_out, failed) = counts.get();
+    let done = answered + timed_out + failed;
+    let head = match total {
+        Some(total) if total > 0 => {
+            let filled = (done.min(total) * WIDTH / total) as usize;
+            let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH as usize - filled));
+            format!("[{bar}] {done}/{total}")
+        }
+        _ => format!("{done} done"),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let _guard = STDERR.lock();
+    let _ = write!(
+        io::stderr().lock(),
+        "\r\x1b[K{head}: {answered} answered, {timed_out} timed out, {failed} failed, {secs:.1} s"
+    );
+}
