@@ -623,6 +623,24 @@ fn arma_rules_through_the_command() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["arma"]["mods"][0]["name"], "CBA_A3", "{line}");
     }
+    // A DayZ server: version 2, its text rules beside the mods.
+    let dayz = ArmaRules::<String> {
+        version: 2,
+        mods: vec![ArmaMod::workshop("Community Framework", 3, 1_559_212_036)],
+        description: Some(String::new()),
+        rules: vec![("island".into(), "chernarusplus".into())],
+        ..Default::default()
+    };
+    let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
+    r.raw_rules = Some(dayz.to_rules().unwrap());
+    let dayz_server = r.spawn("127.0.0.1:0").unwrap();
+    let v = json_of(&run(&["rules", &dayz_server.local_addr().to_string(), "--arma", "--json"]));
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["difficulty"], Value::Null);
+    assert_eq!(v["mods"][0]["workshop_id"], 1_559_212_036u64);
+    assert_eq!(v["rules"], serde_json::json!([["island", "chernarusplus"]]));
+    let shown = String::from_utf8(run(&["rules", &dayz_server.local_addr().to_string(), "--arma"]).stdout).unwrap();
+    assert!(shown.starts_with("DayZ rules") && shown.contains("island = chernarusplus"), "{shown}");
     // A server without binary rules says so; --arma goes with rules only.
     let plain = source_server();
     let out = run(&["rules", &plain.local_addr().to_string(), "--arma"]);
