@@ -83,7 +83,10 @@ pub trait TextDecoder: Copy {
 
 /// An owned string type a [`TextDecoder`] produces: `String`, or `Vec<u8>` for
 /// undecoded bytes. Lets one buffer hold many strings that are handed out as slices.
-pub trait TextBuf: Clone + Debug + Default + PartialEq + Eq + Hash + AsRef<[u8]> {
+///
+/// Sealed: the two types are all the parsers need, and a decoder of your own returns
+/// one of them ([`TextDecoder`] shows a custom code page returning `String`).
+pub trait TextBuf: sealed::Sealed + Clone + Debug + Default + PartialEq + Eq + Hash + AsRef<[u8]> {
     /// The borrowed form handed out for a part of the buffer: `str` or `[u8]`.
     type Slice: ?Sized + Debug + PartialEq + Eq + Hash + AsRef<[u8]> + ToOwned<Owned = Self>;
 
@@ -101,6 +104,13 @@ pub trait TextBuf: Clone + Debug + Default + PartialEq + Eq + Hash + AsRef<[u8]>
     fn byte_len(&self) -> usize {
         self.as_ref().len()
     }
+}
+
+/// Keeps [`TextBuf`] to the crate's two text types.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for String {}
+    impl Sealed for Vec<u8> {}
 }
 
 impl TextBuf for String {

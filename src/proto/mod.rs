@@ -74,5 +74,5 @@ pub use packet::{
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
 };
 pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
-pub use reader::{find_nul, Reader};
+pub use reader::Reader;
 pub use rules::{encode_rules, Rules, RulesIter, RulesView, S2A_RULES};
