@@ -138,6 +138,7 @@ fn arma3() -> ArmaRules {
         signatures: vec!["a3".into(), "cba_3.18.4.250711".into(), String::new()],
         description: None,
         rules: vec![],
+        truncated: false,
     }
 }
 
@@ -192,6 +193,7 @@ fn an_escape_across_a_chunk_boundary_is_joined_first() {
         .find_map(|len| {
             let a = ArmaRules::<String> {
                 version: 3,
+                difficulty: Some(Difficulty::from_bytes([0, 0])),
                 mods: vec![ArmaMod::workshop("y".repeat(len), 0, 1)],
                 ..Default::default()
             };
@@ -255,7 +257,7 @@ fn a_missing_chunk_is_an_error_never_a_shorter_mod_list() {
 }
 
 #[test]
-fn a_chunk_sent_twice_is_kept_once_or_refused_if_it_differs() {
+fn a_chunk_sent_twice_is_kept_once_or_read_as_text_if_it_differs() {
     let pairs = chunks_of(&arma3());
     let mut twice = pairs.clone();
     twice.push(pairs[0].clone());
@@ -266,7 +268,10 @@ fn a_chunk_sent_twice_is_kept_once_or_refused_if_it_differs() {
     changed.1[3] ^= 0x40;
     other.push(changed);
     let rules: Rules<Vec<u8>> = other.into_iter().collect();
-    assert!(matches!(ArmaRules::decode(&rules, Encoding::Utf8), Err(Error::Malformed { .. })));
+    // The first copy is the chunk; the other, a text rule that looks like one.
+    let decoded = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!(decoded.mods, arma3().mods);
+    assert_eq!(decoded.rules.len(), 1);
 }
 
 #[test]
@@ -322,4 +327,131 @@ fn a_responder_playing_arma_and_dayz_is_decoded_through_every_driver() {
     got.sort_by_key(|(a, _)| *a == dayz_server.local_addr());
     assert_eq!(got[0].1.as_ref().unwrap(), &arma3());
     assert_eq!(got[1].1.as_ref().unwrap(), &dayz);
+}
+
+/// A message written out byte by byte (not by the encoder): every field read from
+/// known bytes, escapes undone, including a literal `01 02` inside a hash.
+#[test]
+fn a_hand_written_message_decodes_field_by_field() {
+    #[rustfmt::skip]
+    let message: &[u8] = &[
+        3, 0x03,                 // version 3; flags: mods and signatures overflow
+        0x01, 0x08,              // DLC mask 0x0801: Karts, Contact
+        0b1001_1011, 0x01,       // difficulty: level 3, AI 3, third person; crosshair
+        0x02, 0x01, 0x02, 0x01,  // Karts' hash: 0x01020102 (the literal 01 02 01 02)
+        0xFF, 0x00, 0x00, 0xFF,  // Contact's hash
+        3,                       // three mods
+        1, 0, 0, 0, 0x13, 0x12, 0xA7, 0x19, 0,        // creator DLC, app 1681170, no name
+        2, 0, 0, 0, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 3, b'b', b'i', b'g', // an 8-byte id
+        3, 0, 0, 0, 0x00, 4, b'l', b'o', b'c', b'l',  // no id: not from the Workshop
+        2, 2, b'a', b'3', 0,     // signatures "a3" and ""
+    ];
+    let mut escaped = Vec::new();
+    escape(message, &mut escaped);
+    // Karts' hash, 02 01 02 01 on the wire, is sent escaped as 02 01 01 02 01 01: a
+    // decoder replacing `01 02` first would read 02 00 ... instead.
+    assert!(escaped.windows(6).any(|w| w == [0x02, 0x01, 0x01, 0x02, 0x01, 0x01]), "{escaped:02X?}");
+    let rules: Rules<Vec<u8>> = [(vec![1u8, 1], escaped)].into_iter().collect();
+    let a = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!((a.version, a.flags, a.dlc_mask), (3, 3, 0x0801));
+    assert!(a.mods_overflow() && a.signatures_overflow());
+    assert_eq!(
+        a.dlcs,
+        [
+            Dlc { bit: 0x0001, name: Some("Karts"), hash: 0x0102_0102 },
+            Dlc { bit: 0x0800, name: Some("Contact"), hash: 0xFF00_00FF },
+        ]
+    );
+    let d = a.difficulty.unwrap();
+    assert_eq!(
+        (d.raw, d.level, d.ai_level, d.advanced_flight_model, d.third_person, d.crosshair),
+        ([0x9B, 0x01], 3, 3, false, true, true)
+    );
+    assert_eq!(
+        (a.mods[0].id, a.mods[0].is_dlc, a.mods[0].workshop_id, a.mods[0].name.as_str()),
+        (1_681_170, true, None, "")
+    );
+    assert_eq!(
+        (a.mods[1].id, a.mods[1].workshop_id, a.mods[1].name.as_str()),
+        (0x0807_0605_0403_0201, Some(0x0807_0605_0403_0201), "big")
+    );
+    assert_eq!((a.mods[2].id, a.mods[2].workshop_id, a.mods[2].hash), (0, None, 3));
+    assert_eq!(a.signatures, ["a3", ""]);
+    // Version 1 (DayZ 2021): no difficulty, no description.
+    let v1: &[u8] = &[1, 0, 0x01, 0x00, 9, 0, 0, 0, 0, 0];
+    let b = ArmaRules::<String>::from_message(v1, Encoding::Utf8).unwrap();
+    assert_eq!(
+        (b.version, b.difficulty, b.dlcs[0].name, b.dlcs[0].hash, b.description),
+        (1, None, Some("Livonia"), 9, None)
+    );
+    // Version 2 with its description, and without (some servers end after signatures).
+    let v2: &[u8] = &[2, 0, 0, 0, 0, 0, 2, b'h', b'i'];
+    assert_eq!(ArmaRules::<String>::from_message(v2, Encoding::Utf8).unwrap().description.as_deref(), Some("hi"));
+    assert_eq!(ArmaRules::<String>::from_message(&v2[..6], Encoding::Utf8).unwrap().description, None);
+    // Bytes past the layout: an error, not a silent guess.
+    let e = ArmaRules::<String>::from_message(&[1, 0, 0, 0, 0, 0, 7], Encoding::Utf8).unwrap_err();
+    assert!(matches!(e, Error::Malformed { reason, .. } if reason.contains("bytes after")), "{e}");
+    // A mod name that is not UTF-8, under the strict decoder.
+    let bad: &[u8] = &[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0xFF, 0];
+    assert!(matches!(
+        ArmaRules::<String>::from_message(bad, Encoding::Utf8Strict),
+        Err(Error::InvalidText { field: "mod name", .. })
+    ));
+}
+
+/// DayZ's two-letter text rules are not taken for chunks, before or after them.
+#[test]
+fn two_letter_text_rules_are_not_chunks() {
+    let dayz = ArmaRules::<String> { version: 2, mods: vec![ArmaMod::workshop("m", 1, 2)], ..Default::default() };
+    let mut pairs = vec![(b"ai".to_vec(), b"1".to_vec())];
+    pairs.extend(dayz.to_rules().unwrap());
+    pairs.push((b"ad".to_vec(), b"2".to_vec()));
+    let rules: Rules<Vec<u8>> = pairs.into_iter().collect();
+    let a = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+    assert_eq!(a.mods, dayz.mods);
+    let text: Vec<(&str, &str)> = a.rules.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    assert_eq!(text, [("ai", "1"), ("ad", "2")]);
+}
+
+/// What the encoder refuses: values that would not read back as themselves.
+#[test]
+fn the_encoder_refuses_what_would_not_read_back() {
+    let fine = arma3();
+    let cases: Vec<(&str, ArmaRules)> = vec![
+        ("version", ArmaRules { version: 4, ..fine.clone() }),
+        ("difficulty", ArmaRules { difficulty: None, ..fine.clone() }),
+        ("difficulty", ArmaRules { version: 2, ..fine.clone() }),
+        ("description", ArmaRules { description: Some("x".into()), ..fine.clone() }),
+        (
+            "DLC's name",
+            ArmaRules {
+                dlcs: vec![Dlc { name: Some("Apex"), ..fine.dlcs[0] }, fine.dlcs[1], fine.dlcs[2]],
+                ..fine.clone()
+            },
+        ),
+        ("one per set bit", ArmaRules { dlcs: vec![], ..fine.clone() }),
+        (
+            "workshop_id",
+            ArmaRules { mods: vec![ArmaMod { workshop_id: None, ..fine.mods[0].clone() }], ..fine.clone() },
+        ),
+        ("named like a chunk", ArmaRules { rules: vec![("\u{1}\u{2}".into(), "x".into())], ..fine.clone() }),
+    ];
+    for (what, value) in cases {
+        let e = value.to_rules().unwrap_err();
+        assert!(matches!(&e, Error::Unencodable(m) if m.contains(what)), "{what}: {e}");
+    }
+    assert_eq!(ArmaMod::<String>::workshop("local", 0, 0).workshop_id, None, "id 0 is not a Workshop id");
+}
+
+/// The decoded value as JSON: its fields under their names, DLC names included.
+#[test]
+fn the_decoded_value_serializes() {
+    let v = serde_json::to_value(arma3()).unwrap();
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["dlcs"][1]["name"], "Contact");
+    assert_eq!(v["difficulty"]["raw"], serde_json::json!([0b1101_1010, 1]));
+    assert_eq!(v["mods"][0]["workshop_id"], 450_814_997u64);
+    assert_eq!(v["mods"][1]["is_dlc"], true);
+    assert_eq!(v["signatures"][1], "cba_3.18.4.250711");
+    assert_eq!(v["truncated"], false);
 }

@@ -587,6 +587,7 @@ fn arma_rules_through_the_command() {
     use a2s_query::proto::{ArmaMod, ArmaRules, Dlc};
     let arma = ArmaRules::<String> {
         version: 3,
+        difficulty: Some(a2s_query::proto::Difficulty::from_bytes([0x9B, 0x00])),
         dlc_mask: 0x0010,
         dlcs: vec![Dlc { bit: 0x10, name: Some("Apex"), hash: 0x0102_0304 }],
         mods: vec![ArmaMod::workshop("CBA_A3", 1, 450_814_997), ArmaMod::workshop("ace", 2, 463_939_057)],

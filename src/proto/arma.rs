@@ -2,44 +2,8 @@
 //! A2S_RULES reply instead of console variables (the mod list, DLCs, difficulty,
 //! accepted signatures), decoded and encoded with no I/O.
 //!
-//! # The format
-//!
-//! The reply's rules hold the message cut into chunks: a chunk's name is two raw bytes,
-//! its index (from 1) and the chunk count; its value is up to 127 bytes of the
-//! *escaped* message (`01 01` stands for `01`, `01 02` for `00`, `01 03` for `FF`, so
-//! no value holds a NUL). The chunks are joined in index order and then unescaped in
-//! one left-to-right pass (a pass per escape, as some parsers do, turns a literal
-//! `01 02` into `00`). DayZ sends ordinary text rules after the chunks.
-//!
-//! The message (little-endian):
-//!
-//! | field | size |
-//! |---|---|
-//! | protocol version (3 Arma 3; 2 DayZ since 2025, 1 before) | u8 |
-//! | general flags (meanings unconfirmed: kept raw) | u8 |
-//! | DLC bitmask | u16 |
-//! | difficulty, crosshair (version 3 only) | u8, u8 |
-//! | a DLC hash per set bit of the mask, lowest bit first | u32 each |
-//! | mod count, then per mod: hash u32, flags u8 (low nibble: the id's byte length; `0x10`: a creator DLC), the id (Workshop file id, or the DLC's Steam app id), a length-prefixed name | u8, ... |
-//! | signature count, then length-prefixed names | u8, ... |
-//! | description, length-prefixed (DayZ version 2) | u8, ... |
-//!
-//! Sources: the write-up in this project's `shared/spec/arma-rules.md`, which compares
-//! the Bohemia wiki's description with four open implementations (ssq, little-a2s,
-//! GameQ, WoozyMasta/a2s) and two real captures (thegamecracks/little-a2s, MIT) that
-//! the tests decode field by field. Choices where the sources disagree:
-//!
-//! - chunk values are cut from the escaped stream at 127 bytes (every capture); the
-//!   decoder does not depend on it, and joins before unescaping;
-//! - the difficulty byte is read as little-a2s reads it (level bits 0-2, AI level bits
-//!   3-5, advanced flight model bit 6, third person bit 7; crosshair bit 0 of the next
-//!   byte); the bytes are kept raw beside it ([`Difficulty::raw`]);
-//! - DLC names: `0x80` is Malden (the wiki says Argo, the terrain's folder name),
-//!   `0x400` Contact (platform) and `0x800` Contact, as little-a2s and GameQ name them
-//!   (others call `0x800` Enoch, Contact's terrain);
-//! - the chunks are the rules whose two-byte name is `[i, n]` with `1 <= i <= n`, `n`
-//!   taken from the first such rule; every index from 1 to `n` must be there, so a
-//!   reply cut short is an error ([`Error::MissingChunk`]), never a shorter mod list.
+//! The format, its sources and the choices made where they disagree are on
+//! [`ArmaRules`].
 
 use super::exchange::Answer;
 use super::packet::{Message, Query};
@@ -83,6 +47,55 @@ const DAYZ_DLCS: [(u16, &str); 4] = [(0x1, "Livonia"), (0x2, "Frost Line"), (0x4
 
 /// The decoded rules of an Arma 3 or DayZ server.
 ///
+/// # The format
+///
+/// The reply's rules hold the message cut into chunks: a chunk's name is two raw bytes,
+/// its index (from 1) and the chunk count; its value is up to 127 bytes of the
+/// *escaped* message (`01 01` stands for `01`, `01 02` for `00`, `01 03` for `FF`, so
+/// no value holds a NUL). The chunks are joined in index order and then unescaped in
+/// one left-to-right pass (a pass per escape, as some parsers do, turns a literal
+/// `01 02` into `00`). DayZ sends ordinary text rules after the chunks.
+///
+/// The message (little-endian):
+///
+/// | field | size |
+/// |---|---|
+/// | protocol version (3 Arma 3; 2 DayZ since 2025, 1 before) | u8 |
+/// | general flags (meanings unconfirmed: kept raw) | u8 |
+/// | DLC bitmask | u16 |
+/// | difficulty, crosshair (version 3 only) | u8, u8 |
+/// | a DLC hash per set bit of the mask, lowest bit first | u32 each |
+/// | mod count, then per mod: hash u32, flags u8 (low nibble: the id's byte length; `0x10`: a creator DLC), the id (Workshop file id, or the DLC's Steam app id), a length-prefixed name | u8, ... |
+/// | signature count, then length-prefixed names | u8, ... |
+/// | description, length-prefixed (DayZ version 2) | u8, ... |
+///
+/// Sources: the Bohemia wiki's description of the server browser protocol (as quoted in
+/// WoozyMasta/a2s, `pkg/a3sb/docs`), four open implementations (ssq `src/rules/arma3.rs`,
+/// thegamecracks/little-a2s `rules/arma3.py`, Austinb/GameQ `Arma3.php`, WoozyMasta/a2s
+/// `pkg/a3sb`), compared in this project's research notes, and two real captures
+/// (little-a2s `tests/constants.py`, MIT) that the tests decode field by field. Choices
+/// where the sources disagree:
+///
+/// - chunk values are cut from the escaped stream at 127 bytes (every capture); the
+///   decoder does not depend on it, and joins before unescaping;
+/// - the chunk count is the one most two-byte `[i, n]` names (`1 <= i <= n`) share; a name
+///   of another count, or a second, different value under a chunk's name, is a text rule
+///   (DayZ has two-letter ones); every index from 1 to `n` must be there, so a reply cut
+///   short is an error ([`Error::MissingChunk`]), never a shorter mod list;
+/// - bytes after the layout are an error (a misread layout would give wrong mods); DayZ
+///   version 2's description may be absent (`None`), version 1 has none;
+/// - the general flags byte is kept raw; [`ArmaRules::mods_overflow`] and
+///   [`ArmaRules::signatures_overflow`] read bits 0 and 1 as ssq does (the server cut its
+///   own list to fit), unconfirmed on the wire;
+/// - the difficulty byte is read as little-a2s reads it (level bits 0-2, AI level bits
+///   3-5, advanced flight model bit 6, third person bit 7; crosshair bit 0 of the next
+///   byte); the bytes are kept raw beside it ([`Difficulty::raw`]);
+/// - DLC names: `0x80` is Malden (the wiki says Argo, the terrain's folder name); `0x400`
+///   is Contact (platform) and `0x800` Contact, as little-a2s names them (GameQ and
+///   WoozyMasta swap the two; the wiki calls `0x800` Enoch, Contact's terrain).
+///
+/// # Example
+///
 /// ```
 /// use a2s_query::proto::{ArmaMod, ArmaRules, Difficulty};
 /// use a2s_query::{Encoding, Raw, Rules};
@@ -125,6 +138,9 @@ pub struct ArmaRules<S = String> {
     pub description: Option<S>,
     /// The ordinary text rules sent beside the chunks (DayZ: `island`, `platform`, ...).
     pub rules: Vec<(S, S)>,
+    /// The rules reply ended before the count it declared: some text rules may be
+    /// missing (the message itself is whole, or decoding fails).
+    pub truncated: bool,
 }
 
 /// One DLC the server runs.
@@ -196,7 +212,8 @@ impl<S> ArmaMod<S> {
     /// A Workshop mod, as servers send one (a 4-byte id when it fits, else 8).
     pub fn workshop(name: impl Into<S>, hash: u32, workshop_id: u64) -> Self {
         let len = if workshop_id <= u64::from(u32::MAX) { 4 } else { 8 };
-        ArmaMod { name: name.into(), hash, flags: len, id: workshop_id, workshop_id: Some(workshop_id), is_dlc: false }
+        let id = workshop_id;
+        ArmaMod { name: name.into(), hash, flags: len, id, workshop_id: (id != 0).then_some(id), is_dlc: false }
     }
 }
 
@@ -211,7 +228,9 @@ impl<S: TextBuf> ArmaRules<S> {
     /// bytes, an escape is bad, or the version is unknown; [`Error::Truncated`] when the
     /// message ends before a field; [`Error::InvalidText`] from a strict decoder.
     pub fn decode<D: TextDecoder<Text = S>>(rules: &Rules<Vec<u8>>, decoder: D) -> Result<Self> {
-        Self::from_pairs(rules.iter(), decoder)
+        let mut decoded = Self::from_pairs(rules.iter(), decoder)?;
+        decoded.truncated = rules.truncated;
+        Ok(decoded)
     }
 
     /// As [`ArmaRules::decode`], from `(name, value)` byte pairs in wire order (a
@@ -224,28 +243,48 @@ impl<S: TextBuf> ArmaRules<S> {
         decoder: D,
     ) -> Result<Self> {
         let pairs: Vec<(&[u8], &[u8])> = pairs.into_iter().collect();
-        let total = pairs.iter().find_map(|(n, _)| chunk_key(n, None)).map(|(_, t)| t).ok_or(Error::Malformed {
-            reason: "no binary chunks in the rules: not an Arma 3 or DayZ server",
-            offset: 0,
-        })?;
+        // The chunk count: of the counts chunk-like names carry, one whose indexes are all
+        // there, else the one most names share (the first such name breaks a tie). A
+        // two-letter text rule (`ai`) is not taken for the message.
+        let mut seen = vec![[false; 256]; 256];
+        let mut order = Vec::new();
+        for (name, _) in &pairs {
+            if let Some((i, t)) = chunk_key(name, None) {
+                if !order.contains(&t) {
+                    order.push(t);
+                }
+                if let Some(flag) = seen.get_mut(usize::from(t)).and_then(|s| s.get_mut(usize::from(i))) {
+                    *flag = true;
+                }
+            }
+        }
+        let found = |t: u8| seen.get(usize::from(t)).map_or(0, |s| s.iter().filter(|&&f| f).count());
+        let complete = |t: u8| found(t) == usize::from(t);
+        let total = order
+            .iter()
+            .copied()
+            .filter(|&t| complete(t))
+            .max_by_key(|&t| (found(t), std::cmp::Reverse(order.iter().position(|&o| o == t))))
+            .or_else(|| {
+                order.iter().copied().max_by_key(|&t| (found(t), std::cmp::Reverse(order.iter().position(|&o| o == t))))
+            })
+            .ok_or(Error::Malformed {
+                reason: "no binary chunks in the rules: not an Arma 3 or DayZ server",
+                offset: 0,
+            })?;
         let mut chunks: Vec<Option<&[u8]>> = vec![None; usize::from(total)];
         let mut plain = Vec::new();
         for &(name, value) in &pairs {
-            let Some((index, _)) = chunk_key(name, Some(total)) else {
-                plain.push((decode_text(decoder, name, "rule name")?, decode_text(decoder, value, "rule value")?));
-                continue;
-            };
-            let slot = chunks
-                .get_mut(usize::from(index - 1))
-                .ok_or(Error::Malformed { reason: "chunk index past the count", offset: usize::from(index) })?;
+            let slot = chunk_key(name, Some(total))
+                .and_then(|(index, _)| usize::from(index).checked_sub(1))
+                .and_then(|i| chunks.get_mut(i));
             match slot {
-                Some(held) if *held != value => {
-                    return Err(Error::Malformed {
-                        reason: "a chunk sent twice with other bytes",
-                        offset: usize::from(index),
-                    })
-                }
-                _ => *slot = Some(value),
+                Some(slot @ None) => *slot = Some(value),
+                // An identical copy of a chunk: kept once.
+                Some(Some(held)) if *held == value => {}
+                // Another total, or a second, different value under a chunk's name: a
+                // text rule whose name happens to look like a chunk's (DayZ's `ad`).
+                _ => plain.push((decode_text(decoder, name, "rule name")?, decode_text(decoder, value, "rule value")?)),
             }
         }
         let mut escaped = Vec::with_capacity(chunks.len() * CHUNK_LEN);
@@ -299,10 +338,42 @@ impl<S: TextBuf> ArmaRules<S> {
         for _ in 0..count {
             signatures.push(short_text(&mut r, decoder, "signature")?);
         }
-        // DayZ version 2 adds a description; version 1 ends here.
+        // DayZ version 2 adds a description (absent in some: `None`); version 1 ends here.
         let description =
             if version == 2 && !r.is_empty() { Some(short_text(&mut r, decoder, "description")?) } else { None };
-        Ok(ArmaRules { version, flags, dlc_mask, dlcs, difficulty, mods, signatures, description, rules: Vec::new() })
+        if !r.is_empty() {
+            // More than the layout holds: a layout misread would give wrong mods.
+            return Err(Error::Malformed {
+                reason: "bytes after the end of the Arma rules message",
+                offset: r.offset(),
+            });
+        }
+        Ok(ArmaRules {
+            version,
+            flags,
+            dlc_mask,
+            dlcs,
+            difficulty,
+            mods,
+            signatures,
+            description,
+            rules: Vec::new(),
+            truncated: false,
+        })
+    }
+}
+
+impl<S> ArmaRules<S> {
+    /// Whether the server says its mod list was cut to fit (general flags bit 0, as
+    /// ssq reads it from the Arma 3 launcher; not confirmed against the wire).
+    pub fn mods_overflow(&self) -> bool {
+        self.flags & 0x01 != 0
+    }
+
+    /// Whether the server says its signature list was cut to fit (general flags bit 1;
+    /// unconfirmed, as [`ArmaRules::mods_overflow`]).
+    pub fn signatures_overflow(&self) -> bool {
+        self.flags & 0x02 != 0
     }
 
     /// The name of the DLC at `bit` of the mask, for this message's game.
@@ -321,10 +392,37 @@ impl<S: AsRef<[u8]>> ArmaRules<S> {
     /// than 255 bytes, a mod id longer than its flags say, or DLC entries that do not
     /// match the mask.
     pub fn to_message(&self) -> Result<Vec<u8>> {
+        if !(1..=3).contains(&self.version) {
+            return Err(Error::Unencodable("the Arma rules version is 1 to 3"));
+        }
+        // What the decoder derives must agree with what is written, or the value would
+        // not read back as itself.
+        match (self.version, self.difficulty) {
+            (3, None) => return Err(Error::Unencodable("version 3 (Arma 3) carries the difficulty: give one")),
+            (1 | 2, Some(_)) => return Err(Error::Unencodable("only version 3 (Arma 3) carries the difficulty")),
+            _ => {}
+        }
+        if self.description.is_some() && self.version != 2 {
+            return Err(Error::Unencodable("only version 2 (DayZ) carries a description"));
+        }
+        if self.dlcs.iter().any(|d| d.name != self.dlc_name(d.bit)) {
+            return Err(Error::Unencodable("a DLC's name must be the one its bit has (or none)"));
+        }
+        if self.mods.iter().any(|m| {
+            let dlc = m.flags & CREATOR_DLC != 0;
+            m.is_dlc != dlc || m.workshop_id != (!dlc && m.id != 0).then_some(m.id)
+        }) {
+            return Err(Error::Unencodable(
+                "a mod's is_dlc and workshop_id must follow its flags and id (see ArmaMod::workshop)",
+            ));
+        }
+        if self.rules.iter().any(|(n, _)| chunk_key(n.as_ref(), None).is_some()) {
+            return Err(Error::Unencodable("a text rule named like a chunk ([index, count] bytes)"));
+        }
         let mut out = vec![self.version, self.flags];
         out.extend_from_slice(&self.dlc_mask.to_le_bytes());
-        if self.version >= 3 {
-            out.extend_from_slice(&self.difficulty.map_or([0, 0], |d| d.raw));
+        if let Some(d) = self.difficulty {
+            out.extend_from_slice(&d.raw);
         }
         let bits: Vec<u16> = (0..16).map(|b| 1u16 << b).filter(|b| self.dlc_mask & b != 0).collect();
         if bits.len() != self.dlcs.len() || bits.iter().zip(&self.dlcs).any(|(b, d)| *b != d.bit) {

@@ -449,8 +449,11 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
         }
         (None, None, None) if row.arma.is_some_and(|r| r.is_ok()) => {
             let Some(Ok(arma)) = row.arma else { return String::new() };
-            let names: Vec<String> = arma.mods.iter().filter(|m| !m.is_dlc).map(|m| clean(m.name.as_ref())).collect();
-            format!("{addr}  {:>4}  {}", arma.mods.len(), fit(&names.join(", "), 100, 0))
+            let names: Vec<String> =
+                arma.mods.iter().map(|m| clean(m.name.as_ref())).filter(|n| !n.is_empty()).collect();
+            let dlcs = arma.mods.iter().filter(|m| m.is_dlc).count();
+            let more = if dlcs > 0 { format!(" (+{dlcs} creator DLC)") } else { String::new() };
+            format!("{addr}  {:>4}  {}{more}", arma.mods.len(), fit(&names.join(", "), 100, 0))
         }
         (None, None, Some(Ok(rules))) => {
             let first: Vec<String> =

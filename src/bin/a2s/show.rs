@@ -189,6 +189,12 @@ pub fn arma<S: AsRef<[u8]>>(a: &ArmaRules<S>) -> Vec<String> {
             d.raw[1],
         ));
     }
+    if a.mods_overflow() || a.signatures_overflow() {
+        lines.push("Note        the server says it cut its mod or signature list to fit (flags bits 0-1)".to_string());
+    }
+    if a.truncated {
+        lines.push("Note        the rules reply was cut short: text rules may be missing".to_string());
+    }
     lines.push(format!("{} mods", a.mods.len()));
     for m in &a.mods {
         let id = match (m.is_dlc, m.workshop_id) {
