@@ -11,6 +11,7 @@
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
 //! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
 //! | Arma 3 / DayZ | [`ArmaRules`]: the binary rules decoded and encoded |
+//! | server lists | [`Filter`] (the filter both listers take), [`Region`], [`encode_master_request`], [`MasterPage`] |
 //! | many servers | [`Endpoint`]: an exchange per server, routed by address, paced |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
@@ -44,8 +45,10 @@
 mod arma;
 mod endpoint;
 mod exchange;
+mod filter;
 mod fragment;
 mod info;
+mod master;
 mod packet;
 mod players;
 mod reader;
@@ -61,6 +64,7 @@ pub use endpoint::{
     MAX_REMEMBERED,
 };
 pub use exchange::{Answer, Exchange, ExchangeConfig, Learned, GOLDSRC_GRACE_FLOOR};
+pub use filter::{Filter, Region};
 pub use fragment::{
     split_packet, Pushed, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
     GOLDSRC_MAX_FRAGMENTS, GOLDSRC_SPLIT_SIZE,
@@ -69,6 +73,7 @@ pub use info::{
     GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip, EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV,
     EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
 };
+pub use master::{encode_master_request, MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH};
 pub use packet::{
     encode_challenge, Challenge, Datagram, Message, Query, Request, A2S_GETCHALLENGE, A2S_INFO, A2S_PLAYER, A2S_RULES,
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,

@@ -1,0 +1,257 @@
+//! The server-list filter both listers take (the UDP master protocol and the Steam Web
+//! API's `GetServerList`): `\key\value` pairs, built with typed methods and rendered to
+//! the exact string both endpoints read.
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+
+/// A master server region (the UDP master protocol's region byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Region {
+    /// `0x00`.
+    UsEast,
+    /// `0x01`.
+    UsWest,
+    /// `0x02`.
+    SouthAmerica,
+    /// `0x03`.
+    Europe,
+    /// `0x04`.
+    Asia,
+    /// `0x05`.
+    Australia,
+    /// `0x06`.
+    MiddleEast,
+    /// `0x07`.
+    Africa,
+    /// `0xFF`: every region (the default).
+    #[default]
+    World,
+    /// Any other byte, as given.
+    Other(u8),
+}
+
+impl Region {
+    /// The region byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Region::UsEast => 0x00,
+            Region::UsWest => 0x01,
+            Region::SouthAmerica => 0x02,
+            Region::Europe => 0x03,
+            Region::Asia => 0x04,
+            Region::Australia => 0x05,
+            Region::MiddleEast => 0x06,
+            Region::Africa => 0x07,
+            Region::World => 0xFF,
+            Region::Other(b) => b,
+        }
+    }
+}
+
+/// One condition: a pair, or a group of conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    Pair(&'static str, String),
+    /// `nor` (exclude servers matching any) or `nand` (matching all).
+    Group(&'static str, Filter),
+}
+
+/// A server-list filter, built condition by condition and rendered with
+/// [`Filter::render`]. Every key of the filter syntax has a method; [`Filter::raw`]
+/// takes any other.
+///
+/// ```
+/// use a2s_query::proto::Filter;
+/// # fn main() -> a2s_query::Result<()> {
+/// let tf2_with_players = Filter::new().app_id(440).not_empty().secure();
+/// assert_eq!(tf2_with_players.render()?, r"\appid\440\empty\1\secure\1");
+///
+/// // No 2Fort, no password: `nor` counts the conditions it applies to.
+/// let f = Filter::new().app_id(440).nor(Filter::new().map("ctf_2fort").password(true));
+/// assert_eq!(f.render()?, r"\appid\440\nor\2\map\ctf_2fort\password\1");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    conditions: Vec<Condition>,
+}
+
+impl Filter {
+    /// No condition: every server.
+    pub fn new() -> Self {
+        Filter::default()
+    }
+
+    fn pair(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.conditions.push(Condition::Pair(key, value.into()));
+        self
+    }
+
+    /// Dedicated servers only (`\dedicated\1`).
+    pub fn dedicated(self) -> Self {
+        self.pair("dedicated", "1")
+    }
+
+    /// Anti-cheat (VAC) servers only (`\secure\1`).
+    pub fn secure(self) -> Self {
+        self.pair("secure", "1")
+    }
+
+    /// Servers running this game directory (`\gamedir\cstrike`).
+    pub fn gamedir(self, dir: &str) -> Self {
+        self.pair("gamedir", dir)
+    }
+
+    /// Servers on this map (`\map\de_dust2`).
+    pub fn map(self, map: &str) -> Self {
+        self.pair("map", map)
+    }
+
+    /// Linux servers only (`\linux\1`).
+    pub fn linux(self) -> Self {
+        self.pair("linux", "1")
+    }
+
+    /// Servers with (`true`) or without (`false`) a password (`\password\1` / `\password\0`).
+    pub fn password(self, protected: bool) -> Self {
+        self.pair("password", if protected { "1" } else { "0" })
+    }
+
+    /// Servers that are not empty (`\empty\1`).
+    pub fn not_empty(self) -> Self {
+        self.pair("empty", "1")
+    }
+
+    /// Servers that are not full (`\full\1`).
+    pub fn not_full(self) -> Self {
+        self.pair("full", "1")
+    }
+
+    /// Spectator proxies only (`\proxy\1`).
+    pub fn proxy(self) -> Self {
+        self.pair("proxy", "1")
+    }
+
+    /// Servers running this app id (`\appid\440`).
+    pub fn app_id(self, app: u32) -> Self {
+        self.pair("appid", app.to_string())
+    }
+
+    /// Servers not running this app id (`\napp\500`).
+    pub fn not_app_id(self, app: u32) -> Self {
+        self.pair("napp", app.to_string())
+    }
+
+    /// Empty servers only (`\noplayers\1`).
+    pub fn no_players(self) -> Self {
+        self.pair("noplayers", "1")
+    }
+
+    /// Whitelisted servers only (`\white\1`).
+    pub fn white(self) -> Self {
+        self.pair("white", "1")
+    }
+
+    /// Servers with all these tags in `sv_tags` (`\gametype\a,b`).
+    pub fn gametype<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
+        self.pair("gametype", tags.into_iter().collect::<Vec<_>>().join(","))
+    }
+
+    /// Servers with all these hidden tags (`\gamedata\a,b`, Left 4 Dead 2).
+    pub fn gamedata<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
+        self.pair("gamedata", tags.into_iter().collect::<Vec<_>>().join(","))
+    }
+
+    /// Servers with any of these hidden tags (`\gamedataor\a,b`, Left 4 Dead 2).
+    pub fn gamedataor<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
+        self.pair("gamedataor", tags.into_iter().collect::<Vec<_>>().join(","))
+    }
+
+    /// Servers whose name matches (`*` is a wildcard: `\name_match\*surf*`).
+    pub fn name_match(self, pattern: &str) -> Self {
+        self.pair("name_match", pattern)
+    }
+
+    /// Servers whose version matches (`*` is a wildcard: `\version_match\1.0.*`).
+    pub fn version_match(self, pattern: &str) -> Self {
+        self.pair("version_match", pattern)
+    }
+
+    /// One server per IP address (`\collapse_addr_hash\1`).
+    pub fn collapse_addr_hash(self) -> Self {
+        self.pair("collapse_addr_hash", "1")
+    }
+
+    /// Servers on this IP (optionally `IP:port`) only (`\gameaddr\203.0.113.7`).
+    pub fn gameaddr(self, addr: &str) -> Self {
+        self.pair("gameaddr", addr)
+    }
+
+    /// Excludes servers matching **any** of `conditions` (`\nor\N\...`, N their count).
+    pub fn nor(mut self, conditions: Filter) -> Self {
+        self.conditions.push(Condition::Group("nor", conditions));
+        self
+    }
+
+    /// Excludes servers matching **all** of `conditions` (`\nand\N\...`).
+    pub fn nand(mut self, conditions: Filter) -> Self {
+        self.conditions.push(Condition::Group("nand", conditions));
+        self
+    }
+
+    /// A key this builder has no method for, as given (`key` without backslashes).
+    pub fn raw(mut self, key: &str, value: &str) -> Self {
+        // Kept as `key\value` under an empty key; render checks it holds one backslash.
+        self.conditions.push(Condition::Pair("", format!("{key}\\{value}")));
+        self
+    }
+
+    /// How many conditions it holds (a group counts as one): the `N` of a `nor` or
+    /// `nand` around it.
+    pub fn len(&self) -> usize {
+        self.conditions.len()
+    }
+
+    /// Whether it holds no condition.
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+    }
+
+    /// The filter string: `\key\value` pairs in the order built, a group as
+    /// `\nor\N` followed by its conditions. Empty for no condition.
+    ///
+    /// # Errors
+    /// [`Error::Unencodable`] for a value holding a backslash (it would start another
+    /// pair) or a NUL (it would end the string).
+    pub fn render(&self) -> Result<String> {
+        let mut out = String::new();
+        self.render_into(&mut out)?;
+        Ok(out)
+    }
+
+    fn render_into(&self, out: &mut String) -> Result<()> {
+        for condition in &self.conditions {
+            match condition {
+                Condition::Pair("", raw) => {
+                    if raw.contains('\0') || raw.matches('\\').count() != 1 {
+                        return Err(Error::Unencodable("a raw filter key or value holding a backslash or NUL"));
+                    }
+                    let _ = write!(out, "\\{raw}");
+                }
+                Condition::Pair(key, value) => {
+                    if value.contains(['\\', '\0']) {
+                        return Err(Error::Unencodable("a filter value holding a backslash or NUL"));
+                    }
+                    let _ = write!(out, "\\{key}\\{value}");
+                }
+                Condition::Group(kind, inner) => {
+                    let _ = write!(out, "\\{kind}\\{}", inner.len());
+                    inner.render_into(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
