@@ -139,6 +139,19 @@ pub enum Error {
         total: u8,
     },
 
+    /// A master server walk ended before the end of the list: the master stopped
+    /// answering (its retries spent) or the walk's deadline passed. The addresses
+    /// already given out stay valid; `pages` and `servers` say how far it got.
+    #[error("server list incomplete: {reason} after {pages} pages ({servers} servers listed)")]
+    MasterIncomplete {
+        /// Why it ended.
+        reason: &'static str,
+        /// Pages received.
+        pages: u32,
+        /// Addresses given out.
+        servers: u64,
+    },
+
     /// A split reply declares more fragments than the limit allows.
     #[error("split reply of {total} fragments exceeds the limit of {max}")]
     TooManyFragments {

@@ -28,6 +28,8 @@
 //!   list of `host:port` lines.
 //! - Arma 3 and DayZ: [`arma_rules`] (and [`Client::arma_rules`]) decode the binary
 //!   rules those servers send: mods, DLCs, difficulty, signatures ([`ArmaRules`]).
+//! - Server lists: [`master::MasterQuery`] walks a UDP master server's list (community
+//!   masters: Valve's stopped answering in 2025), filtered with [`proto::Filter`].
 //! - [`Error`]: one enum; [`Error::Timeout`] is its own variant.
 //! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
 //!   default, so one odd byte in a name never fails a query.
@@ -81,6 +83,7 @@ mod client;
 mod encoding;
 mod error;
 mod limits;
+pub mod master;
 pub mod proto;
 pub mod server;
 

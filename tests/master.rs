@@ -121,3 +121,152 @@ fn the_end_marker_ends_the_list_and_broken_pages_are_errors() {
     assert!(matches!(MasterPage::parse(b"\xFF\xFF\xFF\xFFI\x11"), Err(Error::NotA2s { .. })));
     assert!(matches!(MasterPage::parse(b""), Err(Error::NotA2s { header: [0, 0, 0, 0] })));
 }
+
+mod walk {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use a2s_query::master::MasterQuery;
+    use a2s_query::proto::{Filter, MasterConfig, MasterPage, MasterWalk, Region};
+    use a2s_query::server::FakeMaster;
+    use a2s_query::Error;
+
+    use super::addrs;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn config() -> MasterConfig {
+        MasterConfig { page_timeout: ms(100), retries: 2, pace: ms(50), timeout: ms(10_000), ..MasterConfig::default() }
+    }
+
+    fn page(from: &[std::net::SocketAddrV4], last: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        MasterPage { servers: from.to_vec(), last }.encode(&mut out);
+        out
+    }
+
+    fn drain(w: &mut MasterWalk) -> Vec<std::net::SocketAddrV4> {
+        std::iter::from_fn(|| w.poll_address()).collect()
+    }
+
+    /// Pages seeded with the last address of the one before, paced, to the end marker.
+    #[test]
+    fn pages_follow_their_seeds_at_the_pace() {
+        let list = addrs(5);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        assert_eq!(w.poll_transmit(t0).unwrap(), b"1\xFF0.0.0.0:0\0\0");
+        w.handle_datagram(&page(&list[..2], false), t0 + ms(10));
+        assert_eq!(drain(&mut w), list[..2]);
+        // The pace: the next request 50 ms after the last one went, not before.
+        assert_eq!(w.poll_transmit(t0 + ms(49)), None);
+        assert_eq!(w.poll_timeout(), Some(t0 + ms(50)));
+        let second = w.poll_transmit(t0 + ms(50)).unwrap();
+        assert_eq!(second, [b"1\xFF".as_slice(), list[1].to_string().as_bytes(), b"\0\0"].concat());
+        assert!(second.starts_with(b"1\xFF198.51.0.1:27016\0"), "seeded with the last address");
+        w.handle_datagram(&page(&list[2..], true), t0 + ms(60));
+        assert_eq!(drain(&mut w), list[2..]);
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+        assert_eq!(w.poll_transmit(t0 + ms(1000)), None);
+    }
+
+    /// A page whose last address is the seed it was asked with makes no progress: the
+    /// walk ends there rather than asking forever.
+    #[test]
+    fn a_page_without_progress_ends_the_walk() {
+        let list = addrs(3);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0);
+        w.handle_datagram(&page(&list, false), t0 + ms(1));
+        assert_eq!(drain(&mut w).len(), 3);
+        w.poll_transmit(t0 + ms(50)).unwrap();
+        // The master repeats the seed alone: nothing new.
+        w.handle_datagram(&page(&list[2..], false), t0 + ms(51));
+        assert!(drain(&mut w).is_empty(), "the seed is not given out twice");
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
+    /// A lost page is asked for again, each wait twice the last; a master that stays
+    /// silent ends the walk with how far it got.
+    #[test]
+    fn a_lost_page_is_retried_with_back_off_then_given_up() {
+        let list = addrs(4);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0);
+        w.handle_datagram(&page(&list[..2], false), t0 + ms(5));
+        assert_eq!(drain(&mut w).len(), 2);
+        let sent = t0 + ms(50);
+        let request = w.poll_transmit(sent).unwrap();
+        assert_eq!(w.poll_timeout(), Some(sent + ms(100)));
+        w.handle_timeout(sent + ms(100));
+        assert_eq!(w.poll_transmit(sent + ms(100)).unwrap(), request, "the same page again");
+        assert_eq!(w.poll_timeout(), Some(sent + ms(300)), "twice the wait");
+        w.handle_timeout(sent + ms(300));
+        w.poll_transmit(sent + ms(300)).unwrap();
+        assert_eq!(w.poll_timeout(), Some(sent + ms(700)));
+        w.handle_timeout(sent + ms(700));
+        let e = w.poll_outcome().unwrap().unwrap_err();
+        assert!(matches!(e, Error::MasterIncomplete { pages: 1, servers: 2, .. }), "{e}");
+        assert!(e.to_string().contains("stopped answering after 1 pages (2 servers listed)"), "{e}");
+    }
+
+    #[test]
+    fn junk_and_unasked_pages_are_ignored_and_the_deadline_holds() {
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(MasterConfig { timeout: ms(500), ..config() }, t0);
+        // Before the request: not an answer.
+        w.handle_datagram(&page(&addrs(2), true), t0);
+        assert!(w.poll_address().is_none());
+        w.poll_transmit(t0);
+        w.handle_datagram(b"\xFF\xFF\xFF\xFFI junk", t0 + ms(1));
+        assert!(!w.is_over());
+        w.handle_timeout(t0 + ms(500));
+        assert!(
+            matches!(w.poll_outcome(), Some(Err(Error::MasterIncomplete { reason, .. })) if reason.contains("deadline"))
+        );
+    }
+
+    /// Against a fake master on loopback: many pages, the filter and region as sent, a
+    /// lost reply retried, and a master that goes silent mid-walk.
+    #[test]
+    fn a_walk_over_a_fake_master() {
+        let list = addrs(1000);
+        let master = FakeMaster { lose: vec![3], ..FakeMaster::new(list.clone(), 231) }.spawn("127.0.0.1:0").unwrap();
+        let walk = MasterQuery::new(master.local_addr())
+            .unwrap()
+            .region(Region::Europe)
+            .filter(Filter::new().app_id(440).not_empty())
+            .pace(Duration::ZERO)
+            // Long enough that only the lost page is asked again, however slow the run.
+            .page_timeout(ms(2000))
+            .walk()
+            .unwrap();
+        let got: Vec<SocketAddr> = walk.collect::<Result<_, _>>().unwrap();
+        assert_eq!(got, list.iter().map(|&a| SocketAddr::V4(a)).collect::<Vec<_>>(), "every address once, in order");
+        let requests = master.requests();
+        // 5 pages, the lost one asked twice.
+        assert_eq!(requests.len(), 6, "{requests:?}");
+        assert!(requests.iter().all(|r| r.region == 3 && r.filter == r"\appid\440\empty\1"));
+        assert_eq!(requests[0].seed, "0.0.0.0:0");
+        assert_eq!(requests[3].seed, requests[4].seed, "the lost page asked for again");
+
+        let silent =
+            FakeMaster { silent_after: Some(2), ..FakeMaster::new(list.clone(), 100) }.spawn("127.0.0.1:0").unwrap();
+        let walk = MasterQuery::new(silent.local_addr())
+            .unwrap()
+            .pace(Duration::ZERO)
+            .page_timeout(ms(100))
+            .retries(1)
+            .walk()
+            .unwrap();
+        let items: Vec<_> = walk.collect();
+        assert_eq!(items.len(), 201, "two pages, then the error");
+        assert!(items[..200].iter().all(Result::is_ok));
+        let e = items[200].as_ref().unwrap_err();
+        assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 200, .. }), "{e}");
+    }
+}

@@ -5,7 +5,9 @@
 //! (the first with `0.0.0.0:0`), over one socket (a new source port starts the list
 //! again); the entry `0.0.0.0:0` ends the list.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
 
 use super::filter::{Filter, Region};
 use crate::error::{Error, Result};
@@ -106,5 +108,182 @@ impl MasterPage {
             out.extend_from_slice(&addr.ip().octets());
             out.extend_from_slice(&addr.port().to_be_bytes());
         }
+    }
+}
+
+/// How a [`MasterWalk`] paces and bounds itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterConfig {
+    /// The region asked for. Default [`Region::World`].
+    pub region: Region,
+    /// The filter, rendered.
+    pub filter: String,
+    /// How long to wait for a page before asking again. Default 3 s; each retry of the
+    /// same page waits twice as long as the one before (back-off).
+    pub page_timeout: Duration,
+    /// Extra requests for a page that got no answer. Default 3.
+    pub retries: u8,
+    /// The least time between two requests. Default 2 s: 30 a minute, what Valve's
+    /// master allowed before it stopped answering for a minute.
+    pub pace: Duration,
+    /// Bounds the whole walk. Default 5 minutes.
+    pub timeout: Duration,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            region: Region::World,
+            filter: String::new(),
+            page_timeout: Duration::from_secs(3),
+            retries: 3,
+            pace: Duration::from_secs(2),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A walk of a master server's list, I/O-free: requests out, pages in, addresses out,
+/// as [`Exchange`](super::Exchange) does for one query. The driver sends what
+/// [`MasterWalk::poll_transmit`] gives over one socket, hands in what comes back, and
+/// calls [`MasterWalk::handle_timeout`] at [`MasterWalk::poll_timeout`].
+///
+/// The walk ends at the end marker, at a page that makes no progress (its last address
+/// is the seed it was asked with), or with [`Error::MasterIncomplete`] when the master
+/// stops answering or the deadline passes.
+#[derive(Debug)]
+pub struct MasterWalk {
+    config: MasterConfig,
+    seed: SocketAddrV4,
+    deadline: Instant,
+    /// When the next request may go (the pace); `None` while one is out.
+    send_at: Option<Instant>,
+    last_sent: Option<Instant>,
+    /// When the request out is given up on.
+    give_up_at: Option<Instant>,
+    attempts: u8,
+    pages: u32,
+    servers: u64,
+    ready: VecDeque<SocketAddrV4>,
+    outcome: Option<Result<()>>,
+}
+
+impl MasterWalk {
+    /// A walk starting at `now`, its first request due at once.
+    pub fn new(config: MasterConfig, now: Instant) -> Self {
+        let deadline = now.checked_add(config.timeout).unwrap_or(now);
+        MasterWalk {
+            config,
+            seed: LIST_END,
+            deadline,
+            send_at: Some(now),
+            last_sent: None,
+            give_up_at: None,
+            attempts: 0,
+            pages: 0,
+            servers: 0,
+            ready: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    /// The request to send now, if one is due.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if self.outcome.is_some() || self.send_at.is_none_or(|t| now < t) {
+            return None;
+        }
+        self.send_at = None;
+        self.last_sent = Some(now);
+        // Each retry of a page waits twice as long: 1, 2, 4, 8 page timeouts.
+        let wait = self.config.page_timeout.saturating_mul(1 << self.attempts.min(8));
+        self.give_up_at = Some(now.checked_add(wait).unwrap_or(self.deadline).min(self.deadline));
+        let mut out = Vec::with_capacity(32 + self.config.filter.len());
+        out.push(A2M_GET_SERVERS_BATCH2);
+        out.push(self.config.region.to_byte());
+        out.extend_from_slice(self.seed.to_string().as_bytes());
+        out.push(0);
+        out.extend_from_slice(self.config.filter.as_bytes());
+        out.push(0);
+        Some(out)
+    }
+
+    /// When to call [`MasterWalk::handle_timeout`]; `None` once over.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        Some(self.send_at.or(self.give_up_at).unwrap_or(self.deadline).min(self.deadline))
+    }
+
+    /// Moves the timers to `now`: a page given up on is asked for again, or the walk
+    /// ends when its retries are spent or its deadline passes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if now >= self.deadline {
+            return self.stop("the walk's deadline passed");
+        }
+        if self.give_up_at.is_some_and(|t| now >= t) {
+            self.give_up_at = None;
+            if self.attempts >= self.config.retries {
+                return self.stop("the master stopped answering");
+            }
+            self.attempts += 1;
+            self.send_at = Some(now);
+        }
+    }
+
+    /// Takes one datagram from the master. A datagram that is not a page, or that
+    /// comes with no request out, is ignored.
+    pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
+        self.handle_timeout(now);
+        if self.outcome.is_some() || self.give_up_at.is_none() {
+            return;
+        }
+        let Ok(page) = MasterPage::parse(datagram) else { return };
+        self.give_up_at = None;
+        self.attempts = 0;
+        self.pages = self.pages.saturating_add(1);
+        let progress = page.servers.last().is_some_and(|&last| last != self.seed);
+        for &addr in &page.servers {
+            // (A master may repeat the seed first: it was given out already.)
+            if addr != self.seed || self.pages == 1 {
+                self.ready.push_back(addr);
+                self.servers = self.servers.saturating_add(1);
+            }
+        }
+        if page.last || !progress {
+            self.outcome = Some(Ok(()));
+            return;
+        }
+        if let Some(&last) = page.servers.last() {
+            self.seed = last;
+        }
+        let paced = self.last_sent.and_then(|t| t.checked_add(self.config.pace)).unwrap_or(now);
+        self.send_at = Some(paced.max(now));
+    }
+
+    /// The next address listed, in the master's order.
+    pub fn poll_address(&mut self) -> Option<SocketAddrV4> {
+        self.ready.pop_front()
+    }
+
+    /// How the walk ended, once it has (taken): `Ok` at the end of the list.
+    pub fn poll_outcome(&mut self) -> Option<Result<()>> {
+        if self.ready.is_empty() {
+            self.outcome.take()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the walk is over (addresses may still wait in [`MasterWalk::poll_address`]).
+    pub fn is_over(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    fn stop(&mut self, reason: &'static str) {
+        self.outcome = Some(Err(Error::MasterIncomplete { reason, pages: self.pages, servers: self.servers }));
     }
 }

@@ -73,7 +73,9 @@ pub use info::{
     GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip, EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV,
     EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
 };
-pub use master::{encode_master_request, MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH};
+pub use master::{
+    encode_master_request, MasterConfig, MasterPage, MasterWalk, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH,
+};
 pub use packet::{
     encode_challenge, Challenge, Datagram, Message, Query, Request, A2S_GETCHALLENGE, A2S_INFO, A2S_PLAYER, A2S_RULES,
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,

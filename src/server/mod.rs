@@ -39,8 +39,10 @@
 //! field, GoldSrc), bzip2-compressed splits, and silence on rules queries.
 
 mod farm;
+mod master;
 
 pub use farm::{loopback_v4, Farm, Fault, RunningFarm};
+pub use master::{FakeMaster, MasterRequest, RunningMaster};
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};

@@ -1,0 +1,146 @@
+//! A fake master server, for testing list walks: a given list served in pages of a
+//! given size, with lost replies and a master that goes silent on request.
+
+use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::proto::{MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END};
+
+/// How often the serving thread checks whether it should stop.
+const POLL: Duration = Duration::from_millis(20);
+
+/// One request the fake master received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterRequest {
+    /// The region byte.
+    pub region: u8,
+    /// The seed, as sent.
+    pub seed: String,
+    /// The filter, as sent.
+    pub filter: String,
+}
+
+/// A master server playing back `servers` in pages of `page_size`.
+///
+/// ```
+/// use std::time::Duration;
+/// use a2s_query::{master::MasterQuery, server::FakeMaster};
+/// let list: Vec<_> = (1..=5u8).map(|i| format!("192.0.2.{i}:27015").parse().unwrap()).collect();
+/// let master = FakeMaster::new(list.clone(), 2).spawn("127.0.0.1:0")?;
+/// let walk = MasterQuery::new(master.local_addr())?.pace(Duration::ZERO).walk()?;
+/// let got: Vec<_> = walk.collect::<Result<_, _>>()?;
+/// assert_eq!(got, list.iter().map(|&a| std::net::SocketAddr::V4(a)).collect::<Vec<_>>());
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FakeMaster {
+    /// The list, in order.
+    pub servers: Vec<SocketAddrV4>,
+    /// Addresses per page.
+    pub page_size: usize,
+    /// Requests (counted from 0) left unanswered, as lost replies.
+    pub lose: Vec<usize>,
+    /// Stop answering after this many requests (a master that goes silent).
+    pub silent_after: Option<usize>,
+}
+
+impl FakeMaster {
+    /// A master serving `servers`, `page_size` a page, losing nothing.
+    pub fn new(servers: Vec<SocketAddrV4>, page_size: usize) -> Self {
+        FakeMaster { servers, page_size: page_size.max(1), lose: Vec::new(), silent_after: None }
+    }
+
+    /// The page answering a request seeded with `seed`: the addresses after it.
+    pub fn page_after(&self, seed: SocketAddrV4) -> MasterPage {
+        let start =
+            if seed == LIST_END { 0 } else { self.servers.iter().position(|&a| a == seed).map_or(0, |i| i + 1) };
+        let end = (start + self.page_size).min(self.servers.len());
+        let servers = self.servers.get(start..end).unwrap_or_default().to_vec();
+        MasterPage { servers, last: end >= self.servers.len() }
+    }
+
+    /// Serves on `addr` in a new thread until the handle is dropped.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
+    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningMaster> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(POLL))?;
+        let local_addr = socket.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
+            std::thread::spawn(move || self.serve(&socket, &stop, &requests))
+        };
+        Ok(RunningMaster { local_addr, stop, requests, thread: Some(thread) })
+    }
+
+    fn serve(&self, socket: &UdpSocket, stop: &AtomicBool, requests: &Mutex<Vec<MasterRequest>>) {
+        let mut buf = [0u8; 1500];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+            let Some(request) = parse_request(buf.get(..n).unwrap_or_default()) else { continue };
+            let count = match requests.lock() {
+                Ok(mut r) => {
+                    r.push(request.clone());
+                    r.len() - 1
+                }
+                Err(_) => return,
+            };
+            if self.lose.contains(&count) || self.silent_after.is_some_and(|s| count >= s) {
+                continue;
+            }
+            let seed = request.seed.parse().unwrap_or(LIST_END);
+            let mut out = Vec::new();
+            self.page_after(seed).encode(&mut out);
+            let _ = socket.send_to(&out, from);
+        }
+    }
+}
+
+fn parse_request(bytes: &[u8]) -> Option<MasterRequest> {
+    let (&kind, rest) = bytes.split_first()?;
+    let (&region, rest) = rest.split_first()?;
+    if kind != A2M_GET_SERVERS_BATCH2 {
+        return None;
+    }
+    let mut parts = rest.split(|&b| b == 0);
+    let seed = String::from_utf8_lossy(parts.next()?).into_owned();
+    let filter = String::from_utf8_lossy(parts.next()?).into_owned();
+    Some(MasterRequest { region, seed, filter })
+}
+
+/// A [`FakeMaster`] serving in its thread; stops when dropped.
+#[derive(Debug)]
+pub struct RunningMaster {
+    local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<MasterRequest>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningMaster {
+    /// The address it answers on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<MasterRequest> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for RunningMaster {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
