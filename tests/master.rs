@@ -214,6 +214,26 @@ mod walk {
         assert!(e.to_string().contains("stopped answering after 1 pages (2 servers listed)"), "{e}");
     }
 
+    /// A page asked for twice may come twice: the late copy arrives after the next
+    /// request went out and must not read as a page without progress.
+    #[test]
+    fn a_late_copy_of_a_retried_page_is_not_the_end() {
+        let list = addrs(6);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0);
+        w.handle_timeout(t0 + ms(100));
+        w.poll_transmit(t0 + ms(100)).unwrap();
+        // Both copies of page 1 come back, the second after request 2 went out.
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(150));
+        w.poll_transmit(t0 + ms(200)).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(201));
+        assert!(!w.is_over(), "the copy is not the end of the list");
+        w.handle_datagram(&page(&list[3..], true), t0 + ms(210));
+        assert_eq!(drain(&mut w), list, "every address once");
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
     #[test]
     fn junk_and_unasked_pages_are_ignored_and_the_deadline_holds() {
         let t0 = Instant::now();

@@ -162,6 +162,9 @@ pub struct MasterWalk {
     /// When the request out is given up on.
     give_up_at: Option<Instant>,
     attempts: u8,
+    /// Whether the last page came only after its request was sent again: a late copy
+    /// of it may still come, and must not read as a page without progress.
+    copy_may_come: bool,
     pages: u32,
     servers: u64,
     ready: VecDeque<SocketAddrV4>,
@@ -180,6 +183,7 @@ impl MasterWalk {
             last_sent: None,
             give_up_at: None,
             attempts: 0,
+            copy_may_come: false,
             pages: 0,
             servers: 0,
             ready: VecDeque::new(),
@@ -242,10 +246,15 @@ impl MasterWalk {
             return;
         }
         let Ok(page) = MasterPage::parse(datagram) else { return };
+        let progress = page.servers.last().is_some_and(|&last| last != self.seed);
+        if !progress && !page.last && std::mem::take(&mut self.copy_may_come) {
+            // The late copy of the page before (pages carry no id): not an answer.
+            return;
+        }
         self.give_up_at = None;
+        self.copy_may_come = self.attempts > 0;
         self.attempts = 0;
         self.pages = self.pages.saturating_add(1);
-        let progress = page.servers.last().is_some_and(|&last| last != self.seed);
         for &addr in &page.servers {
             // (A master may repeat the seed first: it was given out already.)
             if addr != self.seed || self.pages == 1 {
