@@ -35,7 +35,11 @@ const ENTRY_LEN: usize = 6;
 /// # Errors
 /// As [`Filter::render`].
 pub fn encode_master_request(region: Region, seed: SocketAddrV4, filter: &Filter) -> Result<Vec<u8>> {
-    let filter = filter.render()?;
+    Ok(request_bytes(region, seed, &filter.render()?))
+}
+
+/// The request with the filter already rendered.
+fn request_bytes(region: Region, seed: SocketAddrV4, filter: &str) -> Vec<u8> {
     let seed = seed.to_string();
     let mut out = Vec::with_capacity(4 + seed.len() + filter.len());
     out.push(A2M_GET_SERVERS_BATCH2);
@@ -44,7 +48,7 @@ pub fn encode_master_request(region: Region, seed: SocketAddrV4, filter: &Filter
     out.push(0);
     out.extend_from_slice(filter.as_bytes());
     out.push(0);
-    Ok(out)
+    out
 }
 
 /// One page of a server list.
@@ -201,14 +205,7 @@ impl MasterWalk {
         // Each retry of a page waits twice as long: 1, 2, 4, 8 page timeouts.
         let wait = self.config.page_timeout.saturating_mul(1 << self.attempts.min(8));
         self.give_up_at = Some(now.checked_add(wait).unwrap_or(self.deadline).min(self.deadline));
-        let mut out = Vec::with_capacity(32 + self.config.filter.len());
-        out.push(A2M_GET_SERVERS_BATCH2);
-        out.push(self.config.region.to_byte());
-        out.extend_from_slice(self.seed.to_string().as_bytes());
-        out.push(0);
-        out.extend_from_slice(self.config.filter.as_bytes());
-        out.push(0);
-        Some(out)
+        Some(request_bytes(self.config.region, self.seed, &self.config.filter))
     }
 
     /// When to call [`MasterWalk::handle_timeout`]; `None` once over.
