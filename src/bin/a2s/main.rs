@@ -148,7 +148,9 @@ where
         Some(path) => match open(path) {
             Ok(reader) => {
                 let label = if path == "-" { "stdin".to_string() } else { path.clone() };
-                (Some((label, reader)), list::count(path))
+                // The total is only for the bar: the list is read twice only when one is drawn.
+                let total = if progress::wanted() { list::count(path) } else { None };
+                (Some((label, reader)), total)
             }
             Err(e) => {
                 warn(&format!("a2s: {path}: {e}"));

@@ -2,7 +2,7 @@
 //! batch with a progress line and a summary on standard error. Every write goes
 //! through [`Out`], so a closed standard output ends the run instead of panicking.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -233,30 +233,22 @@ impl<S: TextBuf> Row<'_, S> {
         Row { addr, info: None, players: None, rules: None, arma: None }
     }
 
-    fn errors(&self) -> impl Iterator<Item = &Error> + '_ {
+    /// Each part asked, in order: its error, or `None` when it answered.
+    fn outcomes(&self) -> impl Iterator<Item = Option<&Error>> + '_ {
         let parts = [
             self.info.map(|r| r.err()),
             self.players.map(|r| r.err()),
             self.rules.map(|r| r.err()),
             self.arma.map(|r| r.err()),
         ];
-        parts.into_iter().flatten().flatten()
+        parts.into_iter().flatten()
     }
 
     /// Counts it: answered when every part did; timed out when its first part did
     /// (the rest of `all` is not asked then); failed otherwise.
     fn count(&self, counts: &Counts) {
-        let first = [
-            self.info.map(|r| r.err()),
-            self.players.map(|r| r.err()),
-            self.rules.map(|r| r.err()),
-            self.arma.map(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .flatten();
-        let counter = if self.errors().next().is_none() {
+        let first = self.outcomes().next().flatten();
+        let counter = if self.outcomes().all(|e| e.is_none()) {
             &counts.answered
         } else if first.is_some_and(Error::is_timeout) {
             &counts.timed_out
@@ -287,7 +279,7 @@ where
     ) -> u8 {
         let shared = Shared::default();
         let input = list::input(addrs, list, &shared);
-        let bar = io::stderr().is_terminal() && !io::stdout().is_terminal();
+        let bar = crate::progress::wanted();
         let mut progress = Progress::start(bar, total.map(|t| t + addrs.len() as u64));
         let counts = Arc::clone(&progress.counts);
         let (json, query, arma) = (self.json, self.query, self.arma);

@@ -18,6 +18,12 @@ static DRAWING: AtomicBool = AtomicBool::new(false);
 /// One writer of standard error at a time.
 static STDERR: Mutex<()> = Mutex::new(());
 
+/// Whether a bar is drawn: standard error is a terminal and standard output is not.
+pub fn wanted() -> bool {
+    use std::io::IsTerminal;
+    io::stderr().is_terminal() && !io::stdout().is_terminal()
+}
+
 /// A line on standard error; a closed or failing stderr is ignored.
 pub fn warn(line: &str) {
     let _guard = STDERR.lock();
