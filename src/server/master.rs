@@ -44,7 +44,8 @@ pub struct FakeMaster {
     pub page_size: usize,
     /// Requests (counted from 0) left unanswered, as lost replies.
     pub lose: Vec<usize>,
-    /// Stop answering after this many requests (a master that goes silent).
+    /// Stop answering new pages after this many (a master that goes silent); a page
+    /// already answered is answered again when asked again (a retry).
     pub silent_after: Option<usize>,
 }
 
@@ -82,6 +83,7 @@ impl FakeMaster {
 
     fn serve(&self, socket: &UdpSocket, stop: &AtomicBool, requests: &Mutex<Vec<MasterRequest>>) {
         let mut buf = [0u8; 1500];
+        let mut pages: Vec<String> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
             let Some(request) = parse_request(buf.get(..n).unwrap_or_default()) else { continue };
@@ -92,8 +94,12 @@ impl FakeMaster {
                 }
                 Err(_) => return,
             };
-            if self.lose.contains(&count) || self.silent_after.is_some_and(|s| count >= s) {
+            let new_page = !pages.contains(&request.seed);
+            if self.lose.contains(&count) || (new_page && self.silent_after.is_some_and(|s| pages.len() >= s)) {
                 continue;
+            }
+            if new_page {
+                pages.push(request.seed.clone());
             }
             let seed = request.seed.parse().unwrap_or(LIST_END);
             let mut out = Vec::new();
