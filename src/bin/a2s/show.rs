@@ -178,6 +178,7 @@ pub fn arma<S: AsRef<[u8]>>(a: &ArmaRules<S>) -> Vec<String> {
         a.dlcs.iter().map(|d| d.name.map_or_else(|| format!("bit {:#06x}", d.bit), str::to_string)).collect();
     lines.push(format!("DLCs        {}", if dlcs.is_empty() { "none".to_string() } else { dlcs.join(", ") }));
     if let Some(d) = a.difficulty {
+        let [difficulty, crosshair] = d.raw;
         lines.push(format!(
             "Difficulty  level {}, AI {}, {}, {}, {} (bytes {:02X} {:02X})",
             d.level,
@@ -185,8 +186,8 @@ pub fn arma<S: AsRef<[u8]>>(a: &ArmaRules<S>) -> Vec<String> {
             if d.third_person { "third person" } else { "first person only" },
             if d.crosshair { "crosshair" } else { "no crosshair" },
             if d.advanced_flight_model { "advanced flight model" } else { "standard flight model" },
-            d.raw[0],
-            d.raw[1],
+            difficulty,
+            crosshair,
         ));
     }
     if a.mods_overflow() || a.signatures_overflow() {
