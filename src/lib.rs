@@ -29,7 +29,8 @@
 //! - Arma 3 and DayZ: [`arma_rules`] (and [`Client::arma_rules`]) decode the binary
 //!   rules those servers send: mods, DLCs, difficulty, signatures ([`ArmaRules`]).
 //! - Server lists: [`master::MasterQuery`] walks a UDP master server's list (community
-//!   masters: Valve's stopped answering in 2025), filtered with [`proto::Filter`].
+//!   masters: Valve's stopped answering in 2025), filtered with [`proto::Filter`];
+//!   `web_api::WebApi` (feature `web-api`) gets the list from the Steam Web API.
 //! - [`Error`]: one enum; [`Error::Timeout`] is its own variant.
 //! - [`Encoding`] and [`TextDecoder`]: how wire bytes become text. Lossy UTF-8 is the
 //!   default, so one odd byte in a name never fails a query.
@@ -54,6 +55,9 @@
 //! - `encoding_rs` (off by default): any WHATWG encoding label as an [`Encoding`]
 //!   ([`Encoding::for_label`]: `windows-1251`, `gbk`, `shift_jis`, ...), as python-a2s
 //!   takes any codec name.
+//! - `web-api` (off by default): `web_api`, server lists from the Steam Web API
+//!   with your key, and the servers at an IP address; brings an HTTPS client (ureq)
+//!   and JSON parsing. Needs Rust 1.85.
 //! - `cli` (off by default): the `a2s` command (`cargo install --path . --features
 //!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json,
 //!   unicode-width) come only with it.
@@ -86,6 +90,8 @@ mod limits;
 pub mod master;
 pub mod proto;
 pub mod server;
+#[cfg(feature = "web-api")]
+pub mod web_api;
 
 use std::net::ToSocketAddrs;
 use std::time::Duration;

@@ -40,9 +40,13 @@
 
 mod farm;
 mod master;
+#[cfg(feature = "web-api")]
+mod web_api;
 
 pub use farm::{loopback_v4, Farm, Fault, RunningFarm};
 pub use master::{FakeMaster, MasterRequest, RunningMaster};
+#[cfg(feature = "web-api")]
+pub use web_api::{FakeWebApi, RunningWebApi, WebApiRequest};
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};

@@ -1,0 +1,273 @@
+//! Server lists from the Steam Web API (feature `web-api`): what current server browsers
+//! are built on, now that Valve's UDP master no longer answers.
+//!
+//! - [`WebApi::server_list`] calls `IGameServersService/GetServerList/v1` with your Web
+//!   API key, a [`Filter`] (the master server's syntax) and a limit. Each server comes
+//!   with its query address and the summary Steam keeps of it ([`ServerSummary`]). Valve
+//!   leaves this method out of its Steamworks documentation; its parameters (`key`,
+//!   `filter`, `limit`, default 100) and fields are those of Valve's service definition
+//!   as listed at <https://steamapi.xpaw.me/#IGameServersService/GetServerList>. Users
+//!   report lists of 10 000 to 20 000 servers; larger games are split by region or map.
+//! - [`WebApi::servers_at_address`] calls `ISteamApps/GetServersAtAddress/v1` (no key):
+//!   the servers Steam knows at one IP, with their query and game ports. Valve announced
+//!   it for troubleshooting only: calling it more often than about once every ten
+//!   minutes, or to scrape the list, is abuse (Fletcher Dunn, "New WebAPI: Is my server
+//!   listed on the master server?", hlds_announce, 9 August 2012).
+//!
+//! A key is free with a Steam account at <https://steamcommunity.com/dev/apikey>, under
+//! the Steam Web API Terms of Use (<https://steamcommunity.com/dev/apiterms>: keep it
+//! confidential; 100 000 calls a day). Valve's overview of keys and replies:
+//! <https://partner.steamgames.com/doc/webapi_overview/auth> and
+//! <https://partner.steamgames.com/doc/webapi_overview/responses> (64-bit numbers come
+//! as strings). The key goes in the request's `key` parameter, never into an error
+//! message or a `Debug` output of this module.
+//!
+//! The replies' readers, [`parse_server_list`] and [`parse_servers_at_address`], do no
+//! I/O: use them with another HTTP client (an async one, say).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use a2s_query::{proto::Filter, web_api::WebApi, Batch};
+//! let api = WebApi::from_env()?; // STEAM_API_KEY
+//! let list = api.server_list(&Filter::new().app_id(440).not_empty(), 500)?;
+//! let mut batch = Batch::builder().timeout(Duration::from_secs(2)).build()?;
+//! for (addr, info) in batch.info(list.servers.iter().map(|s| s.addr)) {
+//!     match info {
+//!         Ok(info) => println!("{addr} {}/{} {}", info.player_count(), info.max_players(), info.name()),
+//!         Err(e) => println!("{addr} {e}"),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod reply;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub use reply::{parse_server_list, parse_servers_at_address, Listing, ServerAtAddress, ServerSummary};
+
+use crate::proto::Filter;
+
+/// Where the Steam Web API answers.
+pub const STEAM_API: &str = "https://api.steampowered.com";
+
+/// The environment variable [`WebApi::from_env`] reads the key from.
+pub const KEY_VARIABLE: &str = "STEAM_API_KEY";
+
+/// The largest reply body read (a 20 000-server list is about 8 MB).
+const BODY_LIMIT: u64 = 64 << 20;
+
+/// How much of an unexpected body an error quotes.
+const EXCERPT: usize = 160;
+
+/// What went wrong talking to the Web API. No variant carries the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No key was given, or it was empty.
+    #[error(
+        "no Steam Web API key: pass one, or set {KEY_VARIABLE} (get one at https://steamcommunity.com/dev/apikey)"
+    )]
+    MissingKey,
+    /// The API turned the key down (HTTP 400, 401 or 403).
+    #[error("the Steam Web API refused the key (HTTP {status}): check it at https://steamcommunity.com/dev/apikey")]
+    BadKey {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Too many calls (HTTP 429): wait before the next.
+    #[error("the Steam Web API says too many requests (HTTP 429): wait before asking again")]
+    RateLimited,
+    /// Another HTTP error status.
+    #[error("the Steam Web API answered HTTP {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body, control characters replaced.
+        body: String,
+    },
+    /// The API said no (`success: false`), with its message.
+    #[error("the Steam Web API refused: {0}")]
+    Refused(String),
+    /// The body was not the expected JSON.
+    #[error("the Steam Web API's reply is malformed: {0}")]
+    Malformed(String),
+    /// The body was larger than the cap ([`BODY_LIMIT`] bytes).
+    #[error("the Steam Web API's reply is larger than {} MiB", BODY_LIMIT >> 20)]
+    TooLarge,
+    /// No reply within the timeout.
+    #[error("no reply from the Steam Web API within {0:?}")]
+    Timeout(Duration),
+    /// The connection failed (name resolution, TCP, TLS, HTTP framing).
+    #[error("cannot reach the Steam Web API: {0}")]
+    Transport(String),
+    /// A request that cannot be sent (a filter that cannot be written).
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+/// A Steam Web API client: the key, where to send requests and how long to wait.
+///
+/// `Debug` shows whether a key is set, never the key.
+#[derive(Clone)]
+pub struct WebApi {
+    key: Option<String>,
+    base: String,
+    timeout: Duration,
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for WebApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebApi")
+            .field("key", &self.key.as_ref().map(|_| "<hidden>"))
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl WebApi {
+    /// A client with your Web API key, against [`STEAM_API`], waiting up to 30 s.
+    pub fn new(key: impl Into<String>) -> Self {
+        let key = key.into().trim().to_owned();
+        Self::with_key((!key.is_empty()).then_some(key))
+    }
+
+    /// A client with no key: enough for [`WebApi::servers_at_address`].
+    pub fn without_key() -> Self {
+        Self::with_key(None)
+    }
+
+    /// A client with the key in the `STEAM_API_KEY` environment variable.
+    ///
+    /// # Errors
+    /// [`Error::MissingKey`] when it is unset or empty.
+    pub fn from_env() -> Result<Self, Error> {
+        let key = std::env::var(KEY_VARIABLE).unwrap_or_default();
+        match Self::new(key) {
+            api if api.key.is_some() => Ok(api),
+            _ => Err(Error::MissingKey),
+        }
+    }
+
+    fn with_key(key: Option<String>) -> Self {
+        let timeout = Duration::from_secs(30);
+        WebApi { key, base: STEAM_API.to_owned(), timeout, agent: agent(timeout) }
+    }
+
+    /// Sends requests to `base` instead of [`STEAM_API`]: a proxy, or a fake in tests
+    /// (such as [`crate::server::FakeWebApi`]). The key goes there too.
+    pub fn base_url(mut self, base: impl Into<String>) -> Self {
+        self.base = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Bounds each call, from connecting to the last byte of the body. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self.agent = agent(timeout);
+        self
+    }
+
+    /// Up to `limit` servers matching `filter` (`GetServerList`; the API's own default
+    /// limit is 100).
+    ///
+    /// # Errors
+    /// [`Error::MissingKey`] without a key, [`Error::BadKey`] when the API refuses it,
+    /// [`Error::Malformed`] for a body that is not a server list, and the transport
+    /// errors.
+    pub fn server_list(&self, filter: &Filter, limit: u32) -> Result<Listing<ServerSummary>, Error> {
+        let key = self.key.as_deref().ok_or(Error::MissingKey)?;
+        let filter = filter.render().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let request = self
+            .agent
+            .get(format!("{}/IGameServersService/GetServerList/v1/", self.base))
+            .query("key", key)
+            .query("filter", &filter)
+            .query("limit", limit.to_string());
+        let body = self.call(request, true)?;
+        parse_server_list(&body)
+    }
+
+    /// The servers Steam knows at `ip`, with their query and game ports
+    /// (`GetServersAtAddress`; no key needed). Valve asks that it be called at most about
+    /// once every ten minutes, for troubleshooting (which port is the query port?), never
+    /// to scrape the list.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the API rejects the address, and the transport errors.
+    pub fn servers_at_address(&self, ip: IpAddr) -> Result<Listing<ServerAtAddress>, Error> {
+        let request =
+            self.agent.get(format!("{}/ISteamApps/GetServersAtAddress/v1/", self.base)).query("addr", ip.to_string());
+        let body = self.call(request, false)?;
+        parse_servers_at_address(&body)
+    }
+
+    /// Sends one request and reads its body; statuses become errors.
+    fn call(&self, request: ureq::RequestBuilder<ureq::typestate::WithoutBody>, keyed: bool) -> Result<Vec<u8>, Error> {
+        let mut response = request.call().map_err(|e| self.transport(e))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
+        match status {
+            200 => body.map_err(|e| self.transport(e)),
+            400 | 401 | 403 if keyed => Err(Error::BadKey { status }),
+            429 => Err(Error::RateLimited),
+            _ => Err(Error::Status { status, body: self.scrub(excerpt(&body.unwrap_or_default())) }),
+        }
+    }
+
+    /// A transport error in words, with the key taken out (an error may quote the URL).
+    fn transport(&self, e: ureq::Error) -> Error {
+        match e {
+            ureq::Error::Timeout(_) => Error::Timeout(self.timeout),
+            ureq::Error::BodyExceedsLimit(_) => Error::TooLarge,
+            e => Error::Transport(self.scrub(e.to_string())),
+        }
+    }
+
+    fn scrub(&self, text: String) -> String {
+        match &self.key {
+            Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<key>"),
+            _ => text,
+        }
+    }
+}
+
+/// An agent that reports statuses instead of failing on them and never follows a
+/// redirect (which would carry the key to another host).
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("a2s-query/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// The start of a body as text, control characters replaced, for an error message.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String =
+        text.chars().take(EXCERPT).map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned();
+    if text.chars().nth(EXCERPT).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_scrubbed_from_quoted_text() {
+        let api = WebApi::new(" s3cret ");
+        assert_eq!(api.scrub("GET /x?key=s3cret&filter=".into()), "GET /x?key=<key>&filter=");
+        assert_eq!(WebApi::without_key().scrub("key=".into()), "key=");
+        assert_eq!(excerpt(b"a\r\nb"), "a  b");
+    }
+}

@@ -1,0 +1,281 @@
+//! The Web API's JSON replies read into typed values, with no I/O: usable with any HTTP
+//! client. Lenient where the API is loose (a number sent as a string, a field left
+//! out), strict where a wrong answer would follow (no `response` object).
+
+use std::net::SocketAddr;
+
+use serde_json::{Map, Value};
+
+use super::Error;
+use crate::proto::Platform;
+
+/// One server of a `GetServerList` reply: its query address and the summary Steam keeps
+/// of it. A field the reply left out (or sent as something unreadable) is `None`, or an
+/// empty string for text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerSummary {
+    /// The address A2S queries go to (`addr`: IP and query port).
+    pub addr: SocketAddr,
+    /// The port players connect to (`gameport`); often not the query port.
+    pub game_port: Option<u16>,
+    /// The spectator (SourceTV) port (`specport`), when it has one.
+    pub spec_port: Option<u16>,
+    /// The server's Steam id (`steamid`), a 64-bit number sent as a string.
+    pub steam_id: Option<u64>,
+    /// The server's name (`name`).
+    pub name: String,
+    /// The Steam app id the server runs (`appid`).
+    pub app_id: Option<u32>,
+    /// The game directory (`gamedir`), e.g. `tf`.
+    pub game_dir: String,
+    /// The game version (`version`).
+    pub version: String,
+    /// The product name (`product`).
+    pub product: String,
+    /// The master region code (`region`; often -1).
+    pub region: Option<i32>,
+    /// Players on the server (`players`), bots included as the server counts them.
+    pub players: Option<u32>,
+    /// Player slots (`max_players`).
+    pub max_players: Option<u32>,
+    /// Bots (`bots`).
+    pub bots: Option<u32>,
+    /// The current map (`map`).
+    pub map: String,
+    /// Whether VAC protects the server (`secure`).
+    pub secure: Option<bool>,
+    /// Whether it is a dedicated server (`dedicated`).
+    pub dedicated: Option<bool>,
+    /// The operating system (`os`: `l`, `w`, `m`).
+    pub os: Option<Platform>,
+    /// The server's tags (`gametype`, its `sv_tags`), comma separated.
+    pub game_type: String,
+}
+
+impl ServerSummary {
+    /// A summary with only its address known: every other field empty. For building
+    /// values in tests and fakes; fill the fields after.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerSummary {
+            addr,
+            game_port: None,
+            spec_port: None,
+            steam_id: None,
+            name: String::new(),
+            app_id: None,
+            game_dir: String::new(),
+            version: String::new(),
+            product: String::new(),
+            region: None,
+            players: None,
+            max_players: None,
+            bots: None,
+            map: String::new(),
+            secure: None,
+            dedicated: None,
+            os: None,
+            game_type: String::new(),
+        }
+    }
+}
+
+/// One server of a `GetServersAtAddress` reply: which ports one game server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerAtAddress {
+    /// The address A2S queries go to (`addr`: IP and query port).
+    pub addr: SocketAddr,
+    /// The port players connect to (`gameport`).
+    pub game_port: Option<u16>,
+    /// The spectator (SourceTV) port (`specport`), when it has one.
+    pub spec_port: Option<u16>,
+    /// The server's Steam id (`steamid`).
+    pub steam_id: Option<u64>,
+    /// The Steam app id the server runs (`appid`).
+    pub app_id: Option<u32>,
+    /// The game directory (`gamedir`).
+    pub game_dir: String,
+    /// The master region code (`region`).
+    pub region: Option<i32>,
+    /// Whether VAC protects the server (`secure`).
+    pub secure: Option<bool>,
+    /// Whether it is a LAN server (`lan`).
+    pub lan: Option<bool>,
+    /// Why the master rejected the server (`reject`, a status code), when it did.
+    pub reject: Option<i32>,
+}
+
+impl ServerAtAddress {
+    /// An entry with only its query address known.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerAtAddress {
+            addr,
+            game_port: None,
+            spec_port: None,
+            steam_id: None,
+            app_id: None,
+            game_dir: String::new(),
+            region: None,
+            secure: None,
+            lan: None,
+            reject: None,
+        }
+    }
+}
+
+/// The servers of one reply, and how many entries were skipped because they had no
+/// readable address (nothing to query, so nothing to yield; counted, not hidden).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listing<T> {
+    /// The servers, in the order the reply gave them.
+    pub servers: Vec<T>,
+    /// Entries without a readable `addr`.
+    pub skipped: usize,
+}
+
+impl<T> IntoIterator for Listing<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.servers.into_iter()
+    }
+}
+
+/// Reads a `GetServerList` reply body: `{"response": {"servers": [...]}}`, where an empty
+/// list may come as `{"response": {}}`.
+///
+/// ```
+/// use a2s_query::web_api::parse_server_list;
+/// let body = br#"{"response":{"servers":[
+///     {"addr":"192.0.2.7:27015","gameport":27016,"steamid":"90071996842377216",
+///      "name":"Badlands 24/7","appid":440,"players":"12","max_players":24,"secure":true},
+///     {"name":"no address"}]}}"#;
+/// let list = parse_server_list(body)?;
+/// assert_eq!(list.servers.len(), 1);
+/// assert_eq!(list.skipped, 1);
+/// let s = &list.servers[0];
+/// assert_eq!(s.addr, "192.0.2.7:27015".parse()?);
+/// assert_eq!((s.game_port, s.players, s.bots), (Some(27016), Some(12), None));
+/// assert_eq!(s.steam_id, Some(90071996842377216));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Malformed`] when the body is not JSON, or has no `response` object, or its
+/// `servers` is not a list.
+pub fn parse_server_list(body: &[u8]) -> Result<Listing<ServerSummary>, Error> {
+    let response = response_object(body)?;
+    listing(&response, |entry, addr| ServerSummary {
+        addr,
+        game_port: number(entry, "gameport"),
+        spec_port: number(entry, "specport").filter(|&p| p != 0),
+        steam_id: number(entry, "steamid"),
+        name: text(entry, "name"),
+        app_id: number(entry, "appid"),
+        game_dir: text(entry, "gamedir"),
+        version: text(entry, "version"),
+        product: text(entry, "product"),
+        region: number(entry, "region"),
+        players: number(entry, "players"),
+        max_players: number(entry, "max_players"),
+        bots: number(entry, "bots"),
+        map: text(entry, "map"),
+        secure: flag(entry, "secure"),
+        dedicated: flag(entry, "dedicated"),
+        os: entry.get("os").and_then(Value::as_str).and_then(|s| s.bytes().next()).map(Platform::from_byte),
+        game_type: text(entry, "gametype"),
+    })
+}
+
+/// Reads a `GetServersAtAddress` reply body: `{"response": {"success": true, "servers":
+/// [...]}}`.
+///
+/// # Errors
+/// [`Error::Refused`] when `success` is false (with the API's `message`);
+/// [`Error::Malformed`] as for [`parse_server_list`].
+pub fn parse_servers_at_address(body: &[u8]) -> Result<Listing<ServerAtAddress>, Error> {
+    let response = response_object(body)?;
+    if response.get("success").and_then(Value::as_bool) == Some(false) {
+        let message = response.get("message").and_then(Value::as_str).unwrap_or("no reason given");
+        return Err(Error::Refused(super::excerpt(message.as_bytes())));
+    }
+    listing(&response, |entry, addr| ServerAtAddress {
+        addr,
+        game_port: number(entry, "gameport"),
+        spec_port: number(entry, "specport").filter(|&p| p != 0),
+        steam_id: number(entry, "steamid"),
+        app_id: number(entry, "appid"),
+        game_dir: text(entry, "gamedir"),
+        region: number(entry, "region"),
+        secure: flag(entry, "secure"),
+        lan: flag(entry, "lan"),
+        reject: number(entry, "reject"),
+    })
+}
+
+/// The `response` object of a reply.
+fn response_object(body: &[u8]) -> Result<Map<String, Value>, Error> {
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| Error::Malformed(format!("the body is not JSON ({e})")))?;
+    match root {
+        Value::Object(mut root) => match root.remove("response") {
+            Some(Value::Object(response)) => Ok(response),
+            Some(_) => Err(Error::Malformed("`response` is not an object".into())),
+            None => Err(Error::Malformed("no `response` object".into())),
+        },
+        _ => Err(Error::Malformed("the body is not a JSON object".into())),
+    }
+}
+
+/// The `servers` list of a response, each entry with a readable address made a `T`.
+fn listing<T>(
+    response: &Map<String, Value>,
+    make: impl Fn(&Map<String, Value>, SocketAddr) -> T,
+) -> Result<Listing<T>, Error> {
+    let entries = match response.get("servers") {
+        None | Some(Value::Null) => return Ok(Listing { servers: Vec::new(), skipped: 0 }),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(Error::Malformed("`servers` is not a list".into())),
+    };
+    let mut list = Listing { servers: Vec::with_capacity(entries.len()), skipped: 0 };
+    for entry in entries {
+        let addr = entry.as_object().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
+        match addr {
+            Some((entry, addr)) => list.servers.push(make(entry, addr)),
+            None => list.skipped += 1,
+        }
+    }
+    Ok(list)
+}
+
+/// A text field; absent or not a string reads as empty.
+fn text(entry: &Map<String, Value>, key: &str) -> String {
+    entry.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// A number field, sent as a JSON number or a decimal string; anything out of `T`'s
+/// range or unreadable is `None`.
+fn number<T: TryFrom<i128>>(entry: &Map<String, Value>, key: &str) -> Option<T> {
+    let wide: i128 = match entry.get(key)? {
+        Value::Number(n) => n.as_u64().map(i128::from).or_else(|| n.as_i64().map(i128::from))?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    T::try_from(wide).ok()
+}
+
+/// A boolean field, sent as `true`/`false`, `1`/`0` or their strings.
+fn flag(entry: &Map<String, Value>, key: &str) -> Option<bool> {
+    match entry.get(key)? {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_u64().map(|n| n != 0),
+        Value::String(s) => match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
