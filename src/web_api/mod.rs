@@ -94,7 +94,7 @@ pub enum Error {
     /// The body was not the expected JSON.
     #[error("the Steam Web API's reply is malformed: {0}")]
     Malformed(String),
-    /// The body was larger than the cap ([`BODY_LIMIT`] bytes).
+    /// The body was larger than the cap (64 MiB).
     #[error("the Steam Web API's reply is larger than {} MiB", BODY_LIMIT >> 20)]
     TooLarge,
     /// No reply within the timeout.
