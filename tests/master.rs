@@ -290,3 +290,54 @@ mod walk {
         assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 200, .. }), "{e}");
     }
 }
+
+/// What a user types (`a2s list --filter`) reads back into the same filter string, with
+/// groups counted; broken strings are refused with a reason.
+#[test]
+fn typed_filters_parse_and_render_back() {
+    for text in [
+        r"\appid\440\empty\1",
+        r"\appid\730\white\1\empty\1",
+        r"\nor\2\appid\440\map\ctf_2fort",
+        r"\dedicated\1\nand\3\map\cp_dustbowl\password\1\full\1\secure\1",
+        r"\nor\2\appid\1\nand\2\map\a\map\b",
+        r"\nor\0\map\x",
+        r"\name_match\*surf*\gametype\a,b",
+        r"\map\",
+        "",
+    ] {
+        let f = Filter::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(f.render().unwrap(), text);
+    }
+    let f = Filter::parse(r"\dedicated\1\nand\2\map\a\full\1\secure\1").unwrap();
+    assert_eq!(f.len(), 3, "the group holds two, the pair after it is outside");
+    for (text, why) in [
+        (r"appid\440", "starts with a backslash"),
+        (r"\appid", "has no value"),
+        (r"\appid\440\map", "has no value"),
+        (r"\nor\x\map\a", "number of conditions"),
+        (r"\nor\3\map\a\map\b", "more conditions than follow"),
+    ] {
+        let err = Filter::parse(text).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains(why), "{text}: {err}");
+    }
+    let deep = r"\nor\1".repeat(40) + r"\map\a";
+    assert!(Filter::parse(&deep).unwrap_err().to_string().contains("deep"));
+    let ok = r"\nor\1".repeat(16) + r"\map\a";
+    assert_eq!(Filter::parse(&ok).unwrap().render().unwrap(), ok);
+}
+
+#[test]
+fn regions_by_name_and_byte() {
+    use std::str::FromStr;
+    assert_eq!(Region::from_str("europe").unwrap(), Region::Europe);
+    assert_eq!(Region::from_str("US_East").unwrap(), Region::UsEast);
+    assert_eq!(Region::from_str("middle-east").unwrap().to_byte(), 6);
+    assert_eq!(Region::from_str("world").unwrap().to_byte(), 0xFF);
+    assert_eq!(Region::from_str("7").unwrap(), Region::Africa);
+    assert_eq!(Region::from_str("9").unwrap(), Region::Other(9));
+    assert!(Region::from_str("mars").unwrap_err().to_string().contains("europe"));
+    for b in 0..=255u8 {
+        assert_eq!(Region::from_byte(b).to_byte(), b);
+    }
+}

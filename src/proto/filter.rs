@@ -50,6 +50,57 @@ impl Region {
     }
 }
 
+impl std::str::FromStr for Region {
+    type Err = Error;
+
+    /// A region by name (`us-east`, `us-west`, `south-america`, `europe`, `asia`,
+    /// `australia`, `middle-east`, `africa`, `world`; `_` or `-`, any case) or byte.
+    fn from_str(s: &str) -> Result<Region> {
+        let name = s.trim().to_ascii_lowercase().replace('_', "-");
+        Ok(match name.as_str() {
+            "us-east" => Region::UsEast,
+            "us-west" => Region::UsWest,
+            "south-america" => Region::SouthAmerica,
+            "europe" => Region::Europe,
+            "asia" => Region::Asia,
+            "australia" => Region::Australia,
+            "middle-east" => Region::MiddleEast,
+            "africa" => Region::Africa,
+            "world" | "all" => Region::World,
+            n => match n.parse::<u8>() {
+                Ok(byte) => Region::from_byte(byte),
+                Err(_) => {
+                    return Err(Error::InvalidInput(
+                        "unknown region: us-east, us-west, south-america, europe, asia, australia, \
+                         middle-east, africa, world, or a number 0-255",
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl Region {
+    /// The region of a byte: a named one, or [`Region::Other`].
+    pub fn from_byte(byte: u8) -> Region {
+        match byte {
+            0x00 => Region::UsEast,
+            0x01 => Region::UsWest,
+            0x02 => Region::SouthAmerica,
+            0x03 => Region::Europe,
+            0x04 => Region::Asia,
+            0x05 => Region::Australia,
+            0x06 => Region::MiddleEast,
+            0x07 => Region::Africa,
+            0xFF => Region::World,
+            b => Region::Other(b),
+        }
+    }
+}
+
+/// The deepest nesting of `nor` and `nand` groups [`Filter::parse`] reads.
+const MAX_NESTING: usize = 16;
+
 /// One condition: a pair, or a group of conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Condition {
@@ -206,6 +257,75 @@ impl Filter {
         // Kept as `key\value` under an empty key; render checks it holds one backslash.
         self.conditions.push(Condition::Pair("", format!("{key}\\{value}")));
         self
+    }
+
+    /// Reads a filter string as both listers take it, `\key\value` pairs with `nor`
+    /// and `nand` groups counted: what a user types on a command line. Rendering it
+    /// gives the same string back.
+    ///
+    /// ```
+    /// use a2s_query::proto::Filter;
+    /// let f = Filter::parse(r"\appid\440\nor\2\map\ctf_2fort\password\1\empty\1")?;
+    /// assert_eq!(f.len(), 3);
+    /// assert_eq!(f, Filter::new().raw("appid", "440")
+    ///     .nor(Filter::new().raw("map", "ctf_2fort").raw("password", "1")).raw("empty", "1"));
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for text not starting with a backslash, a key without a
+    /// value, or a `nor`/`nand` whose count is not a number or runs past the end.
+    pub fn parse(text: &str) -> Result<Filter> {
+        let Some(rest) = text.strip_prefix('\\') else {
+            return if text.is_empty() {
+                Ok(Filter::new())
+            } else {
+                Err(Error::InvalidInput("a filter starts with a backslash: \\key\\value..."))
+            };
+        };
+        let parts: Vec<&str> = rest.split('\\').collect();
+        if parts.len() % 2 != 0 || text.contains('\0') {
+            return Err(Error::InvalidInput("a filter is \\key\\value pairs: a key has no value"));
+        }
+        let mut pairs =
+            parts.chunks_exact(2).map(|p| (p.first().copied().unwrap_or(""), p.get(1).copied().unwrap_or("")));
+        Self::parse_conditions(&mut pairs, usize::MAX, 0)
+    }
+
+    /// Up to `count` conditions from `pairs` (a group and what it holds count as one).
+    fn parse_conditions<'a>(
+        pairs: &mut impl Iterator<Item = (&'a str, &'a str)>,
+        count: usize,
+        depth: usize,
+    ) -> Result<Filter> {
+        if depth > MAX_NESTING {
+            return Err(Error::InvalidInput("a filter nests nor and nand more than 16 deep"));
+        }
+        let mut filter = Filter::new();
+        while filter.len() < count {
+            let Some((key, value)) = pairs.next() else {
+                return if count == usize::MAX {
+                    Ok(filter)
+                } else {
+                    Err(Error::InvalidInput("a nor or nand counts more conditions than follow it"))
+                };
+            };
+            filter = match key {
+                "nor" | "nand" => {
+                    let n: usize = value
+                        .parse()
+                        .map_err(|_| Error::InvalidInput("a nor or nand takes the number of conditions it holds"))?;
+                    let inner = Self::parse_conditions(pairs, n, depth + 1)?;
+                    if key == "nor" {
+                        filter.nor(inner)
+                    } else {
+                        filter.nand(inner)
+                    }
+                }
+                _ => filter.raw(key, value),
+            };
+        }
+        Ok(filter)
     }
 
     /// How many conditions it holds (a group counts as one): the `N` of a `nor` or
