@@ -128,7 +128,7 @@ mod walk {
 
     use a2s_query::master::MasterQuery;
     use a2s_query::proto::{Filter, MasterConfig, MasterPage, MasterWalk, Region};
-    use a2s_query::server::FakeMaster;
+    use a2s_query::server::{FakeMaster, RateLimit};
     use a2s_query::Error;
 
     use super::addrs;
@@ -288,6 +288,29 @@ mod walk {
         assert!(items[..200].iter().all(Result::is_ok));
         let e = items[200].as_ref().unwrap_err();
         assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 200, .. }), "{e}");
+    }
+
+    /// An unpaced walk runs into a master's rate limit: the pages it got stay given, then
+    /// an error says how far it went, after one page wait, not the master's minute of silence.
+    #[test]
+    fn a_rate_limited_master_ends_the_walk_with_how_far_it_got() {
+        let limit = RateLimit { requests: 3, window: Duration::from_secs(60), silence: Duration::from_secs(60) };
+        let master =
+            FakeMaster { rate_limit: Some(limit), ..FakeMaster::new(addrs(100), 10) }.spawn("127.0.0.1:0").unwrap();
+        let walk = MasterQuery::new(master.local_addr())
+            .unwrap()
+            .pace(Duration::ZERO)
+            // Long enough that no answered page is asked twice, however slow the run.
+            .page_timeout(ms(1000))
+            .retries(0)
+            .walk()
+            .unwrap();
+        let items: Vec<_> = walk.collect();
+        assert_eq!(items.len(), 31, "three pages, then the error");
+        let e = items[30].as_ref().unwrap_err();
+        assert!(matches!(e, Error::MasterIncomplete { pages: 3, servers: 30, .. }), "{e}");
+        assert!(e.to_string().contains("30"), "says how far: {e}");
+        assert_eq!(master.requests().len(), 4, "the fourth request met the silence");
     }
 }
 

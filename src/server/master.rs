@@ -1,11 +1,12 @@
 //! A fake master server, for testing list walks: a given list served in pages of a
-//! given size, with lost replies and a master that goes silent on request.
+//! given size, with lost replies, a master that goes silent on request, and the rate
+//! limit Valve's masters kept (so many requests a window, then a silence).
 
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::proto::{MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END};
@@ -47,12 +48,55 @@ pub struct FakeMaster {
     /// Stop answering new pages after this many (a master that goes silent); a page
     /// already answered is answered again when asked again (a retry).
     pub silent_after: Option<usize>,
+    /// A rate limit: past it, requests go unanswered for a while.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A master's rate limit: at most `requests` answered in any `window`; one more and
+/// it answers nothing for `silence`. Valve's masters: 30 a minute, then 60 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests answered in any window.
+    pub requests: usize,
+    /// The window.
+    pub window: Duration,
+    /// How long it stays silent once the limit is passed.
+    pub silence: Duration,
+}
+
+impl RateLimit {
+    /// Valve's: 30 requests a minute, then a minute of silence.
+    pub const VALVE: RateLimit =
+        RateLimit { requests: 30, window: Duration::from_secs(60), silence: Duration::from_secs(60) };
+}
+
+/// What a rate-limited master has answered lately.
+#[derive(Debug, Default)]
+struct Pacing {
+    answered: Vec<Instant>,
+    silent_until: Option<Instant>,
+}
+
+impl Pacing {
+    /// Whether a request arriving `now` may be answered under `limit`.
+    fn allows(&mut self, limit: &RateLimit, now: Instant) -> bool {
+        if self.silent_until.is_some_and(|until| now < until) {
+            return false;
+        }
+        self.answered.retain(|&t| now.duration_since(t) < limit.window);
+        if self.answered.len() >= limit.requests {
+            self.silent_until = Some(now + limit.silence);
+            return false;
+        }
+        self.answered.push(now);
+        true
+    }
 }
 
 impl FakeMaster {
     /// A master serving `servers`, `page_size` a page, losing nothing.
     pub fn new(servers: Vec<SocketAddrV4>, page_size: usize) -> Self {
-        FakeMaster { servers, page_size: page_size.max(1), lose: Vec::new(), silent_after: None }
+        FakeMaster { servers, page_size: page_size.max(1), lose: Vec::new(), silent_after: None, rate_limit: None }
     }
 
     /// The page answering a request seeded with `seed`: the addresses after it.
@@ -84,6 +128,7 @@ impl FakeMaster {
     fn serve(&self, socket: &UdpSocket, stop: &AtomicBool, requests: &Mutex<Vec<MasterRequest>>) {
         let mut buf = [0u8; 1500];
         let mut pages: Vec<String> = Vec::new();
+        let mut pacing = Pacing::default();
         while !stop.load(Ordering::Relaxed) {
             let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
             let Some(request) = parse_request(buf.get(..n).unwrap_or_default()) else { continue };
@@ -96,6 +141,9 @@ impl FakeMaster {
             };
             let new_page = !pages.contains(&request.seed);
             if self.lose.contains(&count) || (new_page && self.silent_after.is_some_and(|s| pages.len() >= s)) {
+                continue;
+            }
+            if self.rate_limit.is_some_and(|limit| !pacing.allows(&limit, Instant::now())) {
                 continue;
             }
             if new_page {
@@ -148,5 +196,28 @@ impl Drop for RunningMaster {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_answers_so_many_a_window_then_stays_silent() {
+        let limit = RateLimit { requests: 3, window: Duration::from_secs(10), silence: Duration::from_secs(30) };
+        let mut pacing = Pacing::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let answered: Vec<bool> = [0, 1, 2, 3, 4].iter().map(|&s| pacing.allows(&limit, at(s))).collect();
+        assert_eq!(answered, [true, true, true, false, false], "the fourth in the window starts the silence");
+        // Silent until 3 + 30 s, though the window has long moved on.
+        assert!(!pacing.allows(&limit, at(20)));
+        assert!(!pacing.allows(&limit, at(32)));
+        assert!(pacing.allows(&limit, at(33)));
+        assert!(pacing.allows(&limit, at(34)));
+        // Requests spread wider than the window never hit the limit.
+        let mut spread = Pacing::default();
+        assert!((0..20).all(|i| spread.allows(&limit, at(i * 4))));
     }
 }

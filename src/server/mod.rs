@@ -44,7 +44,7 @@ mod master;
 mod web_api;
 
 pub use farm::{loopback_v4, Farm, Fault, RunningFarm};
-pub use master::{FakeMaster, MasterRequest, RunningMaster};
+pub use master::{FakeMaster, MasterRequest, RateLimit, RunningMaster};
 #[cfg(feature = "web-api")]
 pub use web_api::{FakeWebApi, RunningWebApi, WebApiRequest};
 
