@@ -4,14 +4,15 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 mod common;
 
 use a2s_query::proto::{GoldSrcInfo, SourceInfo, TheShip};
-use a2s_query::server::{Farm, Fault, Responder, RunningServer};
+use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, Responder, RunningServer};
+use a2s_query::web_api::{ServerAtAddress, ServerSummary};
 use a2s_query::{Info, Player};
 use serde_json::Value;
 
@@ -230,7 +231,7 @@ fn text_output_by_default() {
 }
 
 #[test]
-fn failure_is_one_line_and_exit_1() {
+fn failure_is_short_and_exit_1() {
     // A port nobody answers on: silence until the timeout.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
@@ -239,7 +240,7 @@ fn failure_is_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 2, "the error and the ports hint: {err}");
     assert!(err.contains("no reply within 300ms"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -647,4 +648,221 @@ fn arma_rules_through_the_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("not an Arma 3 or DayZ server"));
     assert_eq!(run(&["info", &addr, "--arma"]).status.code(), Some(2));
+}
+
+// ---- a2s list and a2s ports ----
+
+const KEY: &str = "FEEDFACE0123456789ABCDEF01234567";
+
+/// A run with only the given environment variable of the Steam key (or none).
+fn run_keyed(args: &[&str], key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_a2s"));
+    command.args(args).env_remove("STEAM_API_KEY");
+    if let Some(key) = key {
+        command.env("STEAM_API_KEY", key);
+    }
+    command.output().unwrap()
+}
+
+fn summary_of(addr: SocketAddr, i: usize) -> ServerSummary {
+    let mut s = ServerSummary::new(addr);
+    s.name = format!("listed {i}");
+    s.app_id = Some(440);
+    s.players = Some(i as u32);
+    s.max_players = Some(24);
+    s.steam_id = Some(90_000_000_000_000_000 + i as u64);
+    s.game_port = Some(27015);
+    s.map = "ctf_2fort".into();
+    s
+}
+
+/// `a2s list` from the Web API, piped into `a2s info -f -` in a second process: the
+/// servers it lists are the ones queried, each once.
+#[test]
+fn list_from_the_web_api_piped_into_info() {
+    let (farm, index) = farm(12);
+    let listed: Vec<ServerSummary> = farm.addrs().iter().enumerate().map(|(i, &a)| summary_of(a, i)).collect();
+    let api = FakeWebApi::new(KEY, listed).spawn().unwrap();
+    let url = api.base_url();
+    let mut list = Command::new(env!("CARGO_BIN_EXE_a2s"))
+        .args(["list", "--api-url", &url, "--filter", r"\appid\440\nor\1\map\cp_dustbowl", "--limit", "10"])
+        .env("STEAM_API_KEY", KEY)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = Command::new(env!("CARGO_BIN_EXE_a2s"))
+        .args(["info", "-f", "-", "--json", "--rate", "0"])
+        .stdin(Stdio::from(list.stdout.take().unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(list.wait().unwrap().code(), Some(0));
+    let stdout = String::from_utf8(info.stdout).unwrap();
+    let mut got: Vec<usize> = stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let i = index[v["address"].as_str().unwrap()];
+            if i % 7 != 3 {
+                assert_eq!(v["info"]["server_name"], format!("farm {i}"), "{line}");
+            }
+            i
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..10).collect::<Vec<_>>(), "the first ten listed, each once: {stdout}");
+    assert_eq!(info.status.code(), Some(1), "server 3 of the farm is silent");
+
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].param("key"), Some(KEY), "the key from STEAM_API_KEY");
+    assert_eq!(requests[0].param("filter"), Some(r"\appid\440\nor\1\map\cp_dustbowl"));
+    assert_eq!(requests[0].param("limit"), Some("10"));
+}
+
+/// JSON Lines carry the summary; --key wins over the environment; no --limit asks for
+/// the Web API's default of 100.
+#[test]
+fn list_as_json_lines_with_the_summary() {
+    let listed: Vec<ServerSummary> =
+        (0..150).map(|i| summary_of(format!("198.51.100.{}:27015", i % 200).parse().unwrap(), i)).collect();
+    let api = FakeWebApi::new(KEY, listed).spawn().unwrap();
+    let out = run_keyed(&["list", "--json", "--key", KEY, "--api-url", &api.base_url()], Some("WRONG"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines[7]["address"], "198.51.100.7:27015");
+    assert_eq!(lines[7]["name"], "listed 7");
+    assert_eq!(lines[7]["players"], 7);
+    assert_eq!(lines[7]["max_players"], 24);
+    assert_eq!(lines[7]["app_id"], 440);
+    assert_eq!(lines[7]["game_port"], 27015);
+    assert_eq!(lines[7]["map"], "ctf_2fort");
+    assert_eq!(lines[7]["steam_id"], 90_000_000_000_000_007u64);
+    assert_eq!(lines[7]["bots"], Value::Null, "not sent: null");
+    assert_eq!(api.requests()[0].param("limit"), Some("100"));
+    assert_eq!(api.requests()[0].param("key"), Some(KEY));
+}
+
+/// A wrong key fails with status 1 and a message about the key, which it never prints;
+/// no key at all is a usage error that says where to get one.
+#[test]
+fn list_with_a_bad_or_missing_key() {
+    let api = FakeWebApi::new(KEY, vec![]).spawn().unwrap();
+    let wrong = "0000SECRET0000SECRET0000SECRET00";
+    for out in [
+        run_keyed(&["list", "--key", wrong, "--api-url", &api.base_url()], None),
+        run_keyed(&["list", "--api-url", &api.base_url()], Some(wrong)),
+    ] {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("key") && err.contains("403"), "{err}");
+        assert!(!err.contains(wrong) && !err.contains("SECRET"), "the key leaked: {err}");
+    }
+    let out = run_keyed(&["list", "--api-url", &api.base_url()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("STEAM_API_KEY") && err.contains("steamcommunity.com/dev/apikey"), "{err}");
+    assert_eq!(api.requests().len(), 2, "nothing sent without a key");
+}
+
+/// `a2s list --master`: every page walked, in order, the region and filter as sent;
+/// --limit stops early; a master that goes silent ends with status 1 and how far it got,
+/// the addresses already printed kept.
+#[test]
+fn list_from_a_master_server() {
+    let servers: Vec<SocketAddrV4> = (0..25u8).map(|i| SocketAddrV4::new([192, 0, 2, i].into(), 27015)).collect();
+    let master = FakeMaster::new(servers.clone(), 4).spawn("127.0.0.1:0").unwrap();
+    let addr = master.local_addr().to_string();
+    let out =
+        run(&["list", "--master", &addr, "--pace", "0.01", "--region", "europe", "--filter", r"\gamedir\cstrike"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<String> = servers.iter().map(ToString::to_string).collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().collect::<Vec<_>>(), want);
+    let requests = master.requests();
+    assert!(requests.len() >= 7, "seven pages of four: {requests:?}");
+    assert!(requests.iter().all(|r| r.region == 3 && r.filter == r"\gamedir\cstrike"), "{requests:?}");
+
+    let out = run(&["list", "--master", &addr, "--pace", "0.01", "--limit", "6", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[5]["address"], "192.0.2.5:27015");
+
+    let silent = FakeMaster { silent_after: Some(2), ..FakeMaster::new(servers, 4) }.spawn("127.0.0.1:0").unwrap();
+    let out = run(&["list", "--master", &silent.local_addr().to_string(), "--pace", "0", "--retries", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 8, "two pages printed");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("2 pages") && err.contains("8"), "how far it got: {err}");
+}
+
+/// `a2s ports`: the servers Steam knows at an IP, as a table and as JSON Lines, asked
+/// without a key; an IP with none is status 1.
+#[test]
+fn ports_shows_the_query_and_game_ports() {
+    let mut tf = ServerAtAddress::new("203.0.113.7:27016".parse().unwrap());
+    tf.game_port = Some(27015);
+    tf.app_id = Some(440);
+    tf.game_dir = "tf".into();
+    let mut gmod = ServerAtAddress::new("203.0.113.7:27017".parse().unwrap());
+    gmod.game_port = Some(27005);
+    gmod.app_id = Some(4000);
+    gmod.game_dir = "garrysmod".into();
+    let api = FakeWebApi { at_address: vec![tf, gmod], ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let out = run_keyed(&["ports", "203.0.113.7:27015", "--api-url", &api.base_url()], Some(KEY));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["QUERY", "ADDRESS", "GAME", "PORT", "APP", "ID", "GAME", "DIR"]);
+    assert_eq!(rows[1], ["203.0.113.7:27016", "27015", "440", "tf"]);
+    assert_eq!(rows[2], ["203.0.113.7:27017", "27005", "4000", "garrysmod"]);
+    let request = &api.requests()[0];
+    assert_eq!(request.path, "/ISteamApps/GetServersAtAddress/v1/");
+    assert_eq!(request.param("addr"), Some("203.0.113.7"), "the IP, the port dropped");
+    assert_eq!(request.param("key"), None, "no key sent");
+
+    let out = run(&["ports", "203.0.113.7", "--json", "--api-url", &api.base_url()]);
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["address"], "203.0.113.7:27017");
+    assert_eq!(lines[1]["game_port"], 27005);
+    assert_eq!(lines[1]["game_dir"], "garrysmod");
+
+    let empty = FakeWebApi::new(KEY, vec![]).spawn().unwrap();
+    let out = run(&["ports", "[2001:db8::7]:27015", "--api-url", &empty.base_url()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("no server at 2001:db8::7"));
+}
+
+/// A single query that times out suggests `a2s ports`; options of list elsewhere, and
+/// list with servers, are usage errors.
+#[test]
+fn list_usage_and_the_ports_hint() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let out = run(&["info", &addr, "--timeout", "0.2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("no reply") && err.contains("a2s ports 127.0.0.1"), "{err}");
+
+    let bad: [&[&str]; 8] = [
+        &["list", "127.0.0.1:27015"],
+        &["list", "--master", "127.0.0.1:1", "--key", "k"],
+        &["list", "--region", "europe", "--key", "k"],
+        &["list", "--master", "127.0.0.1:1", "--region", "mars"],
+        &["list", "--key", "k", "--filter", "appid 440"],
+        &["list", "--key", "k", "--limit", "0"],
+        &["info", "127.0.0.1:1", "--limit", "5"],
+        &["ports"],
+    ];
+    for args in bad {
+        let out = run_keyed(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("error: ") && err.contains("--help"), "{args:?}: {err}");
+    }
 }

@@ -13,9 +13,11 @@ use crate::proto::Platform;
 /// of it. A field the reply left out (or sent as something unreadable) is `None`, or an
 /// empty string for text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServerSummary {
     /// The address A2S queries go to (`addr`: IP and query port).
+    #[cfg_attr(feature = "serde", serde(rename = "address"))]
     pub addr: SocketAddr,
     /// The port players connect to (`gameport`); often not the query port.
     pub game_port: Option<u16>,
@@ -82,9 +84,11 @@ impl ServerSummary {
 
 /// One server of a `GetServersAtAddress` reply: which ports one game server uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServerAtAddress {
     /// The address A2S queries go to (`addr`: IP and query port).
+    #[cfg_attr(feature = "serde", serde(rename = "address"))]
     pub addr: SocketAddr,
     /// The port players connect to (`gameport`).
     pub game_port: Option<u16>,

@@ -114,6 +114,12 @@ where
 {
     let failed = |e: Error| {
         warn(&format!("a2s: {addr}: {e}"));
+        let refused = matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
+        if e.is_timeout() || refused {
+            // The game port is the usual mistake: Steam knows the query port.
+            let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+            warn(&format!("a2s: is {addr} the query port? `a2s ports {host}` asks Steam which ports its servers use"));
+        }
         Stop::Failed(1)
     };
     match query {
