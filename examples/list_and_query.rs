@@ -1,48 +1,84 @@
-//! List a game's servers from a master server and query them all at once: the walk
-//! feeds the batch engine lazily, nothing is collected before the queries go out.
-//! Prints the ten fullest servers.
+//! List a game's servers, from a master server or from the Steam Web API, and query them
+//! all at once: the list feeds the batch engine lazily (the master's pages are asked for
+//! as the engine takes addresses). Prints the ten fullest servers of each list.
 //!
 //! ```sh
-//! cargo run --example list_and_query                       # against local fakes
-//! cargo run --example list_and_query -- MASTER:PORT APPID  # against a community master
+//! cargo run --example list_and_query                              # local fakes of both
+//! cargo run --example list_and_query -- master MASTER:PORT APPID  # a community master
+//! STEAM_API_KEY=... cargo run --example list_and_query -- web-api APPID
 //! ```
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use a2s_query::master::MasterQuery;
 use a2s_query::proto::{Filter, Info, SourceInfo};
-use a2s_query::server::{FakeMaster, Farm, Fault, Responder};
+use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, Responder};
+use a2s_query::web_api::{ServerSummary, WebApi};
 use a2s_query::Batch;
 
-fn main() -> Result<(), a2s_query::Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // Without arguments: a farm of 60 servers and a fake master listing them.
-    let (_farm, _master, master_addr, app) = if let [master, app] = args.as_slice() {
-        let addr: SocketAddr = master.parse().map_err(|_| a2s_query::Error::InvalidInput("MASTER must be IP:PORT"))?;
-        (None, None, addr, app.parse().unwrap_or(440))
-    } else {
-        let farm = Farm::new().spawn_loopback(60, |i| {
-            let info = SourceInfo {
-                server_name: format!("Local server #{i}"),
-                map_name: "cp_badlands".into(),
-                player_count: (i * 7 % 33) as u8,
-                max_players: 32,
-                ..Default::default()
-            };
-            (Responder::new(Info::Source(info), vec![], vec![]), if i % 9 == 4 { Fault::Silent } else { Fault::None })
-        })?;
-        let list =
-            farm.addrs().iter().filter_map(|a| if let SocketAddr::V4(v4) = a { Some(*v4) } else { None }).collect();
-        let master = FakeMaster::new(list, 25).spawn("127.0.0.1:0")?;
-        let addr = master.local_addr();
-        (Some(farm), Some(master), addr, 440)
-    };
+const USAGE: &str = "usage: list_and_query [master MASTER:PORT APPID | web-api APPID]";
 
-    let walk =
-        MasterQuery::new(master_addr)?.filter(Filter::new().app_id(app).not_empty()).pace(Duration::ZERO).walk()?;
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] => local(),
+        ["master", master, app] => {
+            // A real master: its default pacing, 30 pages a minute at most.
+            let walk = MasterQuery::new(*master)?.filter(Filter::new().app_id(app.parse()?).not_empty());
+            from_master(walk)
+        }
+        ["web-api", app] => from_web_api(&WebApi::from_env()?, app.parse()?),
+        _ => Err(USAGE.into()),
+    }
+}
+
+/// A farm of 60 servers on loopback, listed by a fake master and a fake Web API.
+fn local() -> Result<(), Box<dyn Error>> {
+    let farm = Farm::new().spawn_loopback(60, |i| {
+        let info = SourceInfo {
+            server_name: format!("Local server #{i}"),
+            map_name: "cp_badlands".into(),
+            player_count: (i * 7 % 33) as u8,
+            max_players: 32,
+            ..Default::default()
+        };
+        (Responder::new(Info::Source(info), vec![], vec![]), if i % 9 == 4 { Fault::Silent } else { Fault::None })
+    })?;
+    let v4 = farm.addrs().iter().filter_map(|a| if let SocketAddr::V4(v4) = a { Some(*v4) } else { None }).collect();
+    let master = FakeMaster::new(v4, 25).spawn("127.0.0.1:0")?;
+    // The fake answers at once: no need to pace its pages.
+    from_master(MasterQuery::new(master.local_addr())?.pace(Duration::ZERO))?;
+
+    let key = "LOCAL-FAKE-KEY";
+    let summaries = farm.addrs().iter().map(|&addr| ServerSummary::new(addr)).collect();
+    let api = FakeWebApi::new(key, summaries).spawn()?;
+    println!();
+    from_web_api(&WebApi::new(key).base_url(api.base_url()), 440)
+}
+
+fn from_master(query: MasterQuery) -> Result<(), Box<dyn Error>> {
     let mut listing_error = None;
-    let addrs = walk.filter_map(|item| item.map_err(|e| listing_error = Some(e)).ok());
+    let addrs = query.walk()?.filter_map(|item| item.map_err(|e| listing_error = Some(e)).ok());
+    fullest_ten("the master server", addrs)?;
+    if let Some(e) = listing_error {
+        eprintln!("the list is incomplete: {e}");
+    }
+    Ok(())
+}
+
+fn from_web_api(api: &WebApi, app: u32) -> Result<(), Box<dyn Error>> {
+    let listing = api.server_list(&Filter::new().app_id(app).not_empty(), 10_000)?;
+    if listing.skipped > 0 {
+        eprintln!("{} entries of the reply were not servers", listing.skipped);
+    }
+    fullest_ten("the Steam Web API", listing.into_iter().map(|server| server.addr))
+}
+
+/// Queries every address as it comes and prints the ten with the most players.
+fn fullest_ten(source: &str, addrs: impl Iterator<Item = SocketAddr>) -> Result<(), Box<dyn Error>> {
     let mut batch = Batch::builder().timeout(Duration::from_secs(2)).build()?;
     let mut answered: Vec<(SocketAddr, Info)> = Vec::new();
     let mut silent = 0;
@@ -52,11 +88,8 @@ fn main() -> Result<(), a2s_query::Error> {
             Err(_) => silent += 1,
         }
     }
-    if let Some(e) = listing_error {
-        eprintln!("the list is incomplete: {e}");
-    }
     answered.sort_by_key(|(_, info)| std::cmp::Reverse(info.player_count()));
-    println!("{} servers answered, {silent} did not. The fullest ten:", answered.len());
+    println!("From {source}: {} servers answered, {silent} did not. The fullest ten:", answered.len());
     for (addr, info) in answered.iter().take(10) {
         println!("{:>2}/{:<2}  {addr:<21}  {}", info.player_count(), info.max_players(), info.name());
     }

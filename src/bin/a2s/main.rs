@@ -85,7 +85,7 @@ struct Args {
 
     /// list: your Steam Web API key, else the STEAM_API_KEY environment variable (which
     /// other users of this machine cannot see in the process list). Get one at
-    /// https://steamcommunity.com/dev/apikey.
+    /// <https://steamcommunity.com/dev/apikey>.
     #[arg(long, value_name = "KEY", help_heading = "Server lists")]
     key: Option<String>,
 
