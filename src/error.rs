@@ -198,6 +198,48 @@ pub enum Error {
     Unencodable(&'static str),
 }
 
+/// A copy; an I/O error inside is rebuilt from its OS code, or its kind and message
+/// (`io::Error` is not `Clone`). For answers given to several callers at once.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::Timeout { timeout, fragments, ignored } => {
+                Error::Timeout { timeout: *timeout, fragments: *fragments, ignored: *ignored }
+            }
+            Error::Io(e) => Error::Io(copy_io(e)),
+            Error::Resolve(e) => Error::Resolve(copy_io(e)),
+            Error::Decompress(e) => Error::Decompress(copy_io(e)),
+            Error::InvalidInput(why) => Error::InvalidInput(why),
+            Error::Truncated { field, offset } => Error::Truncated { field, offset: *offset },
+            Error::Malformed { reason, offset } => Error::Malformed { reason, offset: *offset },
+            Error::NotA2s { header } => Error::NotA2s { header: *header },
+            Error::UnexpectedType { expected, got } => Error::UnexpectedType { expected: *expected, got: *got },
+            Error::InvalidText { field, offset } => Error::InvalidText { field, offset: *offset },
+            Error::SizeMismatch { declared, actual } => Error::SizeMismatch { declared: *declared, actual: *actual },
+            Error::Checksum { expected, actual } => Error::Checksum { expected: *expected, actual: *actual },
+            Error::MissingChunk { index, total } => Error::MissingChunk { index: *index, total: *total },
+            Error::MasterIncomplete { reason, pages, servers } => {
+                Error::MasterIncomplete { reason, pages: *pages, servers: *servers }
+            }
+            Error::TooManyFragments { total, max } => Error::TooManyFragments { total: *total, max: *max },
+            Error::ReplyTooLarge { max } => Error::ReplyTooLarge { max: *max },
+            Error::DecompressedTooLarge { declared, max } => {
+                Error::DecompressedTooLarge { declared: *declared, max: *max }
+            }
+            Error::TooManyChallenges { rounds } => Error::TooManyChallenges { rounds: *rounds },
+            Error::TooManyStrayDatagrams { count } => Error::TooManyStrayDatagrams { count: *count },
+            Error::Unencodable(why) => Error::Unencodable(why),
+        }
+    }
+}
+
+fn copy_io(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
 impl Error {
     /// Whether the call ran out of time ([`Error::Timeout`]): the server is silent, down,
     /// or never answers this kind of query.

@@ -457,3 +457,41 @@ fn a_later_query_of_all_is_timed_from_its_own_send() {
     e.handle_timeout(t0 + ms(1025));
     assert_eq!(sends(&mut e, t0 + ms(1025)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
 }
+
+/// A query cancelled under way gives no item; what it learned (the challenge) is kept
+/// for the next query to the server, which starts at once if one waits; a reply that
+/// comes for the cancelled query before the next one's request is not its answer.
+#[test]
+fn a_cancelled_query_gives_no_item_and_the_next_one_starts() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0).len(), 2);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(5));
+    assert_eq!(sends(&mut e, t0 + ms(5)), [(addr(1), Query::Info(Some(C1)))]);
+    // Another query to the same server waits behind the first.
+    e.push(addr(1));
+    assert!(sends(&mut e, t0 + ms(6)).is_empty());
+
+    assert!(e.cancel(addr(1)));
+    assert!(!e.cancel(addr(3)), "nothing under way there");
+    assert!(outputs(&mut e).is_empty(), "no item for the cancelled query");
+    assert_eq!(e.in_flight(), 2, "the waiting query took its place");
+    // The old reply arrives before the new request goes: not an answer to it.
+    e.handle_datagram(addr(1), &info_reply("stale"), t0 + ms(7));
+    assert!(outputs(&mut e).is_empty());
+    // The new query sends the challenge the cancelled one learned: one round trip.
+    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(1), Query::Info(Some(C1)))]);
+    e.handle_datagram(addr(1), &info_reply("fresh"), t0 + ms(20));
+    let got = outputs(&mut e);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0, got[0].1.as_ref().unwrap().name()), (addr(1), "fresh"));
+
+    // Cancelling the last query to a server leaves nothing of it.
+    assert!(e.cancel(addr(2)));
+    assert_eq!(e.in_flight(), 0);
+    let wake = e.poll_timeout();
+    assert!(wake.is_none(), "no timer left: {wake:?}");
+    assert!(e.is_idle());
+}

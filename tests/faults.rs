@@ -335,3 +335,19 @@ fn check(row: &Row, result: Result<Rules, Error>) {
         (_, Err(e)) => panic!("{name}: expected a value, got {e}"),
     }
 }
+
+/// An error given to several callers is copied whole: an OS error keeps its code, the
+/// others every field.
+#[test]
+fn errors_clone_with_their_details() {
+    let os = Error::Io(std::io::Error::from_raw_os_error(111));
+    let copy = os.clone();
+    assert!(matches!(&copy, Error::Io(e) if e.raw_os_error() == Some(111)));
+    assert_eq!(copy.to_string(), os.to_string());
+    let custom = Error::Resolve(std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"));
+    let copy = custom.clone();
+    assert!(matches!(&copy, Error::Resolve(e) if e.kind() == std::io::ErrorKind::NotFound));
+    assert_eq!(copy.to_string(), custom.to_string());
+    let limit = Error::TooManyFragments { total: 200, max: 64 };
+    assert!(matches!(limit.clone(), Error::TooManyFragments { total: 200, max: 64 }));
+}

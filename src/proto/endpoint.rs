@@ -34,8 +34,12 @@ pub const MAX_REMEMBERED: usize = 65_536;
 pub trait Job<D: TextDecoder>: Sized {
     /// What the server's item carries when the job is over.
     type Output;
-    /// The job starting at `now`, with what earlier exchanges learned of the server.
-    fn start(config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self;
+    /// Which work, for a job that can do several kinds (`()` for one that cannot):
+    /// given with [`Endpoint::push_kind`].
+    type Kind: Copy + Default + std::fmt::Debug;
+    /// The job of `kind` starting at `now`, with what earlier exchanges learned of the
+    /// server.
+    fn start(kind: Self::Kind, config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self;
     /// Whether a request is due now.
     fn has_transmit(&self) -> bool;
     /// The due request; its send time is `now`.
@@ -56,7 +60,8 @@ pub trait Job<D: TextDecoder>: Sized {
 
 impl<T: Answer<D>, D: TextDecoder> Job<D> for Exchange<T, D> {
     type Output = Result<T>;
-    fn start(config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
+    type Kind = ();
+    fn start((): (), config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
         Exchange::new(config, decoder, learned, now)
     }
     fn has_transmit(&self) -> bool {
@@ -202,7 +207,8 @@ impl<D: TextDecoder> AllQueries<D> {
 
 impl<D: TextDecoder> Job<D> for AllQueries<D> {
     type Output = Answers<D::Text>;
-    fn start(config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
+    type Kind = ();
+    fn start((): (), config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
         AllQueries {
             config,
             decoder,
@@ -279,9 +285,11 @@ impl Default for EndpointConfig {
 
 /// One server under way.
 #[derive(Debug)]
-struct Slot<J> {
+struct Slot<J, K> {
     /// The address as given (the item carries it back).
     addr: SocketAddr,
+    /// The work asked for.
+    kind: K,
     /// `None` until its first send: its timeout counts from there.
     job: Option<J>,
     /// The wake-up time its latest timer entry carries.
@@ -377,7 +385,7 @@ impl Pacer {
 pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     config: EndpointConfig,
     decoder: D,
-    slots: Vec<Option<Slot<J>>>,
+    slots: Vec<Option<Slot<J, J::Kind>>>,
     free: Vec<usize>,
     /// Occupied slots by normalized address.
     by_addr: HashMap<SocketAddr, usize>,
@@ -387,7 +395,7 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// Slots waiting for their first send.
     fresh: VecDeque<(usize, u32)>,
     /// Addresses pushed while the same address was under way.
-    deferred: VecDeque<SocketAddr>,
+    deferred: VecDeque<(SocketAddr, J::Kind)>,
     done: VecDeque<(SocketAddr, J::Output)>,
     learned: HashMap<SocketAddr, Learned>,
     pacer: Pacer,
@@ -438,11 +446,32 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// Adds a server to query. Call it while [`Endpoint::wants_input`] holds; pushing
     /// past the window is accepted but holds more memory.
     pub fn push(&mut self, addr: SocketAddr) {
+        self.push_kind(addr, J::Kind::default());
+    }
+
+    /// Adds a server to query with the work `kind`, for jobs of several kinds; as
+    /// [`Endpoint::push`] otherwise.
+    pub fn push_kind(&mut self, addr: SocketAddr, kind: J::Kind) {
         if self.by_addr.contains_key(&normalized(addr)) {
-            self.deferred.push_back(addr);
+            self.deferred.push_back((addr, kind));
         } else {
-            self.occupy(addr);
+            self.occupy(addr, kind);
         }
+    }
+
+    /// Drops the query under way to `addr` (its caller gave up): no item comes out for
+    /// it, what it learned of the server is kept, and the next query pushed for the
+    /// same address, if one waits, starts. Whether one was under way.
+    pub fn cancel(&mut self, addr: SocketAddr) -> bool {
+        let key = normalized(addr);
+        let Some(index) = self.by_addr.remove(&key) else { return false };
+        let learned = self.slots.get_mut(index).and_then(Option::take).and_then(|s| s.job.map(|j| j.learned()));
+        self.free.push(index);
+        if let Some(learned) = learned {
+            self.remember(key, learned);
+        }
+        self.start_deferred(key);
+        true
     }
 
     /// Servers under way (queried, or waiting for their first send).
@@ -476,10 +505,10 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
                 continue;
             };
             slot.queued = false;
-            let addr = slot.addr;
+            let (addr, kind) = (slot.addr, slot.kind);
             let job = slot.job.get_or_insert_with(|| {
                 let known = learned.get(&normalized(addr)).copied().unwrap_or_default();
-                J::start(config, decoder, known, now)
+                J::start(kind, config, decoder, known, now)
             });
             let request = job.poll_transmit(now);
             self.settle(index);
@@ -557,9 +586,9 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self.slots.get(index).and_then(Option::as_ref).is_some_and(|s| s.generation == generation && s.wake == Some(at))
     }
 
-    fn occupy(&mut self, addr: SocketAddr) {
+    fn occupy(&mut self, addr: SocketAddr, kind: J::Kind) {
         self.generation = self.generation.wrapping_add(1);
-        let slot = Slot { addr, job: None, wake: None, queued: true, generation: self.generation };
+        let slot = Slot { addr, kind, job: None, wake: None, queued: true, generation: self.generation };
         let index = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i) {
@@ -591,11 +620,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             self.by_addr.remove(&key);
             self.remember(key, learned);
             self.done.push_back((addr, output));
-            if let Some(at) = self.deferred.iter().position(|&d| normalized(d) == key) {
-                if let Some(again) = self.deferred.remove(at) {
-                    self.occupy(again);
-                }
-            }
+            self.start_deferred(key);
             return;
         }
         if job.has_transmit() && !slot.queued {
@@ -611,6 +636,15 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         }
         if self.timers.len() > 4 * self.slots.len() + 1024 {
             self.rebuild_timers();
+        }
+    }
+
+    /// Starts the first query deferred for the address `key`, if any.
+    fn start_deferred(&mut self, key: SocketAddr) {
+        if let Some(at) = self.deferred.iter().position(|&(d, _)| normalized(d) == key) {
+            if let Some((again, kind)) = self.deferred.remove(at) {
+                self.occupy(again, kind);
+            }
         }
     }
 
