@@ -1,6 +1,7 @@
 //! List a game's servers, from a master server or from the Steam Web API, and query them
-//! all at once: the list feeds the batch engine lazily (the master's pages are asked for
-//! as the engine takes addresses). Prints the ten fullest servers of each list.
+//! all at once: the list feeds the batch engine as it comes (the master's walk runs in a
+//! `Feed`, so its paced pages never hold up the replies). Prints the ten fullest servers
+//! of each list.
 //!
 //! ```sh
 //! cargo run --example list_and_query                              # local fakes of both
@@ -10,13 +11,14 @@
 
 use std::error::Error;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use a2s_query::master::MasterQuery;
 use a2s_query::proto::{Filter, Info, SourceInfo};
 use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, Responder};
 use a2s_query::web_api::{ServerSummary, WebApi};
-use a2s_query::Batch;
+use a2s_query::{Batch, Feed, IntoInput};
 
 const USAGE: &str = "usage: list_and_query [master MASTER:PORT APPID | web-api APPID]";
 
@@ -60,10 +62,20 @@ fn local() -> Result<(), Box<dyn Error>> {
 }
 
 fn from_master(query: MasterQuery) -> Result<(), Box<dyn Error>> {
-    let mut listing_error = None;
-    let addrs = query.walk()?.filter_map(|item| item.map_err(|e| listing_error = Some(e)).ok());
-    fullest_ten("the master server", addrs)?;
-    if let Some(e) = listing_error {
+    // The walk waits between pages (30 a minute): on its own thread, in a Feed.
+    let listing_error = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&listing_error);
+    let addrs = query.walk()?.filter_map(move |item| match item {
+        Ok(addr) => Some(addr),
+        Err(e) => {
+            if let Ok(mut slot) = keep.lock() {
+                *slot = Some(e);
+            }
+            None
+        }
+    });
+    fullest_ten("the master server", Feed::spawn(addrs))?;
+    if let Some(e) = listing_error.lock().ok().and_then(|mut e| e.take()) {
         eprintln!("the list is incomplete: {e}");
     }
     Ok(())
@@ -78,7 +90,7 @@ fn from_web_api(api: &WebApi, app: u32) -> Result<(), Box<dyn Error>> {
 }
 
 /// Queries every address as it comes and prints the ten with the most players.
-fn fullest_ten(source: &str, addrs: impl Iterator<Item = SocketAddr>) -> Result<(), Box<dyn Error>> {
+fn fullest_ten(source: &str, addrs: impl IntoInput) -> Result<(), Box<dyn Error>> {
     let mut batch = Batch::builder().timeout(Duration::from_secs(2)).build()?;
     let mut answered: Vec<(SocketAddr, Info)> = Vec::new();
     let mut silent = 0;

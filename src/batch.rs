@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::client::DEFAULT_TIMEOUT;
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
+use crate::feed::{Input, IntoInput, Next};
 use crate::limits::Limits;
 use crate::proto::{
     AllQueries, Answers, ArmaRules, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player,
@@ -31,6 +32,10 @@ const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
 const MAX_DRAIN: usize = 65_536;
 /// The longest a pass of the run spends reading input before it reads the socket.
 const INPUT_TIME: Duration = Duration::from_millis(1);
+/// How often a [`Feed`](crate::Feed) that had nothing is looked at again.
+const FEED_POLL: Duration = Duration::from_millis(5);
+/// Addresses a [`Feed`](crate::Feed) reads ahead of the batch.
+pub(crate) const FEED_AHEAD: usize = 4096;
 /// The wait when nothing is due (only after a socket error).
 const IDLE_WAIT: Duration = Duration::from_millis(1);
 
@@ -250,57 +255,42 @@ type ArmaJob<D> = Exchange<ArmaRules<<D as TextDecoder>::Text>, D>;
 
 impl<D: TextDecoder> Batch<D> {
     /// Asks every server for its info; items come in completion order.
-    pub fn info<I: IntoIterator<Item = SocketAddr>>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, InfoJob<D>, D> {
-        Results::new(self, addrs.into_iter(), std::convert::identity)
+    pub fn info<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, InfoJob<D>, D> {
+        Results::new(self, addrs.into_input(), std::convert::identity)
     }
 
     /// Asks every server who is playing.
     #[allow(clippy::type_complexity)]
-    pub fn players<I: IntoIterator<Item = SocketAddr>>(
+    pub fn players<I: IntoInput>(
         &mut self,
         addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, PlayersJob<D>, D, Result<Vec<Player<D::Text>>>> {
-        Results::new(self, addrs.into_iter(), |r: Result<Players<D::Text>>| r.map(|p| p.players))
+    ) -> Results<&mut Self, I::Input, PlayersJob<D>, D, Result<Vec<Player<D::Text>>>> {
+        Results::new(self, addrs.into_input(), |r: Result<Players<D::Text>>| r.map(|p| p.players))
     }
 
     /// Asks every server who is playing, keeping what each header said (the declared
     /// count, whether the list was cut short), as [`Client::player_list`](crate::Client::player_list).
-    pub fn player_lists<I: IntoIterator<Item = SocketAddr>>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, PlayersJob<D>, D> {
-        Results::new(self, addrs.into_iter(), std::convert::identity)
+    pub fn player_lists<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, PlayersJob<D>, D> {
+        Results::new(self, addrs.into_input(), std::convert::identity)
     }
 
     /// Asks every server for its rules.
-    pub fn rules<I: IntoIterator<Item = SocketAddr>>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, RulesJob<D>, D> {
-        Results::new(self, addrs.into_iter(), std::convert::identity)
+    pub fn rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, RulesJob<D>, D> {
+        Results::new(self, addrs.into_input(), std::convert::identity)
     }
 
     /// Asks every server for its Arma 3 / DayZ rules, decoded (see
     /// [`Client::arma_rules`](crate::Client::arma_rules)).
-    pub fn arma_rules<I: IntoIterator<Item = SocketAddr>>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, ArmaJob<D>, D> {
-        Results::new(self, addrs.into_iter(), std::convert::identity)
+    pub fn arma_rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, ArmaJob<D>, D> {
+        Results::new(self, addrs.into_input(), std::convert::identity)
     }
 
     /// Asks every server for its info, players and rules, in that order, the second
     /// and third reusing the first's challenge; each part is its own result (see
     /// [`AllQueries`](crate::proto::AllQueries): a server silent to the info query is
     /// not asked the rest).
-    pub fn all<I: IntoIterator<Item = SocketAddr>>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::IntoIter, AllQueries<D>, D> {
-        Results::new(self, addrs.into_iter(), std::convert::identity)
+    pub fn all<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, AllQueries<D>, D> {
+        Results::new(self, addrs.into_input(), std::convert::identity)
     }
 
     /// The socket's local address.
@@ -380,11 +370,15 @@ impl<D: TextDecoder> Batch<D> {
 ///
 /// Take the items promptly: replies are read only while [`Iterator::next`] runs, and
 /// timeouts run on the clock. Slow work on each item (a database write, say) belongs on
-/// another thread, or after the run.
+/// another thread, or after the run. The same holds for the input: an iterator whose
+/// `next` blocks (a paced master walk, a pipe, names to resolve) stalls the run while
+/// it blocks, so give such a source as a [`Feed`](crate::Feed).
 pub struct Results<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O = <J as Job<D>>::Output> {
     batch: B,
     input: I,
     input_done: bool,
+    /// The input had nothing for now (a [`Feed`](crate::Feed)): look again soon.
+    input_later: bool,
     endpoint: Endpoint<J, D>,
     map: fn(J::Output) -> O,
     _decoder: PhantomData<D>,
@@ -399,14 +393,14 @@ impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> std::fmt::Debug fo
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextDecoder, O> Results<B, I, J, D, O> {
+impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Results<B, I, J, D, O> {
     fn new(mut batch: B, input: I, map: fn(J::Output) -> O) -> Self {
         let b = batch.borrow_mut();
         b.drain();
         b.unmatched = 0;
         let learned = std::mem::take(&mut b.learned);
         let endpoint = Endpoint::new(b.config, b.decoder).with_learned(learned);
-        Results { batch, input, input_done: false, endpoint, map, _decoder: PhantomData }
+        Results { batch, input, input_done: false, input_later: false, endpoint, map, _decoder: PhantomData }
     }
 
     /// Datagrams this run dropped so far because they came from no server under way.
@@ -441,9 +435,13 @@ impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextD
                 return Some(item);
             }
             let now = Instant::now();
+            let input_later = self.input_later && !self.input_done && self.endpoint.wants_input();
             let wait = match self.endpoint.poll_timeout() {
                 Some(wake) if wake <= now => continue,
+                // A feed that had nothing yet is looked at again soon.
+                Some(wake) if input_later => (wake - now).min(FEED_POLL),
                 Some(wake) => wake - now,
+                None if input_later => FEED_POLL,
                 // Nothing under way to wait for: more input to read.
                 None if !self.input_done && self.endpoint.wants_input() => continue,
                 // (Cannot happen with the crate's jobs; a short wait rather than a spin.)
@@ -467,10 +465,15 @@ impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextD
     /// reading one may block (a host name resolved), and the socket must be read too.
     fn read_input(&mut self) {
         let started = Instant::now();
+        self.input_later = false;
         while !self.input_done && self.endpoint.wants_input() {
-            match self.input.next() {
-                Some(addr) => self.endpoint.push(addr),
-                None => self.input_done = true,
+            match self.input.next_input() {
+                Next::Ready(addr) => self.endpoint.push(addr),
+                Next::Later => {
+                    self.input_later = true;
+                    break;
+                }
+                Next::End => self.input_done = true,
             }
             if started.elapsed() > INPUT_TIME {
                 break;
@@ -479,9 +482,7 @@ impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextD
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Iterator<Item = SocketAddr>, J: Job<D>, D: TextDecoder, O> Iterator
-    for Results<B, I, J, D, O>
-{
+impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Iterator for Results<B, I, J, D, O> {
     type Item = (SocketAddr, O);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -637,12 +638,12 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Result<Batch> {
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-pub fn info_many<I: IntoIterator<Item = SocketAddr>>(
+pub fn info_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::IntoIter, InfoJob<Encoding>, Encoding>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, InfoJob<Encoding>, Encoding>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
 }
 
 /// Asks every server in `addrs` who is playing, at once. See [`info_many`].
@@ -650,24 +651,24 @@ pub fn info_many<I: IntoIterator<Item = SocketAddr>>(
 /// # Errors
 /// As [`BatchBuilder::build`].
 #[allow(clippy::type_complexity)]
-pub fn players_many<I: IntoIterator<Item = SocketAddr>>(
+pub fn players_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::IntoIter, PlayersJob<Encoding>, Encoding, Result<Vec<Player>>>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), |r: Result<Players>| r.map(|p| p.players)))
+) -> Result<Results<Batch, I::Input, PlayersJob<Encoding>, Encoding, Result<Vec<Player>>>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), |r: Result<Players>| r.map(|p| p.players)))
 }
 
 /// Asks every server in `addrs` for its rules, at once. See [`info_many`].
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-pub fn rules_many<I: IntoIterator<Item = SocketAddr>>(
+pub fn rules_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::IntoIter, RulesJob<Encoding>, Encoding>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, RulesJob<Encoding>, Encoding>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
 }
 
 /// The answers of every server in `addrs` to all three queries. See [`info_many`] and
@@ -676,10 +677,10 @@ pub fn rules_many<I: IntoIterator<Item = SocketAddr>>(
 /// # Errors
 /// As [`BatchBuilder::build`].
 #[allow(clippy::type_complexity)]
-pub fn all_many<I: IntoIterator<Item = SocketAddr>>(
+pub fn all_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::IntoIter, AllQueries<Encoding>, Encoding, Answers>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_iter(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, AllQueries<Encoding>, Encoding, Answers>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
 }

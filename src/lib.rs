@@ -86,6 +86,7 @@ mod batch;
 mod client;
 mod encoding;
 mod error;
+mod feed;
 mod limits;
 pub mod master;
 pub mod proto;
@@ -100,6 +101,7 @@ pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLin
 pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
+pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]

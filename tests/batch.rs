@@ -332,3 +332,40 @@ fn dead_servers_beyond_the_window_wait_in_waves() {
     assert!(elapsed >= timeout * 3, "{elapsed:?}");
     assert!(elapsed < timeout * 3 + Duration::from_secs(1), "{elapsed:?}");
 }
+
+/// A source that blocks between addresses (a master's paced pages) in a `Feed`: the run
+/// keeps reading replies while it blocks, so the server already asked is answered with
+/// its own round trip. (Read in line, its reply would wait in the socket past its
+/// deadline.)
+#[test]
+fn a_slow_source_in_a_feed_does_not_time_out_the_servers_already_asked() {
+    let info = |name: &str| Info::Source(SourceInfo { server_name: name.into(), ..Default::default() });
+    let first = Responder::new(info("first"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let second = Responder::new(info("second"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let (a, b) = (first.local_addr(), second.local_addr());
+    let timeout = Duration::from_secs(2);
+    // The first address after 5 ms (so that it is sent before the source blocks), the
+    // second after twice the timeout.
+    let slow = move || {
+        let mut step = 0;
+        std::iter::from_fn(move || {
+            step += 1;
+            match step {
+                1 => std::thread::sleep(Duration::from_millis(5)),
+                2 => std::thread::sleep(timeout * 2),
+                _ => return None,
+            }
+            Some(if step == 1 { a } else { b })
+        })
+    };
+
+    let mut got = HashMap::new();
+    for (addr, result) in batch(timeout).info(a2s_query::Feed::spawn(slow())) {
+        got.insert(addr, result);
+    }
+    assert_eq!(got.len(), 2);
+    let first_info = got[&a].as_ref().expect("answered while the source blocked");
+    assert_eq!(first_info.name(), "first");
+    assert!(first_info.ping() < timeout, "the ping is the round trip, not the source's wait: {:?}", first_info.ping());
+    assert_eq!(got[&b].as_ref().unwrap().name(), "second");
+}

@@ -2,11 +2,10 @@
 //! list (a file or standard input), each listed address once. A line that is not an
 //! address, or a name that does not resolve, is kept for its own output line.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{self, BufRead};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use a2s_query::Error;
 
@@ -23,40 +22,45 @@ pub struct Pending {
     pub read_error: Option<io::Error>,
 }
 
-pub type Shared = Rc<RefCell<Pending>>;
+/// Shared with the thread that reads the input (a [`a2s_query::Feed`]).
+pub type Shared = Arc<Mutex<Pending>>;
+
+/// Changes what is shared (a poisoned lock is still used: it holds plain counts).
+pub fn update<T>(shared: &Shared, f: impl FnOnce(&mut Pending) -> T) -> T {
+    f(&mut shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+/// A list to read: its label for messages, and its lines.
+pub type List = (String, Box<dyn BufRead + Send>);
 
 /// The addresses of `args`, then of the list's lines, lazily; each address once.
-pub fn input<'a>(
-    args: &'a [String],
-    list: Option<(String, Box<dyn BufRead>)>,
-    shared: &Shared,
-) -> impl Iterator<Item = SocketAddr> + 'a {
+pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Iterator<Item = SocketAddr> + Send {
     let from_args = {
-        let shared = Rc::clone(shared);
+        let shared = Arc::clone(shared);
         a2s_query::addresses(args, move |b| {
             warn(&format!("a2s: {}: {}", b.text, b.error));
-            shared.borrow_mut().bad.push((b.text, b.error));
+            update(&shared, |p| p.bad.push((b.text, b.error)));
         })
     };
-    let from_list: Box<dyn Iterator<Item = SocketAddr>> = match list {
+    let from_list: Box<dyn Iterator<Item = SocketAddr> + Send> = match list {
         None => Box::new(std::iter::empty()),
         Some((label, reader)) => {
-            let lines = LossyLines { reader, shared: Rc::clone(shared) };
-            let shared = Rc::clone(shared);
+            let lines = LossyLines { reader, shared: Arc::clone(shared) };
+            let shared = Arc::clone(shared);
             Box::new(a2s_query::addresses(lines, move |b| {
                 warn(&format!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error));
-                shared.borrow_mut().bad.push((b.text, b.error));
+                update(&shared, |p| p.bad.push((b.text, b.error)));
             }))
         }
     };
     let mut seen = HashSet::new();
-    let shared = Rc::clone(shared);
+    let shared = Arc::clone(shared);
     from_args.chain(from_list).filter(move |addr| {
         if seen.insert(*addr) {
             return true;
         }
         warn(&format!("a2s: {addr} is listed again: asked once"));
-        shared.borrow_mut().repeated += 1;
+        update(&shared, |p| p.repeated += 1);
         false
     })
 }
@@ -64,7 +68,7 @@ pub fn input<'a>(
 /// The lines of a list, bytes that are not UTF-8 replaced (a comment in Latin-1 must
 /// not end the list); a read error ends it and is kept for the exit status.
 struct LossyLines {
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     shared: Shared,
 }
 
@@ -77,7 +81,7 @@ impl Iterator for LossyLines {
             Ok(0) => None,
             Ok(_) => Some(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_string()),
             Err(e) => {
-                self.shared.borrow_mut().read_error = Some(e);
+                update(&self.shared, |p| p.read_error = Some(e));
                 None
             }
         }

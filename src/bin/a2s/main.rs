@@ -332,9 +332,9 @@ where
     run.go(&args.addrs, list, total, &mut out)
 }
 
-fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
+fn open(path: &str) -> io::Result<Box<dyn BufRead + Send>> {
     if path == "-" {
-        return Ok(Box::new(io::stdin().lock()));
+        return Ok(Box::new(io::BufReader::new(io::stdin())));
     }
     Ok(Box::new(io::BufReader::new(std::fs::File::open(path)?)))
 }

@@ -2,7 +2,7 @@
 //! batch with a progress line and a summary on standard error. Every write goes
 //! through [`Out`], so a closed standard output ends the run instead of panicking.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -276,15 +276,11 @@ where
 {
     /// Runs the batch over the addresses given and the list's lines (`total` of them
     /// when known); the exit status.
-    pub fn go(
-        mut self,
-        addrs: &[String],
-        list: Option<(String, Box<dyn BufRead>)>,
-        total: Option<u64>,
-        out: &mut Out,
-    ) -> u8 {
+    pub fn go(mut self, addrs: &[String], list: Option<list::List>, total: Option<u64>, out: &mut Out) -> u8 {
         let shared = Shared::default();
-        let input = list::input(addrs, list, &shared);
+        // On a thread of its own: a list piped from a slow source (`a2s list --master`,
+        // names to resolve) must not hold up the replies of servers already asked.
+        let input = a2s_query::Feed::spawn(list::input(addrs.to_vec(), list, &shared));
         let bar = crate::progress::wanted();
         let mut progress = Progress::start(bar, total.map(|t| t + addrs.len() as u64));
         let counts = Arc::clone(&progress.counts);
@@ -302,7 +298,7 @@ where
         }
         // Listed entries that are not addresses get a line of their own, as they are met.
         let flush_bad = |out: &mut Out| -> Result<(), Stop> {
-            let bad: Vec<(String, Error)> = shared.borrow_mut().bad.drain(..).collect();
+            let bad: Vec<(String, Error)> = list::update(&shared, |p| p.bad.drain(..).collect());
             for (text, error) in bad {
                 counts.failed.fetch_add(1, Ordering::Relaxed);
                 if json {
@@ -372,12 +368,12 @@ where
         let servers = plural(answered + timed_out + failed, "server", "servers");
         let mut summary =
             format!("a2s: {servers} in {secs:.2} s: {answered} answered, {timed_out} timed out, {failed} failed");
-        let pending = shared.borrow();
-        if pending.repeated > 0 {
-            summary.push_str(&format!(", {} listed again (asked once)", pending.repeated));
+        let (repeated, read_error) = list::update(&shared, |p| (p.repeated, p.read_error.take()));
+        if repeated > 0 {
+            summary.push_str(&format!(", {repeated} listed again (asked once)"));
         }
         warn(&summary);
-        if let Some(e) = &pending.read_error {
+        if let Some(e) = read_error {
             warn(&format!("a2s: the list could not be read to its end: {e}"));
             return 2;
         }
