@@ -234,6 +234,52 @@ mod walk {
         assert!(matches!(w.poll_outcome(), Some(Ok(()))));
     }
 
+    /// A page asked for three times may come three times, the copies late: none reads
+    /// as the end of the list, and a copy that comes after the next page was read does
+    /// not move the walk back or give an address twice.
+    #[test]
+    fn late_copies_of_a_page_sent_three_times() {
+        let list = addrs(9);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_timeout(t0 + ms(100));
+        w.poll_transmit(t0 + ms(100)).unwrap();
+        w.handle_timeout(t0 + ms(300));
+        w.poll_transmit(t0 + ms(300)).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(310));
+        // Page 2 asked; both late copies of page 1 come first.
+        let second = w.poll_transmit(t0 + ms(360)).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(361));
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(362));
+        assert!(!w.is_over(), "a copy is not the end of the list");
+        assert_eq!(w.poll_transmit(t0 + ms(362)), None, "page 2 is still awaited");
+        w.handle_timeout(t0 + ms(460));
+        assert_eq!(w.poll_transmit(t0 + ms(460)).unwrap(), second, "asked again, same seed");
+        w.handle_datagram(&page(&list[3..6], false), t0 + ms(470));
+        // A copy of page 2 (it was sent twice) after page 3 was asked: ignored.
+        let third = w.poll_transmit(t0 + ms(520)).unwrap();
+        assert_eq!(third, [b"1\xFF".as_slice(), list[5].to_string().as_bytes(), b"\0\0"].concat(), "seeded by page 2");
+        w.handle_datagram(&page(&list[3..6], false), t0 + ms(521));
+        assert!(!w.is_over());
+        w.handle_datagram(&page(&list[6..], true), t0 + ms(530));
+        assert_eq!(drain(&mut w), list, "every address once, in order");
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
+    /// A timeout the clock cannot add is no deadline, not one already passed.
+    #[test]
+    fn a_huge_timeout_does_not_end_the_walk_at_once() {
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(MasterConfig { timeout: Duration::MAX, ..config() }, t0);
+        assert!(w.poll_transmit(t0).is_some());
+        w.handle_timeout(t0 + ms(50));
+        assert!(!w.is_over());
+        w.handle_datagram(&page(&addrs(2), true), t0 + ms(60));
+        assert_eq!(drain(&mut w).len(), 2);
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
     #[test]
     fn junk_and_unasked_pages_are_ignored_and_the_deadline_holds() {
         let t0 = Instant::now();
@@ -279,8 +325,9 @@ mod walk {
         let walk = MasterQuery::new(silent.local_addr())
             .unwrap()
             .pace(Duration::ZERO)
-            .page_timeout(ms(100))
-            .retries(1)
+            // Long enough that no answered page goes unread, however slow the run.
+            .page_timeout(ms(1000))
+            .retries(0)
             .walk()
             .unwrap();
         let items: Vec<_> = walk.collect();

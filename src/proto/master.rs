@@ -5,7 +5,7 @@
 //! (the first with `0.0.0.0:0`), over one socket (a new source port starts the list
 //! again); the entry `0.0.0.0:0` ends the list.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,11 @@ pub const M2A_SERVER_BATCH: [u8; 6] = [0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0x0A];
 pub const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 /// Bytes per address in a page: 4 for the IP, 2 for the port (big-endian).
 const ENTRY_LEN: usize = 6;
+/// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
+/// largest lists held about a hundred thousand.
+pub const MAX_LISTED: usize = 1_000_000;
+/// The deadline of a walk whose timeout the clock cannot hold: far enough.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The request for the page after `seed` (the last address of the page before, or
 /// [`LIST_END`] for the first).
@@ -166,9 +171,12 @@ pub struct MasterWalk {
     /// When the request out is given up on.
     give_up_at: Option<Instant>,
     attempts: u8,
-    /// Whether the last page came only after its request was sent again: a late copy
-    /// of it may still come, and must not read as a page without progress.
-    copy_may_come: bool,
+    /// Requests sent again whose answers have not all come: each may bring a late copy
+    /// of a page already read, which must read neither as the end of the list nor as
+    /// a new page (pages carry no id).
+    copies_out: u32,
+    /// Every address given out: none twice, and a page with nothing new is known.
+    seen: HashSet<SocketAddrV4>,
     pages: u32,
     servers: u64,
     ready: VecDeque<SocketAddrV4>,
@@ -178,7 +186,8 @@ pub struct MasterWalk {
 impl MasterWalk {
     /// A walk starting at `now`, its first request due at once.
     pub fn new(config: MasterConfig, now: Instant) -> Self {
-        let deadline = now.checked_add(config.timeout).unwrap_or(now);
+        // A timeout past what the clock can hold is no deadline at all.
+        let deadline = now.checked_add(config.timeout).or_else(|| now.checked_add(FAR)).unwrap_or(now);
         MasterWalk {
             config,
             seed: LIST_END,
@@ -187,7 +196,8 @@ impl MasterWalk {
             last_sent: None,
             give_up_at: None,
             attempts: 0,
-            copy_may_come: false,
+            copies_out: 0,
+            seen: HashSet::new(),
             pages: 0,
             servers: 0,
             ready: VecDeque::new(),
@@ -202,6 +212,9 @@ impl MasterWalk {
         }
         self.send_at = None;
         self.last_sent = Some(now);
+        if self.attempts > 0 {
+            self.copies_out = self.copies_out.saturating_add(1);
+        }
         // Each retry of a page waits twice as long: 1, 2, 4, 8 page timeouts.
         let wait = self.config.page_timeout.saturating_mul(1 << self.attempts.min(8));
         self.give_up_at = Some(now.checked_add(wait).unwrap_or(self.deadline).min(self.deadline));
@@ -239,22 +252,33 @@ impl MasterWalk {
     /// comes with no request out, is ignored.
     pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         self.handle_timeout(now);
-        if self.outcome.is_some() || self.give_up_at.is_none() {
+        if self.outcome.is_some() {
             return;
         }
         let Ok(page) = MasterPage::parse(datagram) else { return };
-        let progress = page.servers.last().is_some_and(|&last| last != self.seed);
-        if !progress && !page.last && std::mem::take(&mut self.copy_may_come) {
-            // The late copy of the page before (pages carry no id): not an answer.
+        // (A master may repeat the seed first: it was given out already.)
+        let new = page.servers.iter().filter(|a| !self.seen.contains(a)).count();
+        if self.give_up_at.is_none() {
+            // No request out: a late copy at most (or junk), never an answer.
+            if new == 0 {
+                self.copies_out = self.copies_out.saturating_sub(1);
+            }
             return;
         }
+        let progress = new > 0 && page.servers.last().is_some_and(|&last| last != self.seed);
+        if !progress && !page.last && self.copies_out > 0 {
+            // A late copy of a page already read: not an answer to this request.
+            self.copies_out -= 1;
+            return;
+        }
+        if self.seen.len().saturating_add(new) > MAX_LISTED {
+            return self.stop("the list passed the most servers a walk keeps");
+        }
         self.give_up_at = None;
-        self.copy_may_come = self.attempts > 0;
         self.attempts = 0;
         self.pages = self.pages.saturating_add(1);
         for &addr in &page.servers {
-            // (A master may repeat the seed first: it was given out already.)
-            if addr != self.seed || self.pages == 1 {
+            if self.seen.insert(addr) {
                 self.ready.push_back(addr);
                 self.servers = self.servers.saturating_add(1);
             }
