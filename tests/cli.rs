@@ -714,7 +714,7 @@ fn list_from_the_web_api_piped_into_info() {
 
     let requests = api.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].param("key"), Some(KEY), "the key from STEAM_API_KEY");
+    assert_eq!(requests[0].key(), Some(KEY), "the key from STEAM_API_KEY");
     assert_eq!(requests[0].param("filter"), Some(r"\appid\440\nor\1\map\cp_dustbowl"));
     assert_eq!(requests[0].param("limit"), Some("10"));
 }
@@ -738,10 +738,10 @@ fn list_as_json_lines_with_the_summary() {
     assert_eq!(lines[7]["app_id"], 440);
     assert_eq!(lines[7]["game_port"], 27015);
     assert_eq!(lines[7]["map"], "ctf_2fort");
-    assert_eq!(lines[7]["steam_id"], 90_000_000_000_000_007u64);
+    assert_eq!(lines[7]["steam_id"], "90000000000000007", "as text: no digit lost in JSON readers");
     assert_eq!(lines[7]["bots"], Value::Null, "not sent: null");
     assert_eq!(api.requests()[0].param("limit"), Some("100"));
-    assert_eq!(api.requests()[0].param("key"), Some(KEY));
+    assert_eq!(api.requests()[0].key(), Some(KEY));
 }
 
 /// A wrong key fails with status 1 and a message about the key, which it never prints;
@@ -760,10 +760,15 @@ fn list_with_a_bad_or_missing_key() {
         assert!(err.contains("key") && err.contains("403"), "{err}");
         assert!(!err.contains(wrong) && !err.contains("SECRET"), "the key leaked: {err}");
     }
-    let out = run_keyed(&["list", "--api-url", &api.base_url()], None);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("STEAM_API_KEY") && err.contains("steamcommunity.com/dev/apikey"), "{err}");
+    let url = api.base_url();
+    for empty in [None, Some(""), Some("  ")] {
+        let mut args = vec!["list", "--api-url", &url];
+        args.extend(empty.map(|key| ["--key", key]).into_iter().flatten());
+        let out = run_keyed(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("STEAM_API_KEY") && err.contains("steamcommunity.com/dev/apikey"), "{err}");
+    }
     assert_eq!(api.requests().len(), 2, "nothing sent without a key");
 }
 
@@ -822,7 +827,7 @@ fn ports_shows_the_query_and_game_ports() {
     let request = &api.requests()[0];
     assert_eq!(request.path, "/ISteamApps/GetServersAtAddress/v1/");
     assert_eq!(request.param("addr"), Some("203.0.113.7"), "the IP, the port dropped");
-    assert_eq!(request.param("key"), None, "no key sent");
+    assert_eq!(request.key(), None, "no key sent");
 
     let out = run(&["ports", "203.0.113.7", "--json", "--api-url", &api.base_url()]);
     let lines: Vec<Value> =
@@ -849,8 +854,10 @@ fn list_usage_and_the_ports_hint() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("no reply") && err.contains("a2s ports 127.0.0.1"), "{err}");
 
-    let bad: [&[&str]; 8] = [
+    let bad: [&[&str]; 10] = [
         &["list", "127.0.0.1:27015"],
+        &["list", "--key", "k", "--retries", "2"],
+        &["ports", "203.0.113.7", "--retries", "1"],
         &["list", "--master", "127.0.0.1:1", "--key", "k"],
         &["list", "--region", "europe", "--key", "k"],
         &["list", "--master", "127.0.0.1:1", "--region", "mars"],

@@ -56,7 +56,8 @@ fn the_list_comes_back_typed_and_the_request_carries_key_filter_and_limit() {
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
     assert_eq!(r.path, "/IGameServersService/GetServerList/v1/");
-    assert_eq!(r.param("key"), Some(KEY));
+    assert_eq!(r.header("x-webapi-key"), Some(KEY), "the key in its header");
+    assert_eq!(r.param("key"), None, "and not in the URL");
     assert_eq!(r.param("filter"), Some(r"\appid\440\empty\1\nor\1\map\ctf_2fort"));
     assert_eq!(r.param("limit"), Some("700"));
 
@@ -143,10 +144,11 @@ fn http_errors_and_malformed_bodies_are_errors_that_say_so() {
 
     for (body, want) in [
         ("<html>oops</html>", "not JSON"),
-        ("[1,2]", "not a JSON object"),
+        ("[1,2]", "holding a `response` object"),
         (r#"{"result":{}}"#, "no `response`"),
-        (r#"{"response":[]}"#, "`response` is not an object"),
-        (r#"{"response":{"servers":{"a":1}}}"#, "`servers` is not a list"),
+        (r#"{"response":[]}"#, "`response` as an object"),
+        (r#"{"response":{"servers":{"a":1}}}"#, "`servers` as a list"),
+        (r#"{"response":{"servers":[]}} trailing"#, "not JSON"),
         (r#"{"response":{"servers":[{"addr":"1.2.3.4:5"}"#, "not JSON"),
     ] {
         let fake = FakeWebApi { list_body: Some(body.into()), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
@@ -209,7 +211,7 @@ fn servers_at_an_address_give_query_and_game_ports() {
     assert_eq!(list.servers, vec![ark, tf]);
     let r = &fake.requests()[0];
     assert_eq!(
-        (r.path.as_str(), r.param("addr"), r.param("key")),
+        (r.path.as_str(), r.param("addr"), r.key()),
         ("/ISteamApps/GetServersAtAddress/v1/", Some("85.190.155.82"), None)
     );
     let none = api.servers_at_address("203.0.113.1".parse::<IpAddr>().unwrap()).unwrap();
@@ -252,7 +254,7 @@ fn the_list_feeds_the_batch_engine() {
     let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new().app_id(440), 1000).unwrap();
     assert_eq!(list.servers.len(), 40);
 
-    let mut batch = Batch::builder().timeout(Duration::from_millis(1500)).build().unwrap();
+    let mut batch = Batch::builder().timeout(Duration::from_secs(3)).build().unwrap();
     let mut answered = 0;
     let mut seen = std::collections::HashSet::new();
     for (addr, result) in batch.info(list.servers.iter().map(|s| s.addr)) {
@@ -268,4 +270,33 @@ fn the_list_feeds_the_batch_engine() {
         }
     }
     assert_eq!((seen.len(), answered), (40, 36));
+}
+
+/// A reply of a million tiny entries is read one entry at a time (never one JSON value
+/// per entry at once), and no more than `MAX_SERVERS` servers are kept.
+#[test]
+fn huge_replies_are_read_entry_by_entry_and_capped() {
+    let zeros = format!(r#"{{"response":{{"servers":[{}]}}}}"#, vec!["0"; 1_000_000].join(","));
+    let list = parse_server_list(zeros.as_bytes()).unwrap();
+    assert_eq!((list.servers.len(), list.skipped), (0, 1_000_000));
+
+    let max = web_api::MAX_SERVERS;
+    let entry = r#"{"addr":"192.0.2.1:27015"}"#;
+    let body = format!(r#"{{"response":{{"servers":[{}]}}}}"#, vec![entry; max + 3].join(","));
+    let list = parse_server_list(body.as_bytes()).unwrap();
+    assert_eq!((list.servers.len(), list.skipped), (max, 3));
+}
+
+/// An error page that quotes the key where the excerpt is cut shows none of it: the
+/// key is taken out of the whole body before the body is cut.
+#[test]
+fn a_key_across_the_excerpt_cut_is_still_taken_out() {
+    let body = format!("<html>{}{KEY} was refused</html>", "x".repeat(140));
+    let fake = FakeWebApi { status: Some(502), list_body: Some(body), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
+    assert!(matches!(&err, web_api::Error::Status { status: 502, .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("xxxx<key>") || text.ends_with("..."), "{text}");
+    assert!(!text.contains(&KEY[..8]), "part of the key leaked: {text}");
+    assert_keyless(&err);
 }

@@ -24,19 +24,32 @@ const MAX_HEAD: usize = 16 * 1024;
 const FORBIDDEN: &str = "<html><head><title>Forbidden</title></head><body><h1>Forbidden</h1>\
     Access is denied. Check the key= parameter.</body></html>";
 
-/// One request the fake received: its path and its decoded query parameters.
+/// One request the fake received: its path, its decoded query parameters and its
+/// headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebApiRequest {
     /// The path, e.g. `/IGameServersService/GetServerList/v1/`.
     pub path: String,
     /// The query parameters, percent-decoded, in order.
     pub params: Vec<(String, String)>,
+    /// The headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl WebApiRequest {
     /// The first value of the parameter `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The key the request carried: the `x-webapi-key` header, or the `key` parameter.
+    pub fn key(&self) -> Option<&str> {
+        self.header("x-webapi-key").or_else(|| self.param("key"))
     }
 }
 
@@ -132,7 +145,7 @@ impl FakeWebApi {
         }
         match request.path.trim_end_matches('/') {
             "/IGameServersService/GetServerList/v1" => {
-                if request.param("key") != Some(self.key.as_str()) || self.key.is_empty() {
+                if request.key() != Some(self.key.as_str()) || self.key.is_empty() {
                     return (403, FORBIDDEN.to_owned());
                 }
                 if let Some(body) = &self.list_body {
@@ -164,12 +177,16 @@ fn read_request(stream: &TcpStream) -> Option<WebApiRequest> {
     reader.read_line(&mut line).ok()?;
     let target = line.split(' ').nth(1)?.to_owned();
     let mut read = line.len();
+    let mut headers = Vec::new();
     loop {
         line.clear();
         let n = reader.read_line(&mut line).ok()?;
         read += n;
         if n == 0 || line == "\r\n" || line == "\n" || read > MAX_HEAD {
             break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -181,7 +198,7 @@ fn read_request(stream: &TcpStream) -> Option<WebApiRequest> {
             (percent_decode(name), percent_decode(value))
         })
         .collect();
-    Some(WebApiRequest { path: percent_decode(path), params })
+    Some(WebApiRequest { path: percent_decode(path), params, headers })
 }
 
 /// `%XX` escapes and `+` undone; a malformed escape is kept as written.

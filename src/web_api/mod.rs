@@ -19,8 +19,12 @@
 //! confidential; 100 000 calls a day). Valve's overview of keys and replies:
 //! <https://partner.steamgames.com/doc/webapi_overview/auth> and
 //! <https://partner.steamgames.com/doc/webapi_overview/responses> (64-bit numbers come
-//! as strings). The key goes in the request's `key` parameter, never into an error
-//! message or a `Debug` output of this module.
+//! as strings). The key goes in the `x-webapi-key` header, which Valve's overview names
+//! beside the `key` parameter, so that no URL carries it (URLs end up in logs, proxies
+//! and error messages); it is marked sensitive there, and never put into an error
+//! message or a `Debug` output of this module. One caution: ureq's `trace` log level
+//! (the `ureq_proto` target) dumps every request's raw bytes, headers included; keep
+//! trace logging off for ureq wherever keys matter.
 //!
 //! The replies' readers, [`parse_server_list`] and [`parse_servers_at_address`], do no
 //! I/O: use them with another HTTP client (an async one, say).
@@ -46,7 +50,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use reply::{parse_server_list, parse_servers_at_address, Listing, ServerAtAddress, ServerSummary};
+pub use reply::{parse_server_list, parse_servers_at_address, Listing, ServerAtAddress, ServerSummary, MAX_SERVERS};
 
 use crate::proto::Filter;
 
@@ -58,6 +62,8 @@ pub const KEY_VARIABLE: &str = "STEAM_API_KEY";
 
 /// The largest reply body read (a 20 000-server list is about 8 MB).
 const BODY_LIMIT: u64 = 64 << 20;
+/// The header the key travels in.
+const KEY_HEADER: &str = "x-webapi-key";
 
 /// How much of an unexpected body an error quotes.
 const EXCERPT: usize = 160;
@@ -71,7 +77,7 @@ pub enum Error {
         "no Steam Web API key: pass one, or set {KEY_VARIABLE} (get one at https://steamcommunity.com/dev/apikey)"
     )]
     MissingKey,
-    /// The API turned the key down (HTTP 400, 401 or 403).
+    /// The API turned the key down (HTTP 401 or 403). A 400 is a [`Error::Status`]: its body says what the API disliked.
     #[error("the Steam Web API refused the key (HTTP {status}): check it at https://steamcommunity.com/dev/apikey")]
     BadKey {
         /// The HTTP status.
@@ -155,20 +161,22 @@ impl WebApi {
 
     fn with_key(key: Option<String>) -> Self {
         let timeout = Duration::from_secs(30);
-        WebApi { key, base: STEAM_API.to_owned(), timeout, agent: agent(timeout) }
+        WebApi { key, base: STEAM_API.to_owned(), timeout, agent: agent(timeout, STEAM_API) }
     }
 
     /// Sends requests to `base` instead of [`STEAM_API`]: a proxy, or a fake in tests
-    /// (such as [`crate::server::FakeWebApi`]). The key goes there too.
+    /// (such as [`crate::server::FakeWebApi`]). The key goes there too. A loopback
+    /// address is reached directly, whatever proxy the environment names.
     pub fn base_url(mut self, base: impl Into<String>) -> Self {
         self.base = base.into().trim_end_matches('/').to_owned();
+        self.agent = agent(self.timeout, &self.base);
         self
     }
 
     /// Bounds each call, from connecting to the last byte of the body. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
-        self.agent = agent(timeout);
+        self.agent = agent(timeout, &self.base);
         self
     }
 
@@ -182,10 +190,15 @@ impl WebApi {
     pub fn server_list(&self, filter: &Filter, limit: u32) -> Result<Listing<ServerSummary>, Error> {
         let key = self.key.as_deref().ok_or(Error::MissingKey)?;
         let filter = filter.render().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        // In a header marked sensitive, not in the URL: the URL shows in logs (ureq's
+        // debug log, a proxy's), in error messages, and in the server's own logs.
+        let mut key = ureq::http::HeaderValue::from_str(key)
+            .map_err(|_| Error::InvalidInput("the key holds characters a header cannot carry".into()))?;
+        key.set_sensitive(true);
         let request = self
             .agent
             .get(format!("{}/IGameServersService/GetServerList/v1/", self.base))
-            .query("key", key)
+            .header(KEY_HEADER, key)
             .query("filter", &filter)
             .query("limit", limit.to_string());
         let body = self.call(request, true)?;
@@ -213,9 +226,13 @@ impl WebApi {
         let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
         match status {
             200 => body.map_err(|e| self.transport(e)),
-            400 | 401 | 403 if keyed => Err(Error::BadKey { status }),
+            401 | 403 if keyed => Err(Error::BadKey { status }),
             429 => Err(Error::RateLimited),
-            _ => Err(Error::Status { status, body: self.scrub(excerpt(&body.unwrap_or_default())) }),
+            // Scrubbed whole, then cut: a cut first could leave part of the key.
+            _ => {
+                let body = self.scrub(String::from_utf8_lossy(&body.unwrap_or_default()).into_owned());
+                Err(Error::Status { status, body: excerpt(body.as_bytes()) })
+            }
         }
     }
 
@@ -237,15 +254,30 @@ impl WebApi {
 }
 
 /// An agent that reports statuses instead of failing on them and never follows a
-/// redirect (which would carry the key to another host).
-fn agent(timeout: Duration) -> ureq::Agent {
+/// redirect (which would carry the key to another host). It takes the environment's
+/// proxy (`HTTPS_PROXY`, ...), except for a loopback `base`, which no proxy can reach.
+fn agent(timeout: Duration, base: &str) -> ureq::Agent {
+    let proxy = if is_loopback(base) { None } else { ureq::Proxy::try_from_env() };
     ureq::Agent::config_builder()
+        .proxy(proxy)
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("a2s-query/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+/// Whether the URL's host is `localhost` or a loopback address.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The start of a body as text, control characters replaced, for an error message.
@@ -269,5 +301,17 @@ mod tests {
         assert_eq!(api.scrub("GET /x?key=s3cret&filter=".into()), "GET /x?key=<key>&filter=");
         assert_eq!(WebApi::without_key().scrub("key=".into()), "key=");
         assert_eq!(excerpt(b"a\r\nb"), "a  b");
+    }
+
+    #[test]
+    fn loopback_urls_are_told_apart() {
+        for url in
+            ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9/", "http://u:p@127.0.0.2", "127.0.0.1"]
+        {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [STEAM_API, "http://10.0.0.1:80", "http://127.0.0.1.example.net/", "http://[2001:db8::1]/"] {
+            assert!(!is_loopback(url), "{url}");
+        }
     }
 }

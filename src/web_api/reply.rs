@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use serde::de;
 use serde_json::{Map, Value};
 
 use super::Error;
@@ -23,7 +24,9 @@ pub struct ServerSummary {
     pub game_port: Option<u16>,
     /// The spectator (SourceTV) port (`specport`), when it has one.
     pub spec_port: Option<u16>,
-    /// The server's Steam id (`steamid`), a 64-bit number sent as a string.
+    /// The server's Steam id (`steamid`), a 64-bit number sent as a string (and
+    /// serialized as one: JSON readers such as JavaScript's lose digits past 2^53).
+    #[cfg_attr(feature = "serde", serde(with = "steam_id_text"))]
     pub steam_id: Option<u64>,
     /// The server's name (`name`).
     pub name: String,
@@ -94,7 +97,8 @@ pub struct ServerAtAddress {
     pub game_port: Option<u16>,
     /// The spectator (SourceTV) port (`specport`), when it has one.
     pub spec_port: Option<u16>,
-    /// The server's Steam id (`steamid`).
+    /// The server's Steam id (`steamid`), serialized as text as it is sent.
+    #[cfg_attr(feature = "serde", serde(with = "steam_id_text"))]
     pub steam_id: Option<u64>,
     /// The Steam app id the server runs (`appid`).
     pub app_id: Option<u32>,
@@ -134,7 +138,7 @@ impl ServerAtAddress {
 pub struct Listing<T> {
     /// The servers, in the order the reply gave them.
     pub servers: Vec<T>,
-    /// Entries without a readable `addr`.
+    /// Entries without a readable `addr`, and those past [`MAX_SERVERS`].
     pub skipped: usize,
 }
 
@@ -170,8 +174,7 @@ impl<T> IntoIterator for Listing<T> {
 /// [`Error::Malformed`] when the body is not JSON, or has no `response` object, or its
 /// `servers` is not a list.
 pub fn parse_server_list(body: &[u8]) -> Result<Listing<ServerSummary>, Error> {
-    let response = response_object(body)?;
-    listing(&response, |entry, addr| ServerSummary {
+    let (_, listing) = read_reply(body, |entry, addr| ServerSummary {
         addr,
         game_port: number(entry, "gameport"),
         spec_port: number(entry, "specport").filter(|&p| p != 0),
@@ -190,7 +193,8 @@ pub fn parse_server_list(body: &[u8]) -> Result<Listing<ServerSummary>, Error> {
         dedicated: flag(entry, "dedicated"),
         os: entry.get("os").and_then(Value::as_str).and_then(|s| s.bytes().next()).map(Platform::from_byte),
         game_type: text(entry, "gametype"),
-    })
+    })?;
+    Ok(listing)
 }
 
 /// Reads a `GetServersAtAddress` reply body: `{"response": {"success": true, "servers":
@@ -200,12 +204,7 @@ pub fn parse_server_list(body: &[u8]) -> Result<Listing<ServerSummary>, Error> {
 /// [`Error::Refused`] when `success` is false (with the API's `message`);
 /// [`Error::Malformed`] as for [`parse_server_list`].
 pub fn parse_servers_at_address(body: &[u8]) -> Result<Listing<ServerAtAddress>, Error> {
-    let response = response_object(body)?;
-    if response.get("success").and_then(Value::as_bool) == Some(false) {
-        let message = response.get("message").and_then(Value::as_str).unwrap_or("no reason given");
-        return Err(Error::Refused(super::excerpt(message.as_bytes())));
-    }
-    listing(&response, |entry, addr| ServerAtAddress {
+    let (status, listing) = read_reply(body, |entry, addr| ServerAtAddress {
         addr,
         game_port: number(entry, "gameport"),
         spec_port: number(entry, "specport").filter(|&p| p != 0),
@@ -216,42 +215,137 @@ pub fn parse_servers_at_address(body: &[u8]) -> Result<Listing<ServerAtAddress>,
         secure: flag(entry, "secure"),
         lan: flag(entry, "lan"),
         reject: number(entry, "reject"),
-    })
+    })?;
+    if status.success == Some(false) {
+        let message = status.message.as_deref().unwrap_or("no reason given");
+        return Err(Error::Refused(super::excerpt(message.as_bytes())));
+    }
+    Ok(listing)
 }
 
-/// The `response` object of a reply.
-fn response_object(body: &[u8]) -> Result<Map<String, Value>, Error> {
-    let root: Value =
-        serde_json::from_slice(body).map_err(|e| Error::Malformed(format!("the body is not JSON ({e})")))?;
-    match root {
-        Value::Object(mut root) => match root.remove("response") {
-            Some(Value::Object(response)) => Ok(response),
-            Some(_) => Err(Error::Malformed("`response` is not an object".into())),
-            None => Err(Error::Malformed("no `response` object".into())),
-        },
-        _ => Err(Error::Malformed("the body is not a JSON object".into())),
+/// Most servers kept from one reply (users report lists of 20 000): past it, entries
+/// are counted as skipped. With the body cap, it bounds what a reply can make us hold.
+pub const MAX_SERVERS: usize = 200_000;
+
+/// What a response says besides its servers.
+#[derive(Debug, Default)]
+struct Status {
+    success: Option<bool>,
+    message: Option<String>,
+}
+
+/// Reads `{"response": {"servers": [...], "success": .., "message": ..}}`, each entry
+/// made a `T` as it is read (the body is never held as one JSON tree: a reply of a
+/// million tiny entries costs what its servers do, not a value per entry).
+fn read_reply<T, F>(body: &[u8], make: F) -> Result<(Status, Listing<T>), Error>
+where
+    F: Fn(&Map<String, Value>, SocketAddr) -> T,
+{
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = de::DeserializeSeed::deserialize(Root { make: &make }, &mut de)
+        .and_then(|found| de.end().map(|()| found))
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => Error::Malformed(format!("the body is not the reply expected: {e}")),
+            _ => Error::Malformed(format!("the body is not JSON ({e})")),
+        })?;
+    found.ok_or_else(|| Error::Malformed("no `response` object".into()))
+}
+
+/// The top object: its `response` read, everything else skipped.
+struct Root<'a, F> {
+    make: &'a F,
+}
+
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::DeserializeSeed<'de> for Root<'_, F> {
+    type Value = Option<(Status, Listing<T>)>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-/// The `servers` list of a response, each entry with a readable address made a `T`.
-fn listing<T>(
-    response: &Map<String, Value>,
-    make: impl Fn(&Map<String, Value>, SocketAddr) -> T,
-) -> Result<Listing<T>, Error> {
-    let entries = match response.get("servers") {
-        None | Some(Value::Null) => return Ok(Listing { servers: Vec::new(), skipped: 0 }),
-        Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(Error::Malformed("`servers` is not a list".into())),
-    };
-    let mut list = Listing { servers: Vec::with_capacity(entries.len()), skipped: 0 };
-    for entry in entries {
-        let addr = entry.as_object().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
-        match addr {
-            Some((entry, addr)) => list.servers.push(make(entry, addr)),
-            None => list.skipped += 1,
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for Root<'_, F> {
+    type Value = Option<(Status, Listing<T>)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object holding a `response` object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "response" && found.is_none() {
+                found = Some(map.next_value_seed(Response { make: self.make })?);
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
         }
+        Ok(found)
     }
-    Ok(list)
+}
+
+/// The `response` object: its servers made as they come, its status kept.
+struct Response<'a, F> {
+    make: &'a F,
+}
+
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::DeserializeSeed<'de> for Response<'_, F> {
+    type Value = (Status, Listing<T>);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for Response<'_, F> {
+    type Value = (Status, Listing<T>);
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("`response` as an object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut status = Status::default();
+        let mut listing = Listing { servers: Vec::new(), skipped: 0 };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "servers" => listing = map.next_value_seed(Servers { make: self.make })?,
+                "success" => status.success = map.next_value::<Value>()?.as_bool(),
+                "message" => status.message = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((status, listing))
+    }
+}
+
+/// The `servers` list (or `null`), one entry at a time.
+struct Servers<'a, F> {
+    make: &'a F,
+}
+
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::DeserializeSeed<'de> for Servers<'_, F> {
+    type Value = Listing<T>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for Servers<'_, F> {
+    type Value = Listing<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("`servers` as a list")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Listing { servers: Vec::new(), skipped: 0 })
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = Listing { servers: Vec::new(), skipped: 0 };
+        while let Some(entry) = seq.next_element::<Value>()? {
+            let server = entry.as_object().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
+            match server {
+                Some((entry, addr)) if list.servers.len() < MAX_SERVERS => list.servers.push((self.make)(entry, addr)),
+                _ => list.skipped += 1,
+            }
+        }
+        Ok(list)
+    }
 }
 
 /// A text field; absent or not a string reads as empty.
@@ -281,5 +375,32 @@ fn flag(entry: &Map<String, Value>, key: &str) -> Option<bool> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// A Steam id as JSON text, read back from text or a number.
+#[cfg(feature = "serde")]
+mod steam_id_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => s.collect_str(id),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Id {
+            Number(u64),
+            Text(String),
+        }
+        match Option::<Id>::deserialize(d)? {
+            None => Ok(None),
+            Some(Id::Number(n)) => Ok(Some(n)),
+            Some(Id::Text(t)) => t.trim().parse().map(Some).map_err(serde::de::Error::custom),
+        }
     }
 }

@@ -47,7 +47,7 @@ pub fn list(args: &ListArgs<'_>, out: &mut Out) -> u8 {
 }
 
 fn from_web_api(args: &ListArgs<'_>, out: &mut Out) -> Result<u8, Stop> {
-    let api = match args.key {
+    let api = match args.key.filter(|key| !key.trim().is_empty()) {
         Some(key) => WebApi::new(key),
         None => WebApi::from_env().map_err(|_| {
             warn(&format!(

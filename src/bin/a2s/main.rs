@@ -252,10 +252,12 @@ fn check(args: &Args) {
                 usage(ArgumentConflict, "--key is for the Web API, --master for a master server: give one");
             }
             if args.master.is_none() {
-                if let Some((name, _)) = [("--region", args.region.is_some()), ("--pace", args.pace.is_some())]
-                    .into_iter()
-                    .find(|(_, given)| *given)
-                {
+                let master_only = [
+                    ("--region", args.region.is_some()),
+                    ("--pace", args.pace.is_some()),
+                    ("--retries", args.retries.is_some()),
+                ];
+                if let Some((name, _)) = master_only.into_iter().find(|(_, given)| *given) {
                     usage(ArgumentConflict, &format!("{name} goes with --master HOST:PORT"));
                 }
             }
@@ -263,6 +265,9 @@ fn check(args: &Args) {
         Command::Ports => {
             if args.addrs.is_empty() || args.file.is_some() {
                 usage(MissingRequiredArgument, "give the IP addresses to look up: a2s ports 203.0.113.7");
+            }
+            if args.retries.is_some() {
+                usage(ArgumentConflict, "--retries goes with queries and list --master");
             }
             if let Some((name, _)) = listing.into_iter().find(|(_, given)| *given) {
                 usage(ArgumentConflict, &format!("{name} goes with list: a2s list {name} ..."));
