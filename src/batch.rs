@@ -511,7 +511,7 @@ fn is_quiet(e: &io::Error) -> bool {
     )
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(crate) fn is_transient(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
         // ENOBUFS on Linux: the interface queue is full.
         || (cfg!(target_os = "linux") && e.raw_os_error() == Some(105))

@@ -32,6 +32,10 @@ const MAX_REMEMBERED_SERVERS: usize = 1024;
 /// Most datagrams discarded before a request.
 const MAX_DRAIN: usize = 4096;
 
+/// Why a zero timeout is refused.
+pub(crate) const ZERO_TIMEOUT: &str =
+    "a zero timeout would end every call at once; give the whole call's time, e.g. 3 s";
+
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -67,10 +71,10 @@ pub enum IpVersion {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder<D: TextDecoder = Encoding> {
-    config: ExchangeConfig,
-    decoder: D,
-    prefer: IpVersion,
-    bind: Option<SocketAddr>,
+    pub(crate) config: ExchangeConfig,
+    pub(crate) decoder: D,
+    pub(crate) prefer: IpVersion,
+    pub(crate) bind: Option<SocketAddr>,
 }
 
 impl Default for ClientBuilder<Encoding> {
@@ -322,39 +326,13 @@ impl<D: TextDecoder> Client<D> {
     /// Picks the address to query, as the options prefer (no allocation for a
     /// `SocketAddr`).
     fn resolve<A: ToSocketAddrs>(&self, addr: A) -> Result<SocketAddr> {
-        let wanted_v4 = match self.options.prefer {
-            IpVersion::V4 => true,
-            IpVersion::V6 => false,
-        };
-        let (mut seen, mut first) = (false, None);
-        for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
-            seen = true;
-            if self.options.bind.is_some_and(|b| b.is_ipv4() != a.is_ipv4()) {
-                continue;
-            }
-            if a.is_ipv4() == wanted_v4 {
-                return Ok(a);
-            }
-            first = first.or(Some(a));
-        }
-        first.ok_or_else(|| {
-            if seen {
-                Error::InvalidInput(
-                    "the client is bound to an address of the other family (IPv4 or IPv6) than the server's; \
-                     bind one of the server's family, or leave the bind address out",
-                )
-            } else {
-                Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
-            }
-        })
+        pick(addr.to_socket_addrs().map_err(Error::Resolve)?, self.options.prefer, self.options.bind)
     }
 
     /// Runs one exchange with the server at `addr` over the socket of its family.
     fn exchange<A: ToSocketAddrs, T: Answer<D>>(&mut self, addr: A) -> Result<T> {
         if self.options.config.timeout.is_zero() {
-            return Err(Error::InvalidInput(
-                "a zero timeout would end every call at once; give the whole call's time, e.g. 3 s",
-            ));
+            return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
         let target = self.resolve(addr)?;
         // The deadline counts from here: the drain below is part of the call.
@@ -380,6 +358,37 @@ impl<D: TextDecoder> Client<D> {
         self.reassembler = Some(exchange.into_reassembler());
         outcome
     }
+}
+
+/// The address to query among those a name resolved to, as `prefer` wants, of the
+/// family of `bind` if one is given.
+pub(crate) fn pick(
+    addrs: impl Iterator<Item = SocketAddr>,
+    prefer: IpVersion,
+    bind: Option<SocketAddr>,
+) -> Result<SocketAddr> {
+    let wanted_v4 = prefer == IpVersion::V4;
+    let (mut seen, mut first) = (false, None);
+    for a in addrs {
+        seen = true;
+        if bind.is_some_and(|b| b.is_ipv4() != a.is_ipv4()) {
+            continue;
+        }
+        if a.is_ipv4() == wanted_v4 {
+            return Ok(a);
+        }
+        first = first.or(Some(a));
+    }
+    first.ok_or_else(|| {
+        if seen {
+            Error::InvalidInput(
+                "the client is bound to an address of the other family (IPv4 or IPv6) than the server's; \
+                 bind one of the server's family, or leave the bind address out",
+            )
+        } else {
+            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
+        }
+    })
 }
 
 /// Moves datagrams between `conn` and `exchange` until it is done.
@@ -441,7 +450,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// A UDP socket of `target`'s family, bound to `bind` (or any address, a free port),
 /// its kernel receive buffer sized to hold a whole split reply at the limits; with the
 /// size the kernel granted.
-fn open_socket(target: SocketAddr, bind: Option<SocketAddr>, limits: &Limits) -> Result<(UdpSocket, usize)> {
+pub(crate) fn open_socket(target: SocketAddr, bind: Option<SocketAddr>, limits: &Limits) -> Result<(UdpSocket, usize)> {
     let socket = Socket::new(Domain::for_address(target), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: not fatal if refused or capped (the kernel's rmem_max). Linux
     // charges each datagram about twice its size, hence the factor.

@@ -91,6 +91,8 @@ mod limits;
 pub mod master;
 pub mod proto;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 #[cfg(feature = "web-api")]
 pub mod web_api;
 

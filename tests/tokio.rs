@@ -1,0 +1,381 @@
+//! The async driver (`a2s_query::tokio`) against the crate's responders and scripted
+//! servers on 127.0.0.1 and ::1: the three queries with challenges, split and bzip2
+//! replies, silent and junk servers, a dropped query whose late reply must not answer
+//! the next, one client shared by many tasks, and the same scenarios through the
+//! blocking client giving the same results.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use a2s_query::proto::{GoldSrcInfo, Info, Player, Query, SourceInfo, SplitFormat};
+use a2s_query::server::{Farm, Fault, Responder, RunningServer};
+use a2s_query::tokio::Client;
+use a2s_query::{Encoding, Error};
+
+const TIMEOUT: Duration = Duration::from_millis(1500);
+
+fn source(name: &str) -> Info {
+    Info::Source(SourceInfo {
+        server_name: name.to_string(),
+        map_name: "ctf_2fort".to_string(),
+        app_id: 440,
+        player_count: 3,
+        max_players: 24,
+        ..Default::default()
+    })
+}
+
+fn roster(n: usize) -> Vec<Player> {
+    (0..n)
+        .map(|i| Player {
+            index: 0,
+            name: format!("player {i}"),
+            score: i as i32,
+            duration: 1.5,
+            deaths: None,
+            money: None,
+        })
+        .collect()
+}
+
+fn rules(n: usize) -> Vec<(String, String)> {
+    (0..n).map(|i| (format!("rule_{i}"), format!("value {i}"))).collect()
+}
+
+/// A server whose replies are split (and compressed, with `compress`).
+fn split_server(bind: &str, compress: bool) -> RunningServer {
+    let mut r = Responder::new(source("split"), roster(40), rules(200));
+    r.split_size = if compress { 300 } else { 500 };
+    r.compress = compress;
+    r.split_format = SplitFormat::Source;
+    r.spawn(bind).unwrap()
+}
+
+fn client() -> Client {
+    Client::builder().timeout(TIMEOUT).build()
+}
+
+#[tokio::test]
+async fn the_three_queries_on_ipv4_and_ipv6() {
+    for bind in ["127.0.0.1:0", "[::1]:0"] {
+        let Ok(server) = Responder::new(source("both"), roster(5), rules(3)).spawn(bind) else {
+            eprintln!("SKIPPED: cannot bind {bind}");
+            continue;
+        };
+        let addr = server.local_addr();
+        let client = client();
+        let info = client.info(addr).await.unwrap();
+        assert_eq!((info.name(), info.map(), info.player_count()), ("both", "ctf_2fort", 3));
+        let players = client.players(addr).await.unwrap();
+        assert_eq!(players, roster(5));
+        let got = client.rules(addr).await.unwrap();
+        assert_eq!(got.get("rule_2"), Some("value 2"));
+        assert_eq!(got.len(), 3);
+        // The free functions, python-a2s's ainfo and friends.
+        let info = a2s_query::tokio::info(addr, TIMEOUT, Encoding::Utf8).await.unwrap();
+        assert_eq!(info.name(), "both");
+        assert_eq!(a2s_query::tokio::players(addr, TIMEOUT, Encoding::Utf8).await.unwrap().len(), 5);
+        assert_eq!(a2s_query::tokio::rules(addr, TIMEOUT, Encoding::Utf8).await.unwrap().len(), 3);
+        // A name, resolved without blocking.
+        let named = if addr.is_ipv4() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
+        assert_eq!(client.info(named.as_str()).await.unwrap().name(), "both");
+    }
+}
+
+/// A challenge is answered once and remembered: the second query to the server sends
+/// it at once (one request, not two).
+#[tokio::test]
+async fn challenges_are_remembered_per_server() {
+    let server = Responder::new(source("remembers"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let client = client();
+    client.info(server.local_addr()).await.unwrap();
+    assert_eq!(server.requests(), 2, "the first query pays the challenge round trip");
+    client.players(server.local_addr()).await.unwrap();
+    assert_eq!(server.requests(), 3, "the second sends the challenge it learned");
+}
+
+#[tokio::test]
+async fn split_and_compressed_replies() {
+    for compress in [false, true] {
+        let server = split_server("127.0.0.1:0", compress);
+        let client = client();
+        let got = client.rules(server.local_addr()).await.unwrap();
+        assert_eq!(got.len(), 200, "compress {compress}");
+        assert_eq!(got.get("rule_199"), Some("value 199"));
+        assert_eq!(client.players(server.local_addr()).await.unwrap(), roster(40));
+    }
+}
+
+/// A silent server is a timeout; a port that answers junk is a timeout that says
+/// what came instead; a zero timeout is refused at once.
+#[tokio::test]
+async fn silent_junk_and_bad_arguments() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client = Client::builder().timeout(Duration::from_millis(300)).build();
+    let e = client.info(silent.local_addr().unwrap()).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+
+    let junk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let junk_addr = junk.local_addr().unwrap();
+    let answer = tokio::spawn(async move {
+        let mut buf = [0; 1500];
+        let (_, from) = junk.recv_from(&mut buf).await.unwrap();
+        junk.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from).await.unwrap();
+        junk
+    });
+    let e = client.info(junk_addr).await.unwrap_err();
+    assert!(e.is_timeout() && e.to_string().contains("not A2S"), "{e}");
+    drop(answer.await);
+
+    let zero = Client::builder().timeout(Duration::ZERO).build();
+    assert!(matches!(zero.info(junk_addr).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(client.info("no-port-here").await, Err(Error::Resolve(_))));
+}
+
+/// A query dropped after its request went out (a timeout around it, a lost select!):
+/// its late reply comes before the next query to the same server is sent, and is not
+/// taken as that query's answer; the client and its other queries carry on.
+#[tokio::test]
+async fn a_dropped_query_late_reply_never_answers_the_next() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let other = Responder::new(source("other"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let client = Client::builder().timeout(Duration::from_secs(5)).build();
+    let mut buf = [0u8; 1500];
+
+    // Another query under way meanwhile, on another server.
+    let elsewhere = {
+        let client = client.clone();
+        let other = other.local_addr();
+        tokio::spawn(async move { client.info(other).await })
+    };
+
+    let (n, from) = {
+        let dropped = client.info(addr);
+        tokio::select! {
+            _ = dropped => panic!("nothing answered yet"),
+            got = server.recv_from(&mut buf) => got.unwrap(),
+        }
+        // `dropped` is dropped here, its request out.
+    };
+    assert_eq!(Query::parse(&buf[..n]).ok(), Some(Query::Info(None)));
+    // Its late reply arrives (it is in the client's socket once this returns).
+    server.send_to(&encode(&source("late")), from).await.unwrap();
+
+    let serve = async {
+        let (n, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(Query::parse(&buf[..n]).ok(), Some(Query::Info(None)), "a new request");
+        server.send_to(&encode(&source("fresh")), from).await.unwrap();
+    };
+    let (fresh, ()) = tokio::join!(client.info(addr), serve);
+    assert_eq!(fresh.unwrap().name(), "fresh", "the answer to the request sent, not the late one");
+    assert_eq!(elsewhere.await.unwrap().unwrap().name(), "other", "the other query is untouched");
+}
+
+fn encode(info: &Info) -> Vec<u8> {
+    let mut out = Vec::new();
+    match info {
+        Info::Source(s) => s.encode(&mut out).unwrap(),
+        Info::GoldSrc(g) => g.encode(&mut out).unwrap(),
+    }
+    out
+}
+
+/// One client shared by many tasks on a multi-thread runtime: many servers at once,
+/// and many tasks asking the same server the same thing at once (joined: one
+/// exchange, every task its answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_shared_by_many_tasks() {
+    let farm = Farm::new()
+        .spawn_loopback(60, |i| {
+            let info = SourceInfo { server_name: format!("farm {i}"), player_count: i as u8, ..Default::default() };
+            let fault = if i % 10 == 7 { Fault::Silent } else { Fault::None };
+            (Responder::new(Info::Source(info), roster(i % 4), vec![]), fault)
+        })
+        .unwrap();
+    let client = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, &addr) in farm.addrs().iter().enumerate() {
+        let client = client.clone();
+        tasks.spawn(async move { (i, client.info(addr).await.map(|info| info.name().to_string())) });
+    }
+    let same = farm.addrs()[0];
+    for _ in 0..20 {
+        let client = client.clone();
+        tasks.spawn(async move { (0, client.info(same).await.map(|info| info.name().to_string())) });
+    }
+    let mut answers: HashMap<usize, usize> = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.unwrap();
+        match result {
+            Ok(name) => {
+                assert_eq!(name, format!("farm {i}"));
+                *answers.entry(i).or_default() += 1;
+            }
+            Err(e) => assert!(i % 10 == 7 && e.is_timeout(), "{i}: {e}"),
+        }
+    }
+    assert_eq!(answers.len(), 54);
+    assert_eq!(answers[&0], 21, "every task asking server 0 got its answer");
+    // Different kinds to one server at once wait their turn, each answered.
+    let addr = farm.addrs()[3];
+    let (info, players, again) = tokio::join!(client.info(addr), client.players(addr), client.info(addr));
+    assert_eq!(info.unwrap().name(), "farm 3");
+    assert_eq!(players.unwrap(), roster(3));
+    assert_eq!(again.unwrap().name(), "farm 3");
+}
+
+/// Many servers through `info_many`: every address exactly once, paced by the window.
+#[tokio::test]
+async fn many_servers_each_exactly_once() {
+    let farm = Farm::new()
+        .spawn_loopback(300, |i| {
+            let info = SourceInfo { server_name: format!("many {i}"), ..Default::default() };
+            let fault = if i % 50 == 9 { Fault::Silent } else { Fault::None };
+            (Responder::new(Info::Source(info), vec![], vec![]), fault)
+        })
+        .unwrap();
+    let index: HashMap<SocketAddr, usize> = farm.addrs().iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let client = Client::builder().timeout(TIMEOUT).max_in_flight(64).send_rate(0).build();
+    let mut many = client.info_many(farm.addrs().to_vec());
+    let mut seen = HashMap::new();
+    while let Some((addr, result)) = many.next().await {
+        let i = index[&addr];
+        *seen.entry(addr).or_insert(0) += 1;
+        match result {
+            Ok(info) => assert_eq!(info.name(), format!("many {i}")),
+            Err(e) => assert!(i % 50 == 9 && e.is_timeout(), "{addr}: {e}"),
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+/// Fifty queries joined on a current-thread runtime run at once: with a reply delay
+/// of 400 ms each, fifty in turn would take 20 s; together they take about one.
+#[test]
+fn fifty_queries_on_a_current_thread_runtime_run_together() {
+    let farm = Farm::new()
+        .delay(Duration::from_millis(400))
+        .spawn_loopback(50, |i| {
+            let info = SourceInfo { server_name: format!("slow {i}"), ..Default::default() };
+            let mut r = Responder::new(Info::Source(info), vec![], vec![]);
+            r.require_challenge = false;
+            (r, Fault::None)
+        })
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = std::time::Instant::now();
+    let names = runtime.block_on(async {
+        let client = Client::builder().timeout(Duration::from_secs(8)).build();
+        let queries = farm.addrs().iter().map(|&addr| {
+            let client = &client;
+            async move { client.info(addr).await.map(|i| i.name().to_string()) }
+        });
+        let mut names = Vec::new();
+        for query in queries.collect::<Vec<_>>() {
+            names.push(query);
+        }
+        join_all(names).await
+    });
+    for (i, name) in names.into_iter().enumerate() {
+        assert_eq!(name.unwrap(), format!("slow {i}"));
+    }
+    assert!(started.elapsed() < Duration::from_secs(8), "ran one after another: {:?}", started.elapsed());
+}
+
+/// Awaits every future at once (no extra crate): each polled on every wake.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// The same servers through the blocking client and the async one: the same answers,
+/// and the same kinds of error.
+#[test]
+fn the_blocking_and_the_async_client_agree() {
+    let plain = Responder::new(source("plain"), roster(3), rules(5)).spawn("127.0.0.1:0").unwrap();
+    let split = split_server("127.0.0.1:0", false);
+    let compressed = split_server("127.0.0.1:0", true);
+    let goldsrc = {
+        let info = GoldSrcInfo { server_name: "old".into(), map_name: "crossfire".into(), ..Default::default() };
+        Responder::new(Info::GoldSrc(info), roster(2), rules(2)).spawn("127.0.0.1:0").unwrap()
+    };
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let servers = [
+        plain.local_addr(),
+        split.local_addr(),
+        compressed.local_addr(),
+        goldsrc.local_addr(),
+        silent.local_addr().unwrap(),
+    ];
+    let timeout = Duration::from_millis(800);
+
+    let mut blocking = a2s_query::Client::builder().timeout(timeout).build();
+    let sync: Vec<_> = servers
+        .iter()
+        .map(|&a| (summary(blocking.info(a)), summary(blocking.players(a)), summary(blocking.rules(a))))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = Client::builder().timeout(timeout).build();
+    let asynced: Vec<_> = runtime.block_on(async {
+        let mut out = Vec::new();
+        for &a in &servers {
+            out.push((summary(client.info(a).await), summary(client.players(a).await), summary(client.rules(a).await)));
+        }
+        out
+    });
+    assert_eq!(sync, asynced);
+    assert_eq!(sync[0].0, "Ok(plain)");
+    assert_eq!(sync[4].0, "Err(timeout)");
+}
+
+/// A result as text that compares across drivers (pings differ).
+fn summary<T: std::fmt::Debug + Named>(result: a2s_query::Result<T>) -> String {
+    match result {
+        Ok(v) => format!("Ok({})", v.named()),
+        Err(e) if e.is_timeout() => "Err(timeout)".to_string(),
+        Err(e) => format!("Err({e})"),
+    }
+}
+
+trait Named {
+    fn named(&self) -> String;
+}
+
+impl Named for Info {
+    fn named(&self) -> String {
+        self.name().to_string()
+    }
+}
+
+impl Named for Vec<Player> {
+    fn named(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl Named for a2s_query::Rules {
+    fn named(&self) -> String {
+        format!("{:?}", self.iter().collect::<Vec<_>>())
+    }
+}
