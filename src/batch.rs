@@ -476,6 +476,8 @@ impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Results<B, 
                 Next::End => self.input_done = true,
             }
             if started.elapsed() > INPUT_TIME {
+                // More may be at hand: read again soon, not at the next timer.
+                self.input_later = !self.input_done;
                 break;
             }
         }

@@ -71,8 +71,10 @@ impl IntoInput for Feed {
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 ///
-/// The thread reads at most a few thousand addresses ahead of the run; dropping the
-/// feed lets it end at its next address.
+/// The thread reads at most a few thousand addresses ahead of the run. Dropping the
+/// feed lets it end at its next address: a source blocked meanwhile (a walk waiting
+/// for a page, standard input waiting for a line) keeps its thread until it yields or
+/// ends.
 #[derive(Debug)]
 pub struct Feed {
     rx: Receiver<SocketAddr>,

@@ -23,26 +23,49 @@ struct Counting;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes held (allocated minus freed while counting) and their peak.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
-fn tally() {
+fn tally(grown: isize) {
     if COUNTING.with(Cell::get) {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        held(grown);
     }
+}
+
+fn held(change: isize) {
+    let live = LIVE.with(|l| {
+        l.set(l.get() + change);
+        l.get()
+    });
+    PEAK.with(|p| p.set(p.get().max(live)));
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        tally();
+        tally(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.with(Cell::get) {
+            held(-(layout.size() as isize));
+        }
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        tally();
+        tally(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// The most bytes `f` held at once on this thread, past what it started with.
+fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LIVE.with(|l| l.set(0));
+    PEAK.with(|p| p.set(0));
+    let (out, _) = count(f);
+    (out, PEAK.with(Cell::get).max(0) as usize)
 }
 
 #[global_allocator]
@@ -126,4 +149,20 @@ fn the_player_count_does_not_size_an_allocation() {
     let players = players.unwrap();
     assert_eq!((players.count, players.players.len()), (255, 0));
     assert_eq!(allocations, 0);
+}
+
+/// A Web API reply built to blow up a JSON tree (a million-element array where a server
+/// entry belongs, another where `success` goes) is read holding a few kilobytes, not a
+/// value per element: nested values are skipped unread.
+#[test]
+fn a_hostile_web_api_reply_is_read_in_little_memory() {
+    let zeros = vec!["0"; 1_000_000].join(",");
+    let body = format!(
+        r#"{{"response":{{"success":[{zeros}],"servers":[[{zeros}],{{"addr":"192.0.2.1:27015","name":[{zeros}]}}]}}}}"#
+    );
+    let (list, peak) = peak_bytes(|| a2s_query::web_api::parse_server_list(body.as_bytes()));
+    let list = list.unwrap();
+    assert_eq!((list.servers.len(), list.skipped), (1, 1));
+    assert_eq!(list.servers[0].name, "", "a nested name reads as none");
+    assert!(peak < 64 * 1024, "held {peak} bytes for a {} byte body", body.len());
 }

@@ -267,6 +267,44 @@ mod walk {
         assert!(matches!(w.poll_outcome(), Some(Ok(()))));
     }
 
+    /// A resent request whose extra copy is lost (not late) leaves nothing behind: the
+    /// master's last page, the seed alone, still ends the walk as complete.
+    #[test]
+    fn a_lost_copy_does_not_hide_the_end_of_the_list() {
+        let list = addrs(4);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_timeout(t0 + ms(100));
+        w.poll_transmit(t0 + ms(100)).unwrap();
+        // One answer for the two sends; the other is lost.
+        w.handle_datagram(&page(&list, false), t0 + ms(110));
+        w.poll_transmit(t0 + ms(160)).unwrap();
+        w.handle_datagram(&page(&list[3..], false), t0 + ms(170));
+        assert_eq!(drain(&mut w), list);
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))), "no progress: the end");
+    }
+
+    /// A page holding only servers already listed (a master listing some twice) is
+    /// progress if it moves the seed: the walk goes on, each server given out once.
+    #[test]
+    fn a_page_of_repeats_that_moves_on_is_not_the_end() {
+        let list = addrs(6);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(5));
+        w.poll_transmit(t0 + ms(50)).unwrap();
+        // Repeats of 0 and 1, ending on a server not yet used as seed.
+        let repeats = [list[0], list[1], list[2], list[0]];
+        w.handle_datagram(&page(&repeats, false), t0 + ms(55));
+        assert!(!w.is_over(), "the seed moved: not the end");
+        w.poll_transmit(t0 + ms(105)).unwrap();
+        w.handle_datagram(&page(&list[3..], true), t0 + ms(110));
+        assert_eq!(drain(&mut w), list, "each server once");
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
     /// A timeout the clock cannot add is no deadline, not one already passed.
     #[test]
     fn a_huge_timeout_does_not_end_the_walk_at_once() {

@@ -23,6 +23,9 @@ const ENTRY_LEN: usize = 6;
 /// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
 /// largest lists held about a hundred thousand.
 pub const MAX_LISTED: usize = 1_000_000;
+/// Pages kept to know their late copies by (copies later than this many pages, tens of
+/// seconds at the pace, are past any page wait).
+const RECENT_PAGES: usize = 8;
 /// The deadline of a walk whose timeout the clock cannot hold: far enough.
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -171,11 +174,13 @@ pub struct MasterWalk {
     /// When the request out is given up on.
     give_up_at: Option<Instant>,
     attempts: u8,
-    /// Requests sent again whose answers have not all come: each may bring a late copy
-    /// of a page already read, which must read neither as the end of the list nor as
-    /// a new page (pages carry no id).
-    copies_out: u32,
-    /// Every address given out: none twice, and a page with nothing new is known.
+    /// Sends of the request out (1 plus its retries).
+    sends: u32,
+    /// The last pages read, with how many more copies of each may still come (its
+    /// request was sent that many extra times): a late copy must read neither as the
+    /// end of the list nor as a page (pages carry no id).
+    recent: VecDeque<(MasterPage, u32)>,
+    /// Every address given out, so none is given twice.
     seen: HashSet<SocketAddrV4>,
     pages: u32,
     servers: u64,
@@ -196,7 +201,8 @@ impl MasterWalk {
             last_sent: None,
             give_up_at: None,
             attempts: 0,
-            copies_out: 0,
+            sends: 0,
+            recent: VecDeque::new(),
             seen: HashSet::new(),
             pages: 0,
             servers: 0,
@@ -212,9 +218,7 @@ impl MasterWalk {
         }
         self.send_at = None;
         self.last_sent = Some(now);
-        if self.attempts > 0 {
-            self.copies_out = self.copies_out.saturating_add(1);
-        }
+        self.sends = self.sends.saturating_add(1);
         // Each retry of a page waits twice as long: 1, 2, 4, 8 page timeouts.
         let wait = self.config.page_timeout.saturating_mul(1 << self.attempts.min(8));
         self.give_up_at = Some(now.checked_add(wait).unwrap_or(self.deadline).min(self.deadline));
@@ -256,38 +260,42 @@ impl MasterWalk {
             return;
         }
         let Ok(page) = MasterPage::parse(datagram) else { return };
-        // (A master may repeat the seed first: it was given out already.)
-        let new = page.servers.iter().filter(|a| !self.seen.contains(a)).count();
+        if let Some((_, copies)) = self.recent.iter_mut().find(|(p, copies)| *copies > 0 && *p == page) {
+            // A late copy of a page already read (its request went more than once).
+            *copies -= 1;
+            return;
+        }
         if self.give_up_at.is_none() {
-            // No request out: a late copy at most (or junk), never an answer.
-            if new == 0 {
-                self.copies_out = self.copies_out.saturating_sub(1);
-            }
+            // No request out: not an answer.
             return;
         }
-        let progress = new > 0 && page.servers.last().is_some_and(|&last| last != self.seed);
-        if !progress && !page.last && self.copies_out > 0 {
-            // A late copy of a page already read: not an answer to this request.
-            self.copies_out -= 1;
-            return;
-        }
+        let progress = page.servers.last().is_some_and(|&last| last != self.seed);
+        let new = page.servers.iter().filter(|a| !self.seen.contains(a)).count();
         if self.seen.len().saturating_add(new) > MAX_LISTED {
             return self.stop("the list passed the most servers a walk keeps");
         }
         self.give_up_at = None;
         self.attempts = 0;
         self.pages = self.pages.saturating_add(1);
+        // (A master may repeat the seed first, or list a server twice: each is given
+        // out once.)
         for &addr in &page.servers {
             if self.seen.insert(addr) {
                 self.ready.push_back(addr);
                 self.servers = self.servers.saturating_add(1);
             }
         }
-        if page.last || !progress {
+        if self.recent.len() >= RECENT_PAGES {
+            self.recent.pop_front();
+        }
+        let copies = std::mem::take(&mut self.sends).saturating_sub(1);
+        let (end, next_seed) = (page.last, page.servers.last().copied());
+        self.recent.push_back((page, copies));
+        if end || !progress {
             self.outcome = Some(Ok(()));
             return;
         }
-        if let Some(&last) = page.servers.last() {
+        if let Some(last) = next_seed {
             self.seed = last;
         }
         let paced = self.last_sent.and_then(|t| t.checked_add(self.config.pace)).unwrap_or(now);

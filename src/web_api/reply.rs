@@ -26,7 +26,7 @@ pub struct ServerSummary {
     pub spec_port: Option<u16>,
     /// The server's Steam id (`steamid`), a 64-bit number sent as a string (and
     /// serialized as one: JSON readers such as JavaScript's lose digits past 2^53).
-    #[cfg_attr(feature = "serde", serde(with = "steam_id_text"))]
+    #[cfg_attr(feature = "serde", serde(default, with = "steam_id_text"))]
     pub steam_id: Option<u64>,
     /// The server's name (`name`).
     pub name: String,
@@ -98,7 +98,7 @@ pub struct ServerAtAddress {
     /// The spectator (SourceTV) port (`specport`), when it has one.
     pub spec_port: Option<u16>,
     /// The server's Steam id (`steamid`), serialized as text as it is sent.
-    #[cfg_attr(feature = "serde", serde(with = "steam_id_text"))]
+    #[cfg_attr(feature = "serde", serde(default, with = "steam_id_text"))]
     pub steam_id: Option<u64>,
     /// The Steam app id the server runs (`appid`).
     pub app_id: Option<u32>,
@@ -304,8 +304,8 @@ impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for R
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
                 "servers" => listing = map.next_value_seed(Servers { make: self.make })?,
-                "success" => status.success = map.next_value::<Value>()?.as_bool(),
-                "message" => status.message = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                "success" => status.success = map.next_value::<Scalar>()?.0.as_bool(),
+                "message" => status.message = map.next_value::<Scalar>()?.0.as_str().map(str::to_owned),
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
@@ -337,14 +337,135 @@ impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for S
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut list = Listing { servers: Vec::new(), skipped: 0 };
-        while let Some(entry) = seq.next_element::<Value>()? {
-            let server = entry.as_object().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
+        while let Some(Entry(entry)) = seq.next_element::<Entry>()? {
+            let server = entry.as_ref().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
             match server {
                 Some((entry, addr)) if list.servers.len() < MAX_SERVERS => list.servers.push((self.make)(entry, addr)),
                 _ => list.skipped += 1,
             }
         }
         Ok(list)
+    }
+}
+
+/// The fields read from an entry; others are skipped unread.
+const FIELDS: [&str; 20] = [
+    "addr",
+    "gameport",
+    "specport",
+    "steamid",
+    "name",
+    "appid",
+    "gamedir",
+    "version",
+    "product",
+    "region",
+    "players",
+    "max_players",
+    "bots",
+    "map",
+    "secure",
+    "dedicated",
+    "os",
+    "gametype",
+    "lan",
+    "reject",
+];
+
+/// One entry of `servers`: its known fields with plain values; `None` for an entry
+/// that is not an object. Nothing nested is kept: a hostile entry costs its text.
+struct Entry(Option<Map<String, Value>>);
+
+impl<'de> de::Deserialize<'de> for Entry {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> de::Visitor<'de> for EntryVisitor {
+    type Value = Entry;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a server entry")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+        let mut fields = Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if FIELDS.contains(&&*key) {
+                fields.insert(key.into_owned(), map.next_value::<Scalar>()?.0);
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(Entry(Some(fields)))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Entry, A::Error> {
+        de::IgnoredAny.visit_seq(seq).map(|_| Entry(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+}
+
+/// A plain JSON value (a number, text, a flag, null); anything nested is skipped
+/// unread and reads as null.
+struct Scalar(Value);
+
+impl<'de> de::Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a plain value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(Value::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(Value::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar(Value::from(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(Value::String(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar(Value::String(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar(Value::Null))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        de::IgnoredAny.visit_seq(seq).map(|_| Scalar(Value::Null))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        de::IgnoredAny.visit_map(map).map(|_| Scalar(Value::Null))
     }
 }
 

@@ -83,8 +83,9 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 2000)]
     rate: u32,
 
-    /// list: your Steam Web API key, else the STEAM_API_KEY environment variable (which
-    /// other users of this machine cannot see in the process list). Get one at
+    /// list: your Steam Web API key (an empty one counts as none), else the
+    /// STEAM_API_KEY environment variable (which other users of this machine cannot see
+    /// in the process list). Get one at
     /// <https://steamcommunity.com/dev/apikey>.
     #[arg(long, value_name = "KEY", help_heading = "Server lists")]
     key: Option<String>,

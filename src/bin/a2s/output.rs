@@ -296,7 +296,8 @@ where
                 return stopped(stop, status(&counts));
             }
         }
-        // Listed entries that are not addresses get a line of their own, as they are met.
+        // Listed entries that are not addresses get a line of their own, with the next
+        // result (or at the end).
         let flush_bad = |out: &mut Out| -> Result<(), Stop> {
             let bad: Vec<(String, Error)> = list::update(&shared, |p| p.bad.drain(..).collect());
             for (text, error) in bad {
