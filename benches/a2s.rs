@@ -292,6 +292,17 @@ fn loopback(c: &mut Criterion) {
     let mut polling = Client::builder().timeout(timeout).build();
     g.bench_function("client_info_reused_challenge", |b| b.iter(|| polling.info(addr).unwrap()));
 
+    // The async client, shared, on a current-thread runtime: the same two round trips.
+    // No send-rate cap: its default 2 000 datagrams a second is what a loop this tight
+    // would measure, not the driver.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let shared = a2s_query::tokio::Client::builder().timeout(timeout).send_rate(0).reuse_challenges(false).build();
+    g.bench_function("tokio_client_info", |b| b.iter(|| runtime.block_on(shared.info(addr)).unwrap()));
+    let shared_polling = a2s_query::tokio::Client::builder().timeout(timeout).send_rate(0).build();
+    g.bench_function("tokio_client_info_reused_challenge", |b| {
+        b.iter(|| runtime.block_on(shared_polling.info(addr)).unwrap())
+    });
+
     g.bench_function("free_fn_info", |b| b.iter(|| a2s_query::info(addr, timeout, Encoding::Utf8).unwrap()));
     g.bench_function("free_fn_players", |b| b.iter(|| a2s_query::players(addr, timeout, Encoding::Utf8).unwrap()));
     g.bench_function("free_fn_rules", |b| b.iter(|| a2s_query::rules(addr, timeout, Encoding::Utf8).unwrap()));

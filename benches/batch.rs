@@ -4,7 +4,8 @@
 //! - `sequential`: one `Client` querying servers one after another, as users do today,
 //!   against a single blocking responder (the best case for a loop: no farm between)
 //!   and against the farm.
-//! - `batch N`: one `Batch` over N farm servers, send rate unlimited.
+//! - `batch N`: one `Batch` over N farm servers, send rate unlimited; then the same
+//!   servers through one shared `a2s_query::tokio::Client` (`info_many`), against it.
 //! - `dead 10%`: 1 in 10 servers silent, default window, a raised send rate: the wall
 //!   time against `timeout + datagrams / rate`.
 //! - `latency`: every reply held 50 ms by the farm; the batch over 1 000 servers against
@@ -82,6 +83,22 @@ fn sequential(client: &mut Client, addrs: &[SocketAddr]) -> Run {
     Run { servers: addrs.len(), answered, elapsed: started.elapsed(), drops: None }
 }
 
+/// One shared async client over every address (`info_many`), on a current-thread
+/// runtime: the async driver's many-servers mode.
+fn tokio_run(client: &a2s_query::tokio::Client, addrs: &[SocketAddr]) -> Run {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    let answered = runtime.block_on(async {
+        let mut many = client.info_many(addrs.to_vec());
+        let mut answered = 0;
+        while let Some((_, result)) = many.next().await {
+            answered += usize::from(result.is_ok());
+        }
+        answered
+    });
+    Run { servers: addrs.len(), answered, elapsed: started.elapsed(), drops: None }
+}
+
 fn report(name: &str, run: &Run, baseline: Option<&Run>) {
     let ratio =
         baseline.map_or(String::new(), |b| format!("  {:>6.1}x the baseline", run.per_second() / b.per_second()));
@@ -125,6 +142,15 @@ fn main() {
         batch.forget_challenges();
         let run = batch_run(&mut batch, &addrs);
         report(&format!("batch, farm of {n}, rate unlimited, window 512"), &run, Some(&floor));
+        // The same through one shared async client (a fresh one: no challenge known).
+        let shared = a2s_query::tokio::Client::builder()
+            .timeout(timeout)
+            .send_rate(0)
+            .max_in_flight(512)
+            .reuse_challenges(false)
+            .build();
+        let async_run = tokio_run(&shared, &addrs);
+        report(&format!("tokio Client, farm of {n}, rate unlimited, 512"), &async_run, Some(&run));
         let mut batch = Batch::builder().timeout(timeout).send_rate(100_000).max_in_flight(1024).build().unwrap();
         let run = batch_run(&mut batch, &addrs);
         report(&format!("batch, farm of {n}, rate 100 000/s, window 1024"), &run, Some(&floor));

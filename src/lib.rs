@@ -25,7 +25,11 @@
 //! - Many servers at once: [`Batch`] (built with [`Batch::builder`]) asks a whole list
 //!   from one thread and yields each `(address, result)` as it completes, every address
 //!   exactly once; [`info_many`] and friends are one-use batches, [`addresses`] reads a
-//!   list of `host:port` lines.
+//!   list of `host:port` lines; a [`Feed`] runs a slow source (a paced master walk, a
+//!   pipe) on its own thread so the batch keeps reading replies.
+//! - From async code: `tokio` (feature `tokio`) has `info`, `players` and `rules` as
+//!   async functions and a `Client` that every task shares: many queries in flight over
+//!   one socket, cancel safe.
 //! - Arma 3 and DayZ: [`arma_rules`] (and [`Client::arma_rules`]) decode the binary
 //!   rules those servers send: mods, DLCs, difficulty, signatures ([`ArmaRules`]).
 //! - Server lists: [`master::MasterQuery`] walks a UDP master server's list (community
@@ -58,6 +62,8 @@
 //! - `web-api` (off by default): `web_api`, server lists from the Steam Web API
 //!   with your key, and the servers at an IP address; brings an HTTPS client (ureq)
 //!   and JSON parsing. Needs Rust 1.85.
+//! - `tokio` (off by default): `tokio`, the same queries from async code; brings tokio
+//!   (its socket, timer, task and channel parts).
 //! - `cli` (off by default): the `a2s` command (`cargo install --path . --features
 //!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json,
 //!   unicode-width) come only with it.
