@@ -379,3 +379,22 @@ impl Named for a2s_query::Rules {
         format!("{:?}", self.iter().collect::<Vec<_>>())
     }
 }
+
+/// One client is shared across threads and tasks: `Send + Sync`, and its futures are
+/// `Send` (spawnable on a multi-thread runtime).
+#[test]
+fn the_client_and_its_futures_can_cross_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let client = Client::new();
+    send_sync(&client);
+    let addr = "127.0.0.1:9".parse::<std::net::SocketAddr>().unwrap();
+    send(&client.info(addr));
+    send(&client.players("localhost:27015"));
+    send(&client.rules(addr));
+    send(&client.arma_rules(addr));
+    send(&a2s_query::tokio::info(addr, Duration::from_secs(1), Default::default()));
+    let mut many = client.info_many(vec![addr]);
+    send(&many.next());
+    send(&many);
+}
