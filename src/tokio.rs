@@ -25,7 +25,7 @@
 //! arrives for the dropped query is never taken as the answer to a later query to that
 //! server (nothing that came before a request went out answers it).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -193,8 +193,11 @@ impl<D: TextDecoder> ClientBuilder<D> {
 ///
 /// Queries to one server run one after another, as replies carry no id to tell two
 /// apart: two identical queries to one server at once (the same kind, say two
-/// `info`) are **joined**, the second getting the first's answer; different kinds wait
-/// their turn (each takes one round trip once the challenge is known).
+/// `info`) are **joined**, the second getting the first's answer (which may have left
+/// the server before the second was asked, or be a timeout that comes early for it);
+/// different kinds wait their turn (each takes one round trip once the challenge is
+/// known). The timeout bounds each query from its first send, as in the blocking
+/// client: a query waiting its turn, or for room in the window, waits longer.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -216,8 +219,12 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// # Ok(()) }
 /// ```
 ///
-/// The client's work runs in a task spawned on the runtime of its first query; it ends
-/// once every clone is dropped and nothing is under way.
+/// The client's work runs in a task spawned on the runtime of its first query (which
+/// must have IO and time enabled, as `#[tokio::main]` does); it ends once every clone
+/// is dropped and nothing is under way. Use a client from the runtime that runs it: a
+/// runtime no longer driven (a current-thread one whose `block_on` returned) leaves the
+/// queries of other runtimes waiting. If its runtime shuts down, the next query starts
+/// a new task on the caller's runtime.
 #[derive(Debug)]
 pub struct Client<D: TextDecoder = Encoding> {
     shared: Arc<Shared<D>>,
@@ -264,7 +271,8 @@ where
     ///
     /// # Errors
     /// As [`crate::Client::info`]; [`Error::Resolve`] also when resolving the name takes
-    /// longer than the timeout, and [`Error::Io`] when called outside a tokio runtime.
+    /// longer than the timeout, and [`Error::Io`] when called outside a tokio runtime or
+    /// when the client's task went away with its runtime.
     pub async fn info<A: ToSocketAddrs>(&self, addr: A) -> Result<Info<D::Text>> {
         self.query(addr).await
     }
@@ -340,12 +348,14 @@ where
         if timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
+        // (tokio's timer would panic outside a runtime: an error says it instead.)
+        runtime()?;
         let resolved = ::tokio::time::timeout(timeout, lookup_host(addr)).await.map_err(|_| {
             Error::Resolve(io::Error::new(io::ErrorKind::TimedOut, "resolving the name took longer than the timeout"))
         })?;
         let target = pick(resolved.map_err(Error::Resolve)?, options.base.prefer, options.base.bind)?;
         let (tx, rx) = oneshot::channel();
-        let id = self.send(target, T::KIND, Waiter::One(tx))?;
+        let (id, _) = self.send(target, T::KIND, Waiter::One(tx))?;
         // Dropped before the answer: the driver forgets the query.
         let guard = CancelOnDrop { client: self, id: Some(id) };
         let reply = rx.await.map_err(|_| driver_gone())?;
@@ -353,12 +363,13 @@ where
         T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind came back"))))
     }
 
-    /// Hands a query to the driver (starting it if needed); its id.
-    fn send(&self, addr: SocketAddr, kind: Kind, waiter: Waiter<D::Text>) -> Result<u64> {
+    /// Hands a query to the driver (starting it if needed); its id, and the inbox of
+    /// the driver that has it (closed if that driver goes away).
+    fn send(&self, addr: SocketAddr, kind: Kind, waiter: Waiter<D::Text>) -> Result<(u64, Inbox<D::Text>)> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let inbox = self.inbox()?;
         inbox.send(Command::Query { id, addr, kind, waiter }).map_err(|_| driver_gone())?;
-        Ok(id)
+        Ok((id, inbox))
     }
 
     fn cancel(&self, id: u64) {
@@ -374,9 +385,7 @@ where
         if let Some(inbox) = driver.as_ref().filter(|i| !i.is_closed()) {
             return Ok(inbox.clone());
         }
-        let runtime = ::tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::Io(io::Error::other("a2s_query::tokio runs on a tokio runtime; none is running here"))
-        })?;
+        let runtime = runtime()?;
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
         let config = EndpointConfig {
@@ -389,6 +398,18 @@ where
         *driver = Some(inbox.clone());
         Ok(inbox)
     }
+}
+
+/// The inbox of a client's driver.
+type Inbox<S> = mpsc::UnboundedSender<Command<S>>;
+
+/// The runtime this is called from.
+fn runtime() -> Result<::tokio::runtime::Handle> {
+    ::tokio::runtime::Handle::try_current().map_err(|_| {
+        Error::Io(io::Error::other(
+            "a2s_query::tokio runs on a tokio runtime (with IO and time enabled); none is running here",
+        ))
+    })
 }
 
 fn driver_gone() -> Error {
@@ -438,7 +459,10 @@ where
     addrs: Box<dyn Iterator<Item = SocketAddr> + Send>,
     tx: mpsc::UnboundedSender<(u64, SocketAddr, Reply<D::Text>)>,
     rx: mpsc::UnboundedReceiver<(u64, SocketAddr, Reply<D::Text>)>,
-    under_way: HashSet<u64>,
+    /// The queries under way, by id: the address each was asked for.
+    under_way: HashMap<u64, SocketAddr>,
+    /// The driver they went to: if it goes away, they end with an error.
+    inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
     failed: VecDeque<(SocketAddr, Error)>,
     _answer: PhantomData<fn() -> T>,
@@ -470,7 +494,8 @@ where
             addrs: Box::new(addrs.into_iter()),
             tx,
             rx,
-            under_way: HashSet::new(),
+            under_way: HashMap::new(),
+            inbox: None,
             failed: VecDeque::new(),
             _answer: PhantomData,
         }
@@ -484,8 +509,9 @@ where
             let Some(addr) = self.addrs.next() else { break };
             let waiter = Waiter::Many { tx: self.tx.clone(), addr };
             match self.client.send(addr, T::KIND, waiter) {
-                Ok(id) => {
-                    self.under_way.insert(id);
+                Ok((id, inbox)) => {
+                    self.under_way.insert(id, addr);
+                    self.inbox = Some(inbox);
                 }
                 Err(e) => self.failed.push_back((addr, e)),
             }
@@ -496,10 +522,23 @@ where
         if self.under_way.is_empty() {
             return None;
         }
-        let (id, addr, reply) = self.rx.recv().await?;
-        self.under_way.remove(&id);
-        let result = T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind"))));
-        Some((addr, result))
+        let inbox = self.inbox.clone()?;
+        ::tokio::select! {
+            biased;
+            got = self.rx.recv() => {
+                let (id, addr, reply) = got?;
+                self.under_way.remove(&id);
+                let result =
+                    T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind"))));
+                Some((addr, result))
+            }
+            // The driver went away (its runtime shut down): what it had ends so.
+            () = inbox.closed() => {
+                let id = *self.under_way.keys().next()?;
+                let addr = self.under_way.remove(&id)?;
+                Some((addr, Err(driver_gone())))
+            }
+        }
     }
 }
 
@@ -509,7 +548,7 @@ where
     D::Text: Send + 'static,
 {
     fn drop(&mut self) {
-        for &id in &self.under_way {
+        for &id in self.under_way.keys() {
             self.client.cancel(id);
         }
     }
@@ -731,8 +770,6 @@ where
                     Err(mpsc::error::TryRecvError::Disconnected) => open = false,
                 }
             }
-            // Every datagram queued is read before a new request goes out: nothing that
-            // came before a request answers it.
             self.read_queued();
             let now = Instant::now();
             if self.endpoint.poll_timeout().is_some_and(|wake| wake <= now) {
@@ -740,10 +777,14 @@ where
             }
             self.deliver();
             self.start_waiting();
-            self.transmit().await;
+            self.transmit();
             self.deliver();
             if !open && self.servers.is_empty() {
                 return;
+            }
+            // A query that ended on a failed send may have freed a server's next one.
+            if !self.ready.is_empty() && self.endpoint.wants_input() {
+                continue;
             }
             let wake = self.endpoint.poll_timeout();
             if wake.is_some_and(|w| w <= Instant::now()) {
@@ -853,22 +894,25 @@ where
     }
 
     /// Sends every request due.
-    async fn transmit(&mut self) {
-        while let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) {
-            let socket = match self.socket_for(to) {
-                Ok(socket) => socket,
+    /// Sends every request due, each after reading what is queued: nothing that came
+    /// before a request went out answers it (the late reply of a dropped query).
+    fn transmit(&mut self) {
+        loop {
+            self.read_queued();
+            let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) else { break };
+            // (An IPv4-mapped IPv6 address goes out on the IPv4 socket, as IPv4.)
+            let dest = normalized(to);
+            let sent = match self.socket_for(dest) {
+                Ok(socket) => socket.raw.send_to(&request, dest),
                 Err(e) => {
                     self.endpoint.handle_send_error(to, e, Instant::now());
                     continue;
                 }
             };
-            let sent = match socket.raw.send_to(&request, to) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.tokio.send_to(&request, to).await,
-                other => other,
-            };
             match sent {
                 Ok(_) => {}
-                // As if lost on the way: the retries and timeout deal with it.
+                // A full send queue, say: as if lost on the way; the retries and the
+                // timeout deal with it, and the reads go on meanwhile.
                 Err(e) if is_transient(&e) => {}
                 Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
             }

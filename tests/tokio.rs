@@ -45,11 +45,16 @@ fn rules(n: usize) -> Vec<(String, String)> {
 
 /// A server whose replies are split (and compressed, with `compress`).
 fn split_server(bind: &str, compress: bool) -> RunningServer {
+    split_server_on(bind, compress).unwrap()
+}
+
+/// As [`split_server`]; `None` where `bind` cannot be bound (no IPv6).
+fn split_server_on(bind: &str, compress: bool) -> Option<RunningServer> {
     let mut r = Responder::new(source("split"), roster(40), rules(200));
     r.split_size = if compress { 300 } else { 500 };
     r.compress = compress;
     r.split_format = SplitFormat::Source;
-    r.spawn(bind).unwrap()
+    r.spawn(bind).ok()
 }
 
 fn client() -> Client {
@@ -160,8 +165,10 @@ async fn a_dropped_query_late_reply_never_answers_the_next() {
         // `dropped` is dropped here, its request out.
     };
     assert_eq!(Query::parse(&buf[..n]).ok(), Some(Query::Info(None)));
-    // Its late reply arrives (it is in the client's socket once this returns).
+    // Its late reply arrives. (Loopback delivers it within the send; the pause covers a
+    // kernel that defers delivery under load.)
     server.send_to(&encode(&source("late")), from).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let serve = async {
         let (n, from) = server.recv_from(&mut buf).await.unwrap();
@@ -321,13 +328,34 @@ fn the_blocking_and_the_async_client_agree() {
         Responder::new(Info::GoldSrc(info), roster(2), rules(2)).spawn("127.0.0.1:0").unwrap()
     };
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let servers = [
+    // A port that answers every datagram with an HTTP error.
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let junk_addr = junk.local_addr().unwrap();
+    junk.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let junk_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((_, from)) = junk.recv_from(&mut buf) {
+                    let _ = junk.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
+                }
+            }
+        })
+    };
+    let mut servers = vec![
         plain.local_addr(),
         split.local_addr(),
         compressed.local_addr(),
         goldsrc.local_addr(),
         silent.local_addr().unwrap(),
+        junk_addr,
     ];
+    // The same on IPv6, where the machine has it.
+    let v6 = Responder::new(source("plain"), roster(3), rules(5)).spawn("[::1]:0").ok();
+    let v6_split = split_server_on("[::1]:0", true);
+    servers.extend(v6.iter().map(RunningServer::local_addr).chain(v6_split.iter().map(RunningServer::local_addr)));
     let timeout = Duration::from_millis(800);
 
     let mut blocking = a2s_query::Client::builder().timeout(timeout).build();
@@ -344,15 +372,20 @@ fn the_blocking_and_the_async_client_agree() {
         }
         out
     });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    junk_thread.join().unwrap();
     assert_eq!(sync, asynced);
     assert_eq!(sync[0].0, "Ok(plain)");
     assert_eq!(sync[4].0, "Err(timeout)");
+    assert_eq!(sync[5].0, "Err(timeout, not A2S)");
 }
 
 /// A result as text that compares across drivers (pings differ).
 fn summary<T: std::fmt::Debug + Named>(result: a2s_query::Result<T>) -> String {
     match result {
         Ok(v) => format!("Ok({})", v.named()),
+        // What the timeout says it ignored, without its counts (they vary with timing).
+        Err(e) if e.is_timeout() && e.to_string().contains("not A2S") => "Err(timeout, not A2S)".to_string(),
         Err(e) if e.is_timeout() => "Err(timeout)".to_string(),
         Err(e) => format!("Err({e})"),
     }
@@ -397,4 +430,108 @@ fn the_client_and_its_futures_can_cross_threads() {
     let mut many = client.info_many(vec![addr]);
     send(&many.next());
     send(&many);
+}
+
+/// Identical queries to one server at once are joined: one request goes out, every
+/// caller gets the one answer, and a caller that gives up leaves the others theirs.
+#[tokio::test]
+async fn identical_queries_at_once_are_joined() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let client = client();
+    let serve = async {
+        let mut buf = [0u8; 1500];
+        let (n, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(Query::parse(&buf[..n]).ok(), Some(Query::Info(None)));
+        server.send_to(&encode(&source("joined")), from).await.unwrap();
+    };
+    // The first caller's query goes out; a sixth, joined to it, gives up (its future
+    // is dropped unfinished); four more join.
+    let mut first = Box::pin(client.info(addr));
+    poll_once(first.as_mut()).await;
+    let mut quitter = Box::pin(client.info(addr));
+    poll_once(quitter.as_mut()).await;
+    drop(quitter);
+    let (a, b, c, d, e, ()) =
+        tokio::join!(first, client.info(addr), client.info(addr), client.info(addr), client.info(addr), serve);
+    for info in [a, b, c, d, e] {
+        assert_eq!(info.unwrap().name(), "joined");
+    }
+    // Nothing more was sent: one request for six callers.
+    let mut buf = [0u8; 1500];
+    assert!(server.try_recv_from(&mut buf).is_err(), "a second request went out");
+}
+
+/// An IPv4 server given as an IPv4-mapped IPv6 address is asked over IPv4.
+#[tokio::test]
+async fn an_ipv4_mapped_address_is_asked_over_ipv4() {
+    let server = Responder::new(source("mapped"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let mapped = format!("[::ffff:127.0.0.1]:{}", server.local_addr().port());
+    assert_eq!(client().info(mapped.as_str()).await.unwrap().name(), "mapped");
+}
+
+/// A query that fails at its send (port 0 cannot be sent to) ends at once, and the
+/// query waiting behind it for the same server runs and ends too: nothing hangs.
+#[tokio::test]
+async fn a_failed_send_frees_the_next_query_to_the_server() {
+    let client = client();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let both = async { tokio::join!(client.info(addr), client.players(addr)) };
+    let (info, players) = tokio::time::timeout(Duration::from_secs(10), both).await.expect("a query hung");
+    assert!(matches!(info, Err(Error::Io(_))), "{info:?}");
+    assert!(matches!(players, Err(Error::Io(_))), "{players:?}");
+}
+
+/// `Many` whose client's runtime shut down with queries under way: each ends with an
+/// error instead of waiting forever; the client starts again on the next runtime.
+#[test]
+fn many_ends_when_its_driver_is_gone() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap();
+    let client = Client::builder().timeout(Duration::from_secs(30)).build();
+    let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut many = client.info_many(vec![dead]);
+    let waited = first.block_on(async { tokio::time::timeout(Duration::from_millis(100), many.next()).await });
+    assert!(waited.is_err(), "nothing answers");
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (addr, result) = second.block_on(many.next()).expect("the address comes back");
+    assert_eq!(addr, dead);
+    assert!(matches!(result, Err(Error::Io(_))), "{result:?}");
+    assert!(second.block_on(many.next()).is_none());
+    // The client itself goes on, on the new runtime.
+    let server = Responder::new(source("again"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let info = second.block_on(client.info(server.local_addr())).unwrap();
+    assert_eq!(info.name(), "again");
+}
+
+/// Outside a runtime, a query says so rather than panicking.
+#[test]
+fn outside_a_runtime_a_query_is_an_error() {
+    let result = poll_without_runtime(client().info("127.0.0.1:27015"));
+    assert!(matches!(&result, Err(Error::Io(e)) if e.to_string().contains("tokio runtime")), "{result:?}");
+}
+
+/// Polls a future to completion on this thread with no runtime (it must not wait).
+fn poll_without_runtime<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = std::task::Context::from_waker(&waker);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the future waited outside a runtime"),
+    }
+}
+
+/// Polls a future once (its query is handed to the client), whatever it returns.
+async fn poll_once<F: std::future::Future>(mut future: std::pin::Pin<&mut F>) {
+    std::future::poll_fn(|cx| {
+        let _ = future.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
 }
