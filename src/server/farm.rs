@@ -7,9 +7,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::Background;
 use super::Responder;
 use crate::error::{Error, Result};
 
@@ -127,13 +127,10 @@ impl Farm {
     /// [`Error::Io`] when an address cannot be read back.
     pub fn spawn(self) -> Result<RunningFarm> {
         let addrs = self.servers.iter().map(|s| s.socket.local_addr()).collect::<io::Result<Vec<_>>>()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
-        let thread = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            std::thread::spawn(move || self.serve(&stop, &requests))
-        };
-        Ok(RunningFarm { addrs, stop, requests, thread: Some(thread) })
+        let count = Arc::clone(&requests);
+        let serving = Background::spawn(move |stop| self.serve(stop, &count));
+        Ok(RunningFarm { addrs, requests, _serving: serving })
     }
 
     fn serve(mut self, stop: &AtomicBool, requests: &AtomicU64) {
@@ -230,9 +227,8 @@ pub fn loopback_v4(i: usize, port: u16) -> SocketAddr {
 #[derive(Debug)]
 pub struct RunningFarm {
     addrs: Vec<SocketAddr>,
-    stop: Arc<AtomicBool>,
     requests: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    _serving: Background,
 }
 
 impl RunningFarm {
@@ -248,13 +244,4 @@ impl RunningFarm {
 
     /// Stops serving and waits for the thread to end.
     pub fn stop(self) {}
-}
-
-impl Drop for RunningFarm {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }

@@ -5,9 +5,9 @@
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::Background;
 use crate::error::Result;
 use crate::proto::{MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END};
 
@@ -116,13 +116,10 @@ impl FakeMaster {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(POLL))?;
         let local_addr = socket.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            std::thread::spawn(move || self.serve(&socket, &stop, &requests))
-        };
-        Ok(RunningMaster { local_addr, stop, requests, thread: Some(thread) })
+        let log = Arc::clone(&requests);
+        let serving = Background::spawn(move |stop| self.serve(&socket, stop, &log));
+        Ok(RunningMaster { local_addr, requests, _serving: serving })
     }
 
     fn serve(&self, socket: &UdpSocket, stop: &AtomicBool, requests: &Mutex<Vec<MasterRequest>>) {
@@ -173,9 +170,8 @@ fn parse_request(bytes: &[u8]) -> Option<MasterRequest> {
 #[derive(Debug)]
 pub struct RunningMaster {
     local_addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<MasterRequest>>>,
-    thread: Option<JoinHandle<()>>,
+    _serving: Background,
 }
 
 impl RunningMaster {
@@ -187,15 +183,6 @@ impl RunningMaster {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<MasterRequest> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for RunningMaster {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -4,13 +4,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::Background;
 use crate::error::Result;
 use crate::web_api::{ServerAtAddress, ServerSummary};
 
@@ -96,20 +96,17 @@ impl FakeWebApi {
         let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => self.serve(stream, &requests),
-                        Err(_) => std::thread::sleep(POLL),
-                    }
+        let log = Arc::clone(&requests);
+        let serving = Background::spawn(move |stop| {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => self.serve(stream, &log),
+                    Err(_) => std::thread::sleep(POLL),
                 }
-            })
-        };
-        Ok(RunningWebApi { local_addr, stop, requests, thread: Some(thread) })
+            }
+        });
+        Ok(RunningWebApi { local_addr, requests, _serving: serving })
     }
 
     /// Answers one connection's request and closes it.
@@ -276,9 +273,8 @@ fn put<T: Into<Value>>(o: &mut Map<String, Value>, key: &str, value: Option<T>) 
 #[derive(Debug)]
 pub struct RunningWebApi {
     local_addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<WebApiRequest>>>,
-    thread: Option<JoinHandle<()>>,
+    _serving: Background,
 }
 
 impl RunningWebApi {
@@ -290,15 +286,6 @@ impl RunningWebApi {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<WebApiRequest> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for RunningWebApi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
