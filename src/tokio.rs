@@ -26,6 +26,7 @@
 //! server (nothing that came before a request went out answers it).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -350,9 +351,18 @@ where
         }
         // (tokio's timer would panic outside a runtime: an error says it instead.)
         runtime()?;
-        let resolved = ::tokio::time::timeout(timeout, lookup_host(addr)).await.map_err(|_| {
-            Error::Resolve(io::Error::new(io::ErrorKind::TimedOut, "resolving the name took longer than the timeout"))
-        })?;
+        // An address needs no resolving and no timer; a name gets the timeout.
+        let mut lookup = std::pin::pin!(lookup_host(addr));
+        let ready = std::future::poll_fn(|cx| std::task::Poll::Ready(lookup.as_mut().poll(cx))).await;
+        let resolved = match ready {
+            std::task::Poll::Ready(resolved) => resolved,
+            std::task::Poll::Pending => ::tokio::time::timeout(timeout, lookup).await.map_err(|_| {
+                Error::Resolve(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "resolving the name took longer than the timeout",
+                ))
+            })?,
+        };
         let target = pick(resolved.map_err(Error::Resolve)?, options.base.prefer, options.base.bind)?;
         let (tx, rx) = oneshot::channel();
         let (id, _) = self.send(target, T::KIND, Waiter::One(tx))?;
@@ -762,6 +772,8 @@ where
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<D::Text>>) {
         let mut open = true;
+        // One timer for the driver, moved to each next wake (not one made per turn).
+        let mut timer = std::pin::pin!(::tokio::time::sleep_until(::tokio::time::Instant::now()));
         loop {
             while open {
                 match commands.try_recv() {
@@ -794,7 +806,7 @@ where
                 command = commands.recv(), if open => Some(command),
                 () = readable(self.v4.as_ref().map(|s| &s.tokio)) => None,
                 () = readable(self.v6.as_ref().map(|s| &s.tokio)) => None,
-                () = sleep_until(wake) => None,
+                () = wait_until(timer.as_mut(), wake) => None,
             };
             match command {
                 Some(Some(command)) => self.command(command),
@@ -896,9 +908,13 @@ where
     /// Sends every request due.
     /// Sends every request due, each after reading what is queued: nothing that came
     /// before a request went out answers it (the late reply of a dropped query).
+    /// (The caller has just read the socket: the first send needs no read of its own.)
     fn transmit(&mut self) {
+        let mut first = true;
         loop {
-            self.read_queued();
+            if !std::mem::take(&mut first) {
+                self.read_queued();
+            }
             let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) else { break };
             // (An IPv4-mapped IPv6 address goes out on the IPv4 socket, as IPv4.)
             let dest = normalized(to);
@@ -976,9 +992,14 @@ async fn readable(socket: Option<&UdpSocket>) {
     }
 }
 
-async fn sleep_until(wake: Option<Instant>) {
+async fn wait_until(mut timer: std::pin::Pin<&mut ::tokio::time::Sleep>, wake: Option<Instant>) {
     match wake {
-        Some(at) => ::tokio::time::sleep_until(at.into()).await,
+        Some(at) => {
+            if timer.deadline() != at.into() {
+                timer.as_mut().reset(at.into());
+            }
+            timer.await;
+        }
         None => std::future::pending().await,
     }
 }
