@@ -61,6 +61,7 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// The most bytes `f` held at once on this thread, past what it started with.
+#[cfg_attr(not(feature = "web-api"), allow(dead_code))]
 fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LIVE.with(|l| l.set(0));
     PEAK.with(|p| p.set(0));
@@ -155,6 +156,7 @@ fn the_player_count_does_not_size_an_allocation() {
 /// entry belongs, another where `success` goes) is read holding a few kilobytes, not a
 /// value per element: nested values are skipped unread.
 #[test]
+#[cfg(feature = "web-api")]
 fn a_hostile_web_api_reply_is_read_in_little_memory() {
     let zeros = vec!["0"; 1_000_000].join(",");
     let body = format!(

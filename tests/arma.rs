@@ -445,6 +445,7 @@ fn the_encoder_refuses_what_would_not_read_back() {
 
 /// The decoded value as JSON: its fields under their names, DLC names included.
 #[test]
+#[cfg(feature = "serde")]
 fn the_decoded_value_serializes() {
     let v = serde_json::to_value(arma3()).unwrap();
     assert_eq!(v["version"], 3);
