@@ -370,7 +370,7 @@ where
         let guard = CancelOnDrop { client: self, id: Some(id) };
         let reply = rx.await.map_err(|_| driver_gone())?;
         guard.defuse();
-        T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind came back"))))
+        answer(reply)
     }
 
     /// Hands a query to the driver (starting it if needed); its id, and the inbox of
@@ -420,6 +420,12 @@ fn runtime() -> Result<::tokio::runtime::Handle> {
             "a2s_query::tokio runs on a tokio runtime (with IO and time enabled); none is running here",
         ))
     })
+}
+
+/// The result a query of `T` asked for (a reply of another kind cannot come: each
+/// caller waits on its own query's kind).
+fn answer<T: Asked<S>, S: TextBuf>(reply: Reply<S>) -> Result<T> {
+    T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind came back"))))
 }
 
 fn driver_gone() -> Error {
@@ -538,9 +544,7 @@ where
             got = self.rx.recv() => {
                 let (id, addr, reply) = got?;
                 self.under_way.remove(&id);
-                let result =
-                    T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind"))));
-                Some((addr, result))
+                Some((addr, answer(reply)))
             }
             // The driver went away (its runtime shut down): what it had ends so.
             () = inbox.closed() => {

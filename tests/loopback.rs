@@ -7,12 +7,13 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
-    encode_challenge, encode_players, encode_rules, split_packet, Challenge, GoldSrcInfo, Info, Player, Query,
-    ShipLayout, SourceInfo, SplitFormat,
+    encode_challenge, encode_players, encode_rules, split_packet, Challenge, GoldSrcInfo, Info, Query, ShipLayout,
+    SourceInfo, SplitFormat,
 };
 use a2s_query::server::Responder;
 use a2s_query::{Client, Encoding, Error, IpVersion, Raw};
 use common::fake::{Act, Fake};
+use common::roster;
 
 const CHALLENGE: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -44,19 +45,6 @@ fn info_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
     source_info(name).encode(&mut out).unwrap();
     out
-}
-
-fn roster(n: usize) -> Vec<Player> {
-    (0..n)
-        .map(|i| Player {
-            index: 0,
-            name: format!("player {i}"),
-            score: i as i32,
-            duration: 60.0 * i as f32,
-            deaths: None,
-            money: None,
-        })
-        .collect()
 }
 
 fn players_reply(n: usize) -> Vec<u8> {

@@ -4,6 +4,8 @@
 //! the next, one client shared by many tasks, and the same scenarios through the
 //! blocking client giving the same results.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use a2s_query::proto::{GoldSrcInfo, Info, Player, Query, SourceInfo, SplitFormat
 use a2s_query::server::{Farm, Fault, Responder, RunningServer};
 use a2s_query::tokio::Client;
 use a2s_query::{Encoding, Error};
+use common::roster;
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -24,19 +27,6 @@ fn source(name: &str) -> Info {
         max_players: 24,
         ..Default::default()
     })
-}
-
-fn roster(n: usize) -> Vec<Player> {
-    (0..n)
-        .map(|i| Player {
-            index: 0,
-            name: format!("player {i}"),
-            score: i as i32,
-            duration: 1.5,
-            deaths: None,
-            money: None,
-        })
-        .collect()
 }
 
 fn rules(n: usize) -> Vec<(String, String)> {

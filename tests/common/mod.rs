@@ -5,7 +5,7 @@ pub mod fake;
 
 use std::path::PathBuf;
 
-use a2s_query::proto::{Datagram, Info, Message, Players, Reassembler, Rules};
+use a2s_query::proto::{Datagram, Info, Message, Player, Players, Reassembler, Rules};
 use a2s_query::{Encoding, Limits, Raw};
 
 /// The shared vectors folder: `A2S_VECTORS`, else `../shared/vectors` beside the crate.
@@ -125,4 +125,18 @@ impl Rng {
             v.swap(i, self.below(i + 1));
         }
     }
+}
+
+/// `n` players with names, scores and times of their own.
+pub fn roster(n: usize) -> Vec<Player> {
+    (0..n)
+        .map(|i| Player {
+            index: 0,
+            name: format!("player {i}"),
+            score: i as i32,
+            duration: 60.0 * i as f32,
+            deaths: None,
+            money: None,
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use a2s_query::proto::{Filter, Region};
 use a2s_query::web_api::{self, WebApi};
 use serde_json::{Map, Value};
 
-use crate::output::{Out, Stop};
+use crate::output::{stopped, Out, Stop};
 use crate::progress::warn;
 use crate::show::{clean, fit};
 
@@ -40,10 +40,7 @@ pub fn list(args: &ListArgs<'_>, out: &mut Out) -> u8 {
         Some(master) => from_master(master, args, out),
         None => from_web_api(args, out),
     };
-    status.unwrap_or_else(|stop| match stop {
-        Stop::Closed => 0,
-        Stop::Failed(status) => status,
-    })
+    status.unwrap_or_else(|stop| stopped(stop, 0))
 }
 
 fn from_web_api(args: &ListArgs<'_>, out: &mut Out) -> Result<u8, Stop> {
@@ -65,7 +62,7 @@ fn from_web_api(args: &ListArgs<'_>, out: &mut Out) -> Result<u8, Stop> {
     })?;
     for server in &listing.servers {
         if args.json {
-            out.line(&json_line(server)?)?;
+            out.json(server, false)?;
         } else {
             out.line(&server.addr.to_string())?;
         }
@@ -94,7 +91,7 @@ fn from_master(master: &str, args: &ListArgs<'_>, out: &mut Out) -> Result<u8, S
         if args.json {
             let mut doc = Map::new();
             doc.insert("address".into(), Value::String(addr.to_string()));
-            out.line(&Value::Object(doc).to_string())?;
+            out.json(&Value::Object(doc), false)?;
         } else {
             out.line(&addr.to_string())?;
         }
@@ -119,7 +116,8 @@ pub fn ports(targets: &[String], api_url: Option<&str>, timeout: Option<Duration
         let listing = match api.servers_at_address(ip) {
             Ok(listing) => listing,
             Err(e) => {
-                status = stopped(failed(&ip.to_string(), &e), status);
+                failed(&ip.to_string(), &e);
+                status = 1;
                 continue;
             }
         };
@@ -133,8 +131,8 @@ pub fn ports(targets: &[String], api_url: Option<&str>, timeout: Option<Duration
                     return stopped(stop, status);
                 }
             }
-            let line = if json { json_line(server) } else { Ok(ports_row(server)) };
-            if let Err(stop) = line.and_then(|l| out.line(&l)) {
+            let written = if json { out.json(server, false) } else { out.line(&ports_row(server)) };
+            if let Err(stop) = written {
                 return stopped(stop, status);
             }
         }
@@ -193,13 +191,6 @@ fn ports_row(server: &web_api::ServerAtAddress) -> String {
     )
 }
 
-fn json_line<T: serde::Serialize>(value: &T) -> Result<String, Stop> {
-    serde_json::to_string(value).map_err(|e| {
-        warn(&format!("a2s: cannot write JSON: {e}"));
-        Stop::Failed(1)
-    })
-}
-
 /// Reports a failed listing; the error texts never hold the key.
 fn failed(source: &str, e: &dyn std::fmt::Display) -> Stop {
     warn(&format!("a2s: {source}: {e}"));
@@ -213,11 +204,4 @@ fn skipped(count: usize) -> u8 {
     }
     warn(&format!("a2s: {count} entries of the reply were not readable servers and were left out"));
     1
-}
-
-fn stopped(stop: Stop, so_far: u8) -> u8 {
-    match stop {
-        Stop::Closed => so_far,
-        Stop::Failed(status) => status.max(so_far),
-    }
 }

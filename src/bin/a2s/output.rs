@@ -49,7 +49,7 @@ impl Out {
         lines.iter().try_for_each(|l| self.line(l))
     }
 
-    fn json<T: Serialize>(&mut self, value: &T, pretty: bool) -> Result<(), Stop> {
+    pub fn json<T: Serialize>(&mut self, value: &T, pretty: bool) -> Result<(), Stop> {
         let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
         match text {
             Ok(text) => self.line(&text),
@@ -383,7 +383,8 @@ where
 }
 
 /// The status when output stopped early: quiet for a closed pipe.
-fn stopped(stop: Stop, so_far: u8) -> u8 {
+/// The exit status after a stop, given the one so far.
+pub fn stopped(stop: Stop, so_far: u8) -> u8 {
     match stop {
         Stop::Closed => so_far,
         Stop::Failed(status) => status,
