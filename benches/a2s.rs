@@ -22,53 +22,42 @@ use a2s_query::{Client, Encoding};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn source_info() -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: "Benchmark Server | 24/7 de_dust2 | Ünïcode".into(),
-        map_name: "de_dust2".into(),
-        folder: "csgo".into(),
-        game: "Counter-Strike 2".into(),
-        app_id: 730,
-        player_count: 20,
-        max_players: 32,
-        version: "1.40.2.1".into(),
-        port: Some(27015),
-        steam_id: Some(90_178_123_456_789_012),
-        keywords: Some("secure,valve,empty".into()),
-        game_id: Some(730),
-        ..Default::default()
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "Benchmark Server | 24/7 de_dust2 | Ünïcode".into();
+    info.map_name = "de_dust2".into();
+    info.folder = "csgo".into();
+    info.game = "Counter-Strike 2".into();
+    info.app_id = 730;
+    info.player_count = 20;
+    info.max_players = 32;
+    info.version = "1.40.2.1".into();
+    info.port = Some(27015);
+    info.steam_id = Some(90_178_123_456_789_012);
+    info.keywords = Some("secure,valve,empty".into());
+    info.game_id = Some(730);
+    info
 }
 
 fn goldsrc_info() -> GoldSrcInfo {
-    GoldSrcInfo {
-        address: "192.0.2.10:27015".into(),
-        server_name: "Classic CS 1.6".into(),
-        map_name: "de_nuke".into(),
-        folder: "cstrike".into(),
-        game: "Counter-Strike".into(),
-        is_mod: true,
-        mod_website: Some("www.counter-strike.net".into()),
-        mod_download: Some(String::new()),
-        mod_version: Some(1),
-        mod_size: Some(184_000_000),
-        multiplayer_only: Some(false),
-        uses_custom_dll: Some(true),
-        ..Default::default()
-    }
+    let mut info = GoldSrcInfo::default();
+    info.address = "192.0.2.10:27015".into();
+    info.server_name = "Classic CS 1.6".into();
+    info.map_name = "de_nuke".into();
+    info.folder = "cstrike".into();
+    info.game = "Counter-Strike".into();
+    info.is_mod = true;
+    info.mod_website = Some("www.counter-strike.net".into());
+    info.mod_download = Some(String::new());
+    info.mod_version = Some(1);
+    info.mod_size = Some(184_000_000);
+    info.multiplayer_only = Some(false);
+    info.uses_custom_dll = Some(true);
+    info
 }
 
 fn roster(n: usize) -> Vec<Player> {
-    (0..n)
-        .map(|i| Player {
-            index: 0,
-            name: format!("player_name_{i:02}"),
-            score: i as i32,
-            duration: 100.0 * i as f32,
-            deaths: None,
-            money: None,
-        })
-        .collect()
+    (0..n).map(|i| Player::new(format!("player_name_{i:02}"), i as i32, 100.0 * i as f32)).collect()
 }
 
 fn rule_set(n: usize) -> Vec<(String, String)> {
@@ -204,7 +193,7 @@ fn parse(c: &mut Criterion) {
             let m = message(&bytes);
             g.bench_function(name, |b| {
                 b.iter(|| match m.kind {
-                    0x44 => Players::parse(black_box(m.body), Encoding::Utf8).map(|p| p.players.len()).unwrap(),
+                    0x44 => Players::parse(black_box(m.body), Encoding::Utf8).map(|p| p.entries.len()).unwrap(),
                     0x45 => Rules::parse(black_box(m.body), Encoding::Utf8).map(|r| r.len()).unwrap(),
                     _ => Info::parse(black_box(m), Encoding::Utf8).map(|i| usize::from(i.player_count())).unwrap(),
                 })
@@ -318,7 +307,7 @@ fn sanity() {
     assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
     assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);
     let players_8 = encoded(|o| encode_players(&roster(8), ShipLayout::Trailing, o).unwrap());
-    let ours = Players::parse(&players_8[5..], Encoding::Utf8).unwrap().players;
+    let ours = Players::parse(&players_8[5..], Encoding::Utf8).unwrap().entries;
     let theirs = one_pass::players(&players_8[5..]).unwrap();
     assert_eq!(ours.len(), theirs.len());
     for (a, b) in ours.iter().zip(&theirs) {

@@ -24,16 +24,14 @@ use a2s_query::server::{Farm, Fault, Responder};
 use a2s_query::{Batch, Client};
 
 fn responder(i: usize) -> Responder {
-    let info = SourceInfo {
-        server_name: format!("Benchmark server {i} | 24/7"),
-        map_name: "de_dust2".into(),
-        folder: "csgo".into(),
-        game: "Counter-Strike 2".into(),
-        app_id: 730,
-        player_count: 20,
-        max_players: 32,
-        ..Default::default()
-    };
+    let mut info = SourceInfo::default();
+    info.server_name = format!("Benchmark server {i} | 24/7");
+    info.map_name = "de_dust2".into();
+    info.folder = "csgo".into();
+    info.game = "Counter-Strike 2".into();
+    info.app_id = 730;
+    info.player_count = 20;
+    info.max_players = 32;
     Responder::new(Info::Source(info), vec![], vec![])
 }
 

@@ -107,15 +107,13 @@ fn local_servers() -> a2s_query::Result<Vec<RunningServer>> {
     maps.iter()
         .enumerate()
         .map(|(i, map)| {
-            let info = SourceInfo {
-                server_name: format!("Local server {}", i + 1),
-                map_name: (*map).to_string(),
-                game: "Team Fortress".into(),
-                app_id: 440,
-                player_count: 10 + i as u8,
-                max_players: 24,
-                ..Default::default()
-            };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("Local server {}", i + 1);
+            info.map_name = (*map).to_string();
+            info.game = "Team Fortress".into();
+            info.app_id = 440;
+            info.player_count = 10 + i as u8;
+            info.max_players = 24;
             Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0")
         })
         .collect()

@@ -39,13 +39,13 @@ fn print_info(info: &Info) {
         ServerType::Dedicated => "dedicated",
         ServerType::NonDedicated => "listen",
         ServerType::SourceTv => "SourceTV relay",
-        ServerType::Other(_) => "unknown type",
+        _ => "unknown type",
     };
     let os = match info.platform() {
         Platform::Linux => "Linux",
         Platform::Windows => "Windows",
         Platform::Mac => "macOS",
-        Platform::Other(_) => "unknown OS",
+        _ => "unknown OS",
     };
     println!("Server   {}", info.name());
     println!("Map      {} ({})", info.map(), info.folder());
@@ -91,26 +91,24 @@ fn human(seconds: f32) -> String {
 }
 
 fn lively_server() -> Responder {
-    let info = SourceInfo {
-        protocol: 17,
-        server_name: "Orbital Station | 24/7 Payload | Ünïcode ✓".to_string(),
-        map_name: "pl_upward".to_string(),
-        folder: "tf".to_string(),
-        game: "Team Fortress".to_string(),
-        app_id: 440,
-        player_count: 12,
-        max_players: 24,
-        bot_count: 2,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Linux,
-        vac_enabled: true,
-        version: "9351234".to_string(),
-        port: Some(27015),
-        steam_id: Some(90_178_123_456_789_012),
-        keywords: Some("payload,casual,nocrits".to_string()),
-        game_id: Some(440),
-        ..Default::default()
-    };
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "Orbital Station | 24/7 Payload | Ünïcode ✓".to_string();
+    info.map_name = "pl_upward".to_string();
+    info.folder = "tf".to_string();
+    info.game = "Team Fortress".to_string();
+    info.app_id = 440;
+    info.player_count = 12;
+    info.max_players = 24;
+    info.bot_count = 2;
+    info.server_type = ServerType::Dedicated;
+    info.platform = Platform::Linux;
+    info.vac_enabled = true;
+    info.version = "9351234".to_string();
+    info.port = Some(27015);
+    info.steam_id = Some(90_178_123_456_789_012);
+    info.keywords = Some("payload,casual,nocrits".to_string());
+    info.game_id = Some(440);
     let names = [
         "Heavy Weapons Guy",
         "Scout",
@@ -128,14 +126,7 @@ fn lively_server() -> Responder {
     let players = names
         .iter()
         .enumerate()
-        .map(|(i, name)| Player {
-            index: 0,
-            name: (*name).to_string(),
-            score: (37 - 3 * i as i32).max(0),
-            duration: 3725.0 / (i as f32 + 1.0) + 7.0,
-            deaths: None,
-            money: None,
-        })
+        .map(|(i, name)| Player::new((*name).to_string(), (37 - 3 * i as i32).max(0), 3725.0 / (i as f32 + 1.0) + 7.0))
         .collect();
     let rules = (0..150)
         .map(|i| match i {

@@ -40,13 +40,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// A farm of 60 servers on loopback, listed by a fake master and a fake Web API.
 fn local() -> Result<(), Box<dyn Error>> {
     let farm = Farm::new().spawn_loopback(60, |i| {
-        let info = SourceInfo {
-            server_name: format!("Local server #{i}"),
-            map_name: "cp_badlands".into(),
-            player_count: (i * 7 % 33) as u8,
-            max_players: 32,
-            ..Default::default()
-        };
+        let mut info = SourceInfo::default();
+        info.server_name = format!("Local server #{i}");
+        info.map_name = "cp_badlands".into();
+        info.player_count = (i * 7 % 33) as u8;
+        info.max_players = 32;
         (Responder::new(Info::Source(info), vec![], vec![]), if i % 9 == 4 { Fault::Silent } else { Fault::None })
     })?;
     let v4 = farm.addrs().iter().filter_map(|a| if let SocketAddr::V4(v4) = a { Some(*v4) } else { None }).collect();

@@ -180,9 +180,11 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// ```
 /// use std::time::Duration;
 /// use a2s_query::Batch;
-/// # let servers: Vec<_> = (0..3).map(|i| a2s_query::server::Responder::new(
-/// #     a2s_query::Info::Source(a2s_query::SourceInfo::<String> { server_name: format!("s{i}"), ..Default::default() }),
-/// #     vec![], vec![]).spawn("127.0.0.1:0")).collect::<Result<_, _>>()?;
+/// # let servers: Vec<_> = (0..3).map(|i| {
+/// #     let mut info = a2s_query::SourceInfo::default();
+/// #     info.server_name = format!("s{i}");
+/// #     a2s_query::server::Responder::new(a2s_query::Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0")
+/// # }).collect::<Result<_, _>>()?;
 /// # let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|s| s.local_addr()).collect();
 ///
 /// let mut batch = Batch::builder()
@@ -265,7 +267,7 @@ impl<D: TextDecoder> Batch<D> {
         &mut self,
         addrs: I,
     ) -> Results<&mut Self, I::Input, PlayersJob<D>, D, Result<Vec<Player<D::Text>>>> {
-        Results::new(self, addrs.into_input(), |r: Result<Players<D::Text>>| r.map(|p| p.players))
+        Results::new(self, addrs.into_input(), |r: Result<Players<D::Text>>| r.map(|p| p.entries))
     }
 
     /// Asks every server who is playing, keeping what each header said (the declared
@@ -554,6 +556,7 @@ fn plain_socket(local: SocketAddr) -> io::Result<Socket> {
 
 /// A line of an address list that is not an address, from [`addresses`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct BadLine {
     /// Its line number, from 1.
     pub line: usize,
@@ -658,7 +661,7 @@ pub fn players_many<I: IntoInput>(
     timeout: Duration,
     encoding: Encoding,
 ) -> Result<Results<Batch, I::Input, PlayersJob<Encoding>, Encoding, Result<Vec<Player>>>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), |r: Result<Players>| r.map(|p| p.players)))
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), |r: Result<Players>| r.map(|p| p.entries)))
 }
 
 /// Asks every server in `addrs` for its rules, at once. See [`info_many`].

@@ -41,6 +41,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which address family to use when a host name resolves to both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum IpVersion {
     /// IPv4 first (the default).
     #[default]
@@ -54,16 +55,18 @@ pub enum IpVersion {
 /// ```
 /// use std::time::Duration;
 /// use a2s_query::{Client, Encoding, Limits};
-/// # let server = a2s_query::server::Responder::new(
-/// #     a2s_query::Info::Source(a2s_query::SourceInfo::<String> { server_name: "built".into(), ..Default::default() }),
-/// #     vec![], vec![]).spawn("127.0.0.1:0")?;
+/// # let mut info = a2s_query::SourceInfo::default();
+/// # info.server_name = "built".into();
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0")?;
 /// # let addr = server.local_addr();
 ///
+/// let mut limits = Limits::default();
+/// limits.max_fragments = 32;
 /// let mut client = Client::builder()
 ///     .timeout(Duration::from_secs(2))
 ///     .retries(1)
 ///     .encoding(Encoding::Latin1)
-///     .limits(Limits { max_fragments: 32, ..Limits::default() })
+///     .limits(limits)
 ///     .build();
 /// let info = client.info(addr)?;
 /// assert_eq!(info.name(), "built");
@@ -263,7 +266,7 @@ impl<D: TextDecoder> Client<D> {
     /// As [`Client::info`]. Some servers never answer player queries (Conan Exiles,
     /// CS2 with `host_players_show` below 2): that is a [`Error::Timeout`].
     pub fn players<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Vec<Player<D::Text>>> {
-        Ok(self.player_list(addr)?.players)
+        Ok(self.player_list(addr)?.entries)
     }
 
     /// Asks a server who is playing, keeping what the header said: the declared count

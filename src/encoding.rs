@@ -39,7 +39,7 @@ use std::ops::Range;
 /// }
 ///
 /// let body = b"\x01\x00\xC1b\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-/// assert_eq!(Players::parse(body, Koi8)?.players[0].name, "аb");
+/// assert_eq!(Players::parse(body, Koi8)?.entries[0].name, "аb");
 /// let client = a2s_query::Client::builder().encoding(Koi8).build();
 /// # drop(client);
 /// # Ok::<(), a2s_query::Error>(())

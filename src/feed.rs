@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 /// What an [`Input`] has now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// An address to query.
     Ready(SocketAddr),

@@ -194,6 +194,53 @@ pub fn arma_rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encodi
     one_use(timeout, encoding).arma_rules(addr)
 }
 
+/// What the public surface promises, checked by code that must not compile.
+///
+/// Types that will grow are `#[non_exhaustive]`: outside the crate a struct literal
+/// fails (build from `default()` or a constructor and set fields) and a `match` needs a
+/// `_` arm.
+///
+/// ```compile_fail,E0639
+/// let _ = a2s_query::SourceInfo { server_name: "x".into(), ..Default::default() };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = a2s_query::Limits { max_fragments: 8, ..Default::default() };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = a2s_query::Player { index: 0, name: String::new(), score: 0, duration: 0.0, deaths: None, money: None };
+/// ```
+///
+/// ```compile_fail,E0004
+/// use a2s_query::proto::Datagram;
+/// fn kind(d: Datagram<'_>) -> u8 {
+///     match d {
+///         Datagram::Single(_) => 0,
+///         Datagram::Split(_) => 1,
+///         Datagram::Challenge(_) => 2,
+///     }
+/// }
+/// ```
+///
+/// `TextBuf` is sealed: its methods can change without breaking anyone.
+///
+/// ```compile_fail,E0277
+/// #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// struct Mine(Vec<u8>);
+/// impl AsRef<[u8]> for Mine {
+///     fn as_ref(&self) -> &[u8] { &self.0 }
+/// }
+/// impl a2s_query::TextBuf for Mine {
+///     type Slice = Mine;
+///     fn slice(&self, _: std::ops::Range<usize>) -> &Mine { self }
+///     fn push_text(&mut self, other: &Mine) { self.0.extend_from_slice(&other.0) }
+///     fn reserve_bytes(&mut self, n: usize) { self.0.reserve(n) }
+/// }
+/// ```
+#[cfg(doctest)]
+struct SurfaceDoctests;
+
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -6,11 +6,18 @@
 
 /// Caps on server-controlled quantities. Each cap has its own error variant.
 ///
+/// New caps may come (the struct is `#[non_exhaustive]`): start from `default()` and
+/// set the fields you change.
+///
 /// ```
-/// let limits = a2s_query::Limits { max_fragments: 32, ..Default::default() };
+/// let mut limits = a2s_query::Limits::default();
+/// limits.max_fragments = 32;
 /// assert_eq!(limits.max_challenge_rounds, 5);
+/// let client = a2s_query::Client::builder().limits(limits).build();
+/// # drop(client);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Limits {
     /// Most fragments one split reply may declare (the wire allows 255).
     /// Default 128: about 160 KB of 1248-byte fragments, several times the largest

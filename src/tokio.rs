@@ -283,7 +283,7 @@ where
     /// # Errors
     /// As [`Client::info`].
     pub async fn players<A: ToSocketAddrs>(&self, addr: A) -> Result<Vec<Player<D::Text>>> {
-        Ok(self.player_list(addr).await?.players)
+        Ok(self.player_list(addr).await?.entries)
     }
 
     /// Asks a server who is playing, with the header's count and the cut-off flag. As

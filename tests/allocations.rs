@@ -82,19 +82,18 @@ fn count<T>(f: impl FnOnce() -> T) -> (T, usize) {
 }
 
 fn info() -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: "counted".into(),
-        map_name: "de_mirage".into(),
-        folder: "csgo".into(),
-        game: "Counter-Strike 2".into(),
-        version: "1.40".into(),
-        keywords: Some("secure,valve".into()),
-        game_id: Some(730),
-        steam_id: Some(1),
-        port: Some(27015),
-        ..Default::default()
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "counted".into();
+    info.map_name = "de_mirage".into();
+    info.folder = "csgo".into();
+    info.game = "Counter-Strike 2".into();
+    info.version = "1.40".into();
+    info.keywords = Some("secure,valve".into());
+    info.game_id = Some(730);
+    info.steam_id = Some(1);
+    info.port = Some(27015);
+    info
 }
 
 #[test]
@@ -113,9 +112,7 @@ fn one_info_query_allocates_one_string_per_text_field() {
 
 #[test]
 fn one_players_query_allocates_the_list_and_the_names() {
-    let roster: Vec<Player> = (0..64)
-        .map(|i| Player { index: 0, name: format!("p{i}"), score: i, duration: 1.0, deaths: None, money: None })
-        .collect();
+    let roster: Vec<Player> = (0..64).map(|i| Player::new(format!("p{i}"), i, 1.0)).collect();
     let server = Responder::new(Info::Source(info()), roster, vec![]).spawn("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     let mut client = Client::builder().timeout(Duration::from_secs(2)).build();
@@ -148,7 +145,7 @@ fn one_rules_query_allocates_two_buffers_whatever_the_rule_count() {
 fn the_player_count_does_not_size_an_allocation() {
     let (players, allocations) = count(|| a2s_query::proto::Players::parse(&[255], a2s_query::Encoding::Utf8));
     let players = players.unwrap();
-    assert_eq!((players.count, players.players.len()), (255, 0));
+    assert_eq!((players.count, players.entries.len()), (255, 0));
     assert_eq!(allocations, 0);
 }
 

@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use a2s_query::proto::{
-    escape, unescape, ArmaMod, ArmaRules, Datagram, Difficulty, Dlc, Info, RulesView, SourceInfo, CHUNK_LEN,
-};
+use a2s_query::proto::{ArmaMod, ArmaRules, Datagram, Difficulty, Dlc, Info, RulesView, SourceInfo};
 use a2s_query::server::Responder;
 use a2s_query::{Batch, Client, Encoding, Error, Raw, Rules};
 
@@ -110,36 +108,36 @@ fn the_dayz_capture_decodes_to_its_documented_values() {
 /// An Arma 3 message using every field, with hashes full of the bytes that need
 /// escaping (including a literal `01 02`).
 fn arma3() -> ArmaRules {
-    ArmaRules {
-        version: 3,
-        flags: 0x03,
-        dlc_mask: 0x0801 | 0x8000,
-        dlcs: vec![
-            Dlc { bit: 0x0001, name: Some("Karts"), hash: 0x0201_0201 },
-            Dlc { bit: 0x0800, name: Some("Contact"), hash: 0xFF00_01FF },
-            Dlc { bit: 0x8000, name: None, hash: 7 },
-        ],
-        difficulty: Some(Difficulty::from_bytes([0b1101_1010, 0x01])),
-        mods: vec![
-            ArmaMod::workshop("CBA_A3", 0x0102_0300, 450_814_997),
-            ArmaMod { name: String::new(), hash: 1, flags: 0x13, id: 1_681_170, workshop_id: None, is_dlc: true },
-            ArmaMod { name: "server side".into(), hash: 2, flags: 0x00, id: 0, workshop_id: None, is_dlc: false },
-            ArmaMod { name: "one".into(), hash: 3, flags: 0x01, id: 0, workshop_id: None, is_dlc: false },
-            ArmaMod::workshop("big id", 4, 3_584_152_650_000),
-            ArmaMod {
-                name: "\u{1}\u{2}ÿ".into(),
-                hash: 0,
-                flags: 0x02,
-                id: 0x0102,
-                workshop_id: Some(0x0102),
-                is_dlc: false,
-            },
-        ],
-        signatures: vec!["a3".into(), "cba_3.18.4.250711".into(), String::new()],
-        description: None,
-        rules: vec![],
-        truncated: false,
-    }
+    let mut arma = ArmaRules::default();
+    arma.version = 3;
+    arma.flags = 0x03;
+    arma.dlc_mask = 0x0801 | 0x8000;
+    arma.dlcs = vec![
+        Dlc { bit: 0x0001, name: Some("Karts"), hash: 0x0201_0201 },
+        Dlc { bit: 0x0800, name: Some("Contact"), hash: 0xFF00_01FF },
+        Dlc { bit: 0x8000, name: None, hash: 7 },
+    ];
+    arma.difficulty = Some(Difficulty::from_bytes([0b1101_1010, 0x01]));
+    arma.mods = vec![
+        ArmaMod::workshop("CBA_A3", 0x0102_0300, 450_814_997),
+        ArmaMod { name: String::new(), hash: 1, flags: 0x13, id: 1_681_170, workshop_id: None, is_dlc: true },
+        ArmaMod { name: "server side".into(), hash: 2, flags: 0x00, id: 0, workshop_id: None, is_dlc: false },
+        ArmaMod { name: "one".into(), hash: 3, flags: 0x01, id: 0, workshop_id: None, is_dlc: false },
+        ArmaMod::workshop("big id", 4, 3_584_152_650_000),
+        ArmaMod {
+            name: "\u{1}\u{2}ÿ".into(),
+            hash: 0,
+            flags: 0x02,
+            id: 0x0102,
+            workshop_id: Some(0x0102),
+            is_dlc: false,
+        },
+    ];
+    arma.signatures = vec!["a3".into(), "cba_3.18.4.250711".into(), String::new()];
+    arma.description = None;
+    arma.rules = vec![];
+    arma.truncated = false;
+    arma
 }
 
 #[test]
@@ -148,67 +146,32 @@ fn every_field_and_escape_round_trips() {
     let d = a.difficulty.unwrap();
     assert_eq!((d.level, d.ai_level, d.advanced_flight_model, d.third_person, d.crosshair), (2, 3, true, true, true));
     let rules: Rules<Vec<u8>> = a.to_rules().unwrap().into_iter().collect();
-    assert!(rules.iter().all(|(_, v)| !v.contains(&0) && v.len() <= CHUNK_LEN));
+    // Servers cut each chunk's value at 127 escaped bytes.
+    assert!(rules.iter().all(|(_, v)| !v.contains(&0) && v.len() <= 127));
     assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), a);
     // A DayZ message: version 2, no difficulty, a description, text rules after.
-    let dayz = ArmaRules {
-        version: 2,
-        dlc_mask: 0x0003,
-        dlcs: vec![Dlc { bit: 1, name: Some("Livonia"), hash: 10 }, Dlc { bit: 2, name: Some("Frost Line"), hash: 11 }],
-        difficulty: None,
-        description: Some("a description".to_string()),
-        rules: vec![("island".into(), "chernarusplus".into()), ("platform".into(), "lin".into())],
-        ..arma3()
+    let dayz = {
+        let mut arma = arma3();
+        arma.version = 2;
+        arma.dlc_mask = 0x0003;
+        arma.dlcs =
+            vec![Dlc { bit: 1, name: Some("Livonia"), hash: 10 }, Dlc { bit: 2, name: Some("Frost Line"), hash: 11 }];
+        arma.difficulty = None;
+        arma.description = Some("a description".to_string());
+        arma.rules = vec![("island".into(), "chernarusplus".into()), ("platform".into(), "lin".into())];
+        arma
     };
     let rules: Rules<Vec<u8>> = dayz.to_rules().unwrap().into_iter().collect();
     assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), dayz);
     // Version 1 (DayZ before 2025): no description byte.
-    let v1 = ArmaRules { version: 1, description: None, ..dayz };
+    let v1 = {
+        let mut arma = dayz;
+        arma.version = 1;
+        arma.description = None;
+        arma
+    };
     let rules: Rules<Vec<u8>> = v1.to_rules().unwrap().into_iter().collect();
     assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), v1);
-}
-
-/// One pass, left to right: `01 01 02` is a literal `01` then `02`, not `01 00` (three
-/// replaces from the last escape, as little-a2s does) nor `00` (from the first, GameQ).
-#[test]
-fn escapes_are_undone_in_one_pass() {
-    assert_eq!(unescape(&[0x01, 0x01, 0x02]).unwrap(), [0x01, 0x02]);
-    assert_eq!(unescape(&[0x01, 0x02, 0x01, 0x03, 0x01, 0x01, 0x41]).unwrap(), [0x00, 0xFF, 0x01, 0x41]);
-    for bad in [&[0x01][..], &[0x41, 0x01, 0x04], &[0x01, 0x00]] {
-        assert!(matches!(unescape(bad), Err(Error::Malformed { .. })), "{bad:02X?}");
-    }
-    let all: Vec<u8> = (0..=255).collect();
-    let mut escaped = Vec::new();
-    escape(&all, &mut escaped);
-    assert!(!escaped.contains(&0));
-    assert_eq!(unescape(&escaped).unwrap(), all);
-}
-
-/// An escape pair cut between two chunks still decodes: the chunks are joined first.
-#[test]
-fn an_escape_across_a_chunk_boundary_is_joined_first() {
-    // The message ends with the signature count 0, escaped `01 02`: with the right name
-    // length that pair straddles the first chunk's end.
-    let (message, escaped) = (0..=255usize)
-        .find_map(|len| {
-            let a = ArmaRules::<String> {
-                version: 3,
-                difficulty: Some(Difficulty::from_bytes([0, 0])),
-                mods: vec![ArmaMod::workshop("y".repeat(len), 0, 1)],
-                ..Default::default()
-            };
-            let message = a.to_message().unwrap();
-            let mut escaped = Vec::new();
-            escape(&message, &mut escaped);
-            (escaped.len() == CHUNK_LEN + 1 && escaped[CHUNK_LEN - 1] == 0x01).then_some((message, escaped))
-        })
-        .expect("a name length that puts the escape at the boundary");
-    let rules: Rules<Vec<u8>> =
-        escaped.chunks(CHUNK_LEN).enumerate().map(|(i, c)| (vec![i as u8 + 1, 2], c.to_vec())).collect();
-    assert_eq!(rules.iter().next().unwrap().1.last(), Some(&0x01), "the first chunk ends mid-escape");
-    assert_eq!(rules.iter().nth(1).unwrap().1, [0x02]);
-    let decoded = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
-    assert_eq!(decoded.to_message().unwrap(), message);
 }
 
 fn chunks_of(a: &ArmaRules) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -217,9 +180,10 @@ fn chunks_of(a: &ArmaRules) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn chunks_in_any_order_decode_the_same() {
-    let a = ArmaRules {
-        mods: (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect(),
-        ..arma3()
+    let a = {
+        let mut arma = arma3();
+        arma.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
+        arma
     };
     let pairs = chunks_of(&a);
     assert!(pairs.len() > 3);
@@ -235,9 +199,10 @@ fn chunks_in_any_order_decode_the_same() {
 
 #[test]
 fn a_missing_chunk_is_an_error_never_a_shorter_mod_list() {
-    let a = ArmaRules {
-        mods: (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect(),
-        ..arma3()
+    let a = {
+        let mut arma = arma3();
+        arma.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
+        arma
     };
     let pairs = chunks_of(&a);
     let total = pairs.len() as u8;
@@ -302,14 +267,15 @@ fn rules_that_are_not_arma_are_said_so() {
 /// queried through `Client`, the free function and the batch engine.
 #[test]
 fn a_responder_playing_arma_and_dayz_is_decoded_through_every_driver() {
-    let dayz = ArmaRules {
-        version: 2,
-        dlc_mask: 0x0001,
-        dlcs: vec![Dlc { bit: 1, name: Some("Livonia"), hash: 0xDEAD_BEEF }],
-        difficulty: None,
-        description: Some(String::new()),
-        rules: vec![("island".into(), "enoch".into())],
-        ..arma3()
+    let dayz = {
+        let mut arma = arma3();
+        arma.version = 2;
+        arma.dlc_mask = 0x0001;
+        arma.dlcs = vec![Dlc { bit: 1, name: Some("Livonia"), hash: 0xDEAD_BEEF }];
+        arma.difficulty = None;
+        arma.description = Some(String::new());
+        arma.rules = vec![("island".into(), "enoch".into())];
+        arma
     };
     let serve = |a: &ArmaRules| {
         let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
@@ -331,6 +297,20 @@ fn a_responder_playing_arma_and_dayz_is_decoded_through_every_driver() {
 
 /// A message written out byte by byte (not by the encoder): every field read from
 /// known bytes, escapes undone, including a literal `01 02` inside a hash.
+/// The chunks' escaping as the format describes it, written here on its own so the
+/// decoder is checked against an independent encoder: `01` → `01 01`, `00` → `01 02`,
+/// `FF` → `01 03`.
+fn escape(message: &[u8], out: &mut Vec<u8>) {
+    for &b in message {
+        match b {
+            0x01 => out.extend([0x01, 0x01]),
+            0x00 => out.extend([0x01, 0x02]),
+            0xFF => out.extend([0x01, 0x03]),
+            other => out.push(other),
+        }
+    }
+}
+
 #[test]
 fn a_hand_written_message_decodes_field_by_field() {
     #[rustfmt::skip]
@@ -402,7 +382,12 @@ fn a_hand_written_message_decodes_field_by_field() {
 /// DayZ's two-letter text rules are not taken for chunks, before or after them.
 #[test]
 fn two_letter_text_rules_are_not_chunks() {
-    let dayz = ArmaRules::<String> { version: 2, mods: vec![ArmaMod::workshop("m", 1, 2)], ..Default::default() };
+    let dayz = {
+        let mut arma = ArmaRules::<String>::default();
+        arma.version = 2;
+        arma.mods = vec![ArmaMod::workshop("m", 1, 2)];
+        arma
+    };
     let mut pairs = vec![(b"ai".to_vec(), b"1".to_vec())];
     pairs.extend(dayz.to_rules().unwrap());
     pairs.push((b"ad".to_vec(), b"2".to_vec()));
@@ -418,23 +403,46 @@ fn two_letter_text_rules_are_not_chunks() {
 fn the_encoder_refuses_what_would_not_read_back() {
     let fine = arma3();
     let cases: Vec<(&str, ArmaRules)> = vec![
-        ("version", ArmaRules { version: 4, ..fine.clone() }),
-        ("difficulty", ArmaRules { difficulty: None, ..fine.clone() }),
-        ("difficulty", ArmaRules { version: 2, ..fine.clone() }),
-        ("description", ArmaRules { description: Some("x".into()), ..fine.clone() }),
-        (
-            "DLC's name",
-            ArmaRules {
-                dlcs: vec![Dlc { name: Some("Apex"), ..fine.dlcs[0] }, fine.dlcs[1], fine.dlcs[2]],
-                ..fine.clone()
-            },
-        ),
-        ("one per set bit", ArmaRules { dlcs: vec![], ..fine.clone() }),
-        (
-            "workshop_id",
-            ArmaRules { mods: vec![ArmaMod { workshop_id: None, ..fine.mods[0].clone() }], ..fine.clone() },
-        ),
-        ("named like a chunk", ArmaRules { rules: vec![("\u{1}\u{2}".into(), "x".into())], ..fine.clone() }),
+        ("version", {
+            let mut arma = fine.clone();
+            arma.version = 4;
+            arma
+        }),
+        ("difficulty", {
+            let mut arma = fine.clone();
+            arma.difficulty = None;
+            arma
+        }),
+        ("difficulty", {
+            let mut arma = fine.clone();
+            arma.version = 2;
+            arma
+        }),
+        ("description", {
+            let mut arma = fine.clone();
+            arma.description = Some("x".into());
+            arma
+        }),
+        ("DLC's name", {
+            let mut arma = fine.clone();
+            arma.dlcs = vec![Dlc { name: Some("Apex"), ..fine.dlcs[0] }, fine.dlcs[1], fine.dlcs[2]];
+            arma
+        }),
+        ("one per set bit", {
+            let mut arma = fine.clone();
+            arma.dlcs = vec![];
+            arma
+        }),
+        ("workshop_id", {
+            let mut arma = fine.clone();
+            arma.mods = vec![ArmaMod { workshop_id: None, ..fine.mods[0].clone() }];
+            arma
+        }),
+        ("named like a chunk", {
+            let mut arma = fine.clone();
+            arma.rules = vec![("\u{1}\u{2}".into(), "x".into())];
+            arma
+        }),
     ];
     for (what, value) in cases {
         let e = value.to_rules().unwrap_err();

@@ -52,9 +52,10 @@ fn rules_of(i: usize, kind: Kind) -> Vec<(String, String)> {
 }
 
 fn responder(i: usize, kind: Kind) -> (Responder, Fault) {
-    let info = SourceInfo { server_name: format!("server {i}"), map_name: format!("map{i}"), ..Default::default() };
-    let players =
-        vec![Player { index: 0, name: format!("p{i}"), score: i as i32, duration: 1.0, deaths: None, money: None }];
+    let mut info = SourceInfo::default();
+    info.server_name = format!("server {i}");
+    info.map_name = format!("map{i}");
+    let players = vec![Player::new(format!("p{i}"), i as i32, 1.0)];
     let mut r = Responder::new(Info::Source(info), players, rules_of(i, kind));
     if kind == Kind::Compressed {
         r.compress = true;
@@ -249,7 +250,7 @@ fn all_three_per_server_in_one_item() {
         }
         let i = farm.addrs().iter().position(|&a| a == addr).unwrap();
         assert_eq!(all.info.unwrap().name(), &format!("server {i}"));
-        assert_eq!(all.players.unwrap().players[0].name, format!("p{i}"));
+        assert_eq!(all.players.unwrap().entries[0].name, format!("p{i}"));
         match all.rules {
             Ok(rules) => assert_eq!(rule(&rules, "index"), Some(i.to_string().as_str())),
             Err(e) => assert!(i % 4 == 1 && e.is_timeout(), "server {i}: {e}"),
@@ -339,7 +340,13 @@ fn dead_servers_beyond_the_window_wait_in_waves() {
 /// deadline.)
 #[test]
 fn a_slow_source_in_a_feed_does_not_time_out_the_servers_already_asked() {
-    let info = |name: &str| Info::Source(SourceInfo { server_name: name.into(), ..Default::default() });
+    let info = |name: &str| {
+        Info::Source({
+            let mut info = SourceInfo::default();
+            info.server_name = name.into();
+            info
+        })
+    };
     let first = Responder::new(info("first"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let second = Responder::new(info("second"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let (a, b) = (first.local_addr(), second.local_addr());

@@ -87,29 +87,24 @@ fn run_with_input(args: &[&str], input: &str) -> Output {
 }
 
 fn players() -> Vec<Player> {
-    vec![
-        Player { index: 0, name: "alice".into(), score: 7, duration: 61.5, deaths: None, money: None },
-        Player { index: 0, name: "bob".into(), score: -2, duration: 5.0, deaths: None, money: None },
-    ]
+    vec![Player::new("alice".to_string(), 7, 61.5), Player::new("bob".to_string(), -2, 5.0)]
 }
 
 fn source_server() -> RunningServer {
-    let info = SourceInfo {
-        protocol: 17,
-        server_name: "cli test".into(),
-        map_name: "ctf_2fort".into(),
-        folder: "tf".into(),
-        game: "Team Fortress".into(),
-        app_id: 440,
-        player_count: 2,
-        max_players: 24,
-        version: "1.2.3".into(),
-        port: Some(27016),
-        steam_id: Some(90_178_123_456_789_012),
-        keywords: Some("ctf".into()),
-        game_id: Some(440),
-        ..Default::default()
-    };
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "cli test".into();
+    info.map_name = "ctf_2fort".into();
+    info.folder = "tf".into();
+    info.game = "Team Fortress".into();
+    info.app_id = 440;
+    info.player_count = 2;
+    info.max_players = 24;
+    info.version = "1.2.3".into();
+    info.port = Some(27016);
+    info.steam_id = Some(90_178_123_456_789_012);
+    info.keywords = Some("ctf".into());
+    info.game_id = Some(440);
     let rules = vec![("mp_timelimit".into(), "30".into()), ("sv_tags".into(), "ctf".into())];
     Responder::new(Info::Source(info), players(), rules).spawn("127.0.0.1:0").unwrap()
 }
@@ -154,7 +149,9 @@ fn info_json_has_python_a2s_fields() {
 
 #[test]
 fn goldsrc_info_json() {
-    let info = GoldSrcInfo { server_name: "hltv".into(), address: "10.0.0.1:27020".into(), ..Default::default() };
+    let mut info = GoldSrcInfo::default();
+    info.server_name = "hltv".into();
+    info.address = "10.0.0.1:27020".into();
     let mut responder = Responder::new(Info::GoldSrc(info), vec![], vec![]);
     responder.require_challenge = false;
     let server = responder.spawn("127.0.0.1:0").unwrap();
@@ -167,12 +164,18 @@ fn goldsrc_info_json() {
 
 #[test]
 fn the_ship_players_carry_deaths_and_money() {
-    let info = SourceInfo {
-        app_id: 2400,
-        the_ship: Some(TheShip { mode: 0, witnesses: 2, duration: 5 }),
-        ..Default::default()
-    };
-    let ship: Vec<Player> = players().into_iter().map(|p| Player { deaths: Some(3), money: Some(250), ..p }).collect();
+    let mut info = SourceInfo::default();
+    info.app_id = 2400;
+    info.the_ship = Some(TheShip { mode: 0, witnesses: 2, duration: 5 });
+    let ship: Vec<Player> = players()
+        .into_iter()
+        .map(|p| {
+            let mut player = p;
+            player.deaths = Some(3);
+            player.money = Some(250);
+            player
+        })
+        .collect();
     let server = Responder::new(Info::Source(info), ship, vec![]).spawn("127.0.0.1:0").unwrap();
     let v = json_of(&run(&["players", &server.local_addr().to_string(), "--json"]));
     assert_eq!(keys(&v[0]), sorted(&["index", "name", "score", "duration", "deaths", "money"]));
@@ -331,9 +334,10 @@ fn options_anywhere_and_in_equals_form() {
 fn farm(n: usize) -> (a2s_query::server::RunningFarm, HashMap<String, usize>) {
     let farm = Farm::new()
         .spawn_loopback(n, |i| {
-            let info = SourceInfo { server_name: format!("farm {i}"), player_count: i as u8, ..Default::default() };
-            let players =
-                vec![Player { index: 0, name: format!("p{i}"), score: 1, duration: 2.0, deaths: None, money: None }];
+            let mut info = SourceInfo::default();
+            info.server_name = format!("farm {i}");
+            info.player_count = i as u8;
+            let players = vec![Player::new(format!("p{i}"), 1, 2.0)];
             let rules = vec![("index".to_string(), i.to_string())];
             let fault = if i % 7 == 3 { Fault::Silent } else { Fault::None };
             (Responder::new(Info::Source(info), players, rules), fault)
@@ -526,8 +530,9 @@ fn raw_rules_in_json_are_pairs() {
 /// A server name that would clear the screen reaches the terminal as text.
 #[test]
 fn escape_sequences_in_names_are_shown_not_obeyed() {
-    let info =
-        SourceInfo { server_name: "\u{1b}[2Jpwned\u{7}\u{202e}".into(), map_name: "a\rb".into(), ..Default::default() };
+    let mut info = SourceInfo::default();
+    info.server_name = "\u{1b}[2Jpwned\u{7}\u{202e}".into();
+    info.map_name = "a\rb".into();
     let server = Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let addr = server.local_addr().to_string();
     for args in [vec!["info", addr.as_str()], vec!["info", addr.as_str(), addr.as_str()]] {
@@ -585,15 +590,13 @@ fn a_reply_cut_short_is_never_silent() {
 #[test]
 fn arma_rules_through_the_command() {
     use a2s_query::proto::{ArmaMod, ArmaRules, Dlc};
-    let arma = ArmaRules::<String> {
-        version: 3,
-        difficulty: Some(a2s_query::proto::Difficulty::from_bytes([0x9B, 0x00])),
-        dlc_mask: 0x0010,
-        dlcs: vec![Dlc { bit: 0x10, name: Some("Apex"), hash: 0x0102_0304 }],
-        mods: vec![ArmaMod::workshop("CBA_A3", 1, 450_814_997), ArmaMod::workshop("ace", 2, 463_939_057)],
-        signatures: vec!["a3".into(), "cba_3.18".into()],
-        ..Default::default()
-    };
+    let mut arma = ArmaRules::<String>::default();
+    arma.version = 3;
+    arma.difficulty = Some(a2s_query::proto::Difficulty::from_bytes([0x9B, 0x00]));
+    arma.dlc_mask = 0x0010;
+    arma.dlcs = vec![Dlc { bit: 0x10, name: Some("Apex"), hash: 0x0102_0304 }];
+    arma.mods = vec![ArmaMod::workshop("CBA_A3", 1, 450_814_997), ArmaMod::workshop("ace", 2, 463_939_057)];
+    arma.signatures = vec!["a3".into(), "cba_3.18".into()];
     let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
     r.raw_rules = Some(arma.to_rules().unwrap());
     let server = r.spawn("127.0.0.1:0").unwrap();
@@ -625,12 +628,13 @@ fn arma_rules_through_the_command() {
         assert_eq!(v["arma"]["mods"][0]["name"], "CBA_A3", "{line}");
     }
     // A DayZ server: version 2, its text rules beside the mods.
-    let dayz = ArmaRules::<String> {
-        version: 2,
-        mods: vec![ArmaMod::workshop("Community Framework", 3, 1_559_212_036)],
-        description: Some(String::new()),
-        rules: vec![("island".into(), "chernarusplus".into())],
-        ..Default::default()
+    let dayz = {
+        let mut arma = ArmaRules::<String>::default();
+        arma.version = 2;
+        arma.mods = vec![ArmaMod::workshop("Community Framework", 3, 1_559_212_036)];
+        arma.description = Some(String::new());
+        arma.rules = vec![("island".into(), "chernarusplus".into())];
+        arma
     };
     let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
     r.raw_rules = Some(dayz.to_rules().unwrap());

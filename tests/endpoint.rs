@@ -23,11 +23,15 @@ fn addr(i: u16) -> SocketAddr {
 }
 
 fn config(window: usize, rate: u32, timeout_ms: u64) -> EndpointConfig {
-    EndpointConfig {
-        exchange: ExchangeConfig { timeout: ms(timeout_ms), ..ExchangeConfig::default() },
-        max_in_flight: window,
-        send_rate: rate,
-    }
+    let mut config_ = EndpointConfig::default();
+    config_.exchange = {
+        let mut config = ExchangeConfig::default();
+        config.timeout = ms(timeout_ms);
+        config
+    };
+    config_.max_in_flight = window;
+    config_.send_rate = rate;
+    config_
 }
 
 fn challenge(c: Challenge) -> Vec<u8> {
@@ -38,12 +42,18 @@ fn challenge(c: Challenge) -> Vec<u8> {
 
 fn info_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    SourceInfo { server_name: name.to_string(), ..Default::default() }.encode(&mut out).unwrap();
+    {
+        let mut info = SourceInfo::default();
+        info.server_name = name.to_string();
+        info
+    }
+    .encode(&mut out)
+    .unwrap();
     out
 }
 
 fn players_reply(name: &str) -> Vec<u8> {
-    let players = [Player { index: 0, name: name.to_string(), score: 1, duration: 2.0, deaths: None, money: None }];
+    let players = [Player::new(name.to_string(), 1, 2.0)];
     let mut out = Vec::new();
     encode_players(&players, ShipLayout::Trailing, &mut out).unwrap();
     out
@@ -316,7 +326,7 @@ fn all_three_queries_share_the_challenge() {
     e.handle_datagram(addr(1), &rules_reply("r", 3), t0 + ms(4));
     let (_, all) = e.poll_output().unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
-    assert_eq!(all.players.unwrap().players[0].name, "alice");
+    assert_eq!(all.players.unwrap().entries[0].name, "alice");
     assert_eq!(all.rules.unwrap().get("r_2"), Some("r2"));
 }
 
@@ -335,7 +345,7 @@ fn a_server_that_never_answers_rules_still_gives_info_and_players() {
     e.handle_timeout(t0 + ms(1003));
     let (_, all) = e.poll_output().unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
-    assert_eq!(all.players.unwrap().players[0].name, "bob");
+    assert_eq!(all.players.unwrap().entries[0].name, "bob");
     assert!(all.rules.unwrap_err().is_timeout());
 }
 

@@ -17,7 +17,10 @@ fn ms(n: u64) -> Duration {
 }
 
 fn config(timeout_ms: u64, retries: u8) -> ExchangeConfig {
-    ExchangeConfig { timeout: ms(timeout_ms), retries, ..ExchangeConfig::default() }
+    let mut config = ExchangeConfig::default();
+    config.timeout = ms(timeout_ms);
+    config.retries = retries;
+    config
 }
 
 fn challenge(c: Challenge) -> Vec<u8> {
@@ -28,15 +31,27 @@ fn challenge(c: Challenge) -> Vec<u8> {
 
 fn info_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    SourceInfo { server_name: name.to_string(), app_id: 240, protocol: 7, ..Default::default() }
-        .encode(&mut out)
-        .unwrap();
+    {
+        let mut info = SourceInfo::default();
+        info.server_name = name.to_string();
+        info.app_id = 240;
+        info.protocol = 7;
+        info
+    }
+    .encode(&mut out)
+    .unwrap();
     out
 }
 
 fn goldsrc_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    GoldSrcInfo { server_name: name.to_string(), ..Default::default() }.encode(&mut out).unwrap();
+    {
+        let mut info = GoldSrcInfo::default();
+        info.server_name = name.to_string();
+        info
+    }
+    .encode(&mut out)
+    .unwrap();
     out
 }
 
@@ -170,20 +185,26 @@ fn info_challenge_is_appended_to_the_payload() {
 
 #[test]
 fn remembered_challenge_goes_with_the_first_request() {
-    let learned = Learned { challenge: Some(C1), ..Learned::default() };
+    let mut learned = Learned::default();
+    learned.challenge = Some(C1);
     let mut s: Script<Players> = Script::new(config(3000, 0), learned);
     assert_eq!(s.sends(0), Query::Players(C1));
     s.gets(25, &players_reply());
     assert_eq!(s.answer().count, 0);
 
-    let off = ExchangeConfig { reuse_challenge: false, ..config(3000, 0) };
+    let off = {
+        let mut config_ = config(3000, 0);
+        config_.reuse_challenge = false;
+        config_
+    };
     let mut s: Script<Players> = Script::new(off, learned);
     assert_eq!(s.sends(0), Query::Players(Challenge::REQUEST));
 }
 
 #[test]
 fn rotated_challenge_is_a_new_round() {
-    let learned = Learned { challenge: Some(C1), ..Learned::default() };
+    let mut learned = Learned::default();
+    learned.challenge = Some(C1);
     let mut s: Script<Rules> = Script::new(config(3000, 0), learned);
     assert_eq!(s.sends(0), Query::Rules(C1));
     s.gets(20, &challenge(C2));
@@ -198,7 +219,7 @@ fn data_instead_of_a_challenge_is_the_answer() {
     let mut s: Script<Players> = Script::new(config(3000, 0), Learned::default());
     assert_eq!(s.sends(0), Query::Players(Challenge::REQUEST));
     s.gets(15, &players_reply());
-    assert_eq!(s.answer().players.len(), 0);
+    assert_eq!(s.answer().entries.len(), 0);
 }
 
 #[test]
@@ -356,7 +377,8 @@ fn a_split_reply_arriving_postpones_the_resend() {
 /// request was the one answered.
 #[test]
 fn ping_after_a_retry_counts_from_the_request_answered() {
-    let learned = Learned { round_trip: Some(ms(300)), ..Learned::default() };
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(300));
     // Retries every 250 ms against a 300 ms round trip: the first request's answer
     // comes 50 ms after the retry.
     let mut s: Script<Info> = Script::new(config(1000, 3), learned);
@@ -467,7 +489,11 @@ fn goldsrc_grace_follows_the_round_trip() {
 
 #[test]
 fn goldsrc_grace_can_be_set_and_never_passes_the_deadline() {
-    let fixed = ExchangeConfig { goldsrc_grace: Some(ms(300)), ..config(1000, 0) };
+    let fixed = {
+        let mut config_ = config(1000, 0);
+        config_.goldsrc_grace = Some(ms(300));
+        config_
+    };
     let mut s = info_script(fixed);
     s.sends(0);
     s.gets(10, &goldsrc_reply("x"));
@@ -480,7 +506,11 @@ fn goldsrc_grace_can_be_set_and_never_passes_the_deadline() {
     s.wakes(1000);
     assert_eq!(s.answer().name(), "x", "a held reply is the answer at the deadline");
 
-    let zero = ExchangeConfig { goldsrc_grace: Some(Duration::ZERO), ..config(1000, 0) };
+    let zero = {
+        let mut config_ = config(1000, 0);
+        config_.goldsrc_grace = Some(Duration::ZERO);
+        config_
+    };
     let mut s = info_script(zero);
     s.sends(0);
     s.gets(10, &goldsrc_reply("first"));
@@ -509,7 +539,11 @@ fn a_second_goldsrc_reply_does_not_replace_the_first() {
 
 #[test]
 fn a_held_reply_stops_the_retries() {
-    let mut s = info_script(ExchangeConfig { goldsrc_grace: Some(ms(400)), ..config(1000, 1) });
+    let mut s = info_script({
+        let mut config_ = config(1000, 1);
+        config_.goldsrc_grace = Some(ms(400));
+        config_
+    });
     s.sends(0);
     s.gets(100, &goldsrc_reply("held"));
     s.wakes(500);
@@ -629,7 +663,11 @@ fn fragment_0_without_the_inner_header_completes() {
     for (format, learned) in [
         (SplitFormat::Source, Learned::default()),
         (SplitFormat::GoldSrc, Learned::default()),
-        (SplitFormat::SourceWithoutSize, Learned { split_hint: SplitFormat::SourceWithoutSize, ..Learned::default() }),
+        (SplitFormat::SourceWithoutSize, {
+            let mut learned = Learned::default();
+            learned.split_hint = SplitFormat::SourceWithoutSize;
+            learned
+        }),
     ] {
         let mut s: Script<Rules> = Script::new(config(1000, 0), learned);
         s.sends(0);
@@ -657,8 +695,13 @@ fn a_compressed_reply_that_does_not_check_out_ends_the_call() {
 
 #[test]
 fn a_single_datagram_over_the_byte_limit() {
-    let limits = Limits { max_reply_bytes: 1000, ..Limits::default() };
-    let mut s = rules_script(ExchangeConfig { limits, ..config(1000, 0) });
+    let mut limits = Limits::default();
+    limits.max_reply_bytes = 1000;
+    let mut s = rules_script({
+        let mut config_ = config(1000, 0);
+        config_.limits = limits;
+        config_
+    });
     s.sends(0);
     // Of another type: a stray.
     let mut big_other = players_reply();

@@ -116,7 +116,7 @@ rows! {
         Outcome::Real,
     );
     junk_flood: Row {
-        limits: Limits { max_stray_datagrams: 8, ..Limits::default() },
+        limits: { let mut limits = Limits::default(); limits.max_stray_datagrams = 8; limits },
         ..row(
             "junk flood",
             || sends_checked((0..12).map(|i| vec![i as u8; 1 + i % 40]).collect()),
@@ -279,7 +279,7 @@ rows! {
         Outcome::Largest,
     );
     a_datagram_over_the_byte_limit: Row {
-        limits: Limits { max_reply_bytes: 32 * 1024, ..Limits::default() },
+        limits: { let mut limits = Limits::default(); limits.max_reply_bytes = 32 * 1024; limits },
         ..row(
             "a datagram over the byte limit",
             || vec![Act::Send(largest_reply())],

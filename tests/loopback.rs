@@ -25,20 +25,19 @@ fn client() -> Client {
 }
 
 fn source_info(name: &str) -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: name.to_string(),
-        map_name: "de_inferno".to_string(),
-        folder: "csgo".to_string(),
-        game: "Counter-Strike 2".to_string(),
-        app_id: 730,
-        player_count: 12,
-        max_players: 24,
-        keywords: Some("secure".to_string()),
-        game_id: Some(730),
-        edf: 0x21,
-        ..Default::default()
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = name.to_string();
+    info.map_name = "de_inferno".to_string();
+    info.folder = "csgo".to_string();
+    info.game = "Counter-Strike 2".to_string();
+    info.app_id = 730;
+    info.player_count = 12;
+    info.max_players = 24;
+    info.keywords = Some("secure".to_string());
+    info.game_id = Some(730);
+    info.edf = 0x21;
+    info
 }
 
 fn info_reply(name: &str) -> Vec<u8> {
@@ -75,7 +74,7 @@ fn direct(query: Query) -> Vec<Act> {
         Query::Info(_) => info_reply("direct"),
         Query::Players(_) => players_reply(3),
         Query::Rules(_) => rules_reply(5),
-        Query::GetChallenge => challenge_reply(CHALLENGE),
+        _ => challenge_reply(CHALLENGE),
     })]
 }
 
@@ -84,7 +83,7 @@ fn challenged(query: Query, reply: impl Fn(Query) -> Vec<Act>) -> Vec<Act> {
     let ok = match query {
         Query::Info(c) => c == Some(CHALLENGE),
         Query::Players(c) | Query::Rules(c) => c == CHALLENGE,
-        Query::GetChallenge => false,
+        _ => false,
     };
     if ok {
         reply(query)
@@ -346,7 +345,8 @@ fn timeout_bounds_the_whole_call_not_each_read() {
     let server = Fake::v4(|_, n| {
         vec![Act::Sleep(Duration::from_millis(150)), Act::Send(challenge_reply(Challenge([n as u8, 1, 2, 3])))]
     });
-    let limits = a2s_query::Limits { max_challenge_rounds: 100, ..Default::default() };
+    let mut limits = a2s_query::Limits::default();
+    limits.max_challenge_rounds = 100;
     let started = Instant::now();
     let err =
         Client::builder().timeout(Duration::from_millis(500)).limits(limits).build().rules(server.addr).unwrap_err();
@@ -391,7 +391,11 @@ fn ping_is_the_round_trip_of_the_answered_request() {
 #[test]
 fn source_reply_wins_over_goldsrc_when_both_come() {
     let goldsrc = || {
-        let g = GoldSrcInfo { server_name: "old format".to_string(), ..Default::default() };
+        let g = {
+            let mut info = GoldSrcInfo::default();
+            info.server_name = "old format".to_string();
+            info
+        };
         let mut out = Vec::new();
         g.encode(&mut out).unwrap();
         out
@@ -450,7 +454,11 @@ fn second_poll_reuses_the_challenge() {
 /// first request is drained, unread.
 #[test]
 fn a_leftover_reply_is_never_returned_as_fresh() {
-    let goldsrc = GoldSrcInfo { server_name: "stale".to_string(), ..Default::default() };
+    let goldsrc = {
+        let mut info = GoldSrcInfo::default();
+        info.server_name = "stale".to_string();
+        info
+    };
     let server = Fake::v4(move |_, n| {
         if n == 0 {
             let mut stale = Vec::new();

@@ -138,7 +138,12 @@ mod walk {
     }
 
     fn config() -> MasterConfig {
-        MasterConfig { page_timeout: ms(100), retries: 2, pace: ms(50), timeout: ms(10_000), ..MasterConfig::default() }
+        let mut config = MasterConfig::default();
+        config.page_timeout = ms(100);
+        config.retries = 2;
+        config.pace = ms(50);
+        config.timeout = ms(10_000);
+        config
     }
 
     fn page(from: &[std::net::SocketAddrV4], last: bool) -> Vec<u8> {
@@ -309,7 +314,14 @@ mod walk {
     #[test]
     fn a_huge_timeout_does_not_end_the_walk_at_once() {
         let t0 = Instant::now();
-        let mut w = MasterWalk::new(MasterConfig { timeout: Duration::MAX, ..config() }, t0);
+        let mut w = MasterWalk::new(
+            {
+                let mut config_ = config();
+                config_.timeout = Duration::MAX;
+                config_
+            },
+            t0,
+        );
         assert!(w.poll_transmit(t0).is_some());
         w.handle_timeout(t0 + ms(50));
         assert!(!w.is_over());
@@ -321,7 +333,14 @@ mod walk {
     #[test]
     fn junk_and_unasked_pages_are_ignored_and_the_deadline_holds() {
         let t0 = Instant::now();
-        let mut w = MasterWalk::new(MasterConfig { timeout: ms(500), ..config() }, t0);
+        let mut w = MasterWalk::new(
+            {
+                let mut config_ = config();
+                config_.timeout = ms(500);
+                config_
+            },
+            t0,
+        );
         // Before the request: not an answer.
         w.handle_datagram(&page(&addrs(2), true), t0);
         assert!(w.poll_address().is_none());
@@ -379,7 +398,7 @@ mod walk {
     /// an error says how far it went, after one page wait, not the master's minute of silence.
     #[test]
     fn a_rate_limited_master_ends_the_walk_with_how_far_it_got() {
-        let limit = RateLimit { requests: 3, window: Duration::from_secs(60), silence: Duration::from_secs(60) };
+        let limit = RateLimit::new(3, Duration::from_secs(60), Duration::from_secs(60));
         let master =
             FakeMaster { rate_limit: Some(limit), ..FakeMaster::new(addrs(100), 10) }.spawn("127.0.0.1:0").unwrap();
         let walk = MasterQuery::new(master.local_addr())

@@ -19,45 +19,61 @@ const MUTANTS: usize = 200_000;
 fn seeds() -> Vec<Vec<Vec<u8>>> {
     let mut out = common::all_packets();
     let mut replies = Vec::new();
-    let source: SourceInfo = SourceInfo {
-        server_name: "mutant".into(),
-        keywords: Some("a,b".into()),
-        port: Some(1),
-        steam_id: Some(2),
-        stv_port: Some(3),
-        stv_name: Some("tv".into()),
-        game_id: Some(4),
-        ..Default::default()
+    let source: SourceInfo = {
+        let mut info = SourceInfo::default();
+        info.server_name = "mutant".into();
+        info.keywords = Some("a,b".into());
+        info.port = Some(1);
+        info.steam_id = Some(2);
+        info.stv_port = Some(3);
+        info.stv_name = Some("tv".into());
+        info.game_id = Some(4);
+        info
     };
     let mut buf = Vec::new();
     source.encode(&mut buf).unwrap();
     replies.push(buf);
-    let ship: SourceInfo = SourceInfo {
-        app_id: 2400,
-        the_ship: Some(TheShip { mode: 1, witnesses: 2, duration: 3 }),
-        ..Default::default()
+    let ship: SourceInfo = {
+        let mut info = SourceInfo::default();
+        info.app_id = 2400;
+        info.the_ship = Some(TheShip { mode: 1, witnesses: 2, duration: 3 });
+        info
     };
     let mut buf = Vec::new();
     ship.encode(&mut buf).unwrap();
     replies.push(buf);
-    let goldsrc: GoldSrcInfo = GoldSrcInfo {
-        is_mod: true,
-        mod_website: Some("w".into()),
-        mod_download: Some("d".into()),
-        mod_version: Some(1),
-        mod_size: Some(2),
-        multiplayer_only: Some(true),
-        uses_custom_dll: Some(false),
-        ..Default::default()
+    let goldsrc: GoldSrcInfo = {
+        let mut info = GoldSrcInfo::default();
+        info.is_mod = true;
+        info.mod_website = Some("w".into());
+        info.mod_download = Some("d".into());
+        info.mod_version = Some(1);
+        info.mod_size = Some(2);
+        info.multiplayer_only = Some(true);
+        info.uses_custom_dll = Some(false);
+        info
     };
     let mut buf = Vec::new();
     Info::GoldSrc(goldsrc).encode(&mut buf).unwrap();
     replies.push(buf);
     let players: Vec<Player> = (0..40)
-        .map(|i| Player { index: i, name: format!("p{i}"), score: 1, duration: 2.0, deaths: None, money: None })
+        .map(|i| {
+            let mut player = Player::new(format!("p{i}"), 1, 2.0);
+            player.index = i;
+            player
+        })
         .collect();
-    let ship_players: Vec<Player> =
-        players.iter().take(8).cloned().map(|p| Player { deaths: Some(1), money: Some(2), ..p }).collect();
+    let ship_players: Vec<Player> = players
+        .iter()
+        .take(8)
+        .cloned()
+        .map(|p| {
+            let mut player = p;
+            player.deaths = Some(1);
+            player.money = Some(2);
+            player
+        })
+        .collect();
     for (list, layout) in [(&players, ShipLayout::Trailing), (&ship_players, ShipLayout::Interleaved)] {
         let mut buf = Vec::new();
         encode_players(list, layout, &mut buf).unwrap();
@@ -179,12 +195,13 @@ fn mutate_set(set: &mut Vec<Vec<u8>>, rng: &mut Rng) {
 fn two_hundred_thousand_mutants_never_panic() {
     let seeds = seeds();
     assert!(seeds.len() >= 10);
-    let tight = Limits {
-        max_fragments: 8,
-        max_reply_bytes: 3000,
-        max_decompressed_bytes: 4000,
-        max_pending_replies: 2,
-        ..Limits::default()
+    let tight = {
+        let mut limits = Limits::default();
+        limits.max_fragments = 8;
+        limits.max_reply_bytes = 3000;
+        limits.max_decompressed_bytes = 4000;
+        limits.max_pending_replies = 2;
+        limits
     };
     let mut rng = Rng::new(0xA25_2026);
     let mut completed = 0;

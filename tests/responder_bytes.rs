@@ -25,31 +25,31 @@ fn ask(r: &mut Responder, query: Query) -> Vec<Vec<u8>> {
 }
 
 fn source_info() -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: "N".into(),
-        map_name: "m".into(),
-        folder: "f".into(),
-        game: "g".into(),
-        app_id: 440,
-        player_count: 2,
-        max_players: 16,
-        bot_count: 1,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Linux,
-        password_protected: false,
-        vac_enabled: true,
-        the_ship: None,
-        version: "1.0".into(),
-        edf: 0,
-        port: Some(27015),
-        steam_id: Some(0x0102_0304_0506_0708),
-        stv_port: Some(27020),
-        stv_name: Some("tv".into()),
-        keywords: Some("k1,k2".into()),
-        game_id: Some(440),
-        ping: Duration::ZERO,
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "N".into();
+    info.map_name = "m".into();
+    info.folder = "f".into();
+    info.game = "g".into();
+    info.app_id = 440;
+    info.player_count = 2;
+    info.max_players = 16;
+    info.bot_count = 1;
+    info.server_type = ServerType::Dedicated;
+    info.platform = Platform::Linux;
+    info.password_protected = false;
+    info.vac_enabled = true;
+    info.the_ship = None;
+    info.version = "1.0".into();
+    info.edf = 0;
+    info.port = Some(27015);
+    info.steam_id = Some(0x0102_0304_0506_0708);
+    info.stv_port = Some(27020);
+    info.stv_name = Some("tv".into());
+    info.keywords = Some("k1,k2".into());
+    info.game_id = Some(440);
+    info.ping = Duration::ZERO;
+    info
 }
 
 fn rules(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -92,28 +92,30 @@ fn source_info_with_every_edf_field() {
 /// §3.2: the GoldSrc layout with its mod block; type and OS in upper case.
 #[test]
 fn goldsrc_info_with_the_mod_block() {
-    let g = GoldSrcInfo {
-        address: "1.2.3.4:27015".to_string(),
-        server_name: "G".into(),
-        map_name: "m".into(),
-        folder: "f".into(),
-        game: "g".into(),
-        player_count: 3,
-        max_players: 8,
-        protocol: 47,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Linux,
-        password_protected: false,
-        is_mod: true,
-        mod_website: Some("w".into()),
-        mod_download: Some("d".into()),
-        mod_version: Some(1),
-        mod_size: Some(0x100),
-        multiplayer_only: Some(true),
-        uses_custom_dll: Some(false),
-        vac_enabled: true,
-        bot_count: 2,
-        ping: Duration::ZERO,
+    let g = {
+        let mut info = GoldSrcInfo::default();
+        info.address = "1.2.3.4:27015".to_string();
+        info.server_name = "G".into();
+        info.map_name = "m".into();
+        info.folder = "f".into();
+        info.game = "g".into();
+        info.player_count = 3;
+        info.max_players = 8;
+        info.protocol = 47;
+        info.server_type = ServerType::Dedicated;
+        info.platform = Platform::Linux;
+        info.password_protected = false;
+        info.is_mod = true;
+        info.mod_website = Some("w".into());
+        info.mod_download = Some("d".into());
+        info.mod_version = Some(1);
+        info.mod_size = Some(0x100);
+        info.multiplayer_only = Some(true);
+        info.uses_custom_dll = Some(false);
+        info.vac_enabled = true;
+        info.bot_count = 2;
+        info.ping = Duration::ZERO;
+        info
     };
     let mut r = open(Info::GoldSrc(g.clone()), vec![], vec![]);
     #[rustfmt::skip]
@@ -131,7 +133,12 @@ fn goldsrc_info_with_the_mod_block() {
     .concat();
     assert_eq!(ask(&mut r, Query::Info(None)), vec![want]);
 
-    let listen = GoldSrcInfo { server_type: ServerType::SourceTv, platform: Platform::Windows, ..g };
+    let listen = {
+        let mut info = g;
+        info.server_type = ServerType::SourceTv;
+        info.platform = Platform::Windows;
+        info
+    };
     let mut r = open(Info::GoldSrc(listen), vec![], vec![]);
     let got = ask(&mut r, Query::Info(None)).concat();
     let at = 5 + b"1.2.3.4:27015\0G\0m\0f\0g\0".len() + 3;
@@ -140,8 +147,19 @@ fn goldsrc_info_with_the_mod_block() {
 
 fn ship_players() -> Vec<Player> {
     vec![
-        Player { index: 0, name: "a".into(), score: 7, duration: 1.5, deaths: Some(3), money: Some(500) },
-        Player { index: 1, name: "b".into(), score: -1, duration: 2.0, deaths: Some(0), money: Some(1) },
+        {
+            let mut player = Player::new("a".to_string(), 7, 1.5);
+            player.deaths = Some(3);
+            player.money = Some(500);
+            player
+        },
+        {
+            let mut player = Player::new("b".to_string(), -1, 2.0);
+            player.index = 1;
+            player.deaths = Some(0);
+            player.money = Some(1);
+            player
+        },
     ]
 }
 

@@ -13,85 +13,83 @@ use a2s_query::{Encoding, Limits, Platform, ServerType};
 use common::Rng;
 
 fn source_info() -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: "Round ☃ trip".into(),
-        map_name: "cp_badlands".into(),
-        folder: "tf".into(),
-        game: "Team Fortress".into(),
-        app_id: 440,
-        player_count: 24,
-        max_players: 32,
-        bot_count: 2,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Windows,
-        password_protected: true,
-        vac_enabled: true,
-        the_ship: None,
-        version: "8622567".into(),
-        edf: 0x80 | 0x10 | 0x40 | 0x20 | 0x01,
-        port: Some(27016),
-        steam_id: Some(85_568_392_920_039_468),
-        stv_port: Some(27020),
-        stv_name: Some("SourceTV".into()),
-        keywords: Some("cp,increased_maxplayers".into()),
-        game_id: Some(440),
-        ping: Duration::ZERO,
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "Round ☃ trip".into();
+    info.map_name = "cp_badlands".into();
+    info.folder = "tf".into();
+    info.game = "Team Fortress".into();
+    info.app_id = 440;
+    info.player_count = 24;
+    info.max_players = 32;
+    info.bot_count = 2;
+    info.server_type = ServerType::Dedicated;
+    info.platform = Platform::Windows;
+    info.password_protected = true;
+    info.vac_enabled = true;
+    info.the_ship = None;
+    info.version = "8622567".into();
+    info.edf = 0x80 | 0x10 | 0x40 | 0x20 | 0x01;
+    info.port = Some(27016);
+    info.steam_id = Some(85_568_392_920_039_468);
+    info.stv_port = Some(27020);
+    info.stv_name = Some("SourceTV".into());
+    info.keywords = Some("cp,increased_maxplayers".into());
+    info.game_id = Some(440);
+    info.ping = Duration::ZERO;
+    info
 }
 
 fn ship_info() -> SourceInfo {
-    SourceInfo {
-        app_id: 2400,
-        the_ship: Some(TheShip { mode: 4, witnesses: 2, duration: 9 }),
-        edf: 0,
-        port: None,
-        steam_id: None,
-        stv_port: None,
-        stv_name: None,
-        keywords: None,
-        game_id: None,
-        server_type: ServerType::Other(0),
-        platform: Platform::Other(b'x'),
-        ..source_info()
-    }
+    let mut info = source_info();
+    info.app_id = 2400;
+    info.the_ship = Some(TheShip { mode: 4, witnesses: 2, duration: 9 });
+    info.edf = 0;
+    info.port = None;
+    info.steam_id = None;
+    info.stv_port = None;
+    info.stv_name = None;
+    info.keywords = None;
+    info.game_id = None;
+    info.server_type = ServerType::Other(0);
+    info.platform = Platform::Other(b'x');
+    info
 }
 
 fn goldsrc_info() -> GoldSrcInfo {
-    GoldSrcInfo {
-        address: "192.0.2.1:27015".into(),
-        server_name: "old school".into(),
-        map_name: "de_nuke".into(),
-        folder: "cstrike".into(),
-        game: "Counter-Strike".into(),
-        player_count: 9,
-        max_players: 20,
-        protocol: 47,
-        server_type: ServerType::SourceTv,
-        platform: Platform::Linux,
-        password_protected: false,
-        is_mod: true,
-        mod_website: Some("www.counter-strike.net".into()),
-        mod_download: Some("http://example.invalid/dl".into()),
-        mod_version: Some(1),
-        mod_size: Some(184_000_000),
-        multiplayer_only: Some(true),
-        uses_custom_dll: Some(true),
-        vac_enabled: true,
-        bot_count: 3,
-        ping: Duration::ZERO,
-    }
+    let mut info = GoldSrcInfo::default();
+    info.address = "192.0.2.1:27015".into();
+    info.server_name = "old school".into();
+    info.map_name = "de_nuke".into();
+    info.folder = "cstrike".into();
+    info.game = "Counter-Strike".into();
+    info.player_count = 9;
+    info.max_players = 20;
+    info.protocol = 47;
+    info.server_type = ServerType::SourceTv;
+    info.platform = Platform::Linux;
+    info.password_protected = false;
+    info.is_mod = true;
+    info.mod_website = Some("www.counter-strike.net".into());
+    info.mod_download = Some("http://example.invalid/dl".into());
+    info.mod_version = Some(1);
+    info.mod_size = Some(184_000_000);
+    info.multiplayer_only = Some(true);
+    info.uses_custom_dll = Some(true);
+    info.vac_enabled = true;
+    info.bot_count = 3;
+    info.ping = Duration::ZERO;
+    info
 }
 
 fn players(n: usize, ship: bool) -> Vec<Player> {
     (0..n)
-        .map(|i| Player {
-            index: i as u8,
-            name: format!("player-{i}-ñ"),
-            score: i as i32 * 3 - 10,
-            duration: i as f32 * 61.25,
-            deaths: ship.then_some(i as i32),
-            money: ship.then_some(500 * i as i32),
+        .map(|i| {
+            let mut player_ = Player::new(format!("player-{i}-ñ"), i as i32 * 3 - 10, i as f32 * 61.25);
+            player_.index = i as u8;
+            player_.deaths = ship.then_some(i as i32);
+            player_.money = ship.then_some(500 * i as i32);
+            player_
         })
         .collect()
 }
@@ -177,7 +175,7 @@ fn players_every_way() {
         for (way, bytes) in deliveries(&packet) {
             let m = Message::from_reassembled(&bytes).unwrap();
             let got = Players::parse(m.body, Encoding::Utf8).unwrap();
-            assert_eq!(got.players, list, "{way}");
+            assert_eq!(got.entries, list, "{way}");
             assert_eq!(usize::from(got.count), list.len(), "{way}");
             assert!(!got.truncated, "{way}");
         }

@@ -17,31 +17,31 @@ fn keys(text: &str) -> Vec<String> {
 }
 
 fn source() -> SourceInfo {
-    SourceInfo {
-        protocol: 17,
-        server_name: "srv".into(),
-        map_name: "de_dust2".into(),
-        folder: "csgo".into(),
-        game: "CS".into(),
-        app_id: 730,
-        player_count: 3,
-        max_players: 10,
-        bot_count: 1,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Linux,
-        password_protected: false,
-        vac_enabled: true,
-        the_ship: None,
-        version: "1.0".into(),
-        edf: 0xF1,
-        port: Some(27015),
-        steam_id: Some(9),
-        stv_port: None,
-        stv_name: None,
-        keywords: Some("k".into()),
-        game_id: Some(730),
-        ping: Duration::from_millis(250),
-    }
+    let mut info = SourceInfo::default();
+    info.protocol = 17;
+    info.server_name = "srv".into();
+    info.map_name = "de_dust2".into();
+    info.folder = "csgo".into();
+    info.game = "CS".into();
+    info.app_id = 730;
+    info.player_count = 3;
+    info.max_players = 10;
+    info.bot_count = 1;
+    info.server_type = ServerType::Dedicated;
+    info.platform = Platform::Linux;
+    info.password_protected = false;
+    info.vac_enabled = true;
+    info.the_ship = None;
+    info.version = "1.0".into();
+    info.edf = 0xF1;
+    info.port = Some(27015);
+    info.steam_id = Some(9);
+    info.stv_port = None;
+    info.stv_name = None;
+    info.keywords = Some("k".into());
+    info.game_id = Some(730);
+    info.ping = Duration::from_millis(250);
+    info
 }
 
 #[test]
@@ -54,7 +54,11 @@ fn source_info() {
         "ping": 0.25
     });
     assert_eq!(to_value(source()).unwrap(), want);
-    let ship = SourceInfo { the_ship: Some(TheShip { mode: 1, witnesses: 2, duration: 3 }), ..source() };
+    let ship = {
+        let mut info = source();
+        info.the_ship = Some(TheShip { mode: 1, witnesses: 2, duration: 3 });
+        info
+    };
     let got = to_value(ship).unwrap();
     assert_eq!(got["the_ship"], json!({"mode": 1, "witnesses": 2, "duration": 3}));
     let mut tagged = want.clone();
@@ -90,28 +94,30 @@ fn source_info() {
 
 #[test]
 fn goldsrc_info() {
-    let g: GoldSrcInfo = GoldSrcInfo {
-        address: "1.2.3.4:27015".into(),
-        server_name: "hl".into(),
-        map_name: "crossfire".into(),
-        folder: "valve".into(),
-        game: "HL".into(),
-        player_count: 1,
-        max_players: 8,
-        protocol: 47,
-        server_type: ServerType::Dedicated,
-        platform: Platform::Windows,
-        password_protected: true,
-        is_mod: true,
-        mod_website: Some("w".into()),
-        mod_download: None,
-        mod_version: Some(1),
-        mod_size: Some(2),
-        multiplayer_only: Some(true),
-        uses_custom_dll: Some(false),
-        vac_enabled: false,
-        bot_count: 0,
-        ping: Duration::from_millis(500),
+    let g: GoldSrcInfo = {
+        let mut info = GoldSrcInfo::default();
+        info.address = "1.2.3.4:27015".into();
+        info.server_name = "hl".into();
+        info.map_name = "crossfire".into();
+        info.folder = "valve".into();
+        info.game = "HL".into();
+        info.player_count = 1;
+        info.max_players = 8;
+        info.protocol = 47;
+        info.server_type = ServerType::Dedicated;
+        info.platform = Platform::Windows;
+        info.password_protected = true;
+        info.is_mod = true;
+        info.mod_website = Some("w".into());
+        info.mod_download = None;
+        info.mod_version = Some(1);
+        info.mod_size = Some(2);
+        info.multiplayer_only = Some(true);
+        info.uses_custom_dll = Some(false);
+        info.vac_enabled = false;
+        info.bot_count = 0;
+        info.ping = Duration::from_millis(500);
+        info
     };
     let want = json!({
         "kind": "goldsrc", "address": "1.2.3.4:27015", "server_name": "hl", "map_name": "crossfire",
@@ -150,9 +156,14 @@ fn goldsrc_info() {
 
 #[test]
 fn players_and_rules() {
-    let plain = Player { index: 0, name: "a".to_string(), score: -1, duration: 1.5, deaths: None, money: None };
+    let plain = Player::new("a".to_string(), -1, 1.5);
     assert_eq!(to_value(&plain).unwrap(), json!({"index": 0, "name": "a", "score": -1, "duration": 1.5}));
-    let ship = Player { deaths: Some(2), money: Some(300), ..plain };
+    let ship = {
+        let mut player = plain;
+        player.deaths = Some(2);
+        player.money = Some(300);
+        player
+    };
     assert_eq!(
         to_value(&ship).unwrap(),
         json!({"index": 0, "name": "a", "score": -1, "duration": 1.5, "deaths": 2, "money": 300})
@@ -172,38 +183,52 @@ fn every_result_type_round_trips() {
     assert_eq!(again(&plain), plain);
     // (Equality leaves the ping out: it is checked on its own.)
     assert_eq!(again(&plain).ping(), Duration::from_millis(250));
-    let ship = Info::Source(SourceInfo {
-        the_ship: Some(TheShip { mode: 1, witnesses: 2, duration: 3 }),
-        server_type: ServerType::Other(b'x'),
-        platform: Platform::Mac,
-        ping: Duration::from_micros(12_345),
-        ..source()
+    let ship = Info::Source({
+        let mut info = source();
+        info.the_ship = Some(TheShip { mode: 1, witnesses: 2, duration: 3 });
+        info.server_type = ServerType::Other(b'x');
+        info.platform = Platform::Mac;
+        info.ping = Duration::from_micros(12_345);
+        info
     });
     assert_eq!(again(&ship), ship);
     assert_eq!(again(&ship).ping(), Duration::from_micros(12_345));
-    let goldsrc = Info::GoldSrc(GoldSrcInfo::<String> {
-        address: "10.0.0.1:27015".into(),
-        server_name: "old".into(),
-        is_mod: true,
-        mod_website: Some("www.example.com".into()),
-        mod_size: Some(184_000_000),
-        server_type: ServerType::SourceTv,
-        platform: Platform::Windows,
-        ..GoldSrcInfo::default()
+    let goldsrc = Info::GoldSrc({
+        let mut info = GoldSrcInfo::default();
+        info.address = "10.0.0.1:27015".into();
+        info.server_name = "old".into();
+        info.is_mod = true;
+        info.mod_website = Some("www.example.com".into());
+        info.mod_size = Some(184_000_000);
+        info.server_type = ServerType::SourceTv;
+        info.platform = Platform::Windows;
+        info
     });
     assert_eq!(again(&goldsrc), goldsrc);
 
-    let players = a2s_query::Players::<String> {
-        count: 3,
-        players: vec![
-            Player { index: 0, name: "a".into(), score: 5, duration: 1.5, deaths: Some(2), money: Some(100) },
-            Player { index: 1, name: "b".into(), score: -1, duration: 0.25, deaths: Some(0), money: Some(0) },
-        ],
-        ship_layout: Some(a2s_query::proto::ShipLayout::Trailing),
-        truncated: true,
+    let players = {
+        let mut list = a2s_query::Players::new(vec![
+            {
+                let mut player = Player::new("a".to_string(), 5, 1.5);
+                player.deaths = Some(2);
+                player.money = Some(100);
+                player
+            },
+            {
+                let mut player = Player::new("b".to_string(), -1, 0.25);
+                player.index = 1;
+                player.deaths = Some(0);
+                player.money = Some(0);
+                player
+            },
+        ]);
+        list.count = 3;
+        list.ship_layout = Some(a2s_query::proto::ShipLayout::Trailing);
+        list.truncated = true;
+        list
     };
     assert_eq!(again(&players), players);
-    let plain_player = Player { index: 0, name: "c".to_string(), score: 1, duration: 2.0, deaths: None, money: None };
+    let plain_player = Player::new("c".to_string(), 1, 2.0);
     assert_eq!(again(&plain_player), plain_player);
 
     let rules: Rules = [("sv_gravity", "800"), ("mp_timelimit", "30"), ("empty", "")].into_iter().collect();
@@ -211,7 +236,11 @@ fn every_result_type_round_trips() {
     assert_eq!(back.to_vec(), rules.to_vec(), "the pairs, in order");
     assert_eq!(back.get("sv_gravity"), Some("800"));
     // Raw bytes round-trip too.
-    let raw: Info<Vec<u8>> = Info::Source(SourceInfo { server_name: vec![0xFF, 0x00, b'a'], ..SourceInfo::empty() });
+    let raw: Info<Vec<u8>> = Info::Source({
+        let mut info = SourceInfo::empty();
+        info.server_name = vec![0xFF, 0x00, b'a'];
+        info
+    });
     assert_eq!(again(&raw), raw);
     // A wrong document is an error, not a guess.
     assert!(serde_json::from_str::<Info>(r#"{"kind":"source","server_name":"x"}"#).is_err());

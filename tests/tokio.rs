@@ -19,13 +19,14 @@ use common::roster;
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn source(name: &str) -> Info {
-    Info::Source(SourceInfo {
-        server_name: name.to_string(),
-        map_name: "ctf_2fort".to_string(),
-        app_id: 440,
-        player_count: 3,
-        max_players: 24,
-        ..Default::default()
+    Info::Source({
+        let mut info = SourceInfo::default();
+        info.server_name = name.to_string();
+        info.map_name = "ctf_2fort".to_string();
+        info.app_id = 440;
+        info.player_count = 3;
+        info.max_players = 24;
+        info
     })
 }
 
@@ -186,7 +187,9 @@ fn encode(info: &Info) -> Vec<u8> {
 async fn one_client_shared_by_many_tasks() {
     let farm = Farm::new()
         .spawn_loopback(60, |i| {
-            let info = SourceInfo { server_name: format!("farm {i}"), player_count: i as u8, ..Default::default() };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("farm {i}");
+            info.player_count = i as u8;
             let fault = if i % 10 == 7 { Fault::Silent } else { Fault::None };
             (Responder::new(Info::Source(info), roster(i % 4), vec![]), fault)
         })
@@ -228,7 +231,8 @@ async fn one_client_shared_by_many_tasks() {
 async fn many_servers_each_exactly_once() {
     let farm = Farm::new()
         .spawn_loopback(300, |i| {
-            let info = SourceInfo { server_name: format!("many {i}"), ..Default::default() };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("many {i}");
             let fault = if i % 50 == 9 { Fault::Silent } else { Fault::None };
             (Responder::new(Info::Source(info), vec![], vec![]), fault)
         })
@@ -256,7 +260,8 @@ fn fifty_queries_on_a_current_thread_runtime_run_together() {
     let farm = Farm::new()
         .delay(Duration::from_millis(400))
         .spawn_loopback(50, |i| {
-            let info = SourceInfo { server_name: format!("slow {i}"), ..Default::default() };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("slow {i}");
             let mut r = Responder::new(Info::Source(info), vec![], vec![]);
             r.require_challenge = false;
             (r, Fault::None)
@@ -314,7 +319,9 @@ fn the_blocking_and_the_async_client_agree() {
     let split = split_server("127.0.0.1:0", false);
     let compressed = split_server("127.0.0.1:0", true);
     let goldsrc = {
-        let info = GoldSrcInfo { server_name: "old".into(), map_name: "crossfire".into(), ..Default::default() };
+        let mut info = GoldSrcInfo::default();
+        info.server_name = "old".into();
+        info.map_name = "crossfire".into();
         Responder::new(Info::GoldSrc(info), roster(2), rules(2)).spawn("127.0.0.1:0").unwrap()
     };
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -18,7 +18,8 @@ fn fifty_queries_add_no_thread() {
     let farm = Farm::new()
         .delay(Duration::from_millis(100))
         .spawn_loopback(50, |i| {
-            let info = SourceInfo { server_name: format!("counted {i}"), ..Default::default() };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("counted {i}");
             (Responder::new(Info::Source(info), vec![], vec![]), Fault::None)
         })
         .unwrap();

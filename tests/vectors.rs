@@ -42,7 +42,7 @@ fn reassemble(case: &Case) -> Vec<u8> {
                         done = Some(w.to_vec());
                     }
                 }
-                Datagram::Challenge(c) => panic!("unexpected challenge {c:?}"),
+                other => panic!("unexpected {other:?}"),
             }
         }
         done.expect("reply never completed")
@@ -163,9 +163,9 @@ fn check_players(name: &str, case: &Case, payload: &[u8]) {
     assert_eq!(u64::from(list.count), expected["player_count"].as_u64().unwrap(), "{name}: count");
     assert!(!list.truncated, "{name}: truncated");
     let want = expected["players"].as_array().unwrap();
-    assert_eq!(list.players.len(), want.len(), "{name}: number of players");
+    assert_eq!(list.entries.len(), want.len(), "{name}: number of players");
     let truncate = case.meta["duration_precision"].as_str() == Some("int_truncated");
-    for (i, (p, w)) in list.players.iter().zip(want).enumerate() {
+    for (i, (p, w)) in list.entries.iter().zip(want).enumerate() {
         assert_eq!(u64::from(p.index), w["index"].as_u64().unwrap(), "{name}: player {i} index");
         assert_eq!(p.name, w["name"].as_str().unwrap(), "{name}: player {i} name");
         assert_eq!(i64::from(p.score), w["score"].as_i64().unwrap(), "{name}: player {i} score");
@@ -178,9 +178,9 @@ fn check_players(name: &str, case: &Case, payload: &[u8]) {
     }
     let raw = Players::parse(message.body, Raw).unwrap();
     let mut again = Vec::new();
-    a2s_query::proto::encode_players(&raw.players, a2s_query::proto::ShipLayout::Trailing, &mut again).unwrap();
+    a2s_query::proto::encode_players(&raw.entries, a2s_query::proto::ShipLayout::Trailing, &mut again).unwrap();
     let back = Players::parse(Message::from_reassembled(&again).unwrap().body, Raw).unwrap();
-    assert_eq!(back.players, raw.players, "{name}: re-encoded players differ");
+    assert_eq!(back.entries, raw.entries, "{name}: re-encoded players differ");
 }
 
 fn pair(v: &Value) -> (String, String) {

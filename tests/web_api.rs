@@ -245,7 +245,9 @@ fn the_readers_take_bodies_from_any_client() {
 fn the_list_feeds_the_batch_engine() {
     let farm = Farm::new()
         .spawn_loopback(40, |i| {
-            let info = SourceInfo { server_name: format!("farm {i}"), player_count: i as u8, ..Default::default() };
+            let mut info = SourceInfo::default();
+            info.server_name = format!("farm {i}");
+            info.player_count = i as u8;
             (Responder::new(Info::Source(info), vec![], vec![]), if i % 10 == 3 { Fault::Silent } else { Fault::None })
         })
         .unwrap();

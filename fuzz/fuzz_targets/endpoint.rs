@@ -14,17 +14,20 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let [kind, window, rate, timeout, rest @ ..] = data else { return };
-    let limits = Limits { max_fragments: 8, max_reply_bytes: 4096, max_pending_replies: 2, ..Limits::default() };
-    let config = EndpointConfig {
-        exchange: ExchangeConfig {
-            timeout: Duration::from_millis(1 + u64::from(*timeout) * 4),
-            retries: kind >> 4 & 3,
-            limits,
-            ..ExchangeConfig::default()
-        },
-        max_in_flight: 1 + usize::from(window % 8),
-        send_rate: u32::from(*rate) * 50,
+    let mut limits = Limits::default();
+    limits.max_fragments = 8;
+    limits.max_reply_bytes = 4096;
+    limits.max_pending_replies = 2;
+    let mut config = EndpointConfig::default();
+    config.exchange = {
+        let mut config = ExchangeConfig::default();
+        config.timeout = Duration::from_millis(1 + u64::from(*timeout) * 4);
+        config.retries = kind >> 4 & 3;
+        config.limits = limits;
+        config
     };
+    config.max_in_flight = 1 + usize::from(window % 8);
+    config.send_rate = u32::from(*rate) * 50;
     match kind % 3 {
         0 => run::<Exchange<Info, Encoding>>(config, rest),
         1 => run::<Exchange<Rules, Encoding>>(config, rest),

@@ -11,22 +11,20 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let [kind, retries, timeout, grace, rest @ ..] = data else { return };
-    let limits = Limits {
-        max_fragments: 8,
-        max_reply_bytes: 4096,
-        max_decompressed_bytes: 8192,
-        max_pending_replies: 2,
-        max_challenge_rounds: 3,
-        max_stray_datagrams: 16,
-    };
-    let config = ExchangeConfig {
-        timeout: Duration::from_millis(u64::from(*timeout) * 8),
-        retries: retries % 4,
-        limits,
-        goldsrc_grace: (grace & 1 == 1).then(|| Duration::from_millis(u64::from(grace >> 1))),
-        split_format: SplitFormat::Auto,
-        reuse_challenge: grace & 2 != 0,
-    };
+    let mut limits = Limits::default();
+    limits.max_fragments = 8;
+    limits.max_reply_bytes = 4096;
+    limits.max_decompressed_bytes = 8192;
+    limits.max_pending_replies = 2;
+    limits.max_challenge_rounds = 3;
+    limits.max_stray_datagrams = 16;
+    let mut config = ExchangeConfig::default();
+    config.timeout = Duration::from_millis(u64::from(*timeout) * 8);
+    config.retries = retries % 4;
+    config.limits = limits;
+    config.goldsrc_grace = (grace & 1 == 1).then(|| Duration::from_millis(u64::from(grace >> 1)));
+    config.split_format = SplitFormat::Auto;
+    config.reuse_challenge = grace & 2 != 0;
     match kind % 3 {
         0 => run::<Info>(config, rest),
         1 => run::<Players>(config, rest),
@@ -36,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
 
 fn run<T: Answer<Encoding>>(config: ExchangeConfig, mut ops: &[u8]) {
     let start = Instant::now();
-    let learned = Learned { challenge: Some(a2s_query::proto::Challenge([1, 2, 3, 4])), ..Learned::default() };
+    let mut learned = Learned::default();
+    learned.challenge = Some(a2s_query::proto::Challenge([1, 2, 3, 4]));
     let mut ex: Exchange<T, Encoding> = Exchange::new(config, Encoding::Utf8, learned, start);
     let deadline = ex.deadline();
     assert_eq!(deadline, start + config.timeout);

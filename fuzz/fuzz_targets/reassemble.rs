@@ -8,13 +8,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, mut rest)) = data.split_first() else { return };
-    let limits = Limits {
-        max_fragments: 1 + mode % 32,
-        max_reply_bytes: 4096,
-        max_decompressed_bytes: 8192,
-        max_pending_replies: 1 + usize::from(mode >> 6),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_fragments = 1 + mode % 32;
+    limits.max_reply_bytes = 4096;
+    limits.max_decompressed_bytes = 8192;
+    limits.max_pending_replies = 1 + usize::from(mode >> 6);
     let mut r = Reassembler::new(limits);
     r.set_format(match mode >> 5 & 3 {
         0 => SplitFormat::Auto,

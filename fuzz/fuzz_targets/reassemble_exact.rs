@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     let size = 16 + usize::from(*size_byte) * 4;
     let Ok(fragments) = split_packet(&reply, 0x0102_0304, format, size, compress) else { return };
 
-    let mut r = Reassembler::new(Limits { max_pending_replies: 4, ..Limits::default() });
+    let mut r = Reassembler::new({
+        let mut limits = Limits::default();
+        limits.max_pending_replies = 4;
+        limits
+    });
     if bare && format == SplitFormat::SourceWithoutSize {
         // The info reply's hint: the size field cannot be told from the bytes alone.
         r.set_hint(SplitFormat::SourceWithoutSize);

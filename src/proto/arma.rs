@@ -17,7 +17,7 @@ pub const ARMA3_APP_ID: u32 = 107_410;
 /// Steam app id of DayZ.
 pub const DAYZ_APP_ID: u32 = 221_100;
 /// Escaped bytes per chunk value, as servers cut them.
-pub const CHUNK_LEN: usize = 127;
+const CHUNK_LEN: usize = 127;
 /// The escape byte.
 const ESCAPE: u8 = 0x01;
 /// A mod's flags: the byte length of its id.
@@ -100,13 +100,11 @@ const DAYZ_DLCS: [(u16, &str); 4] = [(0x1, "Livonia"), (0x2, "Frost Line"), (0x4
 /// use a2s_query::proto::{ArmaMod, ArmaRules, Difficulty};
 /// use a2s_query::{Encoding, Raw, Rules};
 /// # fn main() -> a2s_query::Result<()> {
-/// let sent = ArmaRules::<String> {
-///     version: 3,
-///     difficulty: Some(Difficulty::from_bytes([0x9B, 0x00])),
-///     mods: vec![ArmaMod::workshop("CBA_A3", 0x1234_5678, 450_814_997)],
-///     signatures: vec!["cba_3.18".to_string()],
-///     ..ArmaRules::default()
-/// };
+/// let mut sent = ArmaRules::default();
+/// sent.version = 3;
+/// sent.difficulty = Some(Difficulty::from_bytes([0x9B, 0x00]));
+/// sent.mods = vec![ArmaMod::workshop("CBA_A3", 0x1234_5678, 450_814_997)];
+/// sent.signatures = vec!["cba_3.18".to_string()];
 /// // What the server puts in its rules reply: binary chunks.
 /// let rules: Rules<Vec<u8>> = sent.to_rules()?.into_iter().collect();
 /// let got = ArmaRules::decode(&rules, Encoding::Utf8)?;
@@ -115,8 +113,9 @@ const DAYZ_DLCS: [(u16, &str); 4] = [(0x1, "Livonia"), (0x2, "Frost Line"), (0x4
 /// assert_eq!(got, sent);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ArmaRules<S = String> {
     /// Protocol version: 3 for Arma 3, 2 for DayZ (1 from DayZ before 2025).
     pub version: u8,
@@ -143,6 +142,31 @@ pub struct ArmaRules<S = String> {
     pub truncated: bool,
 }
 
+impl<S> ArmaRules<S> {
+    /// Nothing decoded yet, in any text type (`Default` gives the `String` form, so it
+    /// needs no annotation).
+    pub fn empty() -> Self {
+        ArmaRules {
+            version: 0,
+            flags: 0,
+            dlc_mask: 0,
+            dlcs: Vec::new(),
+            difficulty: None,
+            mods: Vec::new(),
+            signatures: Vec::new(),
+            description: None,
+            rules: Vec::new(),
+            truncated: false,
+        }
+    }
+}
+
+impl Default for ArmaRules {
+    fn default() -> Self {
+        ArmaRules::empty()
+    }
+}
+
 /// One DLC the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -159,6 +183,7 @@ pub struct Dlc {
 /// (the bytes are kept in `raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Difficulty {
     /// The two bytes as sent.
     pub raw: [u8; 2],
@@ -513,7 +538,7 @@ fn short(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Malformed`] for an escape byte followed by anything but `01`, `02` or
 /// `03`, or at the very end.
-pub fn unescape(escaped: &[u8]) -> Result<Vec<u8>> {
+fn unescape(escaped: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(escaped.len());
     let mut bytes = escaped.iter().enumerate();
     while let Some((at, &b)) = bytes.next() {
@@ -532,7 +557,7 @@ pub fn unescape(escaped: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Appends the escaped form of `message` to `out` (no `00` left in it).
-pub fn escape(message: &[u8], out: &mut Vec<u8>) {
+fn escape(message: &[u8], out: &mut Vec<u8>) {
     for &b in message {
         match b {
             0x01 => out.extend_from_slice(&[ESCAPE, 0x01]),
@@ -540,5 +565,54 @@ pub fn escape(message: &[u8], out: &mut Vec<u8>) {
             0xFF => out.extend_from_slice(&[ESCAPE, 0x03]),
             b => out.push(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Encoding;
+
+    /// One pass, left to right: `01 01 02` is a literal `01` then `02`, not `01 00` (three
+    /// replaces from the last escape, as little-a2s does) nor `00` (from the first, GameQ).
+    #[test]
+    fn escapes_are_undone_in_one_pass() {
+        assert_eq!(unescape(&[0x01, 0x01, 0x02]).unwrap(), [0x01, 0x02]);
+        assert_eq!(unescape(&[0x01, 0x02, 0x01, 0x03, 0x01, 0x01, 0x41]).unwrap(), [0x00, 0xFF, 0x01, 0x41]);
+        for bad in [&[0x01][..], &[0x41, 0x01, 0x04], &[0x01, 0x00]] {
+            assert!(matches!(unescape(bad), Err(Error::Malformed { .. })), "{bad:02X?}");
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let mut escaped = Vec::new();
+        escape(&all, &mut escaped);
+        assert!(!escaped.contains(&0));
+        assert_eq!(unescape(&escaped).unwrap(), all);
+    }
+
+    /// An escape pair cut between two chunks still decodes: the chunks are joined first.
+    #[test]
+    fn an_escape_across_a_chunk_boundary_is_joined_first() {
+        // The message ends with the signature count 0, escaped `01 02`: with the right name
+        // length that pair straddles the first chunk's end.
+        let (message, escaped) = (0..=255usize)
+            .find_map(|len| {
+                let a = ArmaRules {
+                    version: 3,
+                    difficulty: Some(Difficulty::from_bytes([0, 0])),
+                    mods: vec![ArmaMod::workshop("y".repeat(len), 0, 1)],
+                    ..ArmaRules::default()
+                };
+                let message = a.to_message().unwrap();
+                let mut escaped = Vec::new();
+                escape(&message, &mut escaped);
+                (escaped.len() == CHUNK_LEN + 1 && escaped[CHUNK_LEN - 1] == 0x01).then_some((message, escaped))
+            })
+            .expect("a name length that puts the escape at the boundary");
+        let rules: Rules<Vec<u8>> =
+            escaped.chunks(CHUNK_LEN).enumerate().map(|(i, c)| (vec![i as u8 + 1, 2], c.to_vec())).collect();
+        assert_eq!(rules.iter().next().unwrap().1.last(), Some(&0x01), "the first chunk ends mid-escape");
+        assert_eq!(rules.iter().nth(1).unwrap().1, [0x02]);
+        let decoded = ArmaRules::decode(&rules, Encoding::Utf8).unwrap();
+        assert_eq!(decoded.to_message().unwrap(), message);
     }
 }

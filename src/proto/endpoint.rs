@@ -93,6 +93,7 @@ impl<T: Answer<D>, D: TextDecoder> Job<D> for Exchange<T, D> {
 /// Info, players and rules of one server, each its own result: a server that never
 /// answers rules still gives its info and players.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Answers<S: TextBuf = String> {
     /// The info query's result.
     pub info: Result<Info<S>>,
@@ -262,6 +263,7 @@ fn not_run<T>() -> Result<T> {
 
 /// How an [`Endpoint`] paces its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointConfig {
     /// Each server's query: timeout (from its first send), retries, limits.
     pub exchange: ExchangeConfig,
@@ -359,7 +361,9 @@ impl Pacer {
 ///
 /// // b answers first; a never does.
 /// let mut reply = Vec::new();
-/// SourceInfo { server_name: "b".to_string(), ..Default::default() }.encode(&mut reply)?;
+/// let mut sent = SourceInfo::default();
+/// sent.server_name = "b".into();
+/// sent.encode(&mut reply)?;
 /// endpoint.handle_datagram(b, &reply, now + Duration::from_millis(20));
 /// let (from, info) = endpoint.poll_output().expect("b's item");
 /// assert_eq!((from, info?.name()), (b, "b"));

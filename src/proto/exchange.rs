@@ -20,6 +20,7 @@ const SENDS_KEPT: usize = 8;
 
 /// How one query behaves: the options of a [`Client`](crate::Client), for one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExchangeConfig {
     /// Bounds the whole exchange, from its creation: every round trip, fragment and
     /// retry. Default 3 s.
@@ -57,6 +58,7 @@ impl Default for ExchangeConfig {
 /// What one exchange learned about its server that the next one can use: keep it per
 /// server address and hand it to the next [`Exchange::new`] for that address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Learned {
     /// The last challenge the server handed out.
     pub challenge: Option<Challenge>,
@@ -156,13 +158,16 @@ struct Held<T> {
 /// use a2s_query::Encoding;
 /// # fn main() -> a2s_query::Result<()> {
 /// let start = Instant::now();
-/// let config = ExchangeConfig { timeout: Duration::from_secs(2), ..Default::default() };
+/// let mut config = ExchangeConfig::default();
+/// config.timeout = Duration::from_secs(2);
 /// let mut exchange: Exchange<Info, Encoding> = Exchange::new(config, Encoding::Utf8, Learned::default(), start);
 ///
 /// let request = exchange.poll_transmit(start).expect("the first request");
 /// // ... send `request`; a reply comes back 30 ms later:
 /// let mut reply = Vec::new();
-/// SourceInfo { server_name: "answered".to_string(), ..Default::default() }.encode(&mut reply)?;
+/// let mut sent = SourceInfo::default();
+/// sent.server_name = "answered".into();
+/// sent.encode(&mut reply)?;
 /// exchange.handle_datagram(&reply, start + Duration::from_millis(30));
 ///
 /// let info = exchange.poll_outcome().expect("done")?;

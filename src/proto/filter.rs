@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 /// A master server region (the UDP master protocol's region byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Region {
     /// `0x00`.
     UsEast,

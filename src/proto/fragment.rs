@@ -29,6 +29,7 @@ const BZIP2_MAGIC: &[u8; 3] = b"BZh";
 
 /// Which split header layout to read or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SplitFormat {
     /// Recognise the layout from fragment 0 (reading); the Source layout (writing).
     #[default]
@@ -286,6 +287,7 @@ impl Bucket {
 
 /// What one fragment handed to [`Reassembler::push_fragment`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Pushed<'a> {
     /// The reply is complete: its bytes, starting with `FF FF FF FF` (decompressed and
     /// verified if it was compressed), valid until the next push.

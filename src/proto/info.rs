@@ -37,6 +37,7 @@ const GAME_ID_APP_MASK: u64 = 0xFF_FFFF;
 /// What kind of server answered. Unknown bytes are kept, never an error
 /// (Rag Doll Kung Fu sends `0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ServerType {
     /// `'d'`: a dedicated server.
     #[default]
@@ -82,6 +83,7 @@ impl ServerType {
 
 /// The server's operating system. Unknown bytes are kept, never an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Platform {
     /// `'l'`.
     #[default]
@@ -149,12 +151,10 @@ pub struct TheShip {
 ///
 /// // Rust puts the real player counts in its keywords; the GameID carries the full app id.
 /// let mut reply = Vec::new();
-/// let sent: SourceInfo = SourceInfo {
-///     server_name: "rust main".into(),
-///     keywords: Some("mp300,cp120".into()),
-///     game_id: Some(252_490),
-///     ..Default::default()
-/// };
+/// let mut sent = SourceInfo::default();
+/// sent.server_name = "rust main".into();
+/// sent.keywords = Some("mp300,cp120".into());
+/// sent.game_id = Some(252_490);
 /// sent.encode(&mut reply)?;
 /// let info = SourceInfo::parse(&reply[5..], Encoding::Utf8)?;
 /// assert_eq!(info.keywords.as_deref(), Some("mp300,cp120"));
@@ -165,18 +165,23 @@ pub struct TheShip {
 /// ```
 ///
 /// Equality and hashing cover what the server sent: every field but `ping`.
-/// `Default` is for the `String` form, so a struct literal needs no annotation;
-/// [`SourceInfo::empty`] gives any other:
+///
+/// New fields may come (the struct is `#[non_exhaustive]`), so a value is built from
+/// `default()` with the fields set. `Default` is for the `String` form, so it needs no
+/// annotation; [`SourceInfo::empty`] gives any other:
 ///
 /// ```
 /// use a2s_query::SourceInfo;
-/// let plain = SourceInfo { server_name: "x".into(), ..Default::default() };
+/// let mut plain = SourceInfo::default();
+/// plain.server_name = "x".into();
 /// assert_eq!(plain.server_name, "x");
-/// let raw = SourceInfo { server_name: b"x".to_vec(), ..SourceInfo::empty() };
+/// let mut raw = SourceInfo::empty();
+/// raw.server_name = b"x".to_vec();
 /// assert_eq!(raw.server_name, b"x");
 /// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[non_exhaustive]
 pub struct SourceInfo<S = String> {
     /// Network protocol version (17 for most current Source games).
     pub protocol: u8,
@@ -384,6 +389,7 @@ impl<S: AsRef<[u8]>> SourceInfo<S> {
 /// `Default` is for the `String` form; [`GoldSrcInfo::empty`] gives any other.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[non_exhaustive]
 pub struct GoldSrcInfo<S = String> {
     /// `"IP:port"` the server reports for itself (often a local address).
     pub address: S,
@@ -697,8 +703,10 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 /// use a2s_query::Encoding;
 ///
 /// let mut reply = Vec::new();
-/// SourceInfo::<String> { server_name: "arena".into(), player_count: 5, max_players: 16, ..Default::default() }
-///     .encode(&mut reply)?;
+/// let mut sent = SourceInfo::default();
+/// sent.server_name = "arena".into();
+/// (sent.player_count, sent.max_players) = (5, 16);
+/// sent.encode(&mut reply)?;
 /// let info = Info::parse(Message::from_reassembled(&reply)?, Encoding::Utf8)?;
 /// assert_eq!(info.name(), "arena");
 /// assert_eq!((info.player_count(), info.max_players()), (5, 16));

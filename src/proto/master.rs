@@ -125,6 +125,7 @@ impl MasterPage {
 
 /// How a [`MasterWalk`] paces and bounds itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MasterConfig {
     /// The region asked for. Default [`Region::World`].
     pub region: Region,

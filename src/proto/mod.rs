@@ -16,7 +16,6 @@
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
 //! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
-//! | reading | [`Reader`], the bounds-checked cursor every parser uses |
 //!
 //! A client's receive path, in short:
 //!
@@ -36,6 +35,8 @@
 //!         Some(whole) => Message::from_reassembled(whole)?,
 //!         None => todo!("wait for more fragments"),
 //!     },
+//!     // New kinds may come (the enum is `#[non_exhaustive]`): skip them as strays.
+//!     _ => todo!("skip it"),
 //! };
 //! let info = Info::parse(message, Encoding::Utf8)?;
 //! assert_eq!(info.name(), "my server");
@@ -58,10 +59,10 @@ mod serialize;
 mod writer;
 
 pub use crate::limits::Limits;
-pub use arma::{escape, unescape, ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, CHUNK_LEN, DAYZ_APP_ID};
+pub use arma::{ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
+pub(crate) use endpoint::normalized;
 pub use endpoint::{
-    normalized, AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
-    MAX_REMEMBERED,
+    AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED,
 };
 pub use exchange::{Answer, Exchange, ExchangeConfig, Learned, GOLDSRC_GRACE_FLOOR};
 pub use filter::{Filter, Region};
@@ -81,5 +82,4 @@ pub use packet::{
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
 };
 pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
-pub use reader::Reader;
 pub use rules::{encode_rules, Rules, RulesIter, RulesView, S2A_RULES};

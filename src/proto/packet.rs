@@ -80,6 +80,7 @@ impl<'a> Message<'a> {
 
 /// What a received datagram is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Datagram<'a> {
     /// A whole reply in one datagram (`FF FF FF FF` header), other than a challenge.
     Single(Message<'a>),
@@ -136,6 +137,7 @@ impl<'a> Datagram<'a> {
 
 /// A request a client sends, as a server reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Query {
     /// A2S_INFO, first sent without a challenge, then with the one the server gave.
     Info(Option<Challenge>),

@@ -20,16 +20,17 @@ const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 /// use a2s_query::proto::{encode_players, Player, Players, ShipLayout};
 /// use a2s_query::Encoding;
 ///
-/// let list = vec![Player { index: 0, name: "alice".to_string(), score: 12, duration: 95.5, deaths: None, money: None }];
+/// let list = vec![Player::new("alice".to_string(), 12, 95.5)];
 /// let mut reply = Vec::new();
 /// encode_players(&list, ShipLayout::Trailing, &mut reply)?;
 /// let parsed = Players::parse(&reply[5..], Encoding::Utf8)?;
-/// let alice = &parsed.players[0];
+/// let alice = &parsed.entries[0];
 /// assert_eq!((alice.name.as_str(), alice.score, alice.duration), ("alice", 12, 95.5));
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[non_exhaustive]
 pub struct Player<S = String> {
     /// Index as sent: almost always 0 on Source servers, 1..n on HLTV.
     pub index: u8,
@@ -50,6 +51,7 @@ pub struct Player<S = String> {
 /// Where a reply puts The Ship's deaths and money (spec §3.3). The parser reads both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(rename_all = "lowercase"))]
+#[non_exhaustive]
 pub enum ShipLayout {
     /// Right after each player's duration, as some clients expect; no real server seen
     /// sends it.
@@ -68,22 +70,73 @@ pub enum ShipLayout {
 /// // The header counts 3 players; one entry came (the others are still connecting).
 /// let body = b"\x03\x00bob\x00\x05\x00\x00\x00\x00\x00\x80\x3F";
 /// let players = Players::parse(body, Encoding::Utf8)?;
-/// assert_eq!((players.count, players.players.len()), (3, 1));
-/// assert_eq!(players.players[0].duration, 1.0);
+/// assert_eq!((players.count, players.entries.len()), (3, 1));
+/// assert_eq!(players.entries[0].duration, 1.0);
+/// for p in &players {
+///     assert_eq!(p.name, "bob");
+/// }
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[non_exhaustive]
 pub struct Players<S = String> {
     /// The count byte the server sent. It counts players still connecting (who have no
-    /// entry yet) and wraps or caps past 255, so it may differ from `players.len()`.
+    /// entry yet) and wraps or caps past 255, so it may differ from `entries.len()`.
     pub count: u8,
-    /// The entries, in wire order.
-    pub players: Vec<Player<S>>,
+    /// The entries, in wire order. (In JSON, `"players"`.)
+    #[cfg_attr(feature = "serde", serde(rename = "players"))]
+    pub entries: Vec<Player<S>>,
     /// Where The Ship's extra fields were found, if the reply carried them.
     pub ship_layout: Option<ShipLayout>,
     /// True when bytes were left that did not make a whole entry (a cut-off reply).
     pub truncated: bool,
+}
+
+impl<S> Player<S> {
+    /// A player as most servers send one: index 0, no The Ship fields (set `index`,
+    /// `deaths` and `money` on the result where they matter).
+    ///
+    /// ```
+    /// let mut bot = a2s_query::Player::new("Bot 01".to_string(), -2, 31.5);
+    /// bot.index = 3;
+    /// assert_eq!((bot.index, bot.name.as_str(), bot.score, bot.deaths), (3, "Bot 01", -2, None));
+    /// ```
+    pub fn new(name: S, score: i32, duration: f32) -> Self {
+        Player { index: 0, name, score, duration, deaths: None, money: None }
+    }
+}
+
+impl<S> Players<S> {
+    /// A whole list as a server would declare it: `count` is the number of entries
+    /// (capped at 255, the most the byte holds), no The Ship layout, not truncated.
+    pub fn new(entries: Vec<Player<S>>) -> Self {
+        let count = u8::try_from(entries.len()).unwrap_or(u8::MAX);
+        Players { count, entries, ship_layout: None, truncated: false }
+    }
+
+    /// The entries in wire order, as `&players.entries` gives them.
+    pub fn iter(&self) -> std::slice::Iter<'_, Player<S>> {
+        self.entries.iter()
+    }
+}
+
+impl<S> IntoIterator for Players<S> {
+    type Item = Player<S>;
+    type IntoIter = std::vec::IntoIter<Player<S>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, S> IntoIterator for &'a Players<S> {
+    type Item = &'a Player<S>;
+    type IntoIter = std::slice::Iter<'a, Player<S>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
 }
 
 /// How far whole entries reach, counted without decoding.
@@ -179,7 +232,7 @@ impl<S> Players<S> {
                 p.money = Some(r.i32("money")?);
             }
         }
-        Ok(Players { count, players, ship_layout: layout, truncated })
+        Ok(Players { count, entries: players, ship_layout: layout, truncated })
     }
 }
 
@@ -220,7 +273,7 @@ impl<S> Players<S> {
             }
             _ => return None,
         };
-        Some(Players { count, players, ship_layout, truncated: false })
+        Some(Players { count, entries: players, ship_layout, truncated: false })
     }
 }
 
@@ -344,7 +397,7 @@ mod tests {
         encode_players(&list, ShipLayout::Interleaved, &mut buf).unwrap();
         let back = parse(&buf);
         assert_eq!(back.count, 5);
-        assert_eq!(back.players, list);
+        assert_eq!(back.entries, list);
         assert_eq!(back.ship_layout, None);
         assert!(!back.truncated);
     }
@@ -359,7 +412,7 @@ mod tests {
             encode_players(&list, layout, &mut buf).unwrap();
             let back = parse(&buf);
             assert_eq!(back.ship_layout, Some(layout));
-            assert_eq!(back.players, list, "{layout:?}");
+            assert_eq!(back.entries, list, "{layout:?}");
         }
     }
 
@@ -371,7 +424,7 @@ mod tests {
         encode_players(&list, ShipLayout::Trailing, &mut buf).unwrap();
         buf[5] = 5;
         let back = parse(&buf);
-        assert_eq!((back.count, back.players.len(), back.truncated), (5, 2, false));
+        assert_eq!((back.count, back.entries.len(), back.truncated), (5, 2, false));
     }
 
     #[test]
@@ -381,7 +434,7 @@ mod tests {
         encode_players(&list, ShipLayout::Trailing, &mut buf).unwrap();
         buf.truncate(buf.len() - 2);
         let back = parse(&buf);
-        assert_eq!(back.players, vec![player(0, "a")]);
+        assert_eq!(back.entries, vec![player(0, "a")]);
         assert!(back.truncated);
     }
 
@@ -394,13 +447,13 @@ mod tests {
         buf[5] = 44;
         let back = parse(&buf);
         assert_eq!(back.count, 44);
-        assert_eq!(back.players, list);
+        assert_eq!(back.entries, list);
     }
 
     #[test]
     fn empty_list() {
         let back = parse(b"\xFF\xFF\xFF\xFFD\x00");
-        assert_eq!((back.count, back.players.len(), back.truncated), (0, 0, false));
+        assert_eq!((back.count, back.entries.len(), back.truncated), (0, 0, false));
         assert!(Players::parse(&[], Encoding::Utf8).is_err());
     }
 

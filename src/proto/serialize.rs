@@ -201,7 +201,7 @@ impl<S: Serialize> Serialize for Players<S> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let mut st = s.serialize_struct("Players", 4)?;
         st.serialize_field("count", &self.count)?;
-        st.serialize_field("players", &self.players)?;
+        st.serialize_field("players", &self.entries)?;
         st.serialize_field("ship_layout", &self.ship_layout)?;
         st.serialize_field("truncated", &self.truncated)?;
         st.end()

@@ -23,6 +23,7 @@ const PORT_ATTEMPTS: usize = 8;
 
 /// How a simulated server misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Fault {
     /// Answers every request.
     #[default]
@@ -56,7 +57,8 @@ struct Simulated {
 /// let farm = Farm::new()
 ///     .delay(Duration::from_millis(10))
 ///     .spawn_loopback(3, |i| {
-///         let info = SourceInfo { server_name: format!("server {i}"), ..Default::default() };
+///         let mut info = SourceInfo::default();
+///         info.server_name = format!("server {i}");
 ///         (Responder::new(Info::Source(info), vec![], vec![]), if i == 2 { Fault::Silent } else { Fault::None })
 ///     })?;
 /// let addrs = farm.addrs().to_vec();

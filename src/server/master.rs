@@ -16,6 +16,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// One request the fake master received.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MasterRequest {
     /// The region byte.
     pub region: u8,
@@ -55,6 +56,7 @@ pub struct FakeMaster {
 /// A master's rate limit: at most `requests` answered in any `window`; one more and
 /// it answers nothing for `silence`. Valve's masters: 30 a minute, then 60 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimit {
     /// Requests answered in any window.
     pub requests: usize,
@@ -66,8 +68,12 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// Valve's: 30 requests a minute, then a minute of silence.
-    pub const VALVE: RateLimit =
-        RateLimit { requests: 30, window: Duration::from_secs(60), silence: Duration::from_secs(60) };
+    pub const VALVE: RateLimit = RateLimit::new(30, Duration::from_secs(60), Duration::from_secs(60));
+
+    /// At most `requests` answered in any `window`, then `silence`.
+    pub const fn new(requests: usize, window: Duration, silence: Duration) -> Self {
+        RateLimit { requests, window, silence }
+    }
 }
 
 /// What a rate-limited master has answered lately.

@@ -183,7 +183,8 @@ impl Responder {
     /// use std::time::Duration;
     /// use a2s_query::{server::Responder, Info, SourceInfo};
     ///
-    /// let state = SourceInfo { server_name: "local".to_string(), ..Default::default() };
+    /// let mut state = SourceInfo::default();
+    /// state.server_name = "local".into();
     /// let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0")?;
     /// let info = a2s_query::info(server.local_addr(), Duration::from_secs(1), Default::default())?;
     /// assert_eq!(info.name(), "local");

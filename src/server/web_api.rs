@@ -27,6 +27,7 @@ const FORBIDDEN: &str = "<html><head><title>Forbidden</title></head><body><h1>Fo
 /// One request the fake received: its path, its decoded query parameters and its
 /// headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebApiRequest {
     /// The path, e.g. `/IGameServersService/GetServerList/v1/`.
     pub path: String,

@@ -97,7 +97,7 @@ pub fn drive(datagrams: &[&[u8]], limits: Limits) -> usize {
                     completed += 1;
                 }
             }
-            Ok(Datagram::Challenge(_)) | Err(_) => {}
+            _ => {}
         }
     }
     completed
@@ -129,14 +129,5 @@ impl Rng {
 
 /// `n` players with names, scores and times of their own.
 pub fn roster(n: usize) -> Vec<Player> {
-    (0..n)
-        .map(|i| Player {
-            index: 0,
-            name: format!("player {i}"),
-            score: i as i32,
-            duration: 60.0 * i as f32,
-            deaths: None,
-            money: None,
-        })
-        .collect()
+    (0..n).map(|i| Player::new(format!("player {i}"), i as i32, 60.0 * i as f32)).collect()
 }

@@ -135,7 +135,7 @@ where
             let list = client.player_list(addr).map_err(failed)?;
             print_players(&list, json, out)?;
             if list.truncated {
-                note_cut_short(addr, "players", list.players.len(), list.count);
+                note_cut_short(addr, "players", list.entries.len(), list.count);
             }
         }
         What::Rules if arma => {
@@ -168,7 +168,7 @@ where
                 let mut doc = Map::new();
                 doc.insert("info".into(), to_value(&info)?);
                 let players_json = match &players {
-                    Ok(p) => to_value(&p.players)?,
+                    Ok(p) => to_value(&p.entries)?,
                     Err(_) => Value::Null,
                 };
                 doc.insert("players".into(), players_json);
@@ -182,7 +182,7 @@ where
                 out.lines(&show::info(&info))?;
                 if let Ok(list) = &players {
                     out.line("")?;
-                    out.lines(&show::players(&list.players))?;
+                    out.lines(&show::players(&list.entries))?;
                 }
                 if let Ok(rules) = &rules {
                     out.line("")?;
@@ -190,7 +190,7 @@ where
                 }
             }
             if let Some(list) = players.as_ref().ok().filter(|l| l.truncated) {
-                note_cut_short(addr, "players", list.players.len(), list.count);
+                note_cut_short(addr, "players", list.entries.len(), list.count);
             }
             if let Some(rules) = rules.as_ref().ok().filter(|r| r.truncated) {
                 note_cut_short(addr, "rules", rules.len(), rules.count);
@@ -210,9 +210,9 @@ where
 
 fn print_players<S: Serialize + AsRef<[u8]>>(list: &Players<S>, json: bool, out: &mut Out) -> Result<(), Stop> {
     if json {
-        out.json(&list.players, true)
+        out.json(&list.entries, true)
     } else {
-        out.lines(&show::players(&list.players))
+        out.lines(&show::players(&list.entries))
     }
 }
 
@@ -347,7 +347,7 @@ where
                 }
                 What::All => {
                     for (addr, a) in self.batch.all(input) {
-                        let Answers { info, players, rules } = &a;
+                        let Answers { info, players, rules, .. } = &a;
                         let row = Row {
                             info: Some(info.as_ref()),
                             players: Some(players.as_ref()),
@@ -439,9 +439,9 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
             }
         }
         (None, Some(Ok(list)), None) => {
-            let names: Vec<String> = list.players.iter().map(|p| clean(p.name.as_ref())).collect();
+            let names: Vec<String> = list.entries.iter().map(|p| clean(p.name.as_ref())).collect();
             let cut = if list.truncated { " (cut short)" } else { "" };
-            format!("{addr}  {:>7}  {}{cut}", list.players.len(), fit(&names.join(", "), 100, 0))
+            format!("{addr}  {:>7}  {}{cut}", list.entries.len(), fit(&names.join(", "), 100, 0))
         }
         (None, None, None) if row.arma.is_some_and(|r| r.is_ok()) => {
             let Some(Ok(arma)) = row.arma else { return String::new() };
@@ -472,7 +472,7 @@ where
     doc.insert("address".into(), Value::String(row.addr.to_string()));
     let parts = [
         ("info", part(row.info, to_value)?),
-        ("players", part(row.players, |p| to_value(&p.players))?),
+        ("players", part(row.players, |p| to_value(&p.entries))?),
         ("rules", part(row.rules, rules_value)?),
         ("arma", part(row.arma, to_value)?),
     ];

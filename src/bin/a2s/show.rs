@@ -76,7 +76,8 @@ pub fn server_type(t: ServerType) -> Cow<'static, str> {
         ServerType::Dedicated => "dedicated".into(),
         ServerType::NonDedicated => "listen".into(),
         ServerType::SourceTv => "SourceTV relay".into(),
-        ServerType::Other(b) => format!("type {}", char::from(b).escape_default()).into(),
+        // An unknown byte, or a kind this command does not name yet.
+        other => format!("type {}", char::from(other.to_byte()).escape_default()).into(),
     }
 }
 
@@ -85,7 +86,7 @@ pub fn platform(p: Platform) -> Cow<'static, str> {
         Platform::Linux => "Linux".into(),
         Platform::Windows => "Windows".into(),
         Platform::Mac => "macOS".into(),
-        Platform::Other(b) => format!("OS {}", char::from(b).escape_default()).into(),
+        other => format!("OS {}", char::from(other.to_byte()).escape_default()).into(),
     }
 }
 
