@@ -8,11 +8,11 @@
 //! |---|---|---|
 //! | [`Encoding::Utf8`] (default) | `String` | replaced by U+FFFD, never fails |
 //! | [`Encoding::Utf8Strict`] | `String` | [`Error::InvalidText`](crate::Error::InvalidText) |
-//! | [`Encoding::Latin1`] | `String` | cannot happen: each byte is one char |
+//! | [`Encoding::Latin1`] (ISO-8859-1, not Windows-1252) | `String` | cannot happen: each byte is one char |
+//! | `Encoding::Whatwg` (feature `encoding_rs`: Windows-1251, GBK, Shift_JIS, ...) | `String` | replaced by U+FFFD |
 //! | [`Raw`] | `Vec<u8>` | cannot happen: bytes kept as sent (python-a2s's `encoding=None`) |
 //!
-//! The trait is open: implement it to decode a code page this crate does not know
-//! (old Russian servers send Windows-1251, for example).
+//! The trait is open: implement it for a code page neither knows.
 
 use std::fmt::Debug;
 use std::hash::Hash;

@@ -16,12 +16,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// use std::time::Duration;
 /// // A port where nothing answers.
 /// let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
-/// match a2s_query::info(silent.local_addr()?, Duration::from_millis(200), Default::default()) {
-///     Ok(info) => println!("{} is up", info.name()),
-///     Err(e) if e.is_timeout() => println!("no answer: down, or not the query port ({e})"),
-///     Err(a2s_query::Error::Io(e)) => println!("network: {e}"),
-///     Err(e) => println!("a broken or hostile answer: {e}"),
-/// }
+/// let result = a2s_query::info(silent.local_addr()?, Duration::from_millis(200), Default::default());
+/// let said = match &result {
+///     Ok(info) => format!("{} is up", info.name()),
+///     Err(e) if e.is_timeout() => format!("no answer: down, or not the query port ({e})"),
+///     Err(a2s_query::Error::Io(e)) => format!("network: {e}"),
+///     Err(e) => format!("a broken or hostile answer: {e}"),
+/// };
+/// assert_eq!(said, "no answer: down, or not the query port (no reply within 200ms)");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +45,11 @@ pub enum Error {
         ignored: Ignored,
     },
 
-    /// The operating system refused a socket operation (bind, connect, send, receive).
-    /// The message includes the cause; `source()` does not repeat it.
+    /// An I/O operation failed: the operating system refused a socket operation (bind,
+    /// connect, send, receive), or, from async code, the tokio runtime the client needs
+    /// is not running or has shut down. The message includes the cause; `source()` does
+    /// not repeat it. Encoding errors are never this variant (they are
+    /// [`Error::Unencodable`]).
     #[error("I/O error: {0}")]
     Io(io::Error),
 
@@ -363,11 +368,19 @@ struct PortHint<'a>(&'a io::Error);
 
 impl fmt::Display for PortHint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // What std says of a "host" or "ip" without ":port".
-        if self.0.kind() == io::ErrorKind::InvalidInput && self.0.to_string() == "invalid socket address" {
-            write!(f, " (is the port there? Add :PORT, the query port, often 27015)")?;
+        if self.0.kind() != io::ErrorKind::InvalidInput {
+            return Ok(());
         }
-        Ok(())
+        // What std says of a "host" or "ip" without ":port", and of "[::1]", "host:" or
+        // "host:http" (what follows the last colon is not a port).
+        match self.0.to_string().as_str() {
+            "invalid socket address" => write!(f, " (is the port there? Add :PORT, the query port, often 27015)"),
+            "invalid port value" => write!(
+                f,
+                " (no port after the last colon: write HOST:PORT or [IPv6]:PORT, the query port, often 27015)"
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -406,6 +419,21 @@ impl fmt::Display for TypeByte {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The port hint follows what std says of a missing port, and nothing else.
+    #[test]
+    fn the_port_hint_is_given_for_a_missing_port_only() {
+        let hinted = |why: io::Error| Error::Resolve(why).to_string().contains("the query port, often 27015");
+        assert!(hinted(io::Error::new(io::ErrorKind::InvalidInput, "invalid socket address")));
+        assert!(hinted(io::Error::new(io::ErrorKind::InvalidInput, "invalid port value")));
+        assert!(!hinted(io::Error::other("failed to lookup address information: Name or service not known")));
+        assert!(!hinted(io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")));
+        // What std really says today: if its wording changes, this fails.
+        use std::net::ToSocketAddrs;
+        for no_port in ["192.0.2.7", "[2001:db8::7]", "host:"] {
+            assert!(hinted(no_port.to_socket_addrs().unwrap_err()), "{no_port}");
+        }
+    }
 
     #[test]
     fn error_stays_small() {
@@ -461,7 +489,11 @@ mod tests {
         );
         assert!(e.source().is_none());
         let e = Error::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "invalid port value"));
-        assert_eq!(e.to_string(), "cannot resolve server address: invalid port value");
+        assert_eq!(
+            e.to_string(),
+            "cannot resolve server address: invalid port value (no port after the last colon: write HOST:PORT or \
+             [IPv6]:PORT, the query port, often 27015)"
+        );
         assert!(Error::Decompress(io::Error::other("bad")).source().is_none());
     }
 }

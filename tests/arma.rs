@@ -164,12 +164,9 @@ fn every_field_and_escape_round_trips() {
     let rules: Rules<Vec<u8>> = dayz.to_rules().unwrap().into_iter().collect();
     assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), dayz);
     // Version 1 (DayZ before 2025): no description byte.
-    let v1 = {
-        let mut arma = dayz;
-        arma.version = 1;
-        arma.description = None;
-        arma
-    };
+    let mut v1 = dayz;
+    v1.version = 1;
+    v1.description = None;
     let rules: Rules<Vec<u8>> = v1.to_rules().unwrap().into_iter().collect();
     assert_eq!(ArmaRules::decode(&rules, Encoding::Utf8).unwrap(), v1);
 }
@@ -180,11 +177,8 @@ fn chunks_of(a: &ArmaRules) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn chunks_in_any_order_decode_the_same() {
-    let a = {
-        let mut arma = arma3();
-        arma.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
-        arma
-    };
+    let mut a = arma3();
+    a.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
     let pairs = chunks_of(&a);
     assert!(pairs.len() > 3);
     let mut reversed = pairs.clone();
@@ -199,11 +193,8 @@ fn chunks_in_any_order_decode_the_same() {
 
 #[test]
 fn a_missing_chunk_is_an_error_never_a_shorter_mod_list() {
-    let a = {
-        let mut arma = arma3();
-        arma.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
-        arma
-    };
+    let mut a = arma3();
+    a.mods = (0..40).map(|i| ArmaMod::workshop(format!("mod {i}"), i, 1000 + u64::from(i))).collect();
     let pairs = chunks_of(&a);
     let total = pairs.len() as u8;
     for gone in 0..pairs.len() {
@@ -267,16 +258,13 @@ fn rules_that_are_not_arma_are_said_so() {
 /// queried through `Client`, the free function and the batch engine.
 #[test]
 fn a_responder_playing_arma_and_dayz_is_decoded_through_every_driver() {
-    let dayz = {
-        let mut arma = arma3();
-        arma.version = 2;
-        arma.dlc_mask = 0x0001;
-        arma.dlcs = vec![Dlc { bit: 1, name: Some("Livonia"), hash: 0xDEAD_BEEF }];
-        arma.difficulty = None;
-        arma.description = Some(String::new());
-        arma.rules = vec![("island".into(), "enoch".into())];
-        arma
-    };
+    let mut dayz = arma3();
+    dayz.version = 2;
+    dayz.dlc_mask = 0x0001;
+    dayz.dlcs = vec![Dlc { bit: 1, name: Some("Livonia"), hash: 0xDEAD_BEEF }];
+    dayz.difficulty = None;
+    dayz.description = Some(String::new());
+    dayz.rules = vec![("island".into(), "enoch".into())];
     let serve = |a: &ArmaRules| {
         let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
         r.raw_rules = Some(a.to_rules().unwrap());
@@ -382,12 +370,9 @@ fn a_hand_written_message_decodes_field_by_field() {
 /// DayZ's two-letter text rules are not taken for chunks, before or after them.
 #[test]
 fn two_letter_text_rules_are_not_chunks() {
-    let dayz = {
-        let mut arma = ArmaRules::<String>::default();
-        arma.version = 2;
-        arma.mods = vec![ArmaMod::workshop("m", 1, 2)];
-        arma
-    };
+    let mut dayz = ArmaRules::<String>::default();
+    dayz.version = 2;
+    dayz.mods = vec![ArmaMod::workshop("m", 1, 2)];
     let mut pairs = vec![(b"ai".to_vec(), b"1".to_vec())];
     pairs.extend(dayz.to_rules().unwrap());
     pairs.push((b"ad".to_vec(), b"2".to_vec()));

@@ -286,6 +286,24 @@ fn every_option_is_taken_together() {
     }
 }
 
+/// A server that sends Windows-1251 and Shift_JIS bytes, as many old Russian and
+/// Japanese servers do: `--encoding` with a WHATWG label decodes them.
+#[test]
+fn encoding_labels_decode_a_servers_code_page() {
+    let mut state = SourceInfo::empty();
+    // "Привет" in Windows-1251; the map, "マップ" in Shift_JIS.
+    state.server_name = vec![0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2];
+    state.map_name = vec![0x83, 0x7D, 0x83, 0x62, 0x83, 0x76];
+    let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().to_string();
+    let info = |encoding: &str| json_of(&run(&["info", &addr, "--json", "--encoding", encoding]));
+    assert_eq!(info("windows-1251")["server_name"], "Привет");
+    assert_eq!(info("cp1251")["server_name"], "Привет");
+    assert_eq!(info("shift_jis")["map_name"], "マップ");
+    // Read as UTF-8, the same bytes are not the name.
+    assert_ne!(info("utf8")["server_name"], "Привет");
+}
+
 #[test]
 fn help_shows_every_default_and_examples() {
     for flag in ["--help", "-h"] {
@@ -628,14 +646,11 @@ fn arma_rules_through_the_command() {
         assert_eq!(v["arma"]["mods"][0]["name"], "CBA_A3", "{line}");
     }
     // A DayZ server: version 2, its text rules beside the mods.
-    let dayz = {
-        let mut arma = ArmaRules::<String>::default();
-        arma.version = 2;
-        arma.mods = vec![ArmaMod::workshop("Community Framework", 3, 1_559_212_036)];
-        arma.description = Some(String::new());
-        arma.rules = vec![("island".into(), "chernarusplus".into())];
-        arma
-    };
+    let mut dayz = ArmaRules::<String>::default();
+    dayz.version = 2;
+    dayz.mods = vec![ArmaMod::workshop("Community Framework", 3, 1_559_212_036)];
+    dayz.description = Some(String::new());
+    dayz.rules = vec![("island".into(), "chernarusplus".into())];
     let mut r = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
     r.raw_rules = Some(dayz.to_rules().unwrap());
     let dayz_server = r.spawn("127.0.0.1:0").unwrap();

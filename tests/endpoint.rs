@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
     encode_challenge, encode_players, encode_rules, split_packet, AllQueries, Challenge, Endpoint, EndpointConfig,
-    Exchange, ExchangeConfig, Info, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
+    Exchange, Info, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
 };
-use a2s_query::{Encoding, Error};
+use a2s_query::{Encoding, Error, Stray};
 
 const C1: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
 
@@ -23,15 +23,11 @@ fn addr(i: u16) -> SocketAddr {
 }
 
 fn config(window: usize, rate: u32, timeout_ms: u64) -> EndpointConfig {
-    let mut config_ = EndpointConfig::default();
-    config_.exchange = {
-        let mut config = ExchangeConfig::default();
-        config.timeout = ms(timeout_ms);
-        config
-    };
-    config_.max_in_flight = window;
-    config_.send_rate = rate;
-    config_
+    let mut config = EndpointConfig::default();
+    config.exchange.timeout = ms(timeout_ms);
+    config.max_in_flight = window;
+    config.send_rate = rate;
+    config
 }
 
 fn challenge(c: Challenge) -> Vec<u8> {
@@ -42,13 +38,9 @@ fn challenge(c: Challenge) -> Vec<u8> {
 
 fn info_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    {
-        let mut info = SourceInfo::default();
-        info.server_name = name.to_string();
-        info
-    }
-    .encode(&mut out)
-    .unwrap();
+    let mut info = SourceInfo::default();
+    info.server_name = name.to_string();
+    info.encode(&mut out).unwrap();
     out
 }
 
@@ -224,6 +216,39 @@ fn each_timeout_counts_from_that_servers_first_send() {
     assert_eq!(outputs(&mut e)[0].0, addr(2));
     assert!(e.is_idle());
     assert_eq!(e.poll_timeout(), None);
+}
+
+/// A server answering junk (an HTTP server on the port, the game port) times out, and
+/// the timeout says what came instead, per server: the other one's skipped reply is
+/// its own.
+#[test]
+fn a_timeout_says_what_each_server_sent_instead() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0).len(), 2);
+    e.handle_datagram(addr(1), b"HTTP/1.1 400 Bad Request\r\n\r\n", t0 + ms(5));
+    e.handle_datagram(addr(1), &players_reply("x"), t0 + ms(6));
+    e.handle_datagram(addr(2), &players_reply("y"), t0 + ms(7));
+    e.handle_timeout(t0 + ms(1000));
+    let got: HashMap<SocketAddr, Error> =
+        outputs(&mut e).into_iter().map(|(a, r)| (a, r.expect_err("nothing answered"))).collect();
+    match &got[&addr(1)] {
+        Error::Timeout { ignored, .. } => {
+            assert_eq!(ignored.count, 2);
+            assert_eq!(ignored.telling, Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }));
+        }
+        other => panic!("{other:?}"),
+    }
+    let said = got[&addr(1)].to_string();
+    assert!(said.contains("HTTP") && said.contains("query port"), "{said}");
+    match &got[&addr(2)] {
+        Error::Timeout { ignored, .. } => {
+            assert_eq!((ignored.count, ignored.telling), (1, Some(Stray::OtherReply { kind: 0x44 })));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

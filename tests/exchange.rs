@@ -31,27 +31,19 @@ fn challenge(c: Challenge) -> Vec<u8> {
 
 fn info_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    {
-        let mut info = SourceInfo::default();
-        info.server_name = name.to_string();
-        info.app_id = 240;
-        info.protocol = 7;
-        info
-    }
-    .encode(&mut out)
-    .unwrap();
+    let mut info = SourceInfo::default();
+    info.server_name = name.to_string();
+    info.app_id = 240;
+    info.protocol = 7;
+    info.encode(&mut out).unwrap();
     out
 }
 
 fn goldsrc_reply(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    {
-        let mut info = GoldSrcInfo::default();
-        info.server_name = name.to_string();
-        info
-    }
-    .encode(&mut out)
-    .unwrap();
+    let mut info = GoldSrcInfo::default();
+    info.server_name = name.to_string();
+    info.encode(&mut out).unwrap();
     out
 }
 
@@ -192,11 +184,8 @@ fn remembered_challenge_goes_with_the_first_request() {
     s.gets(25, &players_reply());
     assert_eq!(s.answer().count, 0);
 
-    let off = {
-        let mut config_ = config(3000, 0);
-        config_.reuse_challenge = false;
-        config_
-    };
+    let mut off = config(3000, 0);
+    off.reuse_challenge = false;
     let mut s: Script<Players> = Script::new(off, learned);
     assert_eq!(s.sends(0), Query::Players(Challenge::REQUEST));
 }
@@ -489,11 +478,8 @@ fn goldsrc_grace_follows_the_round_trip() {
 
 #[test]
 fn goldsrc_grace_can_be_set_and_never_passes_the_deadline() {
-    let fixed = {
-        let mut config_ = config(1000, 0);
-        config_.goldsrc_grace = Some(ms(300));
-        config_
-    };
+    let mut fixed = config(1000, 0);
+    fixed.goldsrc_grace = Some(ms(300));
     let mut s = info_script(fixed);
     s.sends(0);
     s.gets(10, &goldsrc_reply("x"));
@@ -506,11 +492,8 @@ fn goldsrc_grace_can_be_set_and_never_passes_the_deadline() {
     s.wakes(1000);
     assert_eq!(s.answer().name(), "x", "a held reply is the answer at the deadline");
 
-    let zero = {
-        let mut config_ = config(1000, 0);
-        config_.goldsrc_grace = Some(Duration::ZERO);
-        config_
-    };
+    let mut zero = config(1000, 0);
+    zero.goldsrc_grace = Some(Duration::ZERO);
     let mut s = info_script(zero);
     s.sends(0);
     s.gets(10, &goldsrc_reply("first"));
@@ -539,11 +522,9 @@ fn a_second_goldsrc_reply_does_not_replace_the_first() {
 
 #[test]
 fn a_held_reply_stops_the_retries() {
-    let mut s = info_script({
-        let mut config_ = config(1000, 1);
-        config_.goldsrc_grace = Some(ms(400));
-        config_
-    });
+    let mut held = config(1000, 1);
+    held.goldsrc_grace = Some(ms(400));
+    let mut s = info_script(held);
     s.sends(0);
     s.gets(100, &goldsrc_reply("held"));
     s.wakes(500);
@@ -697,11 +678,9 @@ fn a_compressed_reply_that_does_not_check_out_ends_the_call() {
 fn a_single_datagram_over_the_byte_limit() {
     let mut limits = Limits::default();
     limits.max_reply_bytes = 1000;
-    let mut s = rules_script({
-        let mut config_ = config(1000, 0);
-        config_.limits = limits;
-        config_
-    });
+    let mut capped = config(1000, 0);
+    capped.limits = limits;
+    let mut s = rules_script(capped);
     s.sends(0);
     // Of another type: a stray.
     let mut big_other = players_reply();

@@ -391,11 +391,8 @@ fn ping_is_the_round_trip_of_the_answered_request() {
 #[test]
 fn source_reply_wins_over_goldsrc_when_both_come() {
     let goldsrc = || {
-        let g = {
-            let mut info = GoldSrcInfo::default();
-            info.server_name = "old format".to_string();
-            info
-        };
+        let mut g = GoldSrcInfo::default();
+        g.server_name = "old format".to_string();
         let mut out = Vec::new();
         g.encode(&mut out).unwrap();
         out
@@ -454,11 +451,8 @@ fn second_poll_reuses_the_challenge() {
 /// first request is drained, unread.
 #[test]
 fn a_leftover_reply_is_never_returned_as_fresh() {
-    let goldsrc = {
-        let mut info = GoldSrcInfo::default();
-        info.server_name = "stale".to_string();
-        info
-    };
+    let mut goldsrc = GoldSrcInfo::default();
+    goldsrc.server_name = "stale".to_string();
     let server = Fake::v4(move |_, n| {
         if n == 0 {
             let mut stale = Vec::new();
@@ -566,6 +560,13 @@ fn arguments_that_cannot_work_say_what_to_give() {
     let e = a2s_query::info("127.0.0.1", TIMEOUT, Encoding::Utf8).unwrap_err();
     assert!(matches!(e, Error::Resolve(_)), "{e:?}");
     assert!(e.to_string().contains("Add :PORT"), "{e}");
+    for no_port in ["[::1]", "localhost:", "play.example.net"] {
+        let e = a2s_query::info(no_port, TIMEOUT, Encoding::Utf8).unwrap_err();
+        assert!(matches!(e, Error::Resolve(_)) && e.to_string().contains("often 27015"), "{no_port}: {e}");
+    }
+    // The address of the other family says so, and what to do.
+    let e = v4_only.info("[::1]:27015").unwrap_err();
+    assert!(e.to_string().contains("IPv"), "{e}");
 }
 
 #[test]

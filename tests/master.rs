@@ -314,14 +314,9 @@ mod walk {
     #[test]
     fn a_huge_timeout_does_not_end_the_walk_at_once() {
         let t0 = Instant::now();
-        let mut w = MasterWalk::new(
-            {
-                let mut config_ = config();
-                config_.timeout = Duration::MAX;
-                config_
-            },
-            t0,
-        );
+        let mut long = config();
+        long.timeout = Duration::MAX;
+        let mut w = MasterWalk::new(long, t0);
         assert!(w.poll_transmit(t0).is_some());
         w.handle_timeout(t0 + ms(50));
         assert!(!w.is_over());
@@ -333,14 +328,9 @@ mod walk {
     #[test]
     fn junk_and_unasked_pages_are_ignored_and_the_deadline_holds() {
         let t0 = Instant::now();
-        let mut w = MasterWalk::new(
-            {
-                let mut config_ = config();
-                config_.timeout = ms(500);
-                config_
-            },
-            t0,
-        );
+        let mut short = config();
+        short.timeout = ms(500);
+        let mut w = MasterWalk::new(short, t0);
         // Before the request: not an answer.
         w.handle_datagram(&page(&addrs(2), true), t0);
         assert!(w.poll_address().is_none());

@@ -195,14 +195,11 @@ fn mutate_set(set: &mut Vec<Vec<u8>>, rng: &mut Rng) {
 fn two_hundred_thousand_mutants_never_panic() {
     let seeds = seeds();
     assert!(seeds.len() >= 10);
-    let tight = {
-        let mut limits = Limits::default();
-        limits.max_fragments = 8;
-        limits.max_reply_bytes = 3000;
-        limits.max_decompressed_bytes = 4000;
-        limits.max_pending_replies = 2;
-        limits
-    };
+    let mut tight = Limits::default();
+    tight.max_fragments = 8;
+    tight.max_reply_bytes = 3000;
+    tight.max_decompressed_bytes = 4000;
+    tight.max_pending_replies = 2;
     let mut rng = Rng::new(0xA25_2026);
     let mut completed = 0;
     for i in 0..MUTANTS {

@@ -92,31 +92,28 @@ fn source_info_with_every_edf_field() {
 /// §3.2: the GoldSrc layout with its mod block; type and OS in upper case.
 #[test]
 fn goldsrc_info_with_the_mod_block() {
-    let g = {
-        let mut info = GoldSrcInfo::default();
-        info.address = "1.2.3.4:27015".to_string();
-        info.server_name = "G".into();
-        info.map_name = "m".into();
-        info.folder = "f".into();
-        info.game = "g".into();
-        info.player_count = 3;
-        info.max_players = 8;
-        info.protocol = 47;
-        info.server_type = ServerType::Dedicated;
-        info.platform = Platform::Linux;
-        info.password_protected = false;
-        info.is_mod = true;
-        info.mod_website = Some("w".into());
-        info.mod_download = Some("d".into());
-        info.mod_version = Some(1);
-        info.mod_size = Some(0x100);
-        info.multiplayer_only = Some(true);
-        info.uses_custom_dll = Some(false);
-        info.vac_enabled = true;
-        info.bot_count = 2;
-        info.ping = Duration::ZERO;
-        info
-    };
+    let mut g = GoldSrcInfo::default();
+    g.address = "1.2.3.4:27015".to_string();
+    g.server_name = "G".into();
+    g.map_name = "m".into();
+    g.folder = "f".into();
+    g.game = "g".into();
+    g.player_count = 3;
+    g.max_players = 8;
+    g.protocol = 47;
+    g.server_type = ServerType::Dedicated;
+    g.platform = Platform::Linux;
+    g.password_protected = false;
+    g.is_mod = true;
+    g.mod_website = Some("w".into());
+    g.mod_download = Some("d".into());
+    g.mod_version = Some(1);
+    g.mod_size = Some(0x100);
+    g.multiplayer_only = Some(true);
+    g.uses_custom_dll = Some(false);
+    g.vac_enabled = true;
+    g.bot_count = 2;
+    g.ping = Duration::ZERO;
     let mut r = open(Info::GoldSrc(g.clone()), vec![], vec![]);
     #[rustfmt::skip]
     let want: Vec<u8> = [
@@ -133,12 +130,9 @@ fn goldsrc_info_with_the_mod_block() {
     .concat();
     assert_eq!(ask(&mut r, Query::Info(None)), vec![want]);
 
-    let listen = {
-        let mut info = g;
-        info.server_type = ServerType::SourceTv;
-        info.platform = Platform::Windows;
-        info
-    };
+    let mut listen = g;
+    listen.server_type = ServerType::SourceTv;
+    listen.platform = Platform::Windows;
     let mut r = open(Info::GoldSrc(listen), vec![], vec![]);
     let got = ask(&mut r, Query::Info(None)).concat();
     let at = 5 + b"1.2.3.4:27015\0G\0m\0f\0g\0".len() + 3;

@@ -85,11 +85,11 @@ fn goldsrc_info() -> GoldSrcInfo {
 fn players(n: usize, ship: bool) -> Vec<Player> {
     (0..n)
         .map(|i| {
-            let mut player_ = Player::new(format!("player-{i}-ñ"), i as i32 * 3 - 10, i as f32 * 61.25);
-            player_.index = i as u8;
-            player_.deaths = ship.then_some(i as i32);
-            player_.money = ship.then_some(500 * i as i32);
-            player_
+            let mut player = Player::new(format!("player-{i}-ñ"), i as i32 * 3 - 10, i as f32 * 61.25);
+            player.index = i as u8;
+            player.deaths = ship.then_some(i as i32);
+            player.money = ship.then_some(500 * i as i32);
+            player
         })
         .collect()
 }

@@ -54,11 +54,8 @@ fn source_info() {
         "ping": 0.25
     });
     assert_eq!(to_value(source()).unwrap(), want);
-    let ship = {
-        let mut info = source();
-        info.the_ship = Some(TheShip { mode: 1, witnesses: 2, duration: 3 });
-        info
-    };
+    let mut ship = source();
+    ship.the_ship = Some(TheShip { mode: 1, witnesses: 2, duration: 3 });
     let got = to_value(ship).unwrap();
     assert_eq!(got["the_ship"], json!({"mode": 1, "witnesses": 2, "duration": 3}));
     let mut tagged = want.clone();
@@ -158,12 +155,9 @@ fn goldsrc_info() {
 fn players_and_rules() {
     let plain = Player::new("a".to_string(), -1, 1.5);
     assert_eq!(to_value(&plain).unwrap(), json!({"index": 0, "name": "a", "score": -1, "duration": 1.5}));
-    let ship = {
-        let mut player = plain;
-        player.deaths = Some(2);
-        player.money = Some(300);
-        player
-    };
+    let mut ship = plain;
+    ship.deaths = Some(2);
+    ship.money = Some(300);
     assert_eq!(
         to_value(&ship).unwrap(),
         json!({"index": 0, "name": "a", "score": -1, "duration": 1.5, "deaths": 2, "money": 300})

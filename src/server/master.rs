@@ -53,6 +53,12 @@ pub struct FakeMaster {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// Whether the fake master answers a request from `from`: loopback only (an
+/// IPv4-mapped loopback address included), since nothing proves a source address.
+fn answers_to(from: SocketAddr) -> bool {
+    from.ip().to_canonical().is_loopback()
+}
+
 /// A master's rate limit: at most `requests` answered in any `window`; one more and
 /// it answers nothing for `silence`. Valve's masters: 30 a minute, then 60 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +122,10 @@ impl FakeMaster {
 
     /// Serves on `addr` in a new thread until the handle is dropped.
     ///
+    /// It answers clients on loopback only, wherever it is bound: the master protocol
+    /// has no challenge, so a page (up to 1.4 KB for a request of a few dozen bytes)
+    /// sent to any source address would let a spoofed request aim it at someone else.
+    ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
     pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningMaster> {
@@ -134,6 +144,9 @@ impl FakeMaster {
         let mut pacing = Pacing::default();
         while !stop.load(Ordering::Relaxed) {
             let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+            if !answers_to(from) {
+                continue;
+            }
             let Some(request) = parse_request(buf.get(..n).unwrap_or_default()) else { continue };
             let count = match requests.lock() {
                 Ok(mut r) => {
@@ -212,5 +225,16 @@ mod tests {
         // Requests spread wider than the window never hit the limit.
         let mut spread = Pacing::default();
         assert!((0..20).all(|i| spread.allows(&limit, at(i * 4))));
+    }
+
+    /// No reflection: only loopback sources are answered, in either family.
+    #[test]
+    fn only_loopback_clients_are_answered() {
+        for ok in ["127.0.0.1:5", "127.9.8.7:5", "[::1]:5", "[::ffff:127.0.0.1]:5"] {
+            assert!(answers_to(ok.parse().unwrap()), "{ok}");
+        }
+        for no in ["192.0.2.1:5", "10.0.0.1:5", "[2001:db8::1]:5", "[::ffff:192.0.2.1]:5", "0.0.0.0:5"] {
+            assert!(!answers_to(no.parse().unwrap()), "{no}");
+        }
     }
 }

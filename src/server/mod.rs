@@ -31,7 +31,15 @@
 //! never answers it with more bytes than the request carried: a spoofed request cannot
 //! turn it into an amplifier against someone else. The one exception is loopback, which
 //! cannot be spoofed from outside: there [`Responder::require_challenge`] off answers
-//! everything directly, as the tests need.
+//! everything directly, as the tests need. [`FakeMaster`], whose protocol has no
+//! challenge, answers loopback clients only.
+//!
+//! The state's text can be of any encoding: a `Responder<Vec<u8>>` sends its bytes as
+//! they are (a Latin-1 or Windows-1251 server, say), and [`RunningServer::update`]
+//! changes the state in place while it serves.
+//!
+//! The module needs nothing beyond the crate's own dependencies, so it is always built:
+//! the demo, the examples and any test suite get it without a feature.
 //!
 //! It can also play older or odder servers, to test clients: no challenge
 //! ([`Responder::require_challenge`]), The Ship's fields after each player
@@ -65,14 +73,31 @@ use crate::proto::{
 const POLL: Duration = Duration::from_millis(20);
 
 /// What a [`Responder`] answers with, and how.
+///
+/// `S` is the text type of the state: `String` (sent as UTF-8), or `Vec<u8>` for bytes
+/// sent as they are, to play a server of another encoding (a Latin-1 or Windows-1251
+/// name) or one that sends invalid text:
+///
+/// ```
+/// use std::time::Duration;
+/// use a2s_query::{server::Responder, Encoding, Info, SourceInfo};
+///
+/// let mut state = SourceInfo::empty();
+/// state.server_name = b"Caf\xE9".to_vec(); // Latin-1, as old servers send
+/// let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0")?;
+/// let t = Duration::from_secs(2);
+/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Latin1)?.name(), "Café");
+/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Utf8)?.name(), "Caf\u{FFFD}");
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub struct Responder {
+pub struct Responder<S = String> {
     /// The info reply (its layout decides 0x49 or 0x6D).
-    pub info: Info,
+    pub info: Info<S>,
     /// The player list.
-    pub players: Vec<Player>,
+    pub players: Vec<Player<S>>,
     /// The rules, in order.
-    pub rules: Vec<(String, String)>,
+    pub rules: Vec<(S, S)>,
     /// Rules as bytes, sent instead of `rules` when set: binary rules such as an Arma
     /// 3 or DayZ server's ([`ArmaRules::to_rules`](crate::proto::ArmaRules::to_rules)).
     pub raw_rules: Option<Vec<(Vec<u8>, Vec<u8>)>>,
@@ -97,9 +122,9 @@ pub struct Responder {
     split_id: u32,
 }
 
-impl Responder {
+impl<S: AsRef<[u8]>> Responder<S> {
     /// A responder for this server state, with the defaults above.
-    pub fn new(info: Info, players: Vec<Player>, rules: Vec<(String, String)>) -> Self {
+    pub fn new(info: Info<S>, players: Vec<Player<S>>, rules: Vec<(S, S)>) -> Self {
         Responder {
             info,
             players,
@@ -193,7 +218,10 @@ impl Responder {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
-    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningServer> {
+    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningServer<S>>
+    where
+        S: Send + 'static,
+    {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(POLL))?;
         let local_addr = socket.local_addr()?;
@@ -208,7 +236,7 @@ impl Responder {
     }
 }
 
-fn serve(socket: &UdpSocket, state: &Mutex<Responder>, stop: &AtomicBool, served: &AtomicU64) {
+fn serve<S: AsRef<[u8]>>(socket: &UdpSocket, state: &Mutex<Responder<S>>, stop: &AtomicBool, served: &AtomicU64) {
     let mut buf = vec![0; 2048];
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
@@ -226,15 +254,15 @@ fn serve(socket: &UdpSocket, state: &Mutex<Responder>, stop: &AtomicBool, served
 
 /// A [`Responder`] serving in its thread; stops when dropped.
 #[derive(Debug)]
-pub struct RunningServer {
+pub struct RunningServer<S = String> {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
-    state: Arc<Mutex<Responder>>,
+    state: Arc<Mutex<Responder<S>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl RunningServer {
+impl<S> RunningServer<S> {
     /// The address it answers on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -245,8 +273,20 @@ impl RunningServer {
         self.served.load(Ordering::Relaxed)
     }
 
-    /// Changes the served state while it runs.
-    pub fn update(&self, change: impl FnOnce(&mut Responder)) {
+    /// Changes the served state in place while it runs (nothing is copied); requests
+    /// wait until `change` returns.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use a2s_query::{server::Responder, Info, Player, SourceInfo};
+    ///
+    /// let server = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]).spawn("127.0.0.1:0")?;
+    /// server.update(|state| state.players.push(Player::new("late".to_string(), 0, 1.0)));
+    /// let players = a2s_query::players(server.local_addr(), Duration::from_secs(2), Default::default())?;
+    /// assert_eq!(players[0].name, "late");
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    pub fn update(&self, change: impl FnOnce(&mut Responder<S>)) {
         if let Ok(mut s) = self.state.lock() {
             change(&mut s);
         }
@@ -265,7 +305,7 @@ impl RunningServer {
     }
 }
 
-impl Drop for RunningServer {
+impl<S> Drop for RunningServer<S> {
     fn drop(&mut self) {
         self.halt();
     }
