@@ -145,11 +145,20 @@ impl TextBuf for Vec<u8> {
     }
 }
 
-/// Bytes that a [`TextDecoder`] refused.
+/// Bytes that a [`TextDecoder`] refused. A decoder of your own makes one with
+/// [`DecodeError::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// How many leading bytes were valid.
     pub valid_up_to: usize,
+}
+
+impl DecodeError {
+    /// The bytes were valid up to `valid_up_to`.
+    pub fn new(valid_up_to: usize) -> Self {
+        DecodeError { valid_up_to }
+    }
 }
 
 /// Decoders that produce `String`s. `Utf8` (lossy) is the default. `Latin1` is

@@ -223,6 +223,16 @@ pub fn arma_rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encodi
 /// }
 /// ```
 ///
+/// `proto` holds what a codec user calls, not the parsers' helpers:
+///
+/// ```compile_fail,E0432
+/// use a2s_query::proto::Reader;
+/// ```
+///
+/// ```compile_fail,E0432
+/// use a2s_query::proto::escape;
+/// ```
+///
 /// `TextBuf` is sealed: its methods can change without breaking anyone.
 ///
 /// ```compile_fail,E0277

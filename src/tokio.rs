@@ -664,6 +664,8 @@ macro_rules! each {
     };
 }
 
+impl<D: TextDecoder> crate::proto::sealed::Sealed for AnyQuery<D> {}
+
 impl<D: TextDecoder> Job<D> for AnyQuery<D> {
     type Output = Reply<D::Text>;
     type Kind = Kind;

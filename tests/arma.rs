@@ -120,18 +120,11 @@ fn arma3() -> ArmaRules {
     arma.difficulty = Some(Difficulty::from_bytes([0b1101_1010, 0x01]));
     arma.mods = vec![
         ArmaMod::workshop("CBA_A3", 0x0102_0300, 450_814_997),
-        ArmaMod { name: String::new(), hash: 1, flags: 0x13, id: 1_681_170, workshop_id: None, is_dlc: true },
-        ArmaMod { name: "server side".into(), hash: 2, flags: 0x00, id: 0, workshop_id: None, is_dlc: false },
-        ArmaMod { name: "one".into(), hash: 3, flags: 0x01, id: 0, workshop_id: None, is_dlc: false },
+        ArmaMod::new(String::new(), 1, 0x13, 1_681_170),
+        ArmaMod::new("server side".into(), 2, 0x00, 0),
+        ArmaMod::new("one".into(), 3, 0x01, 0),
         ArmaMod::workshop("big id", 4, 3_584_152_650_000),
-        ArmaMod {
-            name: "\u{1}\u{2}ÿ".into(),
-            hash: 0,
-            flags: 0x02,
-            id: 0x0102,
-            workshop_id: Some(0x0102),
-            is_dlc: false,
-        },
+        ArmaMod::new("\u{1}\u{2}ÿ".into(), 0, 0x02, 0x0102),
     ];
     arma.signatures = vec!["a3".into(), "cba_3.18.4.250711".into(), String::new()];
     arma.description = None;
@@ -420,7 +413,9 @@ fn the_encoder_refuses_what_would_not_read_back() {
         }),
         ("workshop_id", {
             let mut arma = fine.clone();
-            arma.mods = vec![ArmaMod { workshop_id: None, ..fine.mods[0].clone() }];
+            let mut unmarked = fine.mods[0].clone();
+            unmarked.workshop_id = None;
+            arma.mods = vec![unmarked];
             arma
         }),
         ("named like a chunk", {

@@ -815,7 +815,7 @@ fn list_from_a_master_server() {
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[5]["address"], "192.0.2.5:27015");
 
-    let silent = FakeMaster { silent_after: Some(2), ..FakeMaster::new(servers, 4) }.spawn("127.0.0.1:0").unwrap();
+    let silent = FakeMaster::new(servers, 4).silent_after(2).spawn("127.0.0.1:0").unwrap();
     let out = run(&["list", "--master", &silent.local_addr().to_string(), "--pace", "0", "--retries", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 8, "two pages printed");
@@ -835,7 +835,7 @@ fn ports_shows_the_query_and_game_ports() {
     gmod.game_port = Some(27005);
     gmod.app_id = Some(4000);
     gmod.game_dir = "garrysmod".into();
-    let api = FakeWebApi { at_address: vec![tf, gmod], ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let api = FakeWebApi::new(KEY, vec![]).at_address(vec![tf, gmod]).spawn().unwrap();
     let out = run_keyed(&["ports", "203.0.113.7:27015", "--api-url", &api.base_url()], Some(KEY));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -348,7 +348,7 @@ mod walk {
     #[test]
     fn a_walk_over_a_fake_master() {
         let list = addrs(1000);
-        let master = FakeMaster { lose: vec![3], ..FakeMaster::new(list.clone(), 231) }.spawn("127.0.0.1:0").unwrap();
+        let master = FakeMaster::new(list.clone(), 231).lose(vec![3]).spawn("127.0.0.1:0").unwrap();
         let walk = MasterQuery::new(master.local_addr())
             .unwrap()
             .region(Region::Europe)
@@ -367,8 +367,7 @@ mod walk {
         assert_eq!(requests[0].seed, "0.0.0.0:0");
         assert!(requests.windows(2).any(|w| w[0].seed == w[1].seed), "a page asked for again");
 
-        let silent =
-            FakeMaster { silent_after: Some(2), ..FakeMaster::new(list.clone(), 100) }.spawn("127.0.0.1:0").unwrap();
+        let silent = FakeMaster::new(list.clone(), 100).silent_after(2).spawn("127.0.0.1:0").unwrap();
         let walk = MasterQuery::new(silent.local_addr())
             .unwrap()
             .pace(Duration::ZERO)
@@ -389,8 +388,7 @@ mod walk {
     #[test]
     fn a_rate_limited_master_ends_the_walk_with_how_far_it_got() {
         let limit = RateLimit::new(3, Duration::from_secs(60), Duration::from_secs(60));
-        let master =
-            FakeMaster { rate_limit: Some(limit), ..FakeMaster::new(addrs(100), 10) }.spawn("127.0.0.1:0").unwrap();
+        let master = FakeMaster::new(addrs(100), 10).rate_limit(limit).spawn("127.0.0.1:0").unwrap();
         let walk = MasterQuery::new(master.local_addr())
             .unwrap()
             .pace(Duration::ZERO)

@@ -4,7 +4,6 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use a2s_query::proto::{GoldSrcInfo, Info, Platform, Player, Query, ServerType, SourceInfo, SplitFormat};
 use a2s_query::server::Responder;
@@ -35,20 +34,14 @@ fn source_info() -> SourceInfo {
     info.player_count = 2;
     info.max_players = 16;
     info.bot_count = 1;
-    info.server_type = ServerType::Dedicated;
-    info.platform = Platform::Linux;
-    info.password_protected = false;
     info.vac_enabled = true;
-    info.the_ship = None;
     info.version = "1.0".into();
-    info.edf = 0;
     info.port = Some(27015);
     info.steam_id = Some(0x0102_0304_0506_0708);
     info.stv_port = Some(27020);
     info.stv_name = Some("tv".into());
     info.keywords = Some("k1,k2".into());
     info.game_id = Some(440);
-    info.ping = Duration::ZERO;
     info
 }
 
@@ -101,9 +94,6 @@ fn goldsrc_info_with_the_mod_block() {
     g.player_count = 3;
     g.max_players = 8;
     g.protocol = 47;
-    g.server_type = ServerType::Dedicated;
-    g.platform = Platform::Linux;
-    g.password_protected = false;
     g.is_mod = true;
     g.mod_website = Some("w".into());
     g.mod_download = Some("d".into());
@@ -113,7 +103,6 @@ fn goldsrc_info_with_the_mod_block() {
     g.uses_custom_dll = Some(false);
     g.vac_enabled = true;
     g.bot_count = 2;
-    g.ping = Duration::ZERO;
     let mut r = open(Info::GoldSrc(g.clone()), vec![], vec![]);
     #[rustfmt::skip]
     let want: Vec<u8> = [

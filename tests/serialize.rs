@@ -27,17 +27,11 @@ fn source() -> SourceInfo {
     info.player_count = 3;
     info.max_players = 10;
     info.bot_count = 1;
-    info.server_type = ServerType::Dedicated;
-    info.platform = Platform::Linux;
-    info.password_protected = false;
     info.vac_enabled = true;
-    info.the_ship = None;
     info.version = "1.0".into();
     info.edf = 0xF1;
     info.port = Some(27015);
     info.steam_id = Some(9);
-    info.stv_port = None;
-    info.stv_name = None;
     info.keywords = Some("k".into());
     info.game_id = Some(730);
     info.ping = Duration::from_millis(250);
@@ -101,18 +95,14 @@ fn goldsrc_info() {
         info.player_count = 1;
         info.max_players = 8;
         info.protocol = 47;
-        info.server_type = ServerType::Dedicated;
         info.platform = Platform::Windows;
         info.password_protected = true;
         info.is_mod = true;
         info.mod_website = Some("w".into());
-        info.mod_download = None;
         info.mod_version = Some(1);
         info.mod_size = Some(2);
         info.multiplayer_only = Some(true);
         info.uses_custom_dll = Some(false);
-        info.vac_enabled = false;
-        info.bot_count = 0;
         info.ping = Duration::from_millis(500);
         info
     };

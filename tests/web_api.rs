@@ -82,7 +82,7 @@ fn odd_and_missing_fields_are_read_leniently_and_entries_without_an_address_coun
         42,
         {"addr":"192.0.2.2:27015"}
     ]}}"#;
-    let fake = FakeWebApi { list_body: Some(body.into()), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).list_body(body).spawn().unwrap();
     let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 100).unwrap();
     assert_eq!(list.skipped, 3, "a bad address, no address, and an entry that is not an object");
     let [full, v6, odd, bare] = list.servers.as_slice() else { panic!("{:?}", list.servers) };
@@ -132,13 +132,13 @@ fn a_wrong_key_is_a_bad_key_error_that_never_shows_the_key() {
 #[test]
 fn http_errors_and_malformed_bodies_are_errors_that_say_so() {
     for (status, want) in [(500, "HTTP 500"), (503, "HTTP 503"), (404, "HTTP 404")] {
-        let fake = FakeWebApi { status: Some(status), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+        let fake = FakeWebApi::new(KEY, vec![]).status(status).spawn().unwrap();
         let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
         assert!(matches!(err, web_api::Error::Status { status: s, .. } if s == status), "{err:?}");
         assert!(err.to_string().contains(want) && err.to_string().contains(&format!("status {status}")), "{err}");
         assert_keyless(&err);
     }
-    let fake = FakeWebApi { status: Some(429), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(429).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     assert!(matches!(err, web_api::Error::RateLimited), "{err:?}");
 
@@ -151,7 +151,7 @@ fn http_errors_and_malformed_bodies_are_errors_that_say_so() {
         (r#"{"response":{"servers":[]}} trailing"#, "not JSON"),
         (r#"{"response":{"servers":[{"addr":"1.2.3.4:5"}"#, "not JSON"),
     ] {
-        let fake = FakeWebApi { list_body: Some(body.into()), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+        let fake = FakeWebApi::new(KEY, vec![]).list_body(body).spawn().unwrap();
         let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
         assert!(matches!(err, web_api::Error::Malformed(_)), "{body}: {err:?}");
         assert!(err.to_string().contains(want), "{body}: {err}");
@@ -203,8 +203,7 @@ fn servers_at_an_address_give_query_and_game_ports() {
     tf.steam_id = Some(85568392923888991);
     tf.reject = Some(3);
     let other = ServerAtAddress::new("192.0.2.9:27015".parse().unwrap());
-    let fake =
-        FakeWebApi { at_address: vec![ark.clone(), tf.clone(), other], ..FakeWebApi::default() }.spawn().unwrap();
+    let fake = FakeWebApi::default().at_address(vec![ark.clone(), tf.clone(), other]).spawn().unwrap();
 
     let api = WebApi::without_key().base_url(fake.base_url());
     let list = api.servers_at_address("85.190.155.82".parse::<IpAddr>().unwrap()).unwrap();
@@ -233,7 +232,7 @@ fn the_readers_take_bodies_from_any_client() {
     assert_eq!(list.servers[0].os, None);
     // A long body quoted in an error is cut, and control characters do not reach a terminal.
     let long = format!("\u{1b}[31m{}", "x".repeat(10_000));
-    let fake = FakeWebApi { status: Some(500), list_body: Some(long), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(500).list_body(long).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     let text = err.to_string();
     assert!(text.len() < 300 && text.ends_with("xxx...") && !text.contains('\u{1b}'), "{text}");
@@ -294,7 +293,7 @@ fn huge_replies_are_read_entry_by_entry_and_capped() {
 #[test]
 fn a_key_across_the_excerpt_cut_is_still_taken_out() {
     let body = format!("<html>{}{KEY} was refused</html>", "x".repeat(140));
-    let fake = FakeWebApi { status: Some(502), list_body: Some(body), ..FakeWebApi::new(KEY, vec![]) }.spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(502).list_body(body).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     assert!(matches!(&err, web_api::Error::Status { status: 502, .. }), "{err:?}");
     let text = err.to_string();

@@ -215,8 +215,12 @@ impl Difficulty {
 }
 
 /// One mod (or creator DLC) the server runs.
+///
+/// `workshop_id` and `is_dlc` are read from `flags` and `id`: build one with
+/// [`ArmaMod::new`] (a record as sent) or [`ArmaMod::workshop`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ArmaMod<S = String> {
     /// Its name (empty for a creator DLC).
     pub name: S,
@@ -234,11 +238,26 @@ pub struct ArmaMod<S = String> {
 }
 
 impl<S> ArmaMod<S> {
+    /// A mod as sent: its name, hash, flags byte and id, the rest read from them (a
+    /// creator DLC when `flags` has `0x10`; a Workshop id when not and `id` is not 0).
+    ///
+    /// ```
+    /// use a2s_query::proto::ArmaMod;
+    /// let dlc = ArmaMod::new(String::new(), 7, 0x13, 1_681_170);
+    /// assert_eq!((dlc.is_dlc, dlc.workshop_id), (true, None));
+    /// let local = ArmaMod::new("server side".to_string(), 2, 0x00, 0);
+    /// assert_eq!((local.is_dlc, local.workshop_id), (false, None));
+    /// ```
+    pub fn new(name: S, hash: u32, flags: u8, id: u64) -> Self {
+        let is_dlc = flags & CREATOR_DLC != 0;
+        let workshop_id = (!is_dlc && id != 0).then_some(id);
+        ArmaMod { name, hash, flags, id, workshop_id, is_dlc }
+    }
+
     /// A Workshop mod, as servers send one (a 4-byte id when it fits, else 8).
     pub fn workshop(name: impl Into<S>, hash: u32, workshop_id: u64) -> Self {
         let len = if workshop_id <= u64::from(u32::MAX) { 4 } else { 8 };
-        let id = workshop_id;
-        ArmaMod { name: name.into(), hash, flags: len, id, workshop_id: (id != 0).then_some(id), is_dlc: false }
+        ArmaMod::new(name.into(), hash, len, workshop_id)
     }
 }
 
@@ -354,9 +373,7 @@ impl<S: TextBuf> ArmaRules<S> {
             }
             let id = r.bytes(len, "mod id")?.iter().rev().fold(0u64, |id, &b| (id << 8) | u64::from(b));
             let name = short_text(&mut r, decoder, "mod name")?;
-            let is_dlc = flags & CREATOR_DLC != 0;
-            let workshop_id = (!is_dlc && id != 0).then_some(id);
-            mods.push(ArmaMod { name, hash, flags, id, workshop_id, is_dlc });
+            mods.push(ArmaMod::new(name, hash, flags, id));
         }
         let count = r.u8("signature count")?;
         let mut signatures = Vec::with_capacity(usize::from(count).min(r.remaining()));

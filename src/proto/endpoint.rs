@@ -31,7 +31,9 @@ pub const MAX_REMEMBERED: usize = 65_536;
 
 /// The work one server gets in an [`Endpoint`]: an [`Exchange`] for one query, or
 /// [`AllQueries`] for the three in a row. Its methods are those of an exchange.
-pub trait Job<D: TextDecoder>: Sized {
+///
+/// Sealed: the endpoint drives the crate's own jobs; their methods may change.
+pub trait Job<D: TextDecoder>: super::sealed::Sealed + Sized {
     /// What the server's item carries when the job is over.
     type Output;
     /// Which work, for a job that can do several kinds (`()` for one that cannot):
@@ -206,6 +208,8 @@ impl<D: TextDecoder> AllQueries<D> {
     }
 }
 
+impl<D: TextDecoder> super::sealed::Sealed for AllQueries<D> {}
+
 impl<D: TextDecoder> Job<D> for AllQueries<D> {
     type Output = Answers<D::Text>;
     type Kind = ();
@@ -262,6 +266,9 @@ fn not_run<T>() -> Result<T> {
 }
 
 /// How an [`Endpoint`] paces its work.
+///
+/// New options may come (`#[non_exhaustive]`): start from `default()` and set the
+/// fields you change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointConfig {

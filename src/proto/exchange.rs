@@ -19,6 +19,15 @@ pub const GOLDSRC_GRACE_FLOOR: Duration = Duration::from_millis(30);
 const SENDS_KEPT: usize = 8;
 
 /// How one query behaves: the options of a [`Client`](crate::Client), for one exchange.
+///
+/// New options may come (`#[non_exhaustive]`): start from `default()` and set the
+/// fields you change.
+///
+/// ```
+/// let mut config = a2s_query::proto::ExchangeConfig::default();
+/// config.timeout = std::time::Duration::from_secs(1);
+/// config.retries = 2;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExchangeConfig {
@@ -56,7 +65,8 @@ impl Default for ExchangeConfig {
 }
 
 /// What one exchange learned about its server that the next one can use: keep it per
-/// server address and hand it to the next [`Exchange::new`] for that address.
+/// server address and hand it to the next [`Exchange::new`] for that address
+/// (`Learned::default()` for a server not met before).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Learned {
@@ -72,7 +82,9 @@ pub struct Learned {
 
 /// A reply an [`Exchange`] can wait for: [`Info`], [`Players`] or [`Rules`], with the
 /// decoder that turns its strings into text.
-pub trait Answer<D: TextDecoder>: Sized {
+///
+/// Sealed: its hooks are the exchange's own and may change.
+pub trait Answer<D: TextDecoder>: super::sealed::Sealed + Sized {
     /// The first request, without a challenge.
     const QUERY: Query;
     /// Whether a reply of type `kind` answers the query.
@@ -93,6 +105,12 @@ pub trait Answer<D: TextDecoder>: Sized {
         SplitFormat::Auto
     }
 }
+
+impl<S> super::sealed::Sealed for Info<S> {}
+impl<S> super::sealed::Sealed for Players<S> {}
+impl<S> super::sealed::Sealed for Rules<S> {}
+impl<S> super::sealed::Sealed for super::ArmaRules<S> {}
+impl<T, D> super::sealed::Sealed for Exchange<T, D> {}
 
 impl<D: TextDecoder> Answer<D> for Info<D::Text> {
     const QUERY: Query = Query::Info(None);

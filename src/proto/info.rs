@@ -489,7 +489,7 @@ impl<S: Default> SourceInfo<S> {
     }
 }
 
-/// Only for `String`, so that a struct literal ending `..Default::default()` infers it.
+/// Only for `String`, so that `default()` needs no annotation.
 impl Default for SourceInfo {
     fn default() -> Self {
         SourceInfo::empty()
@@ -526,7 +526,7 @@ impl<S: Default> GoldSrcInfo<S> {
     }
 }
 
-/// Only for `String`, so that a struct literal ending `..Default::default()` infers it.
+/// Only for `String`, so that `default()` needs no annotation.
 impl Default for GoldSrcInfo {
     fn default() -> Self {
         GoldSrcInfo::empty()

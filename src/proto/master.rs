@@ -124,6 +124,9 @@ impl MasterPage {
 }
 
 /// How a [`MasterWalk`] paces and bounds itself.
+///
+/// New options may come (`#[non_exhaustive]`): start from `default()` and set the
+/// fields you change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MasterConfig {

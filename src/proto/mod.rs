@@ -61,6 +61,13 @@ mod writer;
 pub use crate::limits::Limits;
 pub use arma::{ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
 pub(crate) use endpoint::normalized;
+
+/// Keeps [`Job`] and [`Answer`] to the crate's own types, so their methods can change
+/// without breaking anyone.
+pub(crate) mod sealed {
+    /// Implemented by the crate's jobs and answers only.
+    pub trait Sealed {}
+}
 pub use endpoint::{
     AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED,
 };

@@ -39,6 +39,7 @@ pub struct MasterRequest {
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FakeMaster {
     /// The list, in order.
     pub servers: Vec<SocketAddrV4>,
@@ -109,6 +110,24 @@ impl FakeMaster {
     /// A master serving `servers`, `page_size` a page, losing nothing.
     pub fn new(servers: Vec<SocketAddrV4>, page_size: usize) -> Self {
         FakeMaster { servers, page_size: page_size.max(1), lose: Vec::new(), silent_after: None, rate_limit: None }
+    }
+
+    /// The same, leaving the requests in `lose` (counted from 0) unanswered.
+    pub fn lose(mut self, lose: Vec<usize>) -> Self {
+        self.lose = lose;
+        self
+    }
+
+    /// The same, silent on new pages after `pages` of them.
+    pub fn silent_after(mut self, pages: usize) -> Self {
+        self.silent_after = Some(pages);
+        self
+    }
+
+    /// The same, under a rate limit ([`RateLimit::VALVE`], say).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
     }
 
     /// The page answering a request seeded with `seed`: the addresses after it.

@@ -171,7 +171,7 @@ impl<S: AsRef<[u8]>> Responder<S> {
             Query::Players(c) | Query::Rules(c) => Some(c),
             Query::GetChallenge => None,
         };
-        let proven = given == Some(expected) || client.ip().is_loopback();
+        let proven = given == Some(expected) || client.ip().to_canonical().is_loopback();
         let mut out = Vec::new();
         if query == Query::GetChallenge || (self.require_challenge && given != Some(expected)) {
             encode_challenge(expected, &mut out);

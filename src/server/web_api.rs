@@ -68,6 +68,7 @@ impl WebApiRequest {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FakeWebApi {
     /// The key `GetServerList` accepts; any other gets Steam's 403 page.
     pub key: String,
@@ -87,6 +88,25 @@ impl FakeWebApi {
     /// A fake serving `servers` to the key `key`.
     pub fn new(key: impl Into<String>, servers: Vec<ServerSummary>) -> Self {
         FakeWebApi { key: key.into(), servers, ..Default::default() }
+    }
+
+    /// The same, serving `body` for `GetServerList` instead of a list written from
+    /// `servers`.
+    pub fn list_body(mut self, body: impl Into<String>) -> Self {
+        self.list_body = Some(body.into());
+        self
+    }
+
+    /// The same, serving `entries` for `GetServersAtAddress`.
+    pub fn at_address(mut self, entries: Vec<ServerAtAddress>) -> Self {
+        self.at_address = entries;
+        self
+    }
+
+    /// The same, answering every request with HTTP `status`.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
 
     /// Serves on 127.0.0.1 in a new thread until the handle is dropped.

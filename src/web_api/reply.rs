@@ -135,6 +135,7 @@ impl ServerAtAddress {
 /// The servers of one reply, and how many entries were skipped because they had no
 /// readable address (nothing to query, so nothing to yield; counted, not hidden).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Listing<T> {
     /// The servers, in the order the reply gave them.
     pub servers: Vec<T>,
