@@ -12,7 +12,7 @@
 //! | `Encoding::Whatwg` (feature `encoding_rs`: Windows-1251, GBK, Shift_JIS, ...) | `String` | replaced by U+FFFD |
 //! | [`Raw`] | `Vec<u8>` | cannot happen: bytes kept as sent (python-a2s's `encoding=None`) |
 //!
-//! The trait is open: implement it for a code page neither knows.
+//! [`TextDecoder`] is open: implement it for a code page none of these knows.
 
 use std::fmt::Debug;
 use std::hash::Hash;
