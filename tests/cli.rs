@@ -167,15 +167,7 @@ fn the_ship_players_carry_deaths_and_money() {
     let mut info = SourceInfo::default();
     info.app_id = 2400;
     info.the_ship = Some(TheShip { mode: 0, witnesses: 2, duration: 5 });
-    let ship: Vec<Player> = players()
-        .into_iter()
-        .map(|p| {
-            let mut player = p;
-            player.deaths = Some(3);
-            player.money = Some(250);
-            player
-        })
-        .collect();
+    let ship: Vec<Player> = players().into_iter().map(|p| p.with_ship(3, 250)).collect();
     let server = Responder::new(Info::Source(info), ship, vec![]).spawn("127.0.0.1:0").unwrap();
     let v = json_of(&run(&["players", &server.local_addr().to_string(), "--json"]));
     assert_eq!(keys(&v[0]), sorted(&["index", "name", "score", "duration", "deaths", "money"]));

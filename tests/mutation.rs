@@ -63,17 +63,7 @@ fn seeds() -> Vec<Vec<Vec<u8>>> {
             player
         })
         .collect();
-    let ship_players: Vec<Player> = players
-        .iter()
-        .take(8)
-        .cloned()
-        .map(|p| {
-            let mut player = p;
-            player.deaths = Some(1);
-            player.money = Some(2);
-            player
-        })
-        .collect();
+    let ship_players: Vec<Player> = players.iter().take(8).cloned().map(|p| p.with_ship(1, 2)).collect();
     for (list, layout) in [(&players, ShipLayout::Trailing), (&ship_players, ShipLayout::Interleaved)] {
         let mut buf = Vec::new();
         encode_players(list, layout, &mut buf).unwrap();

@@ -129,21 +129,11 @@ fn goldsrc_info_with_the_mod_block() {
 }
 
 fn ship_players() -> Vec<Player> {
-    vec![
-        {
-            let mut player = Player::new("a".to_string(), 7, 1.5);
-            player.deaths = Some(3);
-            player.money = Some(500);
-            player
-        },
-        {
-            let mut player = Player::new("b".to_string(), -1, 2.0);
-            player.index = 1;
-            player.deaths = Some(0);
-            player.money = Some(1);
-            player
-        },
-    ]
+    vec![Player::new("a".to_string(), 7, 1.5).with_ship(3, 500), {
+        let mut player = Player::new("b".to_string(), -1, 2.0).with_ship(0, 1);
+        player.index = 1;
+        player
+    }]
 }
 
 /// §3.3: by default The Ship's deaths and money follow all players, as real servers

@@ -145,9 +145,7 @@ fn goldsrc_info() {
 fn players_and_rules() {
     let plain = Player::new("a".to_string(), -1, 1.5);
     assert_eq!(to_value(&plain).unwrap(), json!({"index": 0, "name": "a", "score": -1, "duration": 1.5}));
-    let mut ship = plain;
-    ship.deaths = Some(2);
-    ship.money = Some(300);
+    let ship = plain.with_ship(2, 300);
     assert_eq!(
         to_value(&ship).unwrap(),
         json!({"index": 0, "name": "a", "score": -1, "duration": 1.5, "deaths": 2, "money": 300})
@@ -191,21 +189,11 @@ fn every_result_type_round_trips() {
     assert_eq!(again(&goldsrc), goldsrc);
 
     let players = {
-        let mut list = a2s_query::Players::new(vec![
-            {
-                let mut player = Player::new("a".to_string(), 5, 1.5);
-                player.deaths = Some(2);
-                player.money = Some(100);
-                player
-            },
-            {
-                let mut player = Player::new("b".to_string(), -1, 0.25);
-                player.index = 1;
-                player.deaths = Some(0);
-                player.money = Some(0);
-                player
-            },
-        ]);
+        let mut list = a2s_query::Players::new(vec![Player::new("a".to_string(), 5, 1.5).with_ship(2, 100), {
+            let mut player = Player::new("b".to_string(), -1, 0.25).with_ship(0, 0);
+            player.index = 1;
+            player
+        }]);
         list.count = 3;
         list.ship_layout = Some(a2s_query::proto::ShipLayout::Trailing);
         list.truncated = true;

@@ -105,6 +105,18 @@ impl<S> Player<S> {
     pub fn new(name: S, score: i32, duration: f32) -> Self {
         Player { index: 0, name, score, duration, deaths: None, money: None }
     }
+
+    /// The same player with The Ship's deaths and money.
+    ///
+    /// ```
+    /// let p = a2s_query::Player::new("hunter".to_string(), 3, 60.0).with_ship(1, 250);
+    /// assert_eq!((p.deaths, p.money), (Some(1), Some(250)));
+    /// ```
+    pub fn with_ship(mut self, deaths: i32, money: i32) -> Self {
+        self.deaths = Some(deaths);
+        self.money = Some(money);
+        self
+    }
 }
 
 impl<S> Players<S> {
