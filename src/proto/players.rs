@@ -94,8 +94,8 @@ pub struct Players<S = String> {
 }
 
 impl<S> Player<S> {
-    /// A player as most servers send one: index 0, no The Ship fields (set `index`,
-    /// `deaths` and `money` on the result where they matter).
+    /// A player as most servers send one: index 0, no The Ship fields (set `index` on
+    /// the result where it matters; [`Player::with_ship`] adds deaths and money).
     ///
     /// ```
     /// let mut bot = a2s_query::Player::new("Bot 01".to_string(), -2, 31.5);

@@ -171,7 +171,7 @@ impl<S: AsRef<[u8]>> Responder<S> {
             Query::Players(c) | Query::Rules(c) => Some(c),
             Query::GetChallenge => None,
         };
-        let proven = given == Some(expected) || client.ip().to_canonical().is_loopback();
+        let proven = given == Some(expected) || from_loopback(client);
         let mut out = Vec::new();
         if query == Query::GetChallenge || (self.require_challenge && given != Some(expected)) {
             encode_challenge(expected, &mut out);
@@ -250,6 +250,12 @@ fn serve<S: AsRef<[u8]>>(socket: &UdpSocket, state: &Mutex<Responder<S>>, stop: 
             let _ = socket.send_to(&r, from);
         }
     }
+}
+
+/// Whether `from` is a loopback address (an IPv4-mapped one included): the one source
+/// that cannot be spoofed from outside, so the servers here trust it unproven.
+pub(crate) fn from_loopback(from: SocketAddr) -> bool {
+    from.ip().to_canonical().is_loopback()
 }
 
 /// A [`Responder`] serving in its thread; stops when dropped.
@@ -342,6 +348,18 @@ impl Drop for Background {
 mod tests {
     use super::*;
     use crate::proto::{Datagram, SourceInfo};
+
+    /// Only loopback sources go unproven (the fake master answers nothing else), in
+    /// either family.
+    #[test]
+    fn only_loopback_clients_are_answered() {
+        for ok in ["127.0.0.1:5", "127.9.8.7:5", "[::1]:5", "[::ffff:127.0.0.1]:5"] {
+            assert!(from_loopback(ok.parse().unwrap()), "{ok}");
+        }
+        for no in ["192.0.2.1:5", "10.0.0.1:5", "[2001:db8::1]:5", "[::ffff:192.0.2.1]:5", "0.0.0.0:5"] {
+            assert!(!from_loopback(no.parse().unwrap()), "{no}");
+        }
+    }
 
     fn client() -> SocketAddr {
         "127.0.0.1:5555".parse().unwrap()
