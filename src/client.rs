@@ -144,9 +144,10 @@ impl<D: TextDecoder> ClientBuilder<D> {
     /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
     /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply wins
     /// when it comes in time, never past the call's timeout. By default the wait is
-    /// half the round trip just measured, at least
-    /// [`GOLDSRC_GRACE_FLOOR`](crate::proto::GOLDSRC_GRACE_FLOOR) (30 ms): both
-    /// replies leave the server together. Zero takes the first reply.
+    /// learned per server: [`GOLDSRC_GRACE`](crate::proto::GOLDSRC_GRACE) (300 ms) the
+    /// first time, none for a server that then sent only `0x6D`, until the `0x49` for
+    /// one known to send both (HLDS sends it with its next frame, not with the `0x6D`).
+    /// A fixed grace here replaces that; zero takes the first reply.
     pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
         self.config.goldsrc_grace = Some(grace);
         self

@@ -326,6 +326,9 @@ pub enum Stray {
     Repeat,
     /// Anything handed in before the request went out (it answers an earlier one).
     Early,
+    /// A reply that came too soon after the request to answer it (sooner than half the
+    /// server's shortest round trip, less 5 ms): a late reply to an earlier query.
+    Stale,
 }
 
 impl Stray {
@@ -359,6 +362,9 @@ impl fmt::Display for Ignored {
             Stray::Unusable => write!(f, "an A2S datagram that could not be used"),
             Stray::Repeat => write!(f, "a repeat of something already handled"),
             Stray::Early => write!(f, "handed in before the request went out"),
+            Stray::Stale => {
+                write!(f, "a reply too soon after the request to answer it (a late reply to an earlier query)")
+            }
         }
     }
 }

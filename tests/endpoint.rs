@@ -279,7 +279,9 @@ fn retries_are_paced_and_answered() {
     assert_eq!(sends(&mut e, t0 + ms(300)), [(addr(1), Query::Info(None))], "the retry");
     e.handle_datagram(addr(1), &info_reply("late"), t0 + ms(310));
     let (_, info) = e.poll_output().unwrap();
-    assert_eq!(info.unwrap().ping(), ms(10));
+    // Either copy may be the one answered, and nothing is known of the server: the
+    // time since the first (an upper bound).
+    assert_eq!(info.unwrap().ping(), ms(310));
 }
 
 #[test]

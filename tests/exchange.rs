@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
-    encode_challenge, encode_rules, split_packet, Challenge, Exchange, ExchangeConfig, GoldSrcInfo, Info, Learned,
-    Players, Query, Rules, SourceInfo, SplitFormat, GOLDSRC_GRACE_FLOOR,
+    encode_challenge, encode_rules, split_packet, Challenge, Exchange, ExchangeConfig, GoldSrcInfo, Info, InfoReplies,
+    Learned, Players, Query, Rules, SourceInfo, SplitFormat, DRAIN_UNKNOWN_ROUND_TRIP, GOLDSRC_GRACE,
 };
 use a2s_query::{Encoding, Error, Limits, Stray};
 
@@ -383,11 +383,16 @@ fn ping_after_a_retry_counts_from_the_request_answered() {
     s.wakes(250);
     s.sends(250);
     s.gets(560, &info_reply("lossy"));
-    assert_eq!(s.answer().ping(), ms(310));
+    // Either copy may be the one answered (Karn's rule): the round trip known before,
+    // and no sample learned from this reply.
+    assert_eq!(s.answer().ping(), ms(300));
+    assert_eq!(s.ex.learned().round_trip, Some(ms(300)));
 }
 
+/// Karn's rule: the challenged request went out twice, so the reply is no sample; the
+/// challenge's own round trip (one request, one reply) is the ping.
 #[test]
-fn the_challenge_round_trip_tells_which_copy_was_answered() {
+fn a_retried_requests_ping_is_the_challenge_round_trip() {
     let mut s = info_script(config(1000, 3));
     s.sends(0);
     s.gets(200, &challenge(C1));
@@ -396,7 +401,190 @@ fn the_challenge_round_trip_tells_which_copy_was_answered() {
     s.wakes(400);
     s.sends(400);
     s.gets(410, &info_reply("first copy"));
-    assert_eq!(s.answer().ping(), ms(210));
+    assert_eq!(s.answer().ping(), ms(200));
+    assert_eq!(s.ex.learned().round_trip, Some(ms(200)), "the challenge's sample, not the reply's");
+}
+
+/// Bug: after a retry on first contact the ping counted from the last send: 96 ms
+/// reported for a true 600 ms.
+#[test]
+fn a_retried_first_contact_reports_the_time_since_the_first_request() {
+    let mut s = info_script(config(3000, 5));
+    s.sends(0);
+    s.wakes(500);
+    s.sends(500);
+    s.gets(600, &info_reply("slow"));
+    assert_eq!(s.answer().ping(), ms(600), "an upper bound, never a guess from the last copy");
+    assert_eq!(s.ex.learned().round_trip, None, "no sample from a request sent twice");
+    assert_eq!(s.ex.learned().min_round_trip, None);
+}
+
+// ---- late replies of earlier queries ----
+
+/// A double-answering server's `0x6D` trailing its `0x49` by 20 ms reaches the next
+/// query 20 ms after its request: with a 100 ms round trip, it cannot answer it.
+#[test]
+fn a_reply_too_soon_after_the_request_is_stale() {
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(100));
+    learned.min_round_trip = Some(ms(100));
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    s.gets(20, &goldsrc_reply("previous query"));
+    s.pending();
+    assert_eq!(s.ex.strays(), 1);
+    s.gets(100, &info_reply("this query"));
+    let info = s.answer();
+    assert_eq!(info.name(), "this query");
+    assert_eq!(info.ping(), ms(100));
+}
+
+/// The same server with the `0x6D` trailing by 100 ms (past half the round trip): it
+/// is held, and the fresh `0x49` wins; the server is then known to send both.
+#[test]
+fn a_trailing_goldsrc_reply_100_ms_late_loses_to_the_fresh_source_reply() {
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(150));
+    learned.min_round_trip = Some(ms(150));
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    s.gets(100, &goldsrc_reply("previous query"));
+    s.pending();
+    s.gets(150, &info_reply("this query"));
+    let info = s.answer();
+    assert_eq!(info.name(), "this query");
+    assert_eq!(info.ping(), ms(150));
+    assert_eq!(s.ex.learned().info_replies, InfoReplies::Both);
+    assert_eq!(s.ex.draining(), None, "its second reply came");
+}
+
+#[test]
+fn a_query_that_timed_out_after_stale_replies_forgets_the_shortest_round_trip() {
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(400));
+    learned.min_round_trip = Some(ms(400));
+    let mut s: Script<Info> = Script::new(config(1000, 0), learned);
+    s.sends(0);
+    // The server got closer: its real answer now looks too early.
+    s.gets(50, &info_reply("closer"));
+    s.wakes(1000);
+    let error = s.error();
+    assert!(error.to_string().contains("too soon after the request"), "{error}");
+    assert_eq!(s.ex.learned().min_round_trip, None);
+
+    let mut s: Script<Info> = Script::new(config(1000, 0), s.ex.learned());
+    s.sends(0);
+    s.gets(50, &info_reply("closer"));
+    assert_eq!(s.answer().ping(), ms(50));
+}
+
+// ---- what a query leaves owed ----
+
+#[test]
+fn draining_counts_the_replies_still_owed() {
+    // Answered at once: nothing owed.
+    let mut s = info_script(config(1000, 0));
+    s.sends(0);
+    s.gets(40, &info_reply("x"));
+    s.answer();
+    assert_eq!(s.ex.draining(), None);
+
+    // Two copies sent, one answer: one owed, for two round trips.
+    let mut s = info_script(config(1000, 1));
+    s.sends(0);
+    s.wakes(500);
+    s.sends(500);
+    s.gets(540, &info_reply("x"));
+    s.answer();
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(40));
+    let mut s2: Script<Info> = Script::new(config(1000, 1), learned);
+    s2.sends(0);
+    s2.wakes(500);
+    s2.sends(500);
+    s2.gets(540, &info_reply("x"));
+    s2.answer();
+    let d = s2.ex.draining().expect("one copy unanswered");
+    assert_eq!((d.replies, d.window), (1, ms(80)));
+    let d = s.ex.draining().expect("one copy unanswered");
+    assert_eq!((d.replies, d.window), (1, DRAIN_UNKNOWN_ROUND_TRIP), "no round trip known");
+
+    // A timeout: the request is owed.
+    let mut s = info_script(config(300, 0));
+    s.sends(0);
+    s.wakes(300);
+    s.error();
+    assert_eq!(s.ex.draining().map(|d| d.replies), Some(1));
+
+    // A server known to send both, answered by its `0x49` first: its `0x6D` is owed.
+    let mut learned = Learned::default();
+    learned.info_replies = InfoReplies::Both;
+    learned.round_trip = Some(ms(2));
+    let mut s: Script<Info> = Script::new(config(1000, 0), learned);
+    s.sends(0);
+    s.gets(2, &info_reply("new first"));
+    s.answer();
+    let d = s.ex.draining().expect("the 0x6D is owed");
+    assert_eq!((d.replies, d.window), (1, GOLDSRC_GRACE));
+}
+
+// ---- a remembered challenge ----
+
+/// Bug: a server that silently drops stale challenges made every later poll of a
+/// reusing client time out.
+#[test]
+fn a_remembered_challenge_met_by_silence_is_dropped_from_the_retry_and_forgotten() {
+    let mut learned = Learned::default();
+    learned.challenge = Some(C1);
+    let mut s: Script<Players> = Script::new(config(1000, 1), learned);
+    assert_eq!(s.sends(0), Query::Players(C1));
+    s.wakes(500);
+    assert_eq!(s.sends(500), Query::Players(Challenge::REQUEST), "a fresh challenge asked for");
+    assert_eq!(s.ex.learned().challenge, None);
+    s.gets(520, &challenge(C2));
+    assert_eq!(s.sends(520), Query::Players(C2));
+    s.gets(540, &players_reply());
+    s.answer();
+    assert_eq!(s.ex.learned().challenge, Some(C2));
+
+    // With no retry: forgotten at the timeout, so the next query asks afresh.
+    let mut s: Script<Players> = Script::new(config(1000, 0), learned);
+    assert_eq!(s.sends(0), Query::Players(C1));
+    s.wakes(1000);
+    assert!(s.error().is_timeout());
+    assert_eq!(s.ex.learned().challenge, None);
+
+    // Answered: kept.
+    let mut s: Script<Players> = Script::new(config(1000, 0), learned);
+    s.sends(0);
+    s.gets(30, &players_reply());
+    s.answer();
+    assert_eq!(s.ex.learned().challenge, Some(C1));
+}
+
+// ---- broken replies ----
+
+/// Bug: one datagram of the asked type that did not parse ended the call, though the
+/// good reply followed 5 ms later.
+#[test]
+fn a_reply_that_does_not_parse_is_held_while_a_good_one_may_come() {
+    let broken = b"\xFF\xFF\xFF\xFFI\x11broken";
+    let mut s = info_script(config(1000, 0));
+    s.sends(0);
+    s.gets(10, broken);
+    s.pending();
+    s.gets(15, &info_reply("good"));
+    assert_eq!(s.answer().name(), "good");
+
+    // None comes: the error names the bad reply, at the deadline.
+    let mut s = info_script(config(1000, 0));
+    s.sends(0);
+    s.gets(10, broken);
+    s.wakes(999);
+    s.pending();
+    s.wakes(1000);
+    let error = s.error();
+    assert!(error.is_broken_reply(), "{error:?}");
 }
 
 // ---- strays ----
@@ -448,32 +636,90 @@ fn source_reply_wins_when_it_follows_a_goldsrc_one() {
     let mut s = info_script(config(3000, 0));
     s.sends(0);
     s.gets(100, &goldsrc_reply("old"));
-    // Held for half the round trip: 50 ms.
-    assert_eq!(s.wakes_at(), Some(150));
+    // A server not met before: the spec's grace, whatever the round trip.
+    assert_eq!(s.wakes_at(), Some(100 + GOLDSRC_GRACE.as_millis() as u64));
     s.gets(120, &info_reply("new"));
     let info = s.answer();
     assert_eq!(info.name(), "new");
     assert!(info.as_source().is_some());
+    assert_eq!(info.ping(), ms(120), "the round trip of the reply given");
+    assert_eq!(s.ex.learned().info_replies, InfoReplies::Both);
 }
 
-/// Bug: the grace was a fixed 300 ms after every `0x6D`, so every HLTV query cost it.
+/// Bug: the grace was half the held reply's own round trip (at least 30 ms), so an
+/// HLDS `0x49` sent with the next server frame, 100 ms after the `0x6D`, lost to it.
 #[test]
-fn goldsrc_grace_follows_the_round_trip() {
+fn a_source_reply_100_ms_after_the_goldsrc_one_wins_on_first_contact() {
+    let mut s = info_script(config(3000, 0));
+    s.sends(0);
+    s.gets(2, &goldsrc_reply("engine"));
+    s.wakes(101);
+    s.pending();
+    s.gets(102, &info_reply("steam library"));
+    assert_eq!(s.answer().name(), "steam library");
+}
+
+#[test]
+fn a_server_that_sent_only_goldsrc_after_a_full_wait_is_not_waited_for_again() {
     let mut s = info_script(config(3000, 0));
     s.sends(0);
     s.gets(2, &goldsrc_reply("hltv"));
-    assert_eq!(s.wakes_at(), Some(2 + GOLDSRC_GRACE_FLOOR.as_millis() as u64), "the floor on a short round trip");
-    s.wakes(31);
+    assert_eq!(s.wakes_at(), Some(302));
+    s.wakes(301);
     s.pending();
-    s.wakes(32);
+    s.wakes(302);
     let info = s.answer();
     assert_eq!(info.name(), "hltv");
     assert_eq!(info.ping(), ms(2));
+    let learned = s.ex.learned();
+    assert_eq!(learned.info_replies, InfoReplies::GoldSrcOnly);
 
-    let mut s = info_script(config(3000, 0));
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
     s.sends(0);
-    s.gets(350, &goldsrc_reply("far"));
-    assert_eq!(s.wakes_at(), Some(350 + 175));
+    s.gets(2, &goldsrc_reply("hltv again"));
+    assert_eq!(s.answer().name(), "hltv again", "taken at once");
+}
+
+#[test]
+fn a_wait_cut_by_the_deadline_teaches_nothing() {
+    let mut s = info_script(config(200, 0));
+    s.sends(0);
+    s.gets(50, &goldsrc_reply("cut"));
+    assert_eq!(s.wakes_at(), Some(200));
+    s.wakes(200);
+    assert_eq!(s.answer().name(), "cut");
+    assert_eq!(s.ex.learned().info_replies, InfoReplies::Unknown);
+}
+
+#[test]
+fn a_server_known_to_send_both_is_waited_for_until_its_source_reply() {
+    let mut learned = Learned::default();
+    learned.info_replies = InfoReplies::Both;
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    s.gets(10, &goldsrc_reply("old"));
+    assert_eq!(s.wakes_at(), Some(3000), "to the deadline");
+    s.wakes(900);
+    s.pending();
+    s.gets(910, &info_reply("new"));
+    assert_eq!(s.answer().name(), "new");
+
+    // No Source reply at all this time: the GoldSrc one at the deadline, not a timeout.
+    let mut s: Script<Info> = Script::new(config(1000, 0), learned);
+    s.sends(0);
+    s.gets(10, &goldsrc_reply("only old"));
+    s.wakes(1000);
+    assert_eq!(s.answer().name(), "only old");
+}
+
+#[test]
+fn the_first_contact_grace_grows_with_a_long_known_round_trip() {
+    let mut learned = Learned::default();
+    learned.round_trip = Some(ms(400));
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    s.gets(400, &goldsrc_reply("far"));
+    assert_eq!(s.wakes_at(), Some(400 + 800));
 }
 
 #[test]
@@ -516,7 +762,7 @@ fn a_second_goldsrc_reply_does_not_replace_the_first() {
     s.sends(0);
     s.gets(20, &goldsrc_reply("first"));
     s.gets(21, &goldsrc_reply("second"));
-    s.wakes(60);
+    s.wakes(320);
     assert_eq!(s.answer().name(), "first");
 }
 
@@ -663,15 +909,26 @@ fn fragment_0_without_the_inner_header_completes() {
 
 /// A completed reply's verdict (here a CRC mismatch) ends the call at once.
 #[test]
-fn a_compressed_reply_that_does_not_check_out_ends_the_call() {
-    let mut s = rules_script(config(1000, 0));
-    s.sends(0);
+fn a_compressed_reply_that_does_not_check_out_is_the_error_at_the_deadline() {
     let mut f = split_packet(&rules_reply(100, "z"), 7, SplitFormat::Source, 300, true).unwrap();
     f[0][16] ^= 0xFF;
+    let mut s = rules_script(config(1000, 0));
+    s.sends(0);
     for d in &f {
         s.gets(6, d);
     }
+    s.pending();
+    s.wakes(1000);
     assert!(matches!(s.error(), Error::Checksum { .. }));
+
+    // A good copy after it wins.
+    let mut s = rules_script(config(1000, 0));
+    s.sends(0);
+    for d in &f {
+        s.gets(6, d);
+    }
+    s.gets(11, &rules_reply(3, "good"));
+    assert_eq!(s.answer().len(), 3);
 }
 
 #[test]
@@ -688,6 +945,8 @@ fn a_single_datagram_over_the_byte_limit() {
     s.gets(1, &big_other);
     s.pending();
     s.gets(2, &rules_reply(200, "big"));
+    s.pending();
+    s.wakes(1000);
     assert!(matches!(s.error(), Error::ReplyTooLarge { max: 1000 }));
 }
 

@@ -12,12 +12,18 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Ignored, Result, Stray};
 use crate::limits::Limits;
 
-/// The shortest wait for a Source info reply after a GoldSrc one, when the wait
-/// follows the round trip (see [`ExchangeConfig::goldsrc_grace`]).
-pub const GOLDSRC_GRACE_FLOOR: Duration = Duration::from_millis(30);
-/// Send times kept per request form, to tell which copy a reply answered.
-const SENDS_KEPT: usize = 8;
-
+/// After a GoldSrc (`0x6D`) info reply from a server not met before, how long to wait
+/// for the Source (`0x49`) reply that old HLDS and dproto servers send too: the spec's
+/// 300 ms (HLDS sends its `0x49` with the next server frame, not with the `0x6D`).
+pub const GOLDSRC_GRACE: Duration = Duration::from_millis(300);
+/// Taken off half a server's shortest round trip to make the soonest a reply can
+/// answer a request: what a reply sooner than that is late for an earlier query.
+const STALE_SLACK: Duration = Duration::from_millis(5);
+/// The shortest drain: replies owed by a query that ended are waited for at least this
+/// long (see [`Draining`]).
+pub const DRAIN_FLOOR: Duration = Duration::from_millis(5);
+/// The drain of a server whose round trip is unknown (it never answered).
+pub const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
 /// How one query behaves: the options of a [`Client`](crate::Client), for one exchange.
 ///
 /// New options may come (`#[non_exhaustive]`): start from `default()` and set the
@@ -40,9 +46,12 @@ pub struct ExchangeConfig {
     /// Caps on what the server may make the exchange hold or do.
     pub limits: Limits,
     /// After a GoldSrc (`0x6D`) info reply, how long to wait for the Source (`0x49`)
-    /// one that old HLDS and dproto servers send right after it. `None` (the default):
-    /// half the round trip just measured, at least [`GOLDSRC_GRACE_FLOOR`], since both
-    /// leave the server together; `Some(Duration::ZERO)` takes the first reply.
+    /// one that old HLDS and dproto servers send too. `None` (the default): learned per
+    /// server ([`Learned::info_replies`]): a server not met before is waited for
+    /// [`GOLDSRC_GRACE`] (or two round trips, if longer); one that answered only `0x6D`
+    /// after that wait is not waited for again; one known to send both is waited for
+    /// until its `0x49` (never past the deadline). `Some(Duration::ZERO)` takes the
+    /// first reply.
     pub goldsrc_grace: Option<Duration>,
     /// The split header layout; [`SplitFormat::Auto`] recognises it per reply.
     pub split_format: SplitFormat,
@@ -70,14 +79,54 @@ impl Default for ExchangeConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Learned {
-    /// The last challenge the server handed out.
+    /// The last challenge the server handed out; forgotten when a request carrying it
+    /// met only silence (some servers drop stale challenges without a word).
     pub challenge: Option<Challenge>,
     /// The split layout its info reply implies ([`SplitFormat::for_server`]), used when
     /// a split reply's layout cannot be recognised from its bytes.
     pub split_hint: SplitFormat,
-    /// The last round trip measured: tells a late answer to an earlier copy of a
-    /// request from an answer to the latest one.
+    /// The last round trip measured unambiguously: from a request sent once (Karn's
+    /// rule: a reply to a request sent twice may answer either copy).
     pub round_trip: Option<Duration>,
+    /// The shortest round trip measured: a reply that comes sooner than half of it
+    /// (less 5 ms) after a query's first request cannot answer it (it is a late reply to an
+    /// earlier query). Forgotten when a query timed out after such replies, so a
+    /// server that got closer is not shut out.
+    pub min_round_trip: Option<Duration>,
+    /// Which info replies the server sends.
+    pub info_replies: InfoReplies,
+}
+
+/// Which info replies a server sends, as learned from its answers (spec §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InfoReplies {
+    /// Not known yet: after a GoldSrc (`0x6D`) reply, wait [`GOLDSRC_GRACE`] for a
+    /// Source one.
+    #[default]
+    Unknown,
+    /// Only the GoldSrc reply (HLTV, old servers): it is the answer at once.
+    GoldSrcOnly,
+    /// Both, in either order (old HLDS, dproto): the Source reply is waited for, and
+    /// the other one is owed when a query ends (see [`Draining`]).
+    Both,
+}
+
+/// Replies a server may still send for a query that ended, none of which can answer
+/// anything now: [`Exchange::draining`]. An [`Endpoint`](super::Endpoint) keeps the
+/// server draining (those replies are strays, and the next query's first request
+/// waits) until `replies` datagrams came from it or `window` passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Draining {
+    /// How many replies may still come: requests unanswered (retried copies, a query
+    /// that timed out or was cancelled), and the second info reply of a server that
+    /// sends two.
+    pub replies: u32,
+    /// How long to wait for them, from the end of the query: two of the server's
+    /// round trips (at least [`DRAIN_FLOOR`]; [`DRAIN_UNKNOWN_ROUND_TRIP`] when none is
+    /// known), at least [`GOLDSRC_GRACE`] for a second info reply.
+    pub window: Duration,
 }
 
 /// A reply an [`Exchange`] can wait for: [`Info`], [`Players`] or [`Rules`], with the
@@ -159,6 +208,9 @@ impl<D: TextDecoder> Answer<D> for Rules<D::Text> {
 struct Held<T> {
     value: T,
     until: Instant,
+    /// Whether the wait is the whole first-contact grace (its end teaches that the
+    /// server sends only this reply).
+    first_contact: bool,
 }
 
 /// One query to one server, I/O-free: the caller moves the bytes and reads the clock
@@ -197,9 +249,11 @@ struct Held<T> {
 /// The driver's loop: send what [`Exchange::poll_transmit`] gives, wait for a datagram
 /// from the server until [`Exchange::poll_timeout`], hand it to
 /// [`Exchange::handle_datagram`] (or call [`Exchange::handle_timeout`] when the wait
-/// ran out), and stop when [`Exchange::poll_outcome`] has the answer. Datagrams that
-/// were queued before the first request went out must not be handed in: they answer
-/// an earlier request.
+/// ran out), and stop when [`Exchange::poll_outcome`] has the answer. Hand in what was
+/// queued before a request went out before asking for that request (it answers an
+/// earlier one and is skipped as such); a reply sooner after the first request than
+/// half the server's shortest round trip is skipped too. When the exchange ends,
+/// [`Exchange::draining`] says what the server may still send for it.
 ///
 /// `T` is the answer ([`Info`], [`Players`] or [`Rules`] of `D::Text`), `D` the
 /// decoder of its strings ([`Encoding`] or [`Raw`](crate::Raw)).
@@ -213,14 +267,29 @@ pub struct Exchange<T, D = Encoding> {
     request: Query,
     /// The challenges sent in this exchange: one seen again is not a new round.
     challenges_sent: [Option<Challenge>; 2],
+    /// Whether the request carries the remembered challenge, not yet answered.
+    unconfirmed_challenge: bool,
     /// Whether a request is due.
     transmit: bool,
-    /// Whether the first request has gone out.
-    sent: bool,
-    /// Whether any datagram came after it.
+    /// The first send of the exchange: replies sooner than half the shortest round
+    /// trip after it answer an earlier query.
+    first_sent: Option<Instant>,
+    /// The first send of the requests a reply can still answer (those since the
+    /// latest challenge), and how many went out since.
+    answerable_since: Option<Instant>,
+    answerable_sends: u32,
+    last_sent: Option<Instant>,
+    /// Every request sent, and every reply to one (challenges, answers, broken ones).
+    sends: u32,
+    replies: u32,
+    /// The challenge round trip of this exchange, when unambiguous.
+    challenge_round_trip: Option<Duration>,
+    /// Whether any datagram came after the first request.
     heard: bool,
-    /// Send times of the current request form, latest last (at most [`SENDS_KEPT`]).
-    sends: [Option<Instant>; SENDS_KEPT],
+    /// Replies skipped as too soon after the first request.
+    stale: u32,
+    /// Whether a GoldSrc info reply came after the first request.
+    seen_goldsrc: bool,
     retries_left: u8,
     resend_at: Instant,
     rounds: u8,
@@ -228,8 +297,13 @@ pub struct Exchange<T, D = Encoding> {
     ignored: Ignored,
     /// A fragment-level refusal for a limit, told at the deadline if nothing came.
     refused: Option<Error>,
+    /// A reply of the asked type that did not parse or check out: the error at the
+    /// deadline unless a good reply comes.
+    broken: Option<Error>,
     held: Option<Held<T>>,
     outcome: Option<Result<T>>,
+    /// Whether the answer was a Source info reply.
+    answered_source: bool,
     done: bool,
     learned: Learned,
 }
@@ -267,17 +341,27 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             deadline,
             request,
             challenges_sent: [first, None],
+            unconfirmed_challenge: first.is_some(),
             transmit: true,
-            sent: false,
+            first_sent: None,
+            answerable_since: None,
+            answerable_sends: 0,
+            last_sent: None,
+            sends: 0,
+            replies: 0,
+            challenge_round_trip: None,
             heard: false,
-            sends: [None; SENDS_KEPT],
+            stale: 0,
+            seen_goldsrc: false,
             retries_left: config.retries,
             resend_at: deadline,
             rounds: 0,
             ignored: Ignored::default(),
             refused: None,
+            broken: None,
             held: None,
             outcome: None,
+            answered_source: false,
             done: false,
             learned,
         }
@@ -296,11 +380,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             return None;
         }
         self.transmit = false;
-        self.sent = true;
-        self.sends.rotate_left(1);
-        if let Some(last) = self.sends.last_mut() {
-            *last = Some(now);
-        }
+        self.first_sent.get_or_insert(now);
+        self.answerable_since.get_or_insert(now);
+        self.answerable_sends = self.answerable_sends.saturating_add(1);
+        self.sends = self.sends.saturating_add(1);
+        self.last_sent = Some(now);
         self.resend_at = resend_time(now, self.deadline, self.retries_left);
         Some(self.request.encode())
     }
@@ -334,37 +418,59 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             return;
         }
         if let Some(h) = self.held.take_if(|h| now >= h.until) {
+            if h.first_contact {
+                // A whole grace and no Source reply: this server sends only GoldSrc.
+                self.learned.info_replies = InfoReplies::GoldSrcOnly;
+            }
             return self.finish(Ok(h.value));
         }
         if now >= self.deadline {
+            if self.unconfirmed_challenge {
+                // The remembered challenge met only silence: ask for a fresh one next.
+                self.learned.challenge = None;
+            }
+            if self.stale > 0 {
+                // Replies came that looked too early: the server may have got closer.
+                self.learned.min_round_trip = None;
+            }
             let timeout = self.config.timeout;
             let fragments = self.reassembler.progress();
-            // A reply under way says more than a fragment refused on the way.
+            // A broken reply names what came; a reply under way says more than a
+            // fragment refused on the way.
             let refused = self.refused.take().filter(|_| fragments.is_none());
-            let error = refused.unwrap_or(Error::Timeout { timeout, fragments, ignored: self.ignored });
+            let error =
+                self.broken.take().or(refused).unwrap_or(Error::Timeout { timeout, fragments, ignored: self.ignored });
             return self.finish(Err(error));
         }
         // (A request already due is not a retry: it goes out at the next poll_transmit.)
         if self.held.is_none() && !self.transmit && self.retries_left > 0 && now >= self.resend_at {
             self.retries_left -= 1;
             self.transmit = true;
+            if self.unconfirmed_challenge && !self.heard {
+                // Silence to the remembered challenge: the retry asks for a fresh one
+                // (some servers drop a stale challenge without a word).
+                self.unconfirmed_challenge = false;
+                self.learned.challenge = None;
+                self.request = T::QUERY;
+            }
         }
     }
 
     /// Takes one datagram that came from the server at `now`.
     ///
     /// Anything that does not answer the query (junk, a reply of another type, a
-    /// fragment that cannot be filed, a copy of a challenge already answered) is a
-    /// stray: counted against [`Limits::max_stray_datagrams`] and otherwise ignored.
-    /// Only a verdict on a completed reply ends the exchange with an error: a split
-    /// reply that does not decompress or check out (its type is unknown until it does),
-    /// or a reply of the asked type that does not parse.
+    /// fragment that cannot be filed, a copy of a challenge already answered, a reply
+    /// too soon after the first request to answer it) is a stray: counted against
+    /// [`Limits::max_stray_datagrams`] and otherwise ignored. A reply of the asked
+    /// type that does not parse or check out is kept as the error while the exchange
+    /// listens on: a good reply still wins, and the deadline gives that error instead
+    /// of a timeout.
     pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         self.handle_timeout(now);
         if self.done {
             return;
         }
-        if !self.sent {
+        if self.first_sent.is_none() {
             // Nothing that came before the first request can answer it.
             return self.stray(Stray::Early);
         }
@@ -383,9 +489,13 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         match classified {
             Ok(Datagram::Challenge(c)) => self.challenge(c, now),
             Ok(Datagram::Single(m)) if T::accepts(m.kind) => {
+                if self.too_early(now) {
+                    return self.stray_stale();
+                }
+                self.replies = self.replies.saturating_add(1);
                 let max = self.config.limits.max_reply_bytes;
                 if datagram.len() > max {
-                    self.finish(Err(Error::ReplyTooLarge { max }));
+                    self.refused.get_or_insert(Error::ReplyTooLarge { max });
                 } else {
                     let parsed = T::parse(m, self.decoder);
                     self.parsed(parsed, now);
@@ -420,6 +530,26 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.learned
     }
 
+    /// What the server may still send for this exchange's requests, once it is over
+    /// (or dropped now): `None` when every request was answered. No reply counted here
+    /// can answer a later query.
+    pub fn draining(&self) -> Option<Draining> {
+        let mut replies = self.sends.saturating_sub(self.replies);
+        let second_info = self.answered_source && !self.seen_goldsrc && self.learned.info_replies == InfoReplies::Both;
+        replies = replies.saturating_add(u32::from(second_info));
+        if replies == 0 {
+            return None;
+        }
+        let mut window = match self.learned.round_trip {
+            Some(rtt) => rtt.saturating_mul(2).max(DRAIN_FLOOR),
+            None => DRAIN_UNKNOWN_ROUND_TRIP,
+        };
+        if second_info {
+            window = window.max(GOLDSRC_GRACE);
+        }
+        Some(Draining { replies, window })
+    }
+
     /// The deadline: creation time plus the timeout.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -441,6 +571,22 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.done = true;
     }
 
+    /// Whether a reply at `now` is too soon after the first request to answer it:
+    /// sooner than half the shortest round trip this server ever had, less
+    /// [`STALE_SLACK`] (so never on a LAN, where a first round trip's own overheads
+    /// can dwarf the next).
+    fn too_early(&self, now: Instant) -> bool {
+        match (self.first_sent, self.learned.min_round_trip) {
+            (Some(first), Some(min)) => now.saturating_duration_since(first) < (min / 2).saturating_sub(STALE_SLACK),
+            _ => false,
+        }
+    }
+
+    fn stray_stale(&mut self) {
+        self.stale = self.stale.saturating_add(1);
+        self.stray(Stray::Stale);
+    }
+
     fn stray(&mut self, what: Stray) {
         let ignored = &mut self.ignored;
         ignored.count = ignored.count.saturating_add(1);
@@ -454,6 +600,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     fn fragment(&mut self, fragment: &[u8], now: Instant) {
+        let early = self.too_early(now);
         let pushed = match self.reassembler.push_fragment(fragment) {
             Ok(Pushed::Complete(whole)) => whole,
             Ok(Pushed::Stored { received, .. }) => {
@@ -465,15 +612,18 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 return;
             }
             Ok(Pushed::Duplicate) => return self.stray(Stray::Unusable),
-            // A verdict on a completed reply.
-            Err(
-                e @ (Error::Decompress(_)
-                | Error::SizeMismatch { .. }
-                | Error::Checksum { .. }
-                | Error::DecompressedTooLarge { .. }),
-            ) => return self.finish(Err(e)),
+            // A verdict on a completed reply: kept as the error while a good reply may
+            // still come.
+            Err(e @ (Error::Decompress(_) | Error::SizeMismatch { .. } | Error::Checksum { .. })) => {
+                self.replies = self.replies.saturating_add(1);
+                self.broken.get_or_insert(e);
+                return;
+            }
             Err(e) => {
-                if matches!(e, Error::TooManyFragments { .. } | Error::ReplyTooLarge { .. }) {
+                if matches!(
+                    e,
+                    Error::TooManyFragments { .. } | Error::ReplyTooLarge { .. } | Error::DecompressedTooLarge { .. }
+                ) {
                     self.refused.get_or_insert(e);
                 }
                 return self.stray(Stray::Unusable);
@@ -486,6 +636,10 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             // Some servers send the challenge itself as a split reply.
             Ok(Some(c)) => self.challenge(c, now),
             Ok(None) if T::accepts(message.kind) => {
+                if early {
+                    return self.stray_stale();
+                }
+                self.replies = self.replies.saturating_add(1);
                 let parsed = T::parse(message, self.decoder);
                 self.parsed(parsed, now);
             }
@@ -495,6 +649,10 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     fn challenge(&mut self, c: Challenge, now: Instant) {
+        if self.too_early(now) {
+            return self.stray_stale();
+        }
+        self.replies = self.replies.saturating_add(1);
         // Only a challenge unlike those already sent is a new round (spec §2.7): a
         // copy (a duplicated datagram, a late answer to an earlier request) is not.
         if self.challenges_sent.contains(&Some(c)) {
@@ -506,13 +664,16 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.rounds += 1;
         let [_, last] = self.challenges_sent;
         self.challenges_sent = [last, Some(c)];
+        self.unconfirmed_challenge = false;
         self.learned.challenge = Some(c);
-        // The challenge round trip: a floor for telling which copy a reply answers.
-        self.learned.round_trip = Some(self.ping(now));
+        if let Some(rtt) = self.sample(now) {
+            self.challenge_round_trip = Some(rtt);
+        }
         self.request = self.request.with_challenge(c);
         // The request this challenge refused (every copy of it) can no longer be
         // answered: the ping counts from the requests that carry the new one.
-        self.sends = [None; SENDS_KEPT];
+        self.answerable_since = None;
+        self.answerable_sends = 0;
         self.transmit = true;
     }
 
@@ -521,45 +682,72 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             Ok(v) => v,
             // A broken preferred reply does not throw away a good one held.
             Err(e) => {
-                let outcome = match self.held.take() {
-                    Some(h) => Ok(h.value),
-                    None => Err(e),
-                };
-                return self.finish(outcome);
+                if let Some(h) = self.held.take() {
+                    return self.finish(Ok(h.value));
+                }
+                self.broken.get_or_insert(e);
+                return;
             }
         };
+        self.unconfirmed_challenge = false;
         let ping = self.ping(now);
-        self.learned.round_trip = Some(ping);
         value.set_ping(ping);
         let hint = value.split_hint();
         if hint != SplitFormat::Auto {
             self.learned.split_hint = hint;
         }
         if value.is_final() {
+            if self.seen_goldsrc {
+                self.learned.info_replies = InfoReplies::Both;
+            }
+            self.answered_source = T::accepts(S2A_INFO);
             return self.finish(Ok(value));
         }
+        // A GoldSrc info reply: a Source one may follow.
+        self.seen_goldsrc = true;
         if self.held.is_some() {
             // A second reply of the kind held: keep the first.
             return self.stray(Stray::Repeat);
         }
-        let grace = self.config.goldsrc_grace.unwrap_or_else(|| (ping / 2).max(GOLDSRC_GRACE_FLOOR));
+        let known = self.learned.info_replies;
+        let grace = match (self.config.goldsrc_grace, known) {
+            (Some(fixed), _) => fixed,
+            (None, InfoReplies::GoldSrcOnly) => Duration::ZERO,
+            // Known to send both: wait for the Source reply, to the deadline at worst.
+            (None, InfoReplies::Both) => self.deadline.saturating_duration_since(now),
+            (None, _) => GOLDSRC_GRACE.max(self.learned.round_trip.map_or(Duration::ZERO, |r| r.saturating_mul(2))),
+        };
         if grace.is_zero() {
             return self.finish(Ok(value));
         }
-        self.held = Some(Held { value, until: later(now, grace).min(self.deadline) });
+        let until = later(now, grace);
+        let first_contact =
+            self.config.goldsrc_grace.is_none() && known == InfoReplies::Unknown && until <= self.deadline;
+        self.held = Some(Held { value, until: until.min(self.deadline), first_contact });
     }
 
-    /// The round trip of the request a reply at `now` answers. Requests carry no id, so
-    /// the answered one is the latest sent at least half a known round trip (this
-    /// exchange's challenge round trip, else the last one measured with this server)
-    /// before `now`: a reply that comes sooner than that after a retry answers an
-    /// earlier copy. With no round trip known, the latest request.
-    fn ping(&self, now: Instant) -> Duration {
-        let floor = self.learned.round_trip.map_or(Duration::ZERO, |rtt| rtt / 2);
-        let mut sent = self.sends.iter().rev().flatten();
-        let latest = sent.clone().next().copied().unwrap_or(now);
-        let answered = sent.find(|&&s| now.saturating_duration_since(s) >= floor).copied().unwrap_or(latest);
-        now.saturating_duration_since(answered)
+    /// Takes a round-trip sample from a reply at `now`, if it is unambiguous (Karn's
+    /// rule: the requests it can answer went out once), and learns it.
+    fn sample(&mut self, now: Instant) -> Option<Duration> {
+        if self.answerable_sends != 1 {
+            return None;
+        }
+        let rtt = now.saturating_duration_since(self.answerable_since?);
+        self.learned.round_trip = Some(rtt);
+        self.learned.min_round_trip = Some(self.learned.min_round_trip.map_or(rtt, |m| m.min(rtt)));
+        Some(rtt)
+    }
+
+    /// The ping of a reply at `now`: its round trip when the request it answers went
+    /// out once; else (a retry went too, and either copy may be the one answered) this
+    /// exchange's challenge round trip, else the round trip the server had before,
+    /// else the time since the first request it can answer (an upper bound).
+    fn ping(&mut self, now: Instant) -> Duration {
+        if let Some(rtt) = self.sample(now) {
+            return rtt;
+        }
+        let since = self.answerable_since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        self.challenge_round_trip.or(self.learned.round_trip).unwrap_or(since)
     }
 }
 

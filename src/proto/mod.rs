@@ -71,7 +71,10 @@ pub(crate) mod sealed {
 pub use endpoint::{
     AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED,
 };
-pub use exchange::{Answer, Exchange, ExchangeConfig, Learned, GOLDSRC_GRACE_FLOOR};
+pub use exchange::{
+    Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned, DRAIN_FLOOR, DRAIN_UNKNOWN_ROUND_TRIP,
+    GOLDSRC_GRACE,
+};
 pub use filter::{Filter, Region};
 pub use fragment::{
     split_packet, Pushed, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
