@@ -1,35 +1,24 @@
-//! The many-servers engine: a blocking driver of [`Endpoint`] over one unconnected UDP
-//! socket. The protocol and the pacing live in [`proto`](crate::proto); this module
-//! only moves datagrams and reads the clock.
+//! Many servers from one thread: a blocking driver of the engine ([`Endpoint`]) over
+//! one unconnected UDP socket. The protocol, each server's lifecycle and the pacing
+//! live in [`proto`](crate::proto); this module only moves datagrams and reads the
+//! clock.
 
 use std::borrow::BorrowMut;
-use std::collections::HashMap;
-use std::io;
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
-
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::client::DEFAULT_TIMEOUT;
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::limits::Limits;
+use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::proto::{
-    AllQueries, Answers, ArmaRules, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player,
+    Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, ExchangeConfig, Info, Kind, Player,
     Players, Rules, SplitFormat,
 };
 
-/// Receive buffer: the largest UDP payload there is.
-const RECV_BUFFER: usize = 65_536;
-/// The kernel receive buffer asked for (the kernel may grant less: Linux caps it at
-/// `net.core.rmem_max`).
-const SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
-/// A read timeout already set is kept while it is this close to the wait wanted.
-const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
-/// Most datagrams discarded before a run.
-const MAX_DRAIN: usize = 65_536;
 /// The longest a pass of the run spends reading input before it reads the socket.
 const INPUT_TIME: Duration = Duration::from_millis(1);
 /// How often a [`Feed`](crate::Feed) that had nothing is looked at again.
@@ -38,6 +27,8 @@ const FEED_POLL: Duration = Duration::from_millis(5);
 pub(crate) const FEED_AHEAD: usize = 4096;
 /// The wait when nothing is due (only after a socket error).
 const IDLE_WAIT: Duration = Duration::from_millis(1);
+/// Most datagrams read in one pass before the timers and sends get their turn.
+const READ_BATCH: usize = 1024;
 
 /// Options of a [`Batch`]. Build one with [`Batch::builder`].
 ///
@@ -59,7 +50,7 @@ impl Default for BatchBuilder<Encoding> {
             config: EndpointConfig { exchange, ..EndpointConfig::default() },
             decoder: Encoding::Utf8,
             bind: None,
-            recv_buffer: SOCKET_RECV_BUFFER,
+            recv_buffer: net::MAX_SOCKET_RECV_BUFFER,
         }
     }
 }
@@ -150,17 +141,22 @@ impl<D: TextDecoder> BatchBuilder<D> {
                 "a zero timeout would end every query at once; give each server's time, e.g. 3 s",
             ));
         }
-        let (socket, recv_buffer) = open_socket(self.bind, self.recv_buffer)?;
+        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let (socket, recv_buffer) = match self.bind {
+            Some(local) => net::open(local, false, self.recv_buffer)?,
+            None => match net::open(any_v6, true, self.recv_buffer) {
+                Ok(opened) => opened,
+                Err(_) => net::open(any_v4, false, self.recv_buffer)?,
+            },
+        };
         let dual = socket.local_addr()?.is_ipv6();
         Ok(Batch {
-            config: self.config,
-            decoder: self.decoder,
-            socket,
+            endpoint: Endpoint::new(self.config, self.decoder),
+            udp: Udp::new(socket),
             dual,
             recv_buffer,
-            read_timeout: None,
             buf: vec![0; RECV_BUFFER],
-            learned: HashMap::new(),
             unmatched: 0,
         })
     }
@@ -173,9 +169,9 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// takes any iterator of addresses, read lazily as the window frees, and gives a
 /// blocking iterator of `(address, result)` in completion order: consuming it drives
 /// the queries, and dropping it stops sending. **Every address given yields exactly one
-/// item.** An address given again while it is under way is queried again once the
-/// first query ends (replies carry no id, so two at once could not be told apart): it
-/// gets its own item.
+/// item.** An address given again while it is under way is joined to that query (replies
+/// carry no id, so two at once could not be told apart): it gets its own item, a copy
+/// of the same result.
 ///
 /// ```
 /// use std::time::Duration;
@@ -210,14 +206,16 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// list may mix both families and one blocking wait covers both (std has no way to
 /// wait on two sockets at once). Where the system has no such socket (OpenBSD), or
 /// the batch is bound to an IPv4 address, it is IPv4 only and each IPv6 server gets an
-/// [`Error::InvalidInput`] item. Each reply is routed to its server's [`Exchange`] by
-/// source address and port; datagrams from any other address are counted
+/// [`Error::InvalidInput`] item. Each reply is routed to its server's query by source
+/// address and port; datagrams from any other address are counted
 /// ([`Batch::unmatched`]) and dropped. Each server has its own timeout (from its first
 /// send), retries and [`Limits`]. A dead server costs its timeout once, side by side
 /// with the others: a run takes about `timeout + datagrams / send_rate` (an info query
 /// is two datagrams with its challenge), as long as the window holds the dead servers
 /// of one timeout's sending (about `send_rate / 2 × dead share × timeout`); past that
-/// they are waited for in waves of `max_in_flight`.
+/// they are waited for in waves of `max_in_flight`. The batch keeps one engine from
+/// run to run: what each server taught it (its challenge, its round trip) and what it
+/// still owes (see [`Endpoint`]'s staleness rules) carry over.
 ///
 /// Memory is bounded by the window. Each of `max_in_flight` servers holds at most
 /// `max_pending_replies × max_reply_bytes` of fragments (2 MiB at the default
@@ -229,16 +227,14 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// [`MAX_REMEMBERED`](crate::proto::MAX_REMEMBERED).
 #[derive(Debug)]
 pub struct Batch<D: TextDecoder = Encoding> {
-    config: EndpointConfig,
-    decoder: D,
-    socket: UdpSocket,
+    endpoint: Endpoint<AnyQuery<D>, D>,
+    udp: Udp,
     /// Whether the socket is IPv6 (taking IPv4 at mapped addresses).
     dual: bool,
     /// The kernel receive buffer granted.
     recv_buffer: usize,
-    read_timeout: Option<Duration>,
     buf: Vec<u8>,
-    learned: HashMap<SocketAddr, Learned>,
+    /// What the last run dropped as unmatched.
     unmatched: u64,
 }
 
@@ -249,50 +245,52 @@ impl Batch<Encoding> {
     }
 }
 
-/// The job of each query, and how its output becomes an item.
-type InfoJob<D> = Exchange<Info<<D as TextDecoder>::Text>, D>;
-type PlayersJob<D> = Exchange<Players<<D as TextDecoder>::Text>, D>;
-type RulesJob<D> = Exchange<Rules<<D as TextDecoder>::Text>, D>;
-type ArmaJob<D> = Exchange<ArmaRules<<D as TextDecoder>::Text>, D>;
+/// The players list of a result, as the short methods give it.
+fn entries<S: crate::TextBuf>(answer: AnyAnswer<S>) -> Result<Vec<Player<S>>> {
+    Result::<Players<S>>::from_answer(answer).map(|p| p.entries)
+}
 
 impl<D: TextDecoder> Batch<D> {
     /// Asks every server for its info; items come in completion order.
-    pub fn info<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, InfoJob<D>, D> {
-        Results::new(self, addrs.into_input(), std::convert::identity)
+    pub fn info<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Info<D::Text>>> {
+        Results::new(self, addrs.into_input(), Kind::Info, Asked::from_answer)
     }
 
     /// Asks every server who is playing.
     #[allow(clippy::type_complexity)]
-    pub fn players<I: IntoInput>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::Input, PlayersJob<D>, D, Result<Vec<Player<D::Text>>>> {
-        Results::new(self, addrs.into_input(), |r: Result<Players<D::Text>>| r.map(|p| p.entries))
+    pub fn players<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Vec<Player<D::Text>>>> {
+        Results::new(self, addrs.into_input(), Kind::Players, entries)
     }
 
     /// Asks every server who is playing, keeping what each header said (the declared
     /// count, whether the list was cut short), as [`Client::player_list`](crate::Client::player_list).
-    pub fn player_lists<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, PlayersJob<D>, D> {
-        Results::new(self, addrs.into_input(), std::convert::identity)
+    pub fn player_lists<I: IntoInput>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::Input, D, Result<Players<D::Text>>> {
+        Results::new(self, addrs.into_input(), Kind::Players, Asked::from_answer)
     }
 
     /// Asks every server for its rules.
-    pub fn rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, RulesJob<D>, D> {
-        Results::new(self, addrs.into_input(), std::convert::identity)
+    pub fn rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Rules<D::Text>>> {
+        Results::new(self, addrs.into_input(), Kind::Rules, Asked::from_answer)
     }
 
     /// Asks every server for its Arma 3 / DayZ rules, decoded (see
     /// [`Client::arma_rules`](crate::Client::arma_rules)).
-    pub fn arma_rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, ArmaJob<D>, D> {
-        Results::new(self, addrs.into_input(), std::convert::identity)
+    pub fn arma_rules<I: IntoInput>(
+        &mut self,
+        addrs: I,
+    ) -> Results<&mut Self, I::Input, D, Result<ArmaRules<D::Text>>> {
+        Results::new(self, addrs.into_input(), Kind::ArmaRules, Asked::from_answer)
     }
 
     /// Asks every server for its info, players and rules, in that order, the second
     /// and third reusing the first's challenge; each part is its own result (see
     /// [`AllQueries`](crate::proto::AllQueries): a server silent to the info query is
     /// not asked the rest).
-    pub fn all<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, AllQueries<D>, D> {
-        Results::new(self, addrs.into_input(), std::convert::identity)
+    pub fn all<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Answers<D::Text>> {
+        Results::new(self, addrs.into_input(), Kind::All, Asked::from_answer)
     }
 
     /// The socket's local address.
@@ -300,7 +298,7 @@ impl<D: TextDecoder> Batch<D> {
     /// # Errors
     /// [`Error::Io`] when the operating system cannot say.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
+        Ok(self.udp.socket.local_addr()?)
     }
 
     /// The kernel receive buffer the socket got, in bytes, as the kernel reports it
@@ -316,12 +314,12 @@ impl<D: TextDecoder> Batch<D> {
 
     /// Forgets what servers taught the batch (challenges, split layouts, round trips).
     pub fn forget_challenges(&mut self) {
-        self.learned.clear();
+        self.endpoint.forget_learned();
     }
 
     /// Sends one request; a transient failure (a full send queue) is taken as a loss.
     fn send(&self, to: SocketAddr, request: &[u8]) -> Result<()> {
-        let to = match crate::proto::normalized(to) {
+        let to = match to {
             // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
             SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
             SocketAddr::V6(_) if !self.dual => {
@@ -332,38 +330,32 @@ impl<D: TextDecoder> Batch<D> {
             }
             other => other,
         };
-        match self.socket.send_to(request, to) {
+        match self.udp.socket.send_to(request, to) {
             Ok(_) => Ok(()),
             // As if the datagram were lost on the way: the retries and timeout deal with it.
-            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) if net::is_transient(&e) => Ok(()),
             Err(e) => Err(Error::Io(e)),
         }
     }
 
-    /// Receives one datagram, waiting at most `wait`.
-    fn recv(&mut self, wait: Duration) -> io::Result<(usize, SocketAddr)> {
-        let wait = wait.max(Duration::from_micros(1));
-        let keep = self.read_timeout.is_some_and(|set| set <= wait + TIMEOUT_SLACK && set + TIMEOUT_SLACK >= wait);
-        if !keep {
-            self.socket.set_read_timeout(Some(wait))?;
-            self.read_timeout = Some(wait);
-        }
-        self.socket.recv_from(&mut self.buf)
-    }
-
-    /// Discards what is queued: it answers an earlier run. (Best effort: what it
-    /// misses is dropped as unmatched or early by the run.)
-    fn drain(&mut self) {
-        if self.socket.set_nonblocking(true).is_err() {
-            return;
-        }
-        for _ in 0..MAX_DRAIN {
-            match self.socket.recv_from(&mut self.buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Ok(_) | Err(_) => {}
+    /// Hands the engine every datagram queued on the socket: before a request goes
+    /// out, nothing that came before it may be read after it (it would look like its
+    /// answer). Whether the socket failed.
+    fn hand_in_queued(&mut self) -> bool {
+        for _ in 0..READ_BATCH {
+            match self.udp.recv_queued(&mut self.buf) {
+                Ok(Some((n, from))) => {
+                    let datagram = self.buf.get(..n).unwrap_or_default();
+                    self.endpoint.handle_datagram(from, datagram, Instant::now());
+                }
+                Ok(None) => return false,
+                // An ICMP error from some server (Windows reports those on unconnected
+                // sockets): the timers deal with it.
+                Err(e) if net::is_icmp(&e) || net::is_timeout(&e) => {}
+                Err(_) => return true,
             }
         }
-        let _ = self.socket.set_nonblocking(false);
+        false
     }
 }
 
@@ -375,89 +367,106 @@ impl<D: TextDecoder> Batch<D> {
 /// another thread, or after the run. The same holds for the input: an iterator whose
 /// `next` blocks (a paced master walk, a pipe, names to resolve) stalls the run while
 /// it blocks, so give such a source as a [`Feed`](crate::Feed).
-pub struct Results<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O = <J as Job<D>>::Output> {
+pub struct Results<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> {
     batch: B,
     input: I,
     input_done: bool,
     /// The input had nothing for now (a [`Feed`](crate::Feed)): look again soon.
     input_later: bool,
-    endpoint: Endpoint<J, D>,
-    map: fn(J::Output) -> O,
+    kind: Kind,
+    map: fn(AnyAnswer<D::Text>) -> O,
+    /// The engine's unmatched count when the run began.
+    unmatched_before: u64,
     _decoder: PhantomData<D>,
 }
 
-impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> std::fmt::Debug for Results<B, I, J, D, O> {
+impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> std::fmt::Debug for Results<B, I, D, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Results")
+            .field("kind", &self.kind)
             .field("input_done", &self.input_done)
-            .field("in_flight", &self.endpoint.in_flight())
             .finish_non_exhaustive()
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Results<B, I, J, D, O> {
-    fn new(mut batch: B, input: I, map: fn(J::Output) -> O) -> Self {
+impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
+    fn new(mut batch: B, input: I, kind: Kind, map: fn(AnyAnswer<D::Text>) -> O) -> Self {
         let b = batch.borrow_mut();
-        b.drain();
-        b.unmatched = 0;
-        let learned = std::mem::take(&mut b.learned);
-        let endpoint = Endpoint::new(b.config, b.decoder).with_learned(learned);
-        Results { batch, input, input_done: false, input_later: false, endpoint, map, _decoder: PhantomData }
+        // What came between runs answers an earlier run: it must be in before a send.
+        b.hand_in_queued();
+        let unmatched_before = b.endpoint.unmatched();
+        Results {
+            batch,
+            input,
+            input_done: false,
+            input_later: false,
+            kind,
+            map,
+            unmatched_before,
+            _decoder: PhantomData,
+        }
     }
 
     /// Datagrams this run dropped so far because they came from no server under way.
     pub fn unmatched(&self) -> u64 {
-        self.endpoint.unmatched()
+        let b: &Batch<D> = self.batch.borrow();
+        b.endpoint.unmatched() - self.unmatched_before
     }
 
     /// Servers under way now.
     pub fn in_flight(&self) -> usize {
-        self.endpoint.in_flight()
+        let b: &Batch<D> = self.batch.borrow();
+        b.endpoint.in_flight()
     }
 
     /// Moves datagrams until an item is ready or nothing is left.
-    fn step(&mut self) -> Option<(SocketAddr, J::Output)> {
+    fn step(&mut self) -> Option<(SocketAddr, AnyAnswer<D::Text>)> {
         loop {
-            if let Some(item) = self.endpoint.poll_output() {
-                return Some(item);
+            if let Some((_, addr, answer)) = self.batch.borrow_mut().endpoint.poll_output() {
+                return Some((addr, answer));
             }
             self.read_input();
-            if self.input_done && self.endpoint.is_idle() {
+            let batch = self.batch.borrow_mut();
+            if self.input_done && batch.endpoint.is_idle() {
                 return None;
             }
-            self.endpoint.handle_timeout(Instant::now());
-            let batch = self.batch.borrow_mut();
+            let failing = batch.hand_in_queued();
+            batch.endpoint.handle_timeout(Instant::now());
             // Each send is stamped when it goes: the ping counts from there.
-            while let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) {
+            while let Some((to, request)) = batch.endpoint.poll_transmit(Instant::now()) {
                 if let Err(e) = batch.send(to, &request) {
-                    self.endpoint.handle_send_error(to, e, Instant::now());
+                    batch.endpoint.handle_send_error(to, e, Instant::now());
                 }
             }
-            if let Some(item) = self.endpoint.poll_output() {
-                return Some(item);
+            if let Some((_, addr, answer)) = batch.endpoint.poll_output() {
+                return Some((addr, answer));
             }
             let now = Instant::now();
-            let input_later = self.input_later && !self.input_done && self.endpoint.wants_input();
-            let wait = match self.endpoint.poll_timeout() {
+            let input_later = self.input_later && !self.input_done && batch.endpoint.wants_input();
+            let wait = match batch.endpoint.poll_timeout() {
                 Some(wake) if wake <= now => continue,
                 // A feed that had nothing yet is looked at again soon.
                 Some(wake) if input_later => (wake - now).min(FEED_POLL),
                 Some(wake) => wake - now,
                 None if input_later => FEED_POLL,
                 // Nothing under way to wait for: more input to read.
-                None if !self.input_done && self.endpoint.wants_input() => continue,
+                None if !self.input_done && batch.endpoint.wants_input() => continue,
                 // (Cannot happen with the crate's jobs; a short wait rather than a spin.)
                 None => IDLE_WAIT,
             };
-            match batch.recv(wait) {
+            if failing {
+                // A socket that keeps failing: the deadlines end the run; no spinning.
+                std::thread::sleep(IDLE_WAIT);
+                continue;
+            }
+            match batch.udp.recv_wait(&mut batch.buf, wait) {
                 Ok((n, from)) => {
                     let datagram = batch.buf.get(..n).unwrap_or_default();
-                    self.endpoint.handle_datagram(from, datagram, Instant::now());
+                    batch.endpoint.handle_datagram(from, datagram, Instant::now());
                 }
-                // The wait ran out; or an ICMP error from an unknown server (Windows
-                // reports those on unconnected sockets): the timers deal with both.
-                Err(e) if is_quiet(&e) => {}
-                // A socket that keeps failing: the deadlines end the run; no spinning.
+                // The wait ran out; or an ICMP error from an unknown server: the timers
+                // deal with both.
+                Err(e) if net::is_timeout(&e) || net::is_icmp(&e) => {}
                 Err(_) => std::thread::sleep(IDLE_WAIT),
             }
         }
@@ -468,9 +477,12 @@ impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Results<B, 
     fn read_input(&mut self) {
         let started = Instant::now();
         self.input_later = false;
-        while !self.input_done && self.endpoint.wants_input() {
+        let endpoint = &mut self.batch.borrow_mut().endpoint;
+        while !self.input_done && endpoint.wants_input() {
             match self.input.next_input() {
-                Next::Ready(addr) => self.endpoint.push(addr),
+                Next::Ready(addr) => {
+                    endpoint.push_kind(addr, self.kind);
+                }
                 Next::Later => {
                     self.input_later = true;
                     break;
@@ -486,72 +498,23 @@ impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Results<B, 
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Input, J: Job<D>, D: TextDecoder, O> Iterator for Results<B, I, J, D, O> {
+impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Iterator for Results<B, I, D, O> {
     type Item = (SocketAddr, O);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (addr, output) = self.step()?;
-        Some((addr, (self.map)(output)))
+        let (addr, answer) = self.step()?;
+        Some((addr, (self.map)(answer)))
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I, J: Job<D>, D: TextDecoder, O> Drop for Results<B, I, J, D, O> {
+impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> Drop for Results<B, I, D, O> {
     fn drop(&mut self) {
         let batch = self.batch.borrow_mut();
-        batch.learned = self.endpoint.take_learned();
-        batch.unmatched = self.endpoint.unmatched();
+        batch.unmatched = batch.endpoint.unmatched() - self.unmatched_before;
+        // What is still under way is dropped: each server drains what it owes, so the
+        // next run never takes it for an answer.
+        batch.endpoint.cancel_all(Instant::now());
     }
-}
-
-/// A receive that got nothing: the wait ran out, or an ICMP error came back.
-fn is_quiet(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock
-            | io::ErrorKind::TimedOut
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-    )
-}
-
-pub(crate) fn is_transient(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
-        // ENOBUFS on Linux: the interface queue is full.
-        || (cfg!(target_os = "linux") && e.raw_os_error() == Some(105))
-}
-
-/// One socket for every server: IPv6 taking IPv4 too where the system allows it, else
-/// IPv4; its kernel receive buffer enlarged for the replies of a window of servers.
-fn open_socket(bind: Option<SocketAddr>, recv_buffer: usize) -> Result<(UdpSocket, usize)> {
-    let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
-    let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-    let socket = match bind {
-        Some(local) => plain_socket(local)?,
-        None => match dual_stack_socket(any_v6) {
-            Ok(s) => s,
-            Err(_) => plain_socket(any_v4)?,
-        },
-    };
-    if recv_buffer > 0 {
-        // Best effort: not fatal if refused or capped.
-        let _ = socket.set_recv_buffer_size(recv_buffer);
-    }
-    let granted = socket.recv_buffer_size()?;
-    Ok((socket.into(), granted))
-}
-
-fn dual_stack_socket(local: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_only_v6(false)?;
-    socket.bind(&local.into())?;
-    Ok(socket)
-}
-
-fn plain_socket(local: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.bind(&local.into())?;
-    Ok(socket)
 }
 
 /// A line of an address list that is not an address, from [`addresses`].
@@ -612,12 +575,7 @@ fn resolve(text: &str) -> Result<SocketAddr> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }
-    let all: Vec<SocketAddr> = text.to_socket_addrs().map_err(Error::Resolve)?.collect();
-    all.iter()
-        .find(|a| a.is_ipv4())
-        .or(all.first())
-        .copied()
-        .ok_or_else(|| Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing")))
+    net::pick(text.to_socket_addrs().map_err(Error::Resolve)?, IpVersion::V4, None)
 }
 
 /// A one-use [`Batch`] with these options.
@@ -647,8 +605,8 @@ pub fn info_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, InfoJob<Encoding>, Encoding>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, Encoding, Result<Info>>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Info, Asked::from_answer))
 }
 
 /// Asks every server in `addrs` who is playing, at once. See [`info_many`].
@@ -660,8 +618,8 @@ pub fn players_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, PlayersJob<Encoding>, Encoding, Result<Vec<Player>>>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), |r: Result<Players>| r.map(|p| p.entries)))
+) -> Result<Results<Batch, I::Input, Encoding, Result<Vec<Player>>>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Players, entries))
 }
 
 /// Asks every server in `addrs` for its rules, at once. See [`info_many`].
@@ -672,8 +630,8 @@ pub fn rules_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, RulesJob<Encoding>, Encoding>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, Encoding, Result<Rules>>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Rules, Asked::from_answer))
 }
 
 /// The answers of every server in `addrs` to all three queries. See [`info_many`] and
@@ -681,11 +639,10 @@ pub fn rules_many<I: IntoInput>(
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-#[allow(clippy::type_complexity)]
 pub fn all_many<I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, AllQueries<Encoding>, Encoding, Answers>> {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), std::convert::identity))
+) -> Result<Results<Batch, I::Input, Encoding, Answers>> {
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::All, Asked::from_answer))
 }

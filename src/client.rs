@@ -1,36 +1,23 @@
-//! The blocking client: a driver of one [`Exchange`] at a time over a UDP socket per
-//! address family. The protocol lives in [`proto`](crate::proto); this module only
-//! moves datagrams and reads the clock.
+//! The blocking client: a driver of the engine ([`Endpoint`]), one query at a time,
+//! over a connected UDP socket per address family. The protocol and each server's
+//! lifecycle live in [`proto`](crate::proto); this module only moves datagrams and
+//! reads the clock.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
-
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::proto::{
-    Answer, ArmaRules, Exchange, ExchangeConfig, Info, Learned, Player, Players, Reassembler, Rules, SplitFormat,
+    AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, ExchangeConfig, Info, Kind, Player, Players,
+    Rules, SplitFormat,
 };
 
-/// Receive buffer: the largest UDP payload there is, so no datagram is ever cut
-/// (Rust servers send single datagrams up to ~64 KiB; DayZ sends 2.5 KB unsplit).
-const RECV_BUFFER: usize = 65_536;
-/// The smallest kernel receive buffer asked for: a burst of fragments is kept.
-const MIN_SOCKET_RECV_BUFFER: usize = 256 * 1024;
-/// The largest asked for, however large the limits.
-const MAX_SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
-/// A read timeout already set is kept while it overshoots the deadline by less than
-/// this, saving a system call per datagram.
-const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
-/// Most servers remembered (challenge, split layout, round trip); the map is emptied
-/// when full.
-const MAX_REMEMBERED_SERVERS: usize = 1024;
-/// Most datagrams discarded before a request.
-const MAX_DRAIN: usize = 4096;
+/// Most datagrams handed in from the queue before a request.
+const MAX_QUEUED: usize = 4096;
 
 /// Why a zero timeout is refused.
 pub(crate) const ZERO_TIMEOUT: &str =
@@ -38,17 +25,6 @@ pub(crate) const ZERO_TIMEOUT: &str =
 
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Which address family to use when a host name resolves to both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum IpVersion {
-    /// IPv4 first (the default).
-    #[default]
-    V4,
-    /// IPv6 first.
-    V6,
-}
 
 /// Options of a [`Client`]. Build one with [`Client::builder`].
 ///
@@ -163,15 +139,16 @@ impl<D: TextDecoder> ClientBuilder<D> {
 
     /// The client. No socket is opened until the first query.
     pub fn build(self) -> Client<D> {
-        let reassembler = Some(Reassembler::new(self.config.limits));
+        // One query at a time, sent at once: the engine only keeps each server's
+        // lifecycle (what it taught, what it owes).
+        let config = EndpointConfig { exchange: self.config, max_in_flight: 1, send_rate: 0 };
         Client {
+            endpoint: Endpoint::new(config, self.decoder),
             options: self,
             v4: None,
             v6: None,
             last_v4: true,
             buf: vec![0; RECV_BUFFER],
-            reassembler,
-            learned: HashMap::new(),
         }
     }
 }
@@ -179,12 +156,10 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// One socket, and the server it is connected to.
 #[derive(Debug)]
 struct Connection {
-    socket: UdpSocket,
+    udp: Udp,
     peer: Option<SocketAddr>,
     /// The kernel receive buffer granted, read back after asking.
     recv_buffer: usize,
-    /// The read timeout currently set on the socket.
-    read_timeout: Option<Duration>,
 }
 
 /// A reusable A2S client: a UDP socket per address family, buffers reused across
@@ -212,14 +187,12 @@ struct Connection {
 #[derive(Debug)]
 pub struct Client<D: TextDecoder = Encoding> {
     options: ClientBuilder<D>,
+    endpoint: Endpoint<AnyQuery<D>, D>,
     v4: Option<Connection>,
     v6: Option<Connection>,
     /// Whether the last query went over IPv4.
     last_v4: bool,
     buf: Vec<u8>,
-    /// Kept between exchanges for its buffers (`None` only while one runs).
-    reassembler: Option<Reassembler>,
-    learned: HashMap<SocketAddr, Learned>,
 }
 
 impl Default for Client<Encoding> {
@@ -255,7 +228,7 @@ impl<D: TextDecoder> Client<D> {
     /// shows as `ConnectionRefused`); [`Error::TooManyChallenges`] and the limit
     /// errors for servers that misbehave; parse errors for a broken answer.
     pub fn info<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Info<D::Text>> {
-        self.exchange(addr)
+        self.query(addr, Kind::Info).and_then(Asked::from_answer)
     }
 
     /// Asks a server who is playing.
@@ -276,7 +249,7 @@ impl<D: TextDecoder> Client<D> {
     /// # Errors
     /// As [`Client::players`].
     pub fn player_list<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Players<D::Text>> {
-        self.exchange(addr)
+        self.query(addr, Kind::Players).and_then(Asked::from_answer)
     }
 
     /// Asks a server for its rules (console variables), in wire order.
@@ -285,7 +258,7 @@ impl<D: TextDecoder> Client<D> {
     /// As [`Client::info`]. Many servers never answer rules queries (CS:GO without
     /// `host_rules_show 1`, for one): that is a [`Error::Timeout`].
     pub fn rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Rules<D::Text>> {
-        self.exchange(addr)
+        self.query(addr, Kind::Rules).and_then(Asked::from_answer)
     }
 
     /// Asks an Arma 3 or DayZ server for its rules and decodes the binary message in
@@ -297,12 +270,12 @@ impl<D: TextDecoder> Client<D> {
     /// short) is [`Error::MissingChunk`], a server that is not Arma 3 or DayZ
     /// [`Error::Malformed`].
     pub fn arma_rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<ArmaRules<D::Text>> {
-        self.exchange(addr)
+        self.query(addr, Kind::ArmaRules).and_then(Asked::from_answer)
     }
 
     /// The local address of the socket the last query used, once a query has opened it.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.last_connection().and_then(|c| c.socket.local_addr().ok())
+        self.last_connection().and_then(|c| c.udp.socket.local_addr().ok())
     }
 
     /// The kernel receive buffer the last query's socket got, in bytes, as the kernel
@@ -324,102 +297,82 @@ impl<D: TextDecoder> Client<D> {
     /// Forgets what servers taught the client (their challenges, split layouts and
     /// round trips), so the next query to each pays the challenge round trip again.
     pub fn forget_challenges(&mut self) {
-        self.learned.clear();
+        self.endpoint.forget_learned();
     }
 
     /// Picks the address to query, as the options prefer (no allocation for a
     /// `SocketAddr`).
     fn resolve<A: ToSocketAddrs>(&self, addr: A) -> Result<SocketAddr> {
-        pick(addr.to_socket_addrs().map_err(Error::Resolve)?, self.options.prefer, self.options.bind)
+        net::pick(addr.to_socket_addrs().map_err(Error::Resolve)?, self.options.prefer, self.options.bind)
     }
 
-    /// Runs one exchange with the server at `addr` over the socket of its family.
-    fn exchange<A: ToSocketAddrs, T: Answer<D>>(&mut self, addr: A) -> Result<T> {
+    /// Runs one query to the server at `addr` over the socket of its family.
+    fn query<A: ToSocketAddrs>(&mut self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         if self.options.config.timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
         let target = self.resolve(addr)?;
-        // The deadline counts from here: the drain below is part of the call.
+        // The timeout counts from here: a wait for the server to drain is part of the call.
         let started = Instant::now();
-        let config = self.options.config;
         let slot = if target.is_ipv4() { &mut self.v4 } else { &mut self.v6 };
-        let conn = connection(slot, target, self.options.bind, &config.limits)?;
+        let conn = connection(slot, target, self.options.bind, &self.options.config.limits)?;
         self.last_v4 = target.is_ipv4();
-        // Whatever is queued now answers an earlier call: it must not answer this one.
-        // (Only before the first request: what comes after it may answer it, and a
-        // retry is the same request.)
-        conn.drain(&mut self.buf)?;
-
-        let learned = self.learned.get(&target).copied().unwrap_or_default();
-        let reassembler = self.reassembler.take().unwrap_or_else(|| Reassembler::new(config.limits));
-        let mut exchange = Exchange::reusing(reassembler, config, self.options.decoder, learned, started);
-        let outcome = drive(&mut exchange, conn, &mut self.buf);
-
-        if self.learned.len() >= MAX_REMEMBERED_SERVERS && !self.learned.contains_key(&target) {
-            self.learned.clear();
+        // Whatever is queued came before this call's request: in before it goes out,
+        // it is owed to an earlier call (or stray), never this one's answer.
+        hand_in_queued(conn, &mut self.endpoint, &mut self.buf)?;
+        let id = self.endpoint.push_at(target, kind, started);
+        let outcome = drive(&mut self.endpoint, conn, &mut self.buf);
+        if outcome.is_err() {
+            // (The socket failed: the query is dropped; its server drains.)
+            self.endpoint.cancel(id, Instant::now());
         }
-        self.learned.insert(target, exchange.learned());
-        self.reassembler = Some(exchange.into_reassembler());
         outcome
     }
 }
 
-/// The address to query among those a name resolved to, as `prefer` wants, of the
-/// family of `bind` if one is given.
-pub(crate) fn pick(
-    addrs: impl Iterator<Item = SocketAddr>,
-    prefer: IpVersion,
-    bind: Option<SocketAddr>,
-) -> Result<SocketAddr> {
-    let wanted_v4 = prefer == IpVersion::V4;
-    let (mut seen, mut first) = (false, None);
-    for a in addrs {
-        seen = true;
-        if bind.is_some_and(|b| b.is_ipv4() != a.is_ipv4()) {
-            continue;
+/// Hands the engine every datagram queued on `conn`.
+fn hand_in_queued<D: TextDecoder>(
+    conn: &mut Connection,
+    endpoint: &mut Endpoint<AnyQuery<D>, D>,
+    buf: &mut [u8],
+) -> Result<()> {
+    for _ in 0..MAX_QUEUED {
+        match conn.udp.recv_queued(buf) {
+            Ok(Some((n, from))) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), Instant::now()),
+            Ok(None) => break,
+            // An ICMP error queued from an earlier call: consumed, carry on.
+            Err(e) if net::is_icmp(&e) => {}
+            Err(e) => return Err(Error::Io(e)),
         }
-        if a.is_ipv4() == wanted_v4 {
-            return Ok(a);
-        }
-        first = first.or(Some(a));
     }
-    first.ok_or_else(|| {
-        if seen {
-            Error::InvalidInput(
-                "the client is bound to an address of the other family (IPv4 or IPv6) than the server's; \
-                 bind one of the server's family, or leave the bind address out",
-            )
-        } else {
-            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
-        }
-    })
+    Ok(())
 }
 
-/// Moves datagrams between `conn` and `exchange` until it is done.
-fn drive<T: Answer<D>, D: TextDecoder>(
-    exchange: &mut Exchange<T, D>,
+/// Moves datagrams between `conn` and the engine until its one query is over.
+fn drive<D: TextDecoder>(
+    endpoint: &mut Endpoint<AnyQuery<D>, D>,
     conn: &mut Connection,
     buf: &mut [u8],
-) -> Result<T> {
+) -> Result<AnyAnswer<D::Text>> {
     loop {
-        if let Some(request) = exchange.poll_transmit(Instant::now()) {
-            conn.socket.send(&request)?;
+        while let Some((_, request)) = endpoint.poll_transmit(Instant::now()) {
+            conn.udp.socket.send(&request)?;
         }
-        if let Some(outcome) = exchange.poll_outcome() {
-            return outcome;
+        if let Some((_, _, answer)) = endpoint.poll_output() {
+            return Ok(answer);
         }
-        let Some(wake) = exchange.poll_timeout() else {
-            // Done without an outcome: cannot happen, since the outcome is taken above.
-            return Err(Error::Io(io::Error::other("the exchange ended without an outcome")));
+        let Some(wake) = endpoint.poll_timeout() else {
+            // Nothing to wait for and no answer: cannot happen with a query under way.
+            return Err(Error::Io(io::Error::other("the query ended without an answer")));
         };
         let now = Instant::now();
         if now >= wake {
-            exchange.handle_timeout(now);
+            endpoint.handle_timeout(now);
             continue;
         }
-        match conn.recv(buf, wake - now) {
-            Ok(n) => exchange.handle_datagram(buf.get(..n).unwrap_or_default(), Instant::now()),
-            Err(e) if is_timeout(&e) => exchange.handle_timeout(Instant::now()),
+        match conn.udp.recv_wait(buf, wake - now) {
+            Ok((n, from)) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), Instant::now()),
+            Err(e) if net::is_timeout(&e) => endpoint.handle_timeout(Instant::now()),
             Err(e) => return Err(Error::Io(e)),
         }
     }
@@ -436,69 +389,14 @@ fn connection<'a>(
     let conn = match slot {
         Some(conn) => conn,
         None => {
-            let (socket, recv_buffer) = open_socket(target, bind, limits)?;
-            slot.insert(Connection { socket, peer: None, recv_buffer, read_timeout: None })
+            let local = bind.unwrap_or(net::any_local(target));
+            let (socket, recv_buffer) = net::open(local, false, net::buffer_for(limits))?;
+            slot.insert(Connection { udp: Udp::new(socket), peer: None, recv_buffer })
         }
     };
     if conn.peer != Some(target) {
-        conn.socket.connect(target)?;
+        conn.udp.socket.connect(target)?;
         conn.peer = Some(target);
     }
     Ok(conn)
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
-}
-
-/// A UDP socket of `target`'s family, bound to `bind` (or any address, a free port),
-/// its kernel receive buffer sized to hold a whole split reply at the limits; with the
-/// size the kernel granted.
-pub(crate) fn open_socket(target: SocketAddr, bind: Option<SocketAddr>, limits: &Limits) -> Result<(UdpSocket, usize)> {
-    let socket = Socket::new(Domain::for_address(target), Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: not fatal if refused or capped (the kernel's rmem_max). Linux
-    // charges each datagram about twice its size, hence the factor.
-    let wanted = limits.max_reply_bytes.saturating_mul(2).clamp(MIN_SOCKET_RECV_BUFFER, MAX_SOCKET_RECV_BUFFER);
-    let _ = socket.set_recv_buffer_size(wanted);
-    let granted = socket.recv_buffer_size()?;
-    let local = bind.unwrap_or(match target {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    });
-    socket.bind(&local.into())?;
-    Ok((socket.into(), granted))
-}
-
-impl Connection {
-    /// Receives one datagram, waiting at most `wait`.
-    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> io::Result<usize> {
-        // A zero read timeout means "block forever" to the OS: wait at least 1 µs.
-        let wait = wait.max(Duration::from_micros(1));
-        let keep = self.read_timeout.is_some_and(|set| set <= wait + TIMEOUT_SLACK && set + TIMEOUT_SLACK >= wait);
-        if !keep {
-            self.socket.set_read_timeout(Some(wait))?;
-            self.read_timeout = Some(wait);
-        }
-        self.socket.recv(buf)
-    }
-
-    /// Discards the datagrams already queued.
-    fn drain(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.socket.set_nonblocking(true)?;
-        let mut result = Ok(());
-        for _ in 0..MAX_DRAIN {
-            match self.socket.recv(buf) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // An ICMP error queued from an earlier exchange: consumed, carry on.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) => {
-                    result = Err(Error::Io(e));
-                    break;
-                }
-            }
-        }
-        self.socket.set_nonblocking(false)?;
-        result
-    }
 }

@@ -46,9 +46,8 @@ pub enum Error {
     },
 
     /// An I/O operation failed: the operating system refused a socket operation (bind,
-    /// connect, send, receive), or, from async code, the tokio runtime the client needs
-    /// is not running or has shut down. The message includes the cause; `source()` does
-    /// not repeat it. Encoding errors are never this variant (they are
+    /// connect, send, receive). The message includes the cause; `source()` does not
+    /// repeat it. Encoding errors are never this variant (they are
     /// [`Error::Unencodable`]).
     #[error("I/O error: {0}")]
     Io(io::Error),
@@ -197,6 +196,12 @@ pub enum Error {
         count: u32,
     },
 
+    /// From async code (`a2s_query::tokio`): the query cannot run on the tokio runtime
+    /// it was called from: there is none, it has no IO or no timers, or it shut down
+    /// while the query was under way. The message says what to do.
+    #[error("{0}")]
+    Runtime(&'static str),
+
     /// A value cannot be written in A2S form (a string holding a NUL byte, more players
     /// than a count byte holds, ...). Only the encoders return this.
     #[error("cannot encode: {0}")]
@@ -234,6 +239,7 @@ impl Clone for Error {
             Error::TooManyChallenges { rounds } => Error::TooManyChallenges { rounds: *rounds },
             Error::TooManyStrayDatagrams { count } => Error::TooManyStrayDatagrams { count: *count },
             Error::Unencodable(why) => Error::Unencodable(why),
+            Error::Runtime(why) => Error::Runtime(why),
         }
     }
 }

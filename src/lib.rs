@@ -95,6 +95,7 @@ mod error;
 mod feed;
 mod limits;
 pub mod master;
+mod net;
 pub mod proto;
 pub mod server;
 #[cfg(feature = "tokio")]
@@ -106,11 +107,12 @@ use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLine, Batch, BatchBuilder, Results};
-pub use client::{Client, ClientBuilder, IpVersion, DEFAULT_TIMEOUT};
+pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
 pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
+pub use net::IpVersion;
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
 pub use proto::{

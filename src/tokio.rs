@@ -21,9 +21,15 @@
 //!
 //! **Cancel safety.** Every future here may be dropped at any await point (a
 //! `tokio::time::timeout` around it, a losing `select!` branch): its query is dropped
-//! from the client, the client's other queries go on untouched, and a reply that
-//! arrives for the dropped query is never taken as the answer to a later query to that
-//! server (nothing that came before a request went out answers it).
+//! from the client, the client's other queries go on untouched, and no reply the
+//! dropped query drew ever answers a later one (its server drains what it owes first;
+//! see [`Endpoint`]).
+//!
+//! **Runtimes.** A client runs its work in a task on the runtime of the query that
+//! asks (one task per runtime it is used from, each with its own sockets), so a query
+//! answers or fails within its timeout on any runtime, whatever the others do. The
+//! runtime needs IO and time enabled (as `#[tokio::main]` does): without them, or
+//! outside a runtime, a query fails at once with [`Error::Runtime`].
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -36,22 +42,19 @@ use std::time::{Duration, Instant};
 
 use ::tokio::io::Interest;
 use ::tokio::net::{lookup_host, ToSocketAddrs, UdpSocket};
+use ::tokio::runtime::{Handle, Id};
 use ::tokio::sync::{mpsc, oneshot};
 
-use crate::batch::is_transient;
-use crate::client::{open_socket, pick, IpVersion, ZERO_TIMEOUT};
+use crate::client::ZERO_TIMEOUT;
 use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use kinds::{Asked, Kind, Reply};
-
+use crate::net::{self, IpVersion, RECV_BUFFER};
 use crate::proto::{
-    normalized, ArmaRules, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Learned, Player, Players,
-    Request, Rules, SplitFormat, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
+    AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, QueryId, Rules,
+    SplitFormat, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
 };
 
-/// Receive buffer: the largest UDP payload there is.
-const RECV_BUFFER: usize = 65_536;
 /// Most datagrams read in one go before the driver looks at its other work.
 const READ_BATCH: usize = 1024;
 
@@ -183,7 +186,13 @@ impl<D: TextDecoder> ClientBuilder<D> {
 
     /// The client. No socket is opened and no task started until the first query.
     pub fn build(self) -> Client<D> {
-        Client { shared: Arc::new(Shared { options: self, driver: Mutex::new(None), next_id: AtomicU64::new(0) }) }
+        Client {
+            shared: Arc::new(Shared {
+                options: self,
+                drivers: Mutex::new(HashMap::new()),
+                next_token: AtomicU64::new(0),
+            }),
+        }
     }
 }
 
@@ -220,12 +229,11 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// # Ok(()) }
 /// ```
 ///
-/// The client's work runs in a task spawned on the runtime of its first query (which
-/// must have IO and time enabled, as `#[tokio::main]` does); it ends once every clone
-/// is dropped and nothing is under way. Use a client from the runtime that runs it: a
-/// runtime no longer driven (a current-thread one whose `block_on` returned) leaves the
-/// queries of other runtimes waiting. If its runtime shuts down, the next query starts
-/// a new task on the caller's runtime.
+/// The client's work runs in a task on the runtime of the query that asks: one per
+/// runtime it is used from (each with its own sockets and its own memory of servers),
+/// ending once every clone is dropped and nothing is under way. A query's timeout
+/// counts from its first send; resolving a host name comes first, within the same
+/// time. The runtime needs IO and time enabled (as `#[tokio::main]` does).
 #[derive(Debug)]
 pub struct Client<D: TextDecoder = Encoding> {
     shared: Arc<Shared<D>>,
@@ -240,9 +248,9 @@ impl<D: TextDecoder> Clone for Client<D> {
 #[derive(Debug)]
 struct Shared<D: TextDecoder> {
     options: ClientBuilder<D>,
-    /// The running driver's inbox; replaced if its runtime went away.
-    driver: Mutex<Option<mpsc::UnboundedSender<Command<D::Text>>>>,
-    next_id: AtomicU64,
+    /// The inbox of the driver on each runtime the client is used from.
+    drivers: Mutex<HashMap<Id, Inbox<D::Text>>>,
+    next_token: AtomicU64,
 }
 
 impl Default for Client<Encoding> {
@@ -272,10 +280,10 @@ where
     ///
     /// # Errors
     /// As [`crate::Client::info`]; [`Error::Resolve`] also when resolving the name takes
-    /// longer than the timeout, and [`Error::Io`] when called outside a tokio runtime or
-    /// when the client's task went away with its runtime.
+    /// longer than the timeout; [`Error::Runtime`] outside a tokio runtime, on one
+    /// without IO or time, or when the runtime shut down under the query.
     pub async fn info<A: ToSocketAddrs>(&self, addr: A) -> Result<Info<D::Text>> {
-        self.query(addr).await
+        self.query(addr, Kind::Info).await.and_then(Asked::from_answer)
     }
 
     /// Asks a server who is playing. As [`crate::Client::players`]. Cancel safe.
@@ -292,7 +300,7 @@ where
     /// # Errors
     /// As [`Client::info`].
     pub async fn player_list<A: ToSocketAddrs>(&self, addr: A) -> Result<Players<D::Text>> {
-        self.query(addr).await
+        self.query(addr, Kind::Players).await.and_then(Asked::from_answer)
     }
 
     /// Asks a server for its rules. As [`crate::Client::rules`]. Cancel safe.
@@ -300,7 +308,7 @@ where
     /// # Errors
     /// As [`Client::info`].
     pub async fn rules<A: ToSocketAddrs>(&self, addr: A) -> Result<Rules<D::Text>> {
-        self.query(addr).await
+        self.query(addr, Kind::Rules).await.and_then(Asked::from_answer)
     }
 
     /// Asks an Arma 3 or DayZ server for its rules, decoded. As
@@ -309,14 +317,14 @@ where
     /// # Errors
     /// As [`crate::Client::arma_rules`].
     pub async fn arma_rules<A: ToSocketAddrs>(&self, addr: A) -> Result<ArmaRules<D::Text>> {
-        self.query(addr).await
+        self.query(addr, Kind::ArmaRules).await.and_then(Asked::from_answer)
     }
 
     /// Asks every server of `addrs` for its info, paced by the client's window and
     /// rate: `(address, result)` from [`Many::next`] as each completes, every address
     /// exactly once. The iterator is read as the window frees: give one that does not
     /// block (a `Vec`, a range, a list already fetched).
-    pub fn info_many<I>(&self, addrs: I) -> Many<Info<D::Text>, D>
+    pub fn info_many<I>(&self, addrs: I) -> Many<Result<Info<D::Text>>, D>
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
@@ -326,7 +334,7 @@ where
 
     /// Asks every server of `addrs` who is playing (with each header). See
     /// [`Client::info_many`].
-    pub fn player_lists_many<I>(&self, addrs: I) -> Many<Players<D::Text>, D>
+    pub fn player_lists_many<I>(&self, addrs: I) -> Many<Result<Players<D::Text>>, D>
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
@@ -335,7 +343,7 @@ where
     }
 
     /// Asks every server of `addrs` for its rules. See [`Client::info_many`].
-    pub fn rules_many<I>(&self, addrs: I) -> Many<Rules<D::Text>, D>
+    pub fn rules_many<I>(&self, addrs: I) -> Many<Result<Rules<D::Text>>, D>
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
@@ -343,14 +351,14 @@ where
         Many::new(self.clone(), addrs)
     }
 
-    async fn query<A: ToSocketAddrs, T: Asked<D::Text>>(&self, addr: A) -> Result<T> {
+    async fn query<A: ToSocketAddrs>(&self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         let options = &self.shared.options;
         let timeout = options.base.config.timeout;
         if timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
         // (tokio's timer would panic outside a runtime: an error says it instead.)
-        runtime()?;
+        let inbox = self.inbox()?;
         // An address needs no resolving and no timer; a name gets the timeout.
         let mut lookup = std::pin::pin!(lookup_host(addr));
         let ready = std::future::poll_fn(|cx| std::task::Poll::Ready(lookup.as_mut().poll(cx))).await;
@@ -363,39 +371,29 @@ where
                 ))
             })?,
         };
-        let target = pick(resolved.map_err(Error::Resolve)?, options.base.prefer, options.base.bind)?;
+        let target = net::pick(resolved.map_err(Error::Resolve)?, options.base.prefer, options.base.bind)?;
         let (tx, rx) = oneshot::channel();
-        let (id, _) = self.send(target, T::KIND, Waiter::One(tx))?;
-        // Dropped before the answer: the driver forgets the query.
-        let guard = CancelOnDrop { client: self, id: Some(id) };
-        let reply = rx.await.map_err(|_| driver_gone())?;
+        let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
+        inbox.send(Command::Query { token, addr: target, kind, waiter: Waiter::One(tx) }).map_err(|_| driver_gone())?;
+        // Dropped before the answer: the driver drops the query.
+        let guard = CancelOnDrop { inbox: &inbox, token: Some(token) };
+        let answer = rx.await.map_err(|_| driver_gone())?;
         guard.defuse();
-        answer(reply)
+        Ok(answer)
     }
 
-    /// Hands a query to the driver (starting it if needed); its id, and the inbox of
-    /// the driver that has it (closed if that driver goes away).
-    fn send(&self, addr: SocketAddr, kind: Kind, waiter: Waiter<D::Text>) -> Result<(u64, Inbox<D::Text>)> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let inbox = self.inbox()?;
-        inbox.send(Command::Query { id, addr, kind, waiter }).map_err(|_| driver_gone())?;
-        Ok((id, inbox))
-    }
-
-    fn cancel(&self, id: u64) {
-        let driver = self.shared.driver.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(inbox) = driver.as_ref() {
-            let _ = inbox.send(Command::Cancel { id });
-        }
-    }
-
-    /// The driver's inbox, the driver spawned on the current runtime if none runs.
-    fn inbox(&self) -> Result<mpsc::UnboundedSender<Command<D::Text>>> {
-        let mut driver = self.shared.driver.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(inbox) = driver.as_ref().filter(|i| !i.is_closed()) {
+    /// The inbox of the driver on the caller's runtime, started if none runs there.
+    fn inbox(&self) -> Result<Inbox<D::Text>> {
+        let runtime = Handle::try_current().map_err(|_| Error::Runtime(NO_RUNTIME))?;
+        let mut drivers = self.shared.drivers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(inbox) = drivers.get(&runtime.id()).filter(|i| !i.is_closed()) {
             return Ok(inbox.clone());
         }
-        let runtime = runtime()?;
+        // Drivers of runtimes that shut down are forgotten.
+        drivers.retain(|_, inbox| !inbox.is_closed());
+        if let Some(missing) = runtime_lacks() {
+            return Err(Error::Runtime(missing));
+        }
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
         let config = EndpointConfig {
@@ -403,9 +401,9 @@ where
             max_in_flight: options.max_in_flight,
             send_rate: options.send_rate,
         };
-        let state = Driver::new(config, options.base.decoder, options.base.bind);
-        runtime.spawn(state.run(commands));
-        *driver = Some(inbox.clone());
+        let driver = Driver::new(config, options.base.decoder, options.base.bind);
+        runtime.spawn(driver.run(commands));
+        drivers.insert(runtime.id(), inbox.clone());
         Ok(inbox)
     }
 }
@@ -413,53 +411,48 @@ where
 /// The inbox of a client's driver.
 type Inbox<S> = mpsc::UnboundedSender<Command<S>>;
 
-/// The runtime this is called from.
-fn runtime() -> Result<::tokio::runtime::Handle> {
-    ::tokio::runtime::Handle::try_current().map_err(|_| {
-        Error::Io(io::Error::other(
-            "a2s_query::tokio runs on a tokio runtime (with IO and time enabled); none is running here",
-        ))
-    })
-}
+const NO_RUNTIME: &str = "a2s_query::tokio needs a tokio runtime and none is running here: \
+     call it from async code run by one (#[tokio::main], or Runtime::block_on)";
+const NO_TIMERS: &str =
+    "the tokio runtime has no timers: build it with enable_all() (or enable_time() and enable_io())";
+const NO_IO: &str = "the tokio runtime has no IO driver: build it with enable_all() (or enable_io() and enable_time())";
+const GONE: &str =
+    "the tokio runtime that ran this query shut down before it ended; query from a runtime that is running";
 
-/// The result a query of `T` asked for (a reply of another kind cannot come: each
-/// caller waits on its own query's kind).
-fn answer<T: Asked<S>, S: TextBuf>(reply: Reply<S>) -> Result<T> {
-    T::take(reply).unwrap_or_else(|| Err(Error::Io(io::Error::other("an answer of another kind came back"))))
+/// What the current runtime lacks of what a driver needs, if anything: its time
+/// driver, its IO driver. (tokio panics on a timer or a socket without them, and has
+/// no way to ask: a probe of each is tried, once per runtime a client starts on.)
+fn runtime_lacks() -> Option<&'static str> {
+    if std::panic::catch_unwind(|| drop(::tokio::time::sleep(Duration::ZERO))).is_err() {
+        return Some(NO_TIMERS);
+    }
+    // (A probe that cannot be opened says nothing: the real socket will tell.)
+    let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
+    probe.set_nonblocking(true).ok()?;
+    let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| UdpSocket::from_std(probe).is_ok()));
+    registered.is_err().then_some(NO_IO)
 }
 
 fn driver_gone() -> Error {
-    Error::Io(io::Error::other("the client's task stopped (its runtime shut down)"))
+    Error::Runtime(GONE)
 }
 
 /// Cancels a query whose future is dropped before its answer.
-struct CancelOnDrop<'a, D>
-where
-    D: TextDecoder + Send + Sync + 'static,
-    D::Text: Send + 'static,
-{
-    client: &'a Client<D>,
-    id: Option<u64>,
+struct CancelOnDrop<'a, S: TextBuf> {
+    inbox: &'a Inbox<S>,
+    token: Option<u64>,
 }
 
-impl<D> CancelOnDrop<'_, D>
-where
-    D: TextDecoder + Send + Sync + 'static,
-    D::Text: Send + 'static,
-{
+impl<S: TextBuf> CancelOnDrop<'_, S> {
     fn defuse(mut self) {
-        self.id = None;
+        self.token = None;
     }
 }
 
-impl<D> Drop for CancelOnDrop<'_, D>
-where
-    D: TextDecoder + Send + Sync + 'static,
-    D::Text: Send + 'static,
-{
+impl<S: TextBuf> Drop for CancelOnDrop<'_, S> {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.client.cancel(id);
+        if let Some(token) = self.token {
+            let _ = self.inbox.send(Command::Cancel { token });
         }
     }
 }
@@ -473,9 +466,9 @@ where
 {
     client: Client<D>,
     addrs: Box<dyn Iterator<Item = SocketAddr> + Send>,
-    tx: mpsc::UnboundedSender<(u64, SocketAddr, Reply<D::Text>)>,
-    rx: mpsc::UnboundedReceiver<(u64, SocketAddr, Reply<D::Text>)>,
-    /// The queries under way, by id: the address each was asked for.
+    tx: mpsc::UnboundedSender<(u64, SocketAddr, AnyAnswer<D::Text>)>,
+    rx: mpsc::UnboundedReceiver<(u64, SocketAddr, AnyAnswer<D::Text>)>,
+    /// The queries under way, by token: the address each was asked for.
     under_way: HashMap<u64, SocketAddr>,
     /// The driver they went to: if it goes away, they end with an error.
     inbox: Option<Inbox<D::Text>>,
@@ -519,21 +512,26 @@ where
 
     /// The next server to complete and its result; `None` once every address has
     /// come back. Cancel safe: a call dropped before it returns loses nothing.
-    pub async fn next(&mut self) -> Option<(SocketAddr, Result<T>)> {
+    pub async fn next(&mut self) -> Option<(SocketAddr, T)> {
         let window = self.client.shared.options.max_in_flight;
         while self.under_way.len() < window {
             let Some(addr) = self.addrs.next() else { break };
-            let waiter = Waiter::Many { tx: self.tx.clone(), addr };
-            match self.client.send(addr, T::KIND, waiter) {
-                Ok((id, inbox)) => {
-                    self.under_way.insert(id, addr);
+            let token = self.client.shared.next_token.fetch_add(1, Ordering::Relaxed);
+            let waiter = Waiter::Many { tx: self.tx.clone(), token, addr };
+            let sent = self.client.inbox().and_then(|inbox| {
+                inbox.send(Command::Query { token, addr, kind: T::KIND, waiter }).map_err(|_| driver_gone())?;
+                Ok(inbox)
+            });
+            match sent {
+                Ok(inbox) => {
+                    self.under_way.insert(token, addr);
                     self.inbox = Some(inbox);
                 }
                 Err(e) => self.failed.push_back((addr, e)),
             }
         }
         if let Some((addr, e)) = self.failed.pop_front() {
-            return Some((addr, Err(e)));
+            return Some((addr, T::from_answer(error_answer(T::KIND, e))));
         }
         if self.under_way.is_empty() {
             return None;
@@ -542,17 +540,27 @@ where
         ::tokio::select! {
             biased;
             got = self.rx.recv() => {
-                let (id, addr, reply) = got?;
-                self.under_way.remove(&id);
-                Some((addr, answer(reply)))
+                let (token, addr, answer) = got?;
+                self.under_way.remove(&token);
+                Some((addr, T::from_answer(answer)))
             }
             // The driver went away (its runtime shut down): what it had ends so.
             () = inbox.closed() => {
-                let id = *self.under_way.keys().next()?;
-                let addr = self.under_way.remove(&id)?;
-                Some((addr, Err(driver_gone())))
+                let token = *self.under_way.keys().next()?;
+                let addr = self.under_way.remove(&token)?;
+                Some((addr, T::from_answer(error_answer(T::KIND, driver_gone()))))
             }
         }
+    }
+}
+
+/// An answer of `kind` that is `error`.
+fn error_answer<S: TextBuf>(kind: Kind, error: Error) -> AnyAnswer<S> {
+    match kind {
+        Kind::Players => AnyAnswer::Players(Err(error)),
+        Kind::Rules => AnyAnswer::Rules(Err(error)),
+        Kind::ArmaRules => AnyAnswer::ArmaRules(Err(error)),
+        _ => AnyAnswer::Info(Err(error)),
     }
 }
 
@@ -562,150 +570,11 @@ where
     D::Text: Send + 'static,
 {
     fn drop(&mut self) {
-        for &id in self.under_way.keys() {
-            self.client.cancel(id);
-        }
-    }
-}
-
-/// The kinds of query and their answers (public in name only, for [`Many`]'s bound).
-mod kinds {
-    use super::{ArmaRules, Info, Players, Result, Rules, TextBuf};
-
-    /// Which query.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-    pub enum Kind {
-        #[default]
-        Info,
-        Players,
-        Rules,
-        Arma,
-    }
-
-    /// Any query's answer.
-    #[derive(Debug, Clone)]
-    pub enum Reply<S: TextBuf> {
-        Info(Result<Info<S>>),
-        Players(Result<Players<S>>),
-        Rules(Result<Rules<S>>),
-        Arma(Result<ArmaRules<S>>),
-    }
-
-    /// A result type a query gives, and how it is taken out of a [`Reply`] (sealed: the
-    /// four kinds of answer).
-    pub trait Asked<S: TextBuf>: Sized {
-        const KIND: Kind;
-        fn take(reply: Reply<S>) -> Option<Result<Self>>;
-    }
-
-    impl<S: TextBuf> Asked<S> for Info<S> {
-        const KIND: Kind = Kind::Info;
-        fn take(reply: Reply<S>) -> Option<Result<Self>> {
-            if let Reply::Info(r) = reply {
-                Some(r)
-            } else {
-                None
+        if let Some(inbox) = &self.inbox {
+            for &token in self.under_way.keys() {
+                let _ = inbox.send(Command::Cancel { token });
             }
         }
-    }
-
-    impl<S: TextBuf> Asked<S> for Players<S> {
-        const KIND: Kind = Kind::Players;
-        fn take(reply: Reply<S>) -> Option<Result<Self>> {
-            if let Reply::Players(r) = reply {
-                Some(r)
-            } else {
-                None
-            }
-        }
-    }
-
-    impl<S: TextBuf> Asked<S> for Rules<S> {
-        const KIND: Kind = Kind::Rules;
-        fn take(reply: Reply<S>) -> Option<Result<Self>> {
-            if let Reply::Rules(r) = reply {
-                Some(r)
-            } else {
-                None
-            }
-        }
-    }
-
-    impl<S: TextBuf> Asked<S> for ArmaRules<S> {
-        const KIND: Kind = Kind::Arma;
-        fn take(reply: Reply<S>) -> Option<Result<Self>> {
-            if let Reply::Arma(r) = reply {
-                Some(r)
-            } else {
-                None
-            }
-        }
-    }
-}
-
-/// One [`Exchange`] of any kind: the endpoint's job for a client whose queries differ.
-#[derive(Debug)]
-enum AnyQuery<D: TextDecoder> {
-    Info(Exchange<Info<D::Text>, D>),
-    Players(Exchange<Players<D::Text>, D>),
-    Rules(Exchange<Rules<D::Text>, D>),
-    Arma(Exchange<ArmaRules<D::Text>, D>),
-}
-
-/// Runs `$body` on the exchange inside, whatever its kind.
-macro_rules! each {
-    ($query:expr, $e:ident => $body:expr) => {
-        match $query {
-            AnyQuery::Info($e) => $body,
-            AnyQuery::Players($e) => $body,
-            AnyQuery::Rules($e) => $body,
-            AnyQuery::Arma($e) => $body,
-        }
-    };
-}
-
-impl<D: TextDecoder> crate::proto::sealed::Sealed for AnyQuery<D> {}
-
-impl<D: TextDecoder> Job<D> for AnyQuery<D> {
-    type Output = Reply<D::Text>;
-    type Kind = Kind;
-
-    fn start(kind: Kind, config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
-        match kind {
-            Kind::Info => AnyQuery::Info(Exchange::new(config, decoder, learned, now)),
-            Kind::Players => AnyQuery::Players(Exchange::new(config, decoder, learned, now)),
-            Kind::Rules => AnyQuery::Rules(Exchange::new(config, decoder, learned, now)),
-            Kind::Arma => AnyQuery::Arma(Exchange::new(config, decoder, learned, now)),
-        }
-    }
-    fn has_transmit(&self) -> bool {
-        each!(self, e => e.has_transmit())
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
-        each!(self, e => e.poll_transmit(now))
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        each!(self, e => e.poll_timeout())
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        each!(self, e => e.handle_timeout(now));
-    }
-    fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
-        each!(self, e => e.handle_datagram(datagram, now));
-    }
-    fn poll_output(&mut self) -> Option<Reply<D::Text>> {
-        match self {
-            AnyQuery::Info(e) => e.poll_outcome().map(Reply::Info),
-            AnyQuery::Players(e) => e.poll_outcome().map(Reply::Players),
-            AnyQuery::Rules(e) => e.poll_outcome().map(Reply::Rules),
-            AnyQuery::Arma(e) => e.poll_outcome().map(Reply::Arma),
-        }
-    }
-    fn learned(&self) -> Learned {
-        each!(self, e => e.learned())
-    }
-    fn fail(&mut self, error: Error, _now: Instant) {
-        each!(self, e => e.fail(error));
     }
 }
 
@@ -713,48 +582,36 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
 #[derive(Debug)]
 enum Waiter<S: TextBuf> {
     /// One awaited query.
-    One(oneshot::Sender<Reply<S>>),
-    /// One address of a [`Many`], with the address as given.
-    Many { tx: mpsc::UnboundedSender<(u64, SocketAddr, Reply<S>)>, addr: SocketAddr },
+    One(oneshot::Sender<AnyAnswer<S>>),
+    /// One address of a [`Many`], with its token and the address as given.
+    Many { tx: mpsc::UnboundedSender<(u64, SocketAddr, AnyAnswer<S>)>, token: u64, addr: SocketAddr },
 }
 
 #[derive(Debug)]
 enum Command<S: TextBuf> {
-    Query { id: u64, addr: SocketAddr, kind: Kind, waiter: Waiter<S> },
-    Cancel { id: u64 },
-}
-
-/// A query asked of a server: the callers joined to it, and whether it runs.
-#[derive(Debug)]
-struct Pending<S: TextBuf> {
-    addr: SocketAddr,
-    kind: Kind,
-    waiters: Vec<(u64, Waiter<S>)>,
-    started: bool,
+    Query { token: u64, addr: SocketAddr, kind: Kind, waiter: Waiter<S> },
+    Cancel { token: u64 },
 }
 
 /// One socket, as tokio's (to wait for it) and as a second handle on the same socket
 /// (to read what is queued with a real system call: tokio's `try_recv_from` answers
 /// from what its reactor last saw, and a datagram it has not seen yet would be read
-/// only after the next request went out, then taken as its answer).
+/// only after the next request went out).
 struct Socket {
     tokio: UdpSocket,
     raw: std::net::UdpSocket,
 }
 
-/// The client's task: its sockets, the endpoint, and who waits for what.
+/// The client's task on one runtime: its sockets, the engine, and who waits for what.
 struct Driver<D: TextDecoder> {
     endpoint: Endpoint<AnyQuery<D>, D>,
     limits: Limits,
     bind: Option<SocketAddr>,
     v4: Option<Socket>,
     v6: Option<Socket>,
-    /// Each server's queries in the order asked; only the first runs.
-    servers: HashMap<SocketAddr, VecDeque<Pending<D::Text>>>,
-    /// Servers whose first query waits for room in the window.
-    ready: VecDeque<SocketAddr>,
-    /// The server of each caller's query.
-    owners: HashMap<u64, SocketAddr>,
+    /// The caller of each query the engine has, and each caller's query.
+    waiters: HashMap<QueryId, (u64, Waiter<D::Text>)>,
+    queries: HashMap<u64, QueryId>,
     buf: Vec<u8>,
 }
 
@@ -769,9 +626,8 @@ where
             bind,
             v4: None,
             v6: None,
-            servers: HashMap::new(),
-            ready: VecDeque::new(),
-            owners: HashMap::new(),
+            waiters: HashMap::new(),
+            queries: HashMap::new(),
             buf: vec![0; RECV_BUFFER],
         }
     }
@@ -788,21 +644,14 @@ where
                     Err(mpsc::error::TryRecvError::Disconnected) => open = false,
                 }
             }
-            self.read_queued();
             let now = Instant::now();
             if self.endpoint.poll_timeout().is_some_and(|wake| wake <= now) {
                 self.endpoint.handle_timeout(now);
             }
-            self.deliver();
-            self.start_waiting();
             self.transmit();
             self.deliver();
-            if !open && self.servers.is_empty() {
+            if !open && self.waiters.is_empty() {
                 return;
-            }
-            // A query that ended on a failed send may have freed a server's next one.
-            if !self.ready.is_empty() && self.endpoint.wants_input() {
-                continue;
             }
             let wake = self.endpoint.poll_timeout();
             if wake.is_some_and(|w| w <= Instant::now()) {
@@ -824,108 +673,46 @@ where
 
     fn command(&mut self, command: Command<D::Text>) {
         match command {
-            Command::Query { id, addr, kind, waiter } => {
-                let key = normalized(addr);
-                self.owners.insert(id, key);
-                let queue = self.servers.entry(key).or_default();
-                // The same query to the same server already asked: joined.
-                if let Some(same) = queue.iter_mut().find(|p| p.kind == kind) {
-                    same.waiters.push((id, waiter));
-                    return;
-                }
-                queue.push_back(Pending { addr, kind, waiters: vec![(id, waiter)], started: false });
-                if queue.len() == 1 {
-                    self.ready.push_back(key);
-                }
+            Command::Query { token, addr, kind, waiter } => {
+                let id = self.endpoint.push_kind(addr, kind);
+                self.waiters.insert(id, (token, waiter));
+                self.queries.insert(token, id);
             }
-            Command::Cancel { id } => {
-                let Some(key) = self.owners.remove(&id) else { return };
-                let Some(queue) = self.servers.get_mut(&key) else { return };
-                let Some(at) = queue.iter().position(|p| p.waiters.iter().any(|(w, _)| *w == id)) else { return };
-                let Some(pending) = queue.get_mut(at) else { return };
-                pending.waiters.retain(|(w, _)| *w != id);
-                if !pending.waiters.is_empty() {
-                    return;
-                }
-                if let Some(dropped) = queue.remove(at) {
-                    if dropped.started {
-                        self.endpoint.cancel(dropped.addr);
-                        if !queue.is_empty() {
-                            self.ready.push_back(key);
-                        }
-                    }
-                }
-                if queue.is_empty() {
-                    self.servers.remove(&key);
+            Command::Cancel { token } => {
+                if let Some(id) = self.queries.remove(&token) {
+                    self.waiters.remove(&id);
+                    self.endpoint.cancel(id, Instant::now());
                 }
             }
         }
     }
 
-    /// Starts the first query of each server that waits, while the window has room.
-    fn start_waiting(&mut self) {
-        while self.endpoint.wants_input() {
-            let Some(key) = self.ready.pop_front() else { break };
-            if let Some(first) = self.servers.get_mut(&key).and_then(|q| q.front_mut()) {
-                if !first.started {
-                    first.started = true;
-                    self.endpoint.push_kind(first.addr, first.kind);
-                }
-            }
-        }
-    }
-
-    /// Gives each finished query's answer to every caller joined to it.
+    /// Gives each finished query's answer to its caller (a caller gone meanwhile is no
+    /// one's loss).
     fn deliver(&mut self) {
-        while let Some((addr, reply)) = self.endpoint.poll_output() {
-            let key = normalized(addr);
-            let Some(queue) = self.servers.get_mut(&key) else { continue };
-            let Some(done) = queue.pop_front() else { continue };
-            if queue.is_empty() {
-                self.servers.remove(&key);
-            } else {
-                self.ready.push_back(key);
-            }
-            // Joined callers get copies; the last one the answer itself.
-            let mut waiters = done.waiters;
-            let last = waiters.pop();
-            for (id, waiter) in waiters {
-                self.answer(id, waiter, reply.clone());
-            }
-            if let Some((id, waiter)) = last {
-                self.answer(id, waiter, reply);
+        while let Some((id, _, answer)) = self.endpoint.poll_output() {
+            let Some((token, waiter)) = self.waiters.remove(&id) else { continue };
+            self.queries.remove(&token);
+            match waiter {
+                Waiter::One(tx) => {
+                    let _ = tx.send(answer);
+                }
+                Waiter::Many { tx, token, addr } => {
+                    let _ = tx.send((token, addr, answer));
+                }
             }
         }
     }
 
-    fn answer(&mut self, id: u64, waiter: Waiter<D::Text>, reply: Reply<D::Text>) {
-        self.owners.remove(&id);
-        // A caller gone meanwhile is no one's loss.
-        match waiter {
-            Waiter::One(tx) => {
-                let _ = tx.send(reply);
-            }
-            Waiter::Many { tx, addr } => {
-                let _ = tx.send((id, addr, reply));
-            }
-        }
-    }
-
-    /// Sends every request due.
-    /// Sends every request due, each after reading what is queued: nothing that came
-    /// before a request went out answers it (the late reply of a dropped query).
-    /// (The caller has just read the socket: the first send needs no read of its own.)
+    /// Sends every request due, each after handing the engine what is queued: nothing
+    /// that came before a request went out may be read after it (it would look like
+    /// its answer).
     fn transmit(&mut self) {
-        let mut first = true;
         loop {
-            if !std::mem::take(&mut first) {
-                self.read_queued();
-            }
+            self.read_queued();
             let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) else { break };
-            // (An IPv4-mapped IPv6 address goes out on the IPv4 socket, as IPv4.)
-            let dest = normalized(to);
-            let sent = match self.socket_for(dest) {
-                Ok(socket) => socket.raw.send_to(&request, dest),
+            let sent = match self.socket_for(to) {
+                Ok(socket) => socket.raw.send_to(&request, to),
                 Err(e) => {
                     self.endpoint.handle_send_error(to, e, Instant::now());
                     continue;
@@ -935,7 +722,7 @@ where
                 Ok(_) => {}
                 // A full send queue, say: as if lost on the way; the retries and the
                 // timeout deal with it, and the reads go on meanwhile.
-                Err(e) if is_transient(&e) => {}
+                Err(e) if net::is_transient(&e) => {}
                 Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
             }
         }
@@ -943,7 +730,6 @@ where
 
     /// The socket of `to`'s family, opened on first use.
     fn socket_for(&mut self, to: SocketAddr) -> Result<&Socket> {
-        let to = normalized(to);
         let (slot, bind) = match to {
             SocketAddr::V4(_) => (&mut self.v4, self.bind.filter(SocketAddr::is_ipv4)),
             SocketAddr::V6(_) => (&mut self.v6, self.bind.filter(SocketAddr::is_ipv6)),
@@ -951,13 +737,15 @@ where
         if let Some(socket) = slot {
             return Ok(socket);
         }
-        let (socket, _) = open_socket(to, bind, &self.limits)?;
+        let local = bind.unwrap_or(net::any_local(to));
+        let (socket, _) = net::open(local, false, net::buffer_for(&self.limits))?;
         socket.set_nonblocking(true)?;
         let raw = socket.try_clone()?;
-        Ok(slot.insert(Socket { tokio: UdpSocket::from_std(socket)?, raw }))
+        let tokio = UdpSocket::from_std(socket)?;
+        Ok(slot.insert(Socket { tokio, raw }))
     }
 
-    /// Hands every datagram queued on the sockets to the endpoint.
+    /// Hands every datagram queued on the sockets to the engine.
     fn read_queued(&mut self) {
         for v4 in [true, false] {
             let socket = if v4 { self.v4.as_ref() } else { self.v6.as_ref() };

@@ -1,14 +1,16 @@
-//! The many-servers state machine, scripted: datagrams handed in with their source
-//! address, time advanced by hand. Routing, the window, the send rate, duplicates and
-//! the three-query chain, with every instant exact.
+//! The engine, scripted: datagrams handed in with their source address, time advanced
+//! by hand. Routing, the window, the send rate, joined and queued queries, cancels,
+//! the drain after a query ends (no late reply answers a later query) and the
+//! three-query chain, with every instant exact.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
-    encode_challenge, encode_players, encode_rules, split_packet, AllQueries, Challenge, Endpoint, EndpointConfig,
-    Exchange, Info, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
+    encode_challenge, encode_players, encode_rules, split_packet, AllQueries, AnyAnswer, AnyQuery, Challenge, Endpoint,
+    EndpointConfig, Exchange, GoldSrcInfo, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
+    DRAIN_UNKNOWN_ROUND_TRIP,
 };
 use a2s_query::{Encoding, Error, Stray};
 
@@ -57,15 +59,29 @@ fn rules_reply(tag: &str, n: usize) -> Vec<u8> {
     out
 }
 
+fn goldsrc_reply(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut info = GoldSrcInfo::default();
+    info.server_name = name.to_string();
+    info.encode(&mut out).unwrap();
+    out
+}
+
 type InfoEndpoint = Endpoint<Exchange<Info, Encoding>>;
+type AnyEndpoint = Endpoint<AnyQuery<Encoding>>;
 
 /// Every request due at `now`, as (destination, parsed request).
 fn sends<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>, now: Instant) -> Vec<(SocketAddr, Query)> {
     std::iter::from_fn(|| e.poll_transmit(now)).map(|(to, r)| (to, Query::parse(&r).unwrap())).collect()
 }
 
+/// The next output, without its id.
+fn output<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>) -> Option<(SocketAddr, J::Output)> {
+    e.poll_output().map(|(_, addr, out)| (addr, out))
+}
+
 fn outputs<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>) -> Vec<(SocketAddr, J::Output)> {
-    std::iter::from_fn(|| e.poll_output()).collect()
+    std::iter::from_fn(|| output(e)).collect()
 }
 
 #[test]
@@ -131,9 +147,9 @@ fn datagrams_from_addresses_not_under_way_are_counted_and_dropped() {
     // Same IP, other port: another server.
     e.handle_datagram(SocketAddr::from(([192, 0, 2, 1], 9)), &info_reply("port"), t0 + ms(1));
     assert_eq!(e.unmatched(), 3);
-    assert!(e.poll_output().is_none());
+    assert!(output(&mut e).is_none());
     e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
-    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "one");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "one");
 }
 
 #[test]
@@ -144,7 +160,7 @@ fn an_ipv4_server_answering_at_its_mapped_address_is_matched() {
     sends(&mut e, t0);
     let mapped: SocketAddr = "[::ffff:192.0.2.1]:27001".parse().unwrap();
     e.handle_datagram(mapped, &info_reply("one"), t0 + ms(1));
-    let (from, info) = e.poll_output().unwrap();
+    let (from, info) = output(&mut e).unwrap();
     assert_eq!(from, addr(1), "the address as given");
     assert_eq!(info.unwrap().name(), "one");
 }
@@ -215,6 +231,8 @@ fn each_timeout_counts_from_that_servers_first_send() {
     e.handle_timeout(t0 + ms(525));
     assert_eq!(outputs(&mut e)[0].0, addr(2));
     assert!(e.is_idle());
+    // What is left: the two servers draining the replies they owe.
+    e.handle_timeout(t0 + ms(525) + DRAIN_UNKNOWN_ROUND_TRIP);
     assert_eq!(e.poll_timeout(), None);
 }
 
@@ -278,31 +296,51 @@ fn retries_are_paced_and_answered() {
     e.handle_timeout(t0 + ms(300));
     assert_eq!(sends(&mut e, t0 + ms(300)), [(addr(1), Query::Info(None))], "the retry");
     e.handle_datagram(addr(1), &info_reply("late"), t0 + ms(310));
-    let (_, info) = e.poll_output().unwrap();
+    let (_, info) = output(&mut e).unwrap();
     // Either copy may be the one answered, and nothing is known of the server: the
     // time since the first (an upper bound).
     assert_eq!(info.unwrap().ping(), ms(310));
 }
 
 #[test]
-fn a_duplicate_address_is_asked_again_after_the_first_ends_with_its_challenge() {
+fn a_duplicate_address_is_joined_to_the_query_under_way() {
     let t0 = Instant::now();
     let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
-    e.push(addr(1));
-    e.push(addr(1));
+    let first = e.push(addr(1));
+    let second = e.push(addr(1));
     e.push(addr(2));
     assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None)), (addr(2), Query::Info(None))]);
     e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    assert_eq!(sends(&mut e, t0 + ms(1)), [(addr(1), Query::Info(Some(C1)))]);
+    e.handle_datagram(addr(1), &info_reply("one answer"), t0 + ms(2));
+    let got: Vec<_> = std::iter::from_fn(|| e.poll_output()).collect();
+    assert_eq!(got.len(), 2, "one item each");
+    let ids: Vec<_> = got.iter().map(|(id, _, _)| *id).collect();
+    assert!(ids.contains(&first) && ids.contains(&second));
+    for (_, from, info) in got {
+        assert_eq!((from, info.unwrap().name().to_string()), (addr(1), "one answer".to_string()));
+    }
+    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(4));
+    assert_eq!(output(&mut e).unwrap().0, addr(2));
+    assert!(e.is_idle());
+}
+
+#[test]
+fn a_query_after_one_that_owes_nothing_is_sent_at_once() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
     sends(&mut e, t0 + ms(1));
     e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(2));
-    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "first");
-    // The second query to the same server starts now, with the challenge it gave.
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "first");
+    // A poll: one request, with the challenge it gave, at once.
+    e.push(addr(1));
     assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(1), Query::Info(Some(C1)))]);
     e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(3));
-    assert_eq!(e.poll_output().unwrap().1.unwrap().name(), "second");
-    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(4));
-    assert_eq!(e.poll_output().unwrap().0, addr(2));
-    assert!(e.is_idle());
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "second");
+    assert_eq!(e.drained(), 0);
 }
 
 #[test]
@@ -314,7 +352,7 @@ fn challenges_learned_in_one_run_serve_the_next() {
     e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
     sends(&mut e, t0 + ms(1));
     e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
-    assert!(e.poll_output().unwrap().1.is_ok());
+    assert!(output(&mut e).unwrap().1.is_ok());
     let learned = e.take_learned();
     let mut next: Endpoint<Exchange<Rules, Encoding>> =
         Endpoint::new(config(8, 0, 1000), Encoding::Utf8).with_learned(learned);
@@ -331,7 +369,7 @@ fn a_failed_send_ends_that_server_only() {
     sends(&mut e, t0);
     let unreachable = std::io::Error::from(std::io::ErrorKind::HostUnreachable);
     e.handle_send_error(addr(1), Error::Io(unreachable), t0);
-    let (from, r) = e.poll_output().unwrap();
+    let (from, r) = output(&mut e).unwrap();
     assert_eq!(from, addr(1));
     assert!(matches!(r, Err(Error::Io(ref io)) if io.kind() == std::io::ErrorKind::HostUnreachable), "{r:?}");
     assert_eq!(e.in_flight(), 1);
@@ -351,7 +389,7 @@ fn all_three_queries_share_the_challenge() {
     e.handle_datagram(addr(1), &players_reply("alice"), t0 + ms(3));
     assert_eq!(sends(&mut e, t0 + ms(3)), [(addr(1), Query::Rules(C1))]);
     e.handle_datagram(addr(1), &rules_reply("r", 3), t0 + ms(4));
-    let (_, all) = e.poll_output().unwrap();
+    let (_, all) = output(&mut e).unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
     assert_eq!(all.players.unwrap().entries[0].name, "alice");
     assert_eq!(all.rules.unwrap().get("r_2"), Some("r2"));
@@ -370,7 +408,7 @@ fn a_server_that_never_answers_rules_still_gives_info_and_players() {
     // The rules query has its own timeout, from its own first send.
     assert_eq!(e.poll_timeout(), Some(t0 + ms(1003)));
     e.handle_timeout(t0 + ms(1003));
-    let (_, all) = e.poll_output().unwrap();
+    let (_, all) = output(&mut e).unwrap();
     assert_eq!(all.info.unwrap().name(), "one");
     assert_eq!(all.players.unwrap().entries[0].name, "bob");
     assert!(all.rules.unwrap_err().is_timeout());
@@ -383,7 +421,7 @@ fn a_dead_server_costs_all_three_one_timeout() {
     e.push(addr(1));
     sends(&mut e, t0);
     e.handle_timeout(t0 + ms(1000));
-    let (_, all) = e.poll_output().expect("over at the first timeout");
+    let (_, all) = output(&mut e).expect("over at the first timeout");
     assert!(all.info.unwrap_err().is_timeout());
     assert!(all.players.unwrap_err().is_timeout());
     assert!(all.rules.unwrap_err().is_timeout());
@@ -401,8 +439,11 @@ fn a_server_that_spoke_is_asked_the_rest() {
     e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
     sends(&mut e, t0 + ms(1));
     e.handle_timeout(t0 + ms(1000));
-    assert!(e.poll_output().is_none());
-    assert_eq!(sends(&mut e, t0 + ms(1000)), [(addr(1), Query::Players(C1))]);
+    assert!(output(&mut e).is_none());
+    // After the info request's drain: two 1 ms round trips, at least 5 ms.
+    assert!(sends(&mut e, t0 + ms(1000)).is_empty());
+    e.handle_timeout(t0 + ms(1005));
+    assert_eq!(sends(&mut e, t0 + ms(1005)), [(addr(1), Query::Players(C1))]);
 }
 
 /// A small deterministic simulation: 300 servers answering, challenging, staying
@@ -429,7 +470,9 @@ fn every_address_comes_out_exactly_once() {
     for _ in 0..200_000 {
         while e.wants_input() {
             match next_input.next() {
-                Some(&a) => e.push(a),
+                Some(&a) => {
+                    e.push(a);
+                }
                 None => break,
             }
         }
@@ -490,45 +533,162 @@ fn a_later_query_of_all_is_timed_from_its_own_send() {
     assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(1), Query::Players(Challenge::REQUEST))]);
     assert_eq!(sends(&mut e, t0 + ms(50)), [(addr(2), Query::Info(None))]);
     e.handle_timeout(t0 + ms(1001));
-    assert!(e.poll_output().is_none(), "players was sent at 25 ms: its timeout ends at 1025 ms");
+    assert!(output(&mut e).is_none(), "players was sent at 25 ms: its timeout ends at 1025 ms");
     e.handle_timeout(t0 + ms(1025));
-    assert_eq!(sends(&mut e, t0 + ms(1025)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
+    // (After the players request's drain: 5 ms.)
+    e.handle_timeout(t0 + ms(1030));
+    assert_eq!(sends(&mut e, t0 + ms(1030)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
 }
 
 /// A query cancelled under way gives no item; what it learned (the challenge) is kept
-/// for the next query to the server, which starts at once if one waits; a reply that
-/// comes for the cancelled query before the next one's request is not its answer.
+/// for the next query to the server, which waits until the cancelled one's reply came
+/// (drained, not taken for its answer) and then goes with the challenge.
 #[test]
-fn a_cancelled_query_gives_no_item_and_the_next_one_starts() {
+fn a_cancelled_query_gives_no_item_and_its_late_reply_answers_nothing() {
     let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
-    e.push(addr(1));
-    e.push(addr(2));
+    let mut e: AnyEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    let info = e.push_kind(addr(1), Kind::Info);
+    let other = e.push_kind(addr(2), Kind::Info);
     assert_eq!(sends(&mut e, t0).len(), 2);
     e.handle_datagram(addr(1), &challenge(C1), t0 + ms(5));
     assert_eq!(sends(&mut e, t0 + ms(5)), [(addr(1), Query::Info(Some(C1)))]);
-    // Another query to the same server waits behind the first.
-    e.push(addr(1));
+    // Another kind of query to the same server waits behind the first.
+    let players = e.push_kind(addr(1), Kind::Players);
     assert!(sends(&mut e, t0 + ms(6)).is_empty());
 
-    assert!(e.cancel(addr(1)));
-    assert!(!e.cancel(addr(3)), "nothing under way there");
+    assert!(e.cancel(info, t0 + ms(6)));
+    assert!(!e.cancel(info, t0 + ms(6)), "already gone");
     assert!(outputs(&mut e).is_empty(), "no item for the cancelled query");
     assert_eq!(e.in_flight(), 2, "the waiting query took its place");
-    // The old reply arrives before the new request goes: not an answer to it.
-    e.handle_datagram(addr(1), &info_reply("stale"), t0 + ms(7));
+    // Its request is owed a reply: the next query waits for it (two 5 ms round trips).
+    assert!(sends(&mut e, t0 + ms(7)).is_empty());
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(16)));
+    e.handle_datagram(addr(1), &info_reply("stale"), t0 + ms(8));
+    assert_eq!(e.drained(), 1);
     assert!(outputs(&mut e).is_empty());
     // The new query sends the challenge the cancelled one learned: one round trip.
-    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(1), Query::Info(Some(C1)))]);
-    e.handle_datagram(addr(1), &info_reply("fresh"), t0 + ms(20));
-    let got = outputs(&mut e);
-    assert_eq!(got.len(), 1);
-    assert_eq!((got[0].0, got[0].1.as_ref().unwrap().name()), (addr(1), "fresh"));
+    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(1), Query::Players(C1))]);
+    e.handle_datagram(addr(1), &players_reply("fresh"), t0 + ms(20));
+    let (id, from, answer) = e.poll_output().unwrap();
+    assert_eq!((id, from), (players, addr(1)));
+    let AnyAnswer::Players(Ok(list)) = answer else { panic!("{answer:?}") };
+    assert_eq!(list.entries[0].name, "fresh");
 
-    // Cancelling the last query to a server leaves nothing of it.
-    assert!(e.cancel(addr(2)));
+    // Cancelling the last query to a server: nothing of it but its drain, then nothing.
+    assert!(e.cancel(other, t0 + ms(21)));
     assert_eq!(e.in_flight(), 0);
-    let wake = e.poll_timeout();
-    assert!(wake.is_none(), "no timer left: {wake:?}");
     assert!(e.is_idle());
+    let wake = e.poll_timeout().expect("the drain's end");
+    assert_eq!(wake, t0 + ms(21) + DRAIN_UNKNOWN_ROUND_TRIP, "no round trip known of it");
+    e.handle_timeout(wake);
+    assert_eq!(e.poll_timeout(), None, "nothing left");
+}
+
+/// The next query to a server that timed out waits for its late reply (or a while),
+/// and the late reply is drained, not taken.
+#[test]
+fn a_late_reply_after_a_timeout_answers_nothing() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(300));
+    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    e.push(addr(1));
+    assert!(sends(&mut e, t0 + ms(300)).is_empty(), "held while its reply is owed");
+    e.handle_datagram(addr(1), &info_reply("late"), t0 + ms(400));
+    assert_eq!(e.drained(), 1);
+    assert_eq!(sends(&mut e, t0 + ms(400)), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &info_reply("fresh"), t0 + ms(420));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "fresh");
+
+    // No late reply at all: the next query goes when the drain window ends.
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(300));
+    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    e.push(addr(1));
+    let end = t0 + ms(300) + DRAIN_UNKNOWN_ROUND_TRIP;
+    assert_eq!(e.poll_timeout(), Some(end));
+    e.handle_timeout(end);
+    assert_eq!(sends(&mut e, end), [(addr(1), Query::Info(None))]);
+}
+
+/// Bug: an old HLDS/dproto server's `0x6D`, trailing its `0x49` by 20 ms, was the next
+/// query's answer (a GoldSrc layout, the previous data, a ping five times too low).
+#[test]
+fn a_trailing_goldsrc_reply_20_ms_late_is_stale_to_the_next_query() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 3000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(100));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "first");
+    // Asked again at once (an address listed twice, a poll): nothing known to be owed.
+    e.push(addr(1));
+    assert_eq!(sends(&mut e, t0 + ms(100)).len(), 1);
+    e.handle_datagram(addr(1), &goldsrc_reply("first, trailing"), t0 + ms(120));
+    assert!(output(&mut e).is_none());
+    e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(200));
+    let info = output(&mut e).unwrap().1.unwrap();
+    assert_eq!((info.name(), info.ping(), info.as_source().is_some()), ("second", ms(100), true));
+}
+
+/// The same with the `0x6D` 100 ms late (past half the round trip): held, it loses to
+/// the fresh `0x49`; the server is then known to send both, and every later query waits
+/// for its `0x49`.
+#[test]
+fn a_trailing_goldsrc_reply_100_ms_late_never_answers_the_next_query() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 3000), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(150));
+    assert!(output(&mut e).unwrap().1.is_ok());
+    e.push(addr(1));
+    assert_eq!(sends(&mut e, t0 + ms(150)).len(), 1);
+    e.handle_datagram(addr(1), &goldsrc_reply("first, trailing"), t0 + ms(250));
+    assert!(output(&mut e).is_none(), "held: a Source reply may follow");
+    e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(300));
+    let info = output(&mut e).unwrap().1.unwrap();
+    assert_eq!((info.name(), info.ping()), ("second", ms(150)));
+
+    // Known now to send both: each later info query holds a GoldSrc reply (its own,
+    // or the one trailing the query before) until its Source one.
+    for (i, at) in [300, 450, 600].into_iter().enumerate() {
+        e.push(addr(1));
+        assert_eq!(sends(&mut e, t0 + ms(at)).len(), 1, "at once: nothing owed");
+        e.handle_datagram(addr(1), &goldsrc_reply("trailing"), t0 + ms(at + 100));
+        assert!(output(&mut e).is_none());
+        e.handle_datagram(addr(1), &info_reply(&format!("poll {i}")), t0 + ms(at + 150));
+        let info = output(&mut e).unwrap().1.unwrap();
+        assert_eq!((info.name(), info.ping()), (format!("poll {i}").as_str(), ms(150)));
+    }
+    assert_eq!(e.drained(), 0);
+}
+
+/// The three-query chain waits between its parts for what the part before owes.
+#[test]
+fn the_chain_drains_between_its_queries() {
+    let t0 = Instant::now();
+    let mut cfg = config(8, 0, 1000);
+    cfg.exchange.retries = 1;
+    let mut e: Endpoint<AllQueries<Encoding>> = Endpoint::new(cfg, Encoding::Utf8);
+    e.push(addr(1));
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    // The info request is resent and its first copy answered: one reply still owed.
+    e.handle_timeout(t0 + ms(500));
+    assert_eq!(sends(&mut e, t0 + ms(500)), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &info_reply("info"), t0 + ms(510));
+    assert!(sends(&mut e, t0 + ms(510)).is_empty(), "players waits for the owed reply");
+    e.handle_datagram(addr(1), &info_reply("info again"), t0 + ms(520));
+    assert_eq!(sends(&mut e, t0 + ms(520)), [(addr(1), Query::Players(Challenge::REQUEST))]);
+    e.handle_datagram(addr(1), &players_reply("p"), t0 + ms(530));
+    assert_eq!(sends(&mut e, t0 + ms(530)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
+    e.handle_datagram(addr(1), &rules_reply("r", 2), t0 + ms(540));
+    let (_, all) = output(&mut e).unwrap();
+    assert_eq!(all.info.unwrap().name(), "info");
+    assert_eq!(all.players.unwrap().entries[0].name, "p");
+    assert_eq!(all.rules.unwrap().len(), 2);
 }

@@ -494,7 +494,7 @@ fn many_ends_when_its_driver_is_gone() {
     let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (addr, result) = second.block_on(many.next()).expect("the address comes back");
     assert_eq!(addr, dead);
-    assert!(matches!(result, Err(Error::Io(_))), "{result:?}");
+    assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("shut down")), "{result:?}");
     assert!(second.block_on(many.next()).is_none());
     // The client itself goes on, on the new runtime.
     let server = Responder::new(source("again"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
@@ -506,7 +506,41 @@ fn many_ends_when_its_driver_is_gone() {
 #[test]
 fn outside_a_runtime_a_query_is_an_error() {
     let result = poll_without_runtime(client().info("127.0.0.1:27015"));
-    assert!(matches!(&result, Err(Error::Io(e)) if e.to_string().contains("tokio runtime")), "{result:?}");
+    assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("tokio runtime")), "{result:?}");
+}
+
+/// Bug: a client whose task ran on a current-thread runtime no longer driven (its
+/// `block_on` returned) left the queries of a second runtime waiting forever.
+#[test]
+fn a_second_runtime_is_answered_while_the_first_is_idle() {
+    let server = Responder::new(source("anywhere"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let client = Client::builder().timeout(Duration::from_secs(1)).build();
+    let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(first.block_on(client.info(addr)).unwrap().name(), "anywhere");
+    // `first` stays alive but idle from here on.
+    let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let answered = second.block_on(async { tokio::time::timeout(Duration::from_secs(10), client.info(addr)).await });
+    let info = answered.expect("answered or failed within its timeout").unwrap();
+    assert_eq!(info.name(), "anywhere");
+    drop(first);
+}
+
+/// A runtime without timers or without IO: an error of its own that says what to do,
+/// not a panic or a hang.
+#[test]
+fn a_runtime_without_timers_or_io_is_told_so() {
+    let server = Responder::new(source("x"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let no_time = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let result = no_time.block_on(client().info(addr));
+    assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("enable_time")), "{result:?}");
+
+    let no_io = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let result = no_io.block_on(async { tokio::time::timeout(Duration::from_secs(10), client().info(addr)).await });
+    let result = result.expect("no hang");
+    assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("enable_io")), "{result:?}");
+    assert!(result.unwrap_err().to_string().contains("enable_all"));
 }
 
 /// Polls a future to completion on this thread with no runtime (it must not wait).

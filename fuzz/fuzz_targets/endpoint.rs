@@ -1,6 +1,6 @@
-//! The many-servers Endpoint fed arbitrary pushes, datagrams from any of a few
+//! The engine (Endpoint) fed arbitrary pushes, cancels, datagrams from any of a few
 //! addresses and time steps: it never panics, never holds more servers than its window,
-//! and, once time runs past every deadline, has given every pushed address out exactly
+//! and, once time runs past every deadline, has given every query not cancelled out exactly
 //! once and is idle.
 #![no_main]
 
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use a2s_query::proto::{AllQueries, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, Rules};
+use a2s_query::proto::{AllQueries, Endpoint, EndpointConfig, Exchange, ExchangeConfig, Info, Job, QueryId, Rules};
 use a2s_query::{Encoding, Limits};
 use libfuzzer_sys::fuzz_target;
 
@@ -42,23 +42,32 @@ fn addr(i: u8) -> SocketAddr {
 fn run<J: Job<Encoding>>(config: EndpointConfig, mut ops: &[u8]) {
     let mut e: Endpoint<J> = Endpoint::new(config, Encoding::Utf8);
     let mut now = Instant::now();
-    let mut pushed: HashMap<SocketAddr, usize> = HashMap::new();
-    let mut given: HashMap<SocketAddr, usize> = HashMap::new();
-    let take = |e: &mut Endpoint<J>, given: &mut HashMap<SocketAddr, usize>| {
-        while let Some((a, _)) = e.poll_output() {
-            *given.entry(a).or_default() += 1;
+    // Every query pushed and not cancelled, and every output given.
+    let mut pending: HashMap<QueryId, SocketAddr> = HashMap::new();
+    let mut given: HashMap<QueryId, SocketAddr> = HashMap::new();
+    let take = |e: &mut Endpoint<J>, given: &mut HashMap<QueryId, SocketAddr>| {
+        while let Some((id, a, _)) = e.poll_output() {
+            assert!(given.insert(id, a).is_none(), "an output given twice");
         }
     };
     while let Some((&op, tail)) = ops.split_first() {
         ops = tail;
-        match op % 4 {
+        match op % 5 {
             0 if e.wants_input() => {
-                e.push(addr(op >> 2));
-                *pushed.entry(addr(op >> 2)).or_default() += 1;
+                let id = e.push(addr(op >> 3));
+                pending.insert(id, addr(op >> 3));
             }
             0 | 1 => {
                 now += Duration::from_millis(u64::from(op >> 2));
                 e.handle_timeout(now);
+            }
+            4 => {
+                // Cancel the oldest query not given out yet.
+                let oldest = pending.keys().filter(|id| !given.contains_key(id)).min().copied();
+                if let Some(id) = oldest {
+                    assert!(e.cancel(id, now), "a pending query is there to cancel");
+                    pending.remove(&id);
+                }
             }
             _ => {
                 let Some((&len, tail)) = ops.split_first() else { break };
@@ -85,5 +94,5 @@ fn run<J: Job<Encoding>>(config: EndpointConfig, mut ops: &[u8]) {
         e.handle_timeout(now);
     }
     assert!(e.is_idle(), "still busy after every deadline");
-    assert_eq!(pushed, given, "every address given out once per push");
+    assert_eq!(pending, given, "every query not cancelled given out once, to its address");
 }

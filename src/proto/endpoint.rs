@@ -1,20 +1,20 @@
-//! Many queries at once, I/O-free: one [`Exchange`] (or a chain of three) per server,
-//! datagrams routed to them by source address, sends paced by a rate and a window.
-//! No socket, no clock: the many-servers [`Batch`](crate::Batch) drives it, and so can
-//! any event loop.
+//! The engine, I/O-free: every server's lifecycle. Each server's queries wait in its
+//! queue (equal ones joined), run one at a time as [`Job`]s, and leave the server
+//! draining when they end or are dropped; datagrams are routed by source address, and
+//! sends paced by a window and a rate. No socket, no clock: the [`Client`](crate::Client),
+//! the [`Batch`](crate::Batch) and the async client drive it, and so can any event loop.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::exchange::{Answer, Exchange, ExchangeConfig, Learned};
-use super::info::Info;
+use super::exchange::{ExchangeConfig, Learned};
+use super::fragment::Reassembler;
+use super::job::{Drain, Job};
 use super::packet::Request;
-use super::players::Players;
-use super::rules::Rules;
-use crate::encoding::{TextBuf, TextDecoder};
-use crate::error::{Error, Result};
+use crate::encoding::TextDecoder;
+use crate::error::Error;
 
 /// The default window: servers queried at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
@@ -28,242 +28,6 @@ const BURST_TIME: Duration = Duration::from_millis(20);
 /// Most servers whose challenge, split layout and round trip are remembered between
 /// runs (about 80 bytes each); when it is full, half of them are forgotten.
 pub const MAX_REMEMBERED: usize = 65_536;
-
-/// The work one server gets in an [`Endpoint`]: an [`Exchange`] for one query, or
-/// [`AllQueries`] for the three in a row. Its methods are those of an exchange.
-///
-/// Sealed: the endpoint drives the crate's own jobs; their methods may change.
-pub trait Job<D: TextDecoder>: super::sealed::Sealed + Sized {
-    /// What the server's item carries when the job is over.
-    type Output;
-    /// Which work, for a job that can do several kinds (`()` for one that cannot):
-    /// given with [`Endpoint::push_kind`].
-    type Kind: Copy + Default + std::fmt::Debug;
-    /// The job of `kind` starting at `now`, with what earlier exchanges learned of the
-    /// server.
-    fn start(kind: Self::Kind, config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self;
-    /// Whether a request is due now.
-    fn has_transmit(&self) -> bool;
-    /// The due request; its send time is `now`.
-    fn poll_transmit(&mut self, now: Instant) -> Option<Request>;
-    /// When to call `handle_timeout` if nothing comes first; `None` once over.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Moves the timers to `now`.
-    fn handle_timeout(&mut self, now: Instant);
-    /// Takes one datagram from the server.
-    fn handle_datagram(&mut self, datagram: &[u8], now: Instant);
-    /// The output, once over (taken).
-    fn poll_output(&mut self) -> Option<Self::Output>;
-    /// What the job learned of the server, for its next job.
-    fn learned(&self) -> Learned;
-    /// Ends the current query with `error` (its request could not be sent).
-    fn fail(&mut self, error: Error, now: Instant);
-}
-
-impl<T: Answer<D>, D: TextDecoder> Job<D> for Exchange<T, D> {
-    type Output = Result<T>;
-    type Kind = ();
-    fn start((): (), config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
-        Exchange::new(config, decoder, learned, now)
-    }
-    fn has_transmit(&self) -> bool {
-        Exchange::has_transmit(self)
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
-        Exchange::poll_transmit(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Exchange::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Exchange::handle_timeout(self, now);
-    }
-    fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
-        Exchange::handle_datagram(self, datagram, now);
-    }
-    fn poll_output(&mut self) -> Option<Result<T>> {
-        Exchange::poll_outcome(self)
-    }
-    fn learned(&self) -> Learned {
-        Exchange::learned(self)
-    }
-    fn fail(&mut self, error: Error, _now: Instant) {
-        Exchange::fail(self, error);
-    }
-}
-
-/// Info, players and rules of one server, each its own result: a server that never
-/// answers rules still gives its info and players.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Answers<S: TextBuf = String> {
-    /// The info query's result.
-    pub info: Result<Info<S>>,
-    /// The players query's result, with the header's count and the cut-off flag.
-    pub players: Result<Players<S>>,
-    /// The rules query's result.
-    pub rules: Result<Rules<S>>,
-}
-
-/// Info, then players, then rules, each query sent when the one before ends (and the
-/// send rate allows) and reusing its challenge (so players and rules take one round
-/// trip each). Each query has the whole timeout, from its own first send. A server that sent nothing at all in the info query's time
-/// is not asked the other two: they end with the same [`Error::Timeout`], so a dead
-/// server costs one timeout, not three.
-#[derive(Debug)]
-pub struct AllQueries<D: TextDecoder> {
-    config: ExchangeConfig,
-    decoder: D,
-    stage: Stage<D>,
-    info: Option<Result<Info<D::Text>>>,
-    players: Option<Result<Players<D::Text>>>,
-    output: Option<Answers<D::Text>>,
-    learned: Learned,
-}
-
-#[derive(Debug)]
-enum Stage<D: TextDecoder> {
-    /// The players query, not sent yet: its timeout starts at its first send.
-    NextPlayers,
-    /// The rules query, not sent yet.
-    NextRules,
-    Info(Exchange<Info<D::Text>, D>),
-    Players(Exchange<Players<D::Text>, D>),
-    Rules(Exchange<Rules<D::Text>, D>),
-    Over,
-}
-
-/// Runs `$body` with `$e` bound to the current stage's exchange, or gives `$none`
-/// between queries.
-macro_rules! on_stage {
-    ($stage:expr, $e:ident => $body:expr, $none:expr) => {
-        match $stage {
-            Stage::Info($e) => $body,
-            Stage::Players($e) => $body,
-            Stage::Rules($e) => $body,
-            Stage::NextPlayers | Stage::NextRules | Stage::Over => $none,
-        }
-    };
-}
-
-impl<D: TextDecoder> AllQueries<D> {
-    /// Moves to the next query when the current one is over.
-    fn advance(&mut self) {
-        loop {
-            let next = match &mut self.stage {
-                Stage::Info(e) => match e.poll_outcome() {
-                    None => return,
-                    Some(info) => {
-                        self.learned = e.learned();
-                        let silent = info.as_ref().is_err_and(Error::is_timeout) && !e.heard();
-                        self.info = Some(info);
-                        if silent {
-                            let timeout = self.config.timeout;
-                            let none = || Error::Timeout { timeout, fragments: None, ignored: Default::default() };
-                            self.output = Some(Answers {
-                                info: self.info.take().unwrap_or_else(|| Err(none())),
-                                players: Err(none()),
-                                rules: Err(none()),
-                            });
-                            Stage::Over
-                        } else {
-                            Stage::NextPlayers
-                        }
-                    }
-                },
-                Stage::Players(e) => match e.poll_outcome() {
-                    None => return,
-                    Some(players) => {
-                        self.learned = e.learned();
-                        self.players = Some(players);
-                        Stage::NextRules
-                    }
-                },
-                Stage::Rules(e) => match e.poll_outcome() {
-                    None => return,
-                    Some(rules) => {
-                        self.learned = e.learned();
-                        self.output = Some(Answers {
-                            info: self.info.take().unwrap_or_else(not_run),
-                            players: self.players.take().unwrap_or_else(not_run),
-                            rules,
-                        });
-                        Stage::Over
-                    }
-                },
-                Stage::NextPlayers | Stage::NextRules | Stage::Over => return,
-            };
-            self.stage = next;
-        }
-    }
-
-    /// Starts the query waiting for its first send, its timeout counting from `now`.
-    fn begin(&mut self, now: Instant) {
-        let (config, decoder, learned) = (self.config, self.decoder, self.learned);
-        match self.stage {
-            Stage::NextPlayers => self.stage = Stage::Players(Exchange::new(config, decoder, learned, now)),
-            Stage::NextRules => self.stage = Stage::Rules(Exchange::new(config, decoder, learned, now)),
-            _ => {}
-        }
-    }
-}
-
-impl<D: TextDecoder> super::sealed::Sealed for AllQueries<D> {}
-
-impl<D: TextDecoder> Job<D> for AllQueries<D> {
-    type Output = Answers<D::Text>;
-    type Kind = ();
-    fn start((): (), config: ExchangeConfig, decoder: D, learned: Learned, now: Instant) -> Self {
-        AllQueries {
-            config,
-            decoder,
-            stage: Stage::Info(Exchange::new(config, decoder, learned, now)),
-            info: None,
-            players: None,
-            output: None,
-            learned,
-        }
-    }
-    fn has_transmit(&self) -> bool {
-        match &self.stage {
-            Stage::NextPlayers | Stage::NextRules => true,
-            stage => on_stage!(stage, e => e.has_transmit(), false),
-        }
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
-        self.begin(now);
-        on_stage!(&mut self.stage, e => e.poll_transmit(now), None)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        on_stage!(&self.stage, e => e.poll_timeout(), None)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        on_stage!(&mut self.stage, e => e.handle_timeout(now), ());
-        self.advance();
-    }
-    fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
-        on_stage!(&mut self.stage, e => e.handle_datagram(datagram, now), ());
-        self.advance();
-    }
-    fn poll_output(&mut self) -> Option<Answers<D::Text>> {
-        self.output.take()
-    }
-    fn learned(&self) -> Learned {
-        on_stage!(&self.stage, e => e.learned(), self.learned)
-    }
-    fn fail(&mut self, error: Error, now: Instant) {
-        self.begin(now);
-        on_stage!(&mut self.stage, e => e.fail(error), ());
-        // (The next query starts: each part gets its own verdict.)
-        self.advance();
-    }
-}
-
-/// The part of [`Answers`] a chain ended without (cannot happen: each part is set
-/// before the next starts).
-fn not_run<T>() -> Result<T> {
-    Err(Error::InvalidInput("the query was not run"))
-}
 
 /// How an [`Endpoint`] paces its work.
 ///
@@ -290,23 +54,6 @@ impl Default for EndpointConfig {
             send_rate: DEFAULT_SEND_RATE,
         }
     }
-}
-
-/// One server under way.
-#[derive(Debug)]
-struct Slot<J, K> {
-    /// The address as given (the item carries it back).
-    addr: SocketAddr,
-    /// The work asked for.
-    kind: K,
-    /// `None` until its first send: its timeout counts from there.
-    job: Option<J>,
-    /// The wake-up time its latest timer entry carries.
-    wake: Option<Instant>,
-    /// Whether it waits in the send queue.
-    queued: bool,
-    /// Tells this occupant of the slot from earlier ones in the timer heap.
-    generation: u32,
 }
 
 /// A send-rate cap (generic cell rate: the theoretical time of the next send may run
@@ -346,11 +93,59 @@ impl Pacer {
     }
 }
 
-/// Many servers queried at once, I/O-free: every server its own [`Job`] (an
-/// [`Exchange`], or [`AllQueries`]), each datagram routed by its source address, sends
-/// paced by a window ([`EndpointConfig::max_in_flight`]) and a rate
-/// ([`EndpointConfig::send_rate`]). The blocking [`Batch`](crate::Batch) is its driver;
-/// the loop is the [`Exchange`]'s, with addresses:
+/// One query pushed to an [`Endpoint`]: the handle its output comes back with, and
+/// that [`Endpoint::cancel`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueryId(u64);
+
+/// A query waiting in its server's queue (or running, at the front), with its callers:
+/// the first, and those joined to it.
+#[derive(Debug)]
+struct Queued<K> {
+    kind: K,
+    /// The timeout counts from here, not from the first send ([`Endpoint::push_at`]).
+    from: Option<Instant>,
+    first: (QueryId, SocketAddr),
+    joined: Vec<(QueryId, SocketAddr)>,
+}
+
+impl<K> Queued<K> {
+    fn callers(&self) -> impl Iterator<Item = &(QueryId, SocketAddr)> {
+        std::iter::once(&self.first).chain(&self.joined)
+    }
+}
+
+/// One server with queries queued or running, or draining.
+#[derive(Debug)]
+struct Server<J, K> {
+    /// Its address as datagrams come from it ([`normalized`]).
+    key: SocketAddr,
+    /// Its queries in the order asked; the front one runs.
+    queue: VecDeque<Queued<K>>,
+    /// The front query's job, from its first send (or its push, for [`Endpoint::push_at`]).
+    job: Option<J>,
+    /// Replies owed by the queries that ended: the next request waits for them.
+    drain: Option<Drain>,
+    /// Whether it holds a place in the window.
+    admitted: bool,
+    /// Whether it waits in a send queue (`ready` or `fresh`), or for a place.
+    queued: bool,
+    /// The wake-up time its latest timer entry carries.
+    wake: Option<Instant>,
+    /// Tells this occupant of the slot from earlier ones in the timer heap and queues.
+    generation: u32,
+}
+
+impl<J, K> Server<J, K> {
+    fn is_draining(&self, now: Instant) -> bool {
+        self.drain.is_some_and(|d| !d.is_over(now))
+    }
+}
+
+/// The engine, I/O-free: every server's lifecycle from the first query asked of it to
+/// the last reply it owes. Its driver moves datagrams and reads the clock; the
+/// [`Client`](crate::Client), the [`Batch`](crate::Batch) and the async client are
+/// such drivers, and the loop is the [`Exchange`](super::Exchange)'s, with addresses:
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -359,8 +154,8 @@ impl Pacer {
 /// # fn main() -> a2s_query::Result<()> {
 /// let mut endpoint: Endpoint<Exchange<Info, Encoding>> = Endpoint::new(EndpointConfig::default(), Encoding::Utf8);
 /// let (a, b) = ("192.0.2.1:27015".parse().unwrap(), "192.0.2.2:27015".parse().unwrap());
-/// endpoint.push(a);
-/// endpoint.push(b);
+/// let asked_a = endpoint.push(a);
+/// let asked_b = endpoint.push(b);
 /// let now = Instant::now();
 /// let (to, _request) = endpoint.poll_transmit(now).expect("a's request");
 /// assert_eq!(to, a);
@@ -372,46 +167,67 @@ impl Pacer {
 /// sent.server_name = "b".into();
 /// sent.encode(&mut reply)?;
 /// endpoint.handle_datagram(b, &reply, now + Duration::from_millis(20));
-/// let (from, info) = endpoint.poll_output().expect("b's item");
-/// assert_eq!((from, info?.name()), (b, "b"));
+/// let (id, from, info) = endpoint.poll_output().expect("b's item");
+/// assert_eq!((id, from, info?.name()), (asked_b, b, "b"));
 ///
 /// let wake = endpoint.poll_timeout().expect("a's deadline");
 /// endpoint.handle_timeout(wake);
-/// let (from, outcome) = endpoint.poll_output().expect("a's item");
-/// assert!(from == a && outcome.unwrap_err().is_timeout());
+/// let (id, from, outcome) = endpoint.poll_output().expect("a's item");
+/// assert!(id == asked_a && from == a && outcome.unwrap_err().is_timeout());
 /// assert!(endpoint.is_idle());
 /// # Ok(()) }
 /// ```
 ///
-/// Every address pushed comes out exactly once from [`Endpoint::poll_output`]. An
-/// address pushed while the same address is under way waits for it to end, then is
-/// queried again (with the challenge just learned): replies carry no id, so two
-/// queries to one server at once could not be told apart.
+/// **Every query pushed comes out exactly once** from [`Endpoint::poll_output`], unless
+/// cancelled. Replies carry no id, so a server has one query under way at a time: the
+/// others wait in its queue, in the order asked, and a query equal to one queued or
+/// under way (same address, same kind) is **joined** to it, each caller getting a copy
+/// of its output (which may have left the server before the later caller asked).
 ///
-/// Memory: at most `max_in_flight` servers are held, each bounded by its
+/// **No late reply answers a later query.** A query that ends with replies still owed
+/// (a request sent twice and answered once, a timeout, a cancel, the second info
+/// reply of a server that sends two: see [`Exchange::draining`](super::Exchange::draining))
+/// leaves its server draining: what comes from it is dropped (counted by
+/// [`Endpoint::drained`]), and its next query's first request waits until the owed
+/// replies came or about two of its round trips passed. A reply that still comes later
+/// is stale by its timing (sooner after the request than half the server's shortest
+/// round trip). A server that owes nothing is asked again at once: polling a
+/// well-behaved server costs one round trip. The driver's part: hand in every datagram
+/// received before calling [`Endpoint::poll_transmit`] (read the socket's queue first),
+/// so that nothing sent before a request is taken as its answer.
+///
+/// Memory: at most `max_in_flight` servers run at once, each bounded by its
 /// [`Limits`](crate::Limits) (a split reply's fragments: `max_pending_replies` ×
-/// `max_reply_bytes`); plus the learned memory ([`MAX_REMEMBERED`] servers) and as
-/// many waiting duplicates as the window.
+/// `max_reply_bytes`); a queued query costs about 100 bytes, a draining server about
+/// 120 until its drain ends; plus the learned memory ([`MAX_REMEMBERED`] servers).
 #[derive(Debug)]
 pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     config: EndpointConfig,
     decoder: D,
-    slots: Vec<Option<Slot<J, J::Kind>>>,
+    slots: Vec<Option<Server<J, J::Kind>>>,
     free: Vec<usize>,
     /// Occupied slots by normalized address.
     by_addr: HashMap<SocketAddr, usize>,
+    /// The server of each query not yet given out.
+    by_id: HashMap<QueryId, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-    /// Slots under way with a request due (sent first).
+    /// Admitted servers with a request due (sent first).
     ready: VecDeque<(usize, u32)>,
-    /// Slots waiting for their first send.
+    /// Admitted servers whose front query has not sent yet.
     fresh: VecDeque<(usize, u32)>,
-    /// Addresses pushed while the same address was under way.
-    deferred: VecDeque<(SocketAddr, J::Kind)>,
-    done: VecDeque<(SocketAddr, J::Output)>,
+    /// Servers with queries, waiting for a place in the window.
+    waiting: VecDeque<(usize, u32)>,
+    admitted: usize,
+    done: VecDeque<(QueryId, SocketAddr, J::Output)>,
     learned: HashMap<SocketAddr, Learned>,
+    /// Emptied queues and a reassembler, kept for their buffers.
+    spare_queues: Vec<VecDeque<Queued<J::Kind>>>,
+    spare_reassembler: Option<Reassembler>,
     pacer: Pacer,
     generation: u32,
+    next_id: u64,
     unmatched: u64,
+    drained: u64,
 }
 
 impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
@@ -423,15 +239,21 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             slots: Vec::new(),
             free: Vec::new(),
             by_addr: HashMap::new(),
+            by_id: HashMap::new(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             fresh: VecDeque::new(),
-            deferred: VecDeque::new(),
+            waiting: VecDeque::new(),
+            admitted: 0,
             done: VecDeque::new(),
             learned: HashMap::new(),
+            spare_queues: Vec::new(),
+            spare_reassembler: None,
             pacer: Pacer::new(config.send_rate),
             generation: 0,
+            next_id: 0,
             unmatched: 0,
+            drained: 0,
         }
     }
 
@@ -442,90 +264,134 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self
     }
 
-    /// Takes what this run (and those before it) learned of each server, for the
-    /// next run.
+    /// Takes what this endpoint learned of each server.
     pub fn take_learned(&mut self) -> HashMap<SocketAddr, Learned> {
         std::mem::take(&mut self.learned)
     }
 
-    /// Whether the window has room for another address ([`Endpoint::push`]).
+    /// Forgets what servers taught the endpoint (challenges, split layouts, round trips).
+    pub fn forget_learned(&mut self) {
+        self.learned.clear();
+    }
+
+    /// The options it runs with.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Whether the window has room for another server ([`Endpoint::push`]): a driver
+    /// reading a long list lazily pushes while this holds.
     pub fn wants_input(&self) -> bool {
-        let window = self.config.max_in_flight.max(1);
-        self.by_addr.len() < window && self.deferred.len() < window
+        self.admitted < self.config.max_in_flight.max(1) && self.waiting.is_empty()
     }
 
-    /// Adds a server to query. Call it while [`Endpoint::wants_input`] holds; pushing
-    /// past the window is accepted but holds more memory.
-    pub fn push(&mut self, addr: SocketAddr) {
-        self.push_kind(addr, J::Kind::default());
+    /// Adds a query to the server at `addr`; its output comes back with the id given.
+    /// Past the window, it waits for a place.
+    pub fn push(&mut self, addr: SocketAddr) -> QueryId {
+        self.push_kind(addr, J::Kind::default())
     }
 
-    /// Adds a server to query with the work `kind`, for jobs of several kinds; as
+    /// Adds a query of the work `kind`, for jobs of several kinds; as
     /// [`Endpoint::push`] otherwise.
-    pub fn push_kind(&mut self, addr: SocketAddr, kind: J::Kind) {
-        if self.by_addr.contains_key(&normalized(addr)) {
-            self.deferred.push_back((addr, kind));
-        } else {
-            self.occupy(addr, kind);
-        }
+    pub fn push_kind(&mut self, addr: SocketAddr, kind: J::Kind) -> QueryId {
+        self.enqueue(addr, kind, None)
     }
 
-    /// Drops the query under way to `addr` (its caller gave up): no item comes out for
-    /// it, what it learned of the server is kept, and the next query pushed for the
-    /// same address, if one waits, starts. Whether one was under way.
-    pub fn cancel(&mut self, addr: SocketAddr) -> bool {
-        let key = normalized(addr);
-        let Some(index) = self.by_addr.remove(&key) else { return false };
-        let learned = self.slots.get_mut(index).and_then(Option::take).and_then(|s| s.job.map(|j| j.learned()));
-        self.free.push(index);
-        if let Some(learned) = learned {
-            self.remember(key, learned);
+    /// As [`Endpoint::push_kind`], its timeout counting from `now` rather than from its
+    /// first send: for a caller whose timeout bounds the whole call, waits (for a place,
+    /// for the server's drain) included.
+    pub fn push_at(&mut self, addr: SocketAddr, kind: J::Kind, now: Instant) -> QueryId {
+        let id = self.enqueue(addr, kind, Some(now));
+        if let Some(&index) = self.by_id.get(&id) {
+            self.start_due_if_timed(index, now);
+            self.settle(index, now);
         }
-        self.start_deferred(key);
+        id
+    }
+
+    /// Drops a query (its caller gave up): no output comes for it. A query that others
+    /// are joined to goes on for them; one under way ends, what it learned is kept and
+    /// its server drains what it still owes. Whether the query was there.
+    pub fn cancel(&mut self, id: QueryId, now: Instant) -> bool {
+        let Some(index) = self.by_id.remove(&id) else { return false };
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return false };
+        let Some(at) = server.queue.iter().position(|q| q.callers().any(|c| c.0 == id)) else { return false };
+        let Some(query) = server.queue.get_mut(at) else { return false };
+        if query.first.0 == id {
+            match query.joined.pop() {
+                Some(next) => query.first = next,
+                None => {
+                    let running = at == 0 && server.job.is_some();
+                    server.queue.remove(at);
+                    if running {
+                        self.end_job(index, now);
+                    }
+                    self.next_query(index, now);
+                    return true;
+                }
+            }
+        } else {
+            query.joined.retain(|c| c.0 != id);
+        }
         true
     }
 
-    /// Servers under way (queried, or waiting for their first send).
-    pub fn in_flight(&self) -> usize {
-        self.by_addr.len()
+    /// Drops every query (a run given up): each server under way drains what it owes.
+    pub fn cancel_all(&mut self, now: Instant) {
+        let ids: Vec<QueryId> = self.by_id.keys().copied().collect();
+        for id in ids {
+            self.cancel(id, now);
+        }
+        self.done.clear();
     }
 
-    /// Datagrams that came from no address under way (ignored).
+    /// Servers holding a place in the window (queried, or about to be).
+    pub fn in_flight(&self) -> usize {
+        self.admitted
+    }
+
+    /// Datagrams that came from no server with a query under way (dropped).
     pub fn unmatched(&self) -> u64 {
         self.unmatched
     }
 
-    /// Whether nothing is under way, waiting or left to give out.
-    pub fn is_idle(&self) -> bool {
-        self.by_addr.is_empty() && self.deferred.is_empty() && self.done.is_empty()
+    /// Datagrams dropped because they came from a server draining: owed to a query
+    /// that ended or was cancelled, no one's answer.
+    pub fn drained(&self) -> u64 {
+        self.drained
     }
 
-    /// The next datagram to send and its destination, if one is due and the rate
-    /// allows it now: call it until `None` after every `handle_*` and `push`, and send
-    /// each at once.
+    /// Whether no query is queued, under way or left to give out (servers may still
+    /// be draining).
+    pub fn is_idle(&self) -> bool {
+        self.by_id.is_empty() && self.done.is_empty()
+    }
+
+    /// The next datagram to send and its destination (the server's address as
+    /// datagrams come from it), if one is due and the rate allows it now: call it until
+    /// `None` after every `handle_*` and `push`, having handed in what was received, and
+    /// send each at once.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Request)> {
         if !self.pacer.may_send(now) {
             return None;
         }
         while let Some((index, generation)) = self.ready.pop_front().or_else(|| self.fresh.pop_front()) {
-            let (config, decoder) = (self.config.exchange, self.decoder);
-            let learned = &self.learned;
-            // (An entry of a slot's earlier occupant is skipped.)
-            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut).filter(|s| s.generation == generation)
-            else {
+            let Some(server) = self.slot(index, generation) else { continue };
+            server.queued = false;
+            if server.is_draining(now) {
+                // Its turn comes at the drain's end (its timer) or its last owed reply.
+                self.settle(index, now);
                 continue;
-            };
-            slot.queued = false;
-            let (addr, kind) = (slot.addr, slot.kind);
-            let job = slot.job.get_or_insert_with(|| {
-                let known = learned.get(&normalized(addr)).copied().unwrap_or_default();
-                J::start(kind, config, decoder, known, now)
-            });
-            let request = job.poll_transmit(now);
-            self.settle(index);
+            }
+            server.drain = None;
+            self.start_due(index, now);
+            let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { continue };
+            let key = server.key;
+            let request = server.job.as_mut().and_then(|job| job.poll_transmit(now));
+            self.settle(index, now);
             if let Some(request) = request {
                 self.pacer.sent(now);
-                return Some((addr, request));
+                return Some((key, request));
             }
         }
         None
@@ -544,7 +410,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         sends
     }
 
-    /// Moves every server's timers to `now`: retries, held replies, deadlines.
+    /// Moves every server's timers to `now`: retries, held replies, deadlines, drains.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
             if at > now {
@@ -554,112 +420,251 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             if !self.is_current(at, index, generation) {
                 continue;
             }
-            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
-                slot.wake = None;
-                if let Some(job) = slot.job.as_mut() {
+            if let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                server.wake = None;
+                if let Some(job) = server.job.as_mut() {
                     job.handle_timeout(now);
                 }
             }
-            self.settle(index);
+            self.settle(index, now);
         }
     }
 
-    /// Takes one datagram that came from `from` at `now`: handed to the server under
-    /// way at that address, or counted as unmatched.
+    /// Takes one datagram that came from `from` at `now`: handed to the query under
+    /// way at that address, dropped as owed if the server drains, or counted as
+    /// unmatched.
     pub fn handle_datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
-        let index = self.by_addr.get(&normalized(from)).copied();
-        let job = index.and_then(|i| self.slots.get_mut(i)).and_then(Option::as_mut).and_then(|s| s.job.as_mut());
-        match (index, job) {
-            (Some(index), Some(job)) => {
-                job.handle_datagram(datagram, now);
-                self.settle(index);
-            }
-            // Nothing sent to it yet (or not under way): it cannot be an answer.
-            _ => self.unmatched += 1,
+        let Some(&index) = self.by_addr.get(&normalized(from)) else {
+            self.unmatched += 1;
+            return;
+        };
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if let Some(drain) = server.drain.as_mut().filter(|d| !d.is_over(now)) {
+            drain.absorb();
+            self.drained += 1;
+        } else if let Some(job) = server.job.as_mut() {
+            job.handle_datagram(datagram, now);
+        } else {
+            // Nothing sent to it yet: it cannot be an answer.
+            self.unmatched += 1;
         }
+        self.settle(index, now);
     }
 
-    /// Ends the query to `to` with `error` (the driver could not send to it).
+    /// Ends the query under way to `to` with `error` (the driver could not send to it).
     pub fn handle_send_error(&mut self, to: SocketAddr, error: Error, now: Instant) {
         let Some(&index) = self.by_addr.get(&normalized(to)) else { return };
         if let Some(job) = self.slots.get_mut(index).and_then(Option::as_mut).and_then(|s| s.job.as_mut()) {
             job.fail(error, now);
         }
-        self.settle(index);
+        self.settle(index, now);
     }
 
-    /// A finished server's address (as pushed) and output, in completion order.
-    pub fn poll_output(&mut self) -> Option<(SocketAddr, J::Output)> {
+    /// A finished query: its id, its address as pushed, and its output, in completion
+    /// order.
+    pub fn poll_output(&mut self) -> Option<(QueryId, SocketAddr, J::Output)> {
         self.done.pop_front()
+    }
+
+    fn slot(&mut self, index: usize, generation: u32) -> Option<&mut Server<J, J::Kind>> {
+        self.slots.get_mut(index).and_then(Option::as_mut).filter(|s| s.generation == generation)
     }
 
     fn is_current(&self, at: Instant, index: usize, generation: u32) -> bool {
         self.slots.get(index).and_then(Option::as_ref).is_some_and(|s| s.generation == generation && s.wake == Some(at))
     }
 
-    fn occupy(&mut self, addr: SocketAddr, kind: J::Kind) {
+    fn enqueue(&mut self, addr: SocketAddr, kind: J::Kind, from: Option<Instant>) -> QueryId {
+        let id = QueryId(self.next_id);
+        self.next_id += 1;
+        let key = normalized(addr);
+        let index = match self.by_addr.get(&key) {
+            Some(&index) => index,
+            None => self.occupy(key),
+        };
+        self.by_id.insert(id, index);
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return id };
+        if let Some(same) = server.queue.iter_mut().find(|q| q.kind == kind) {
+            same.joined.push((id, addr));
+            return id;
+        }
+        server.queue.push_back(Queued { kind, from, first: (id, addr), joined: Vec::new() });
+        if server.queue.len() == 1 && !server.admitted && !server.queued {
+            server.queued = true;
+            let entry = (index, server.generation);
+            if self.admitted < self.config.max_in_flight.max(1) {
+                server.admitted = true;
+                self.admitted += 1;
+                self.fresh.push_back(entry);
+            } else {
+                self.waiting.push_back(entry);
+            }
+        }
+        id
+    }
+
+    fn occupy(&mut self, key: SocketAddr) -> usize {
         self.generation = self.generation.wrapping_add(1);
-        let slot = Slot { addr, kind, job: None, wake: None, queued: true, generation: self.generation };
+        let server = Server {
+            key,
+            queue: self.spare_queues.pop().unwrap_or_default(),
+            job: None,
+            drain: None,
+            admitted: false,
+            queued: false,
+            wake: None,
+            generation: self.generation,
+        };
         let index = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i) {
-                    *s = Some(slot);
+                    *s = Some(server);
                 }
                 i
             }
             None => {
-                self.slots.push(Some(slot));
+                self.slots.push(Some(server));
                 self.slots.len() - 1
             }
         };
-        self.by_addr.insert(normalized(addr), index);
-        self.fresh.push_back((index, self.generation));
+        self.by_addr.insert(key, index);
+        index
     }
 
-    /// After an event on a slot: its output given out and the slot freed, or its
-    /// request queued and its timer set.
-    fn settle(&mut self, index: usize) {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
-        let Some(job) = slot.job.as_mut() else { return };
-        if let Some(output) = job.poll_output() {
-            let (addr, learned) = (slot.addr, job.learned());
-            if let Some(s) = self.slots.get_mut(index) {
-                *s = None;
-            }
-            self.free.push(index);
-            let key = normalized(addr);
-            self.by_addr.remove(&key);
-            self.remember(key, learned);
-            self.done.push_back((addr, output));
-            self.start_deferred(key);
+    /// Starts the front query's job if it has none and may start: admitted, and timed
+    /// from its push or sending now.
+    fn start_due(&mut self, index: usize, now: Instant) {
+        let (config, decoder) = (self.config.exchange, self.decoder);
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if server.job.is_some() || !server.admitted {
             return;
         }
-        if job.has_transmit() && !slot.queued {
-            slot.queued = true;
-            self.ready.push_back((index, slot.generation));
-        }
-        let wake = job.poll_timeout();
-        if wake != slot.wake {
-            slot.wake = wake;
-            if let Some(at) = wake {
-                self.timers.push(Reverse((at, index, slot.generation)));
+        let Some(front) = server.queue.front() else { return };
+        let known = self.learned.get(&server.key).copied().unwrap_or_default();
+        let r = self.spare_reassembler.take().unwrap_or_else(|| Reassembler::new(config.limits));
+        server.job = Some(J::start(front.kind, config, decoder, known, front.from.unwrap_or(now), r));
+    }
+
+    /// After an event on a server: its output given out, its request queued, its timer
+    /// set, or its slot freed.
+    fn settle(&mut self, index: usize, now: Instant) {
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if let Some(output) = server.job.as_mut().and_then(Job::poll_output) {
+            if let Some(query) = server.queue.pop_front() {
+                for &(id, _) in &query.joined {
+                    self.by_id.remove(&id);
+                }
+                self.by_id.remove(&query.first.0);
+                for &(id, addr) in &query.joined {
+                    self.done.push_back((id, addr, output.clone()));
+                }
+                self.done.push_back((query.first.0, query.first.1, output));
             }
+            self.end_job(index, now);
+            return self.next_query(index, now);
+        }
+        if server.drain.is_some_and(|d| d.is_over(now)) {
+            server.drain = None;
+        }
+        let due = match &server.job {
+            Some(job) => job.has_transmit(),
+            None => !server.queue.is_empty(),
+        };
+        if due && server.admitted && !server.queued && server.drain.is_none() {
+            server.queued = true;
+            let entry = (index, server.generation);
+            if server.job.is_some() {
+                self.ready.push_back(entry);
+            } else {
+                self.fresh.push_back(entry);
+            }
+        }
+        let job_wake = server.job.as_ref().and_then(Job::poll_timeout);
+        let drain_wake = server.drain.map(|d| d.until);
+        let wake = match (job_wake, drain_wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if wake != server.wake {
+            server.wake = wake;
+            if let Some(at) = wake {
+                self.timers.push(Reverse((at, index, server.generation)));
+            }
+        }
+        if server.queue.is_empty() && server.job.is_none() && server.drain.is_none() {
+            self.release(index);
         }
         if self.timers.len() > 4 * self.slots.len() + 1024 {
             self.rebuild_timers();
         }
     }
 
-    /// Starts the first query deferred for the address `key`, if any.
-    fn start_deferred(&mut self, key: SocketAddr) {
-        if let Some(at) = self.deferred.iter().position(|&(d, _)| normalized(d) == key) {
-            if let Some((again, kind)) = self.deferred.remove(at) {
-                self.occupy(again, kind);
+    /// Ends the job of a server (its output taken, or its query dropped): what it
+    /// learned is kept, what it owes drains.
+    fn end_job(&mut self, index: usize, now: Instant) {
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        let Some(job) = server.job.take() else { return };
+        let (key, learned) = (server.key, job.learned());
+        if let Some(owed) = job.draining() {
+            server.drain = Some(Drain::new(owed, now));
+        }
+        self.spare_reassembler = Some(job.recycle());
+        self.remember(key, learned);
+    }
+
+    /// After a server's query ended or left: its next one queued to send (after the
+    /// drain), or its place in the window given to a server waiting for one.
+    fn next_query(&mut self, index: usize, now: Instant) {
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if server.queue.is_empty() && server.admitted {
+            server.admitted = false;
+            self.admitted = self.admitted.saturating_sub(1);
+            self.admit_waiting(now);
+        } else {
+            self.start_due_if_timed(index, now);
+        }
+        self.settle(index, now);
+    }
+
+    /// Gives the window's free places to servers waiting for one.
+    fn admit_waiting(&mut self, now: Instant) {
+        while self.admitted < self.config.max_in_flight.max(1) {
+            let Some((index, generation)) = self.waiting.pop_front() else { return };
+            let Some(server) = self.slot(index, generation) else { continue };
+            server.queued = false;
+            if server.queue.is_empty() {
+                continue;
             }
+            server.admitted = true;
+            self.admitted += 1;
+            self.start_due_if_timed(index, now);
+            self.settle(index, now);
         }
     }
 
-    /// Drops the timer entries no slot waits for any more.
+    /// A query timed from its push gets its job (and timers) as soon as it is admitted.
+    fn start_due_if_timed(&mut self, index: usize, now: Instant) {
+        let timed = self.slots.get(index).and_then(Option::as_ref).and_then(|s| s.queue.front()).and_then(|q| q.from);
+        if timed.is_some() {
+            self.start_due(index, now);
+        }
+    }
+
+    /// Frees the slot of a server with nothing queued, running or owed.
+    fn release(&mut self, index: usize) {
+        let Some(mut server) = self.slots.get_mut(index).and_then(Option::take) else { return };
+        if server.admitted {
+            self.admitted = self.admitted.saturating_sub(1);
+        }
+        self.by_addr.remove(&server.key);
+        server.queue.clear();
+        if self.spare_queues.len() < 64 {
+            self.spare_queues.push(server.queue);
+        }
+        self.free.push(index);
+    }
+
+    /// Drops the timer entries no server waits for any more.
     fn rebuild_timers(&mut self) {
         let live = self.slots.iter().enumerate().filter_map(|(i, s)| {
             let s = s.as_ref()?;

@@ -107,8 +107,8 @@ pub enum InfoReplies {
     Unknown,
     /// Only the GoldSrc reply (HLTV, old servers): it is the answer at once.
     GoldSrcOnly,
-    /// Both, in either order (old HLDS, dproto): the Source reply is waited for, and
-    /// the other one is owed when a query ends (see [`Draining`]).
+    /// Both, in either order (old HLDS, dproto): the Source reply is waited for (so
+    /// the GoldSrc one of an earlier query, trailing, never answers a later one).
     Both,
 }
 
@@ -120,12 +120,11 @@ pub enum InfoReplies {
 #[non_exhaustive]
 pub struct Draining {
     /// How many replies may still come: requests unanswered (retried copies, a query
-    /// that timed out or was cancelled), and the second info reply of a server that
-    /// sends two.
+    /// that timed out or was cancelled).
     pub replies: u32,
     /// How long to wait for them, from the end of the query: two of the server's
     /// round trips (at least [`DRAIN_FLOOR`]; [`DRAIN_UNKNOWN_ROUND_TRIP`] when none is
-    /// known), at least [`GOLDSRC_GRACE`] for a second info reply.
+    /// known).
     pub window: Duration,
 }
 
@@ -302,8 +301,6 @@ pub struct Exchange<T, D = Encoding> {
     broken: Option<Error>,
     held: Option<Held<T>>,
     outcome: Option<Result<T>>,
-    /// Whether the answer was a Source info reply.
-    answered_source: bool,
     done: bool,
     learned: Learned,
 }
@@ -361,7 +358,6 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             broken: None,
             held: None,
             outcome: None,
-            answered_source: false,
             done: false,
             learned,
         }
@@ -533,20 +529,19 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// What the server may still send for this exchange's requests, once it is over
     /// (or dropped now): `None` when every request was answered. No reply counted here
     /// can answer a later query.
+    ///
+    /// (The second info reply of a server that sends two is not counted: it can only
+    /// meet a later info query, which holds a GoldSrc reply until the Source one comes,
+    /// or a query of another kind, to which it is a stray.)
     pub fn draining(&self) -> Option<Draining> {
-        let mut replies = self.sends.saturating_sub(self.replies);
-        let second_info = self.answered_source && !self.seen_goldsrc && self.learned.info_replies == InfoReplies::Both;
-        replies = replies.saturating_add(u32::from(second_info));
+        let replies = self.sends.saturating_sub(self.replies);
         if replies == 0 {
             return None;
         }
-        let mut window = match self.learned.round_trip {
+        let window = match self.learned.round_trip {
             Some(rtt) => rtt.saturating_mul(2).max(DRAIN_FLOOR),
             None => DRAIN_UNKNOWN_ROUND_TRIP,
         };
-        if second_info {
-            window = window.max(GOLDSRC_GRACE);
-        }
         Some(Draining { replies, window })
     }
 
@@ -700,7 +695,6 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             if self.seen_goldsrc {
                 self.learned.info_replies = InfoReplies::Both;
             }
-            self.answered_source = T::accepts(S2A_INFO);
             return self.finish(Ok(value));
         }
         // A GoldSrc info reply: a Source one may follow.
@@ -752,7 +746,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 }
 
 /// `t + d`, saturating far in the future instead of overflowing.
-fn later(t: Instant, d: Duration) -> Instant {
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     t.checked_add(d).or_else(|| t.checked_add(CENTURY)).unwrap_or(t)
 }

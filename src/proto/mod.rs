@@ -12,7 +12,7 @@
 //! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
 //! | Arma 3 / DayZ | [`ArmaRules`]: the binary rules decoded and encoded |
 //! | server lists | [`Filter`] (the filter both listers take), [`Region`], [`encode_master_request`], [`MasterPage`] |
-//! | many servers | [`Endpoint`]: an exchange per server, routed by address, paced |
+//! | every server's lifecycle | [`Endpoint`]: queries queued and joined per server, routed by address, drained, paced; [`Job`], [`AnyQuery`] |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
 //! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
@@ -49,6 +49,7 @@ mod exchange;
 mod filter;
 mod fragment;
 mod info;
+mod job;
 mod master;
 mod packet;
 mod players;
@@ -60,7 +61,6 @@ mod writer;
 
 pub use crate::limits::Limits;
 pub use arma::{ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
-pub(crate) use endpoint::normalized;
 
 /// Keeps [`Job`] and [`Answer`] to the crate's own types, so their methods can change
 /// without breaking anyone.
@@ -68,9 +68,7 @@ pub(crate) mod sealed {
     /// Implemented by the crate's jobs and answers only.
     pub trait Sealed {}
 }
-pub use endpoint::{
-    AllQueries, Answers, Endpoint, EndpointConfig, Job, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED,
-};
+pub use endpoint::{Endpoint, EndpointConfig, QueryId, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED};
 pub use exchange::{
     Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned, DRAIN_FLOOR, DRAIN_UNKNOWN_ROUND_TRIP,
     GOLDSRC_GRACE,
@@ -84,6 +82,7 @@ pub use info::{
     GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip, EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV,
     EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
 };
+pub use job::{AllQueries, Answers, AnyAnswer, AnyQuery, Asked, Job, Kind};
 pub use master::{
     encode_master_request, MasterConfig, MasterPage, MasterWalk, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH,
 };

@@ -1,0 +1,162 @@
+//! The socket plumbing the blocking drivers and the async one share: opening a UDP
+//! socket, reading what is queued, waiting for one datagram, picking an address. No
+//! protocol here: that is [`proto`](crate::proto)'s.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+
+/// Receive buffer: the largest UDP payload there is, so no datagram is ever cut
+/// (Rust servers send single datagrams up to ~64 KiB; DayZ sends 2.5 KB unsplit).
+pub(crate) const RECV_BUFFER: usize = 65_536;
+/// The smallest kernel receive buffer a one-server socket asks for: a burst of
+/// fragments is kept.
+const MIN_SOCKET_RECV_BUFFER: usize = 256 * 1024;
+/// The largest asked for, however large the limits; the default of a many-servers
+/// socket (room for the replies of a window of servers arriving at once).
+pub(crate) const MAX_SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
+/// A read timeout already set is kept while it is this close to the wait wanted,
+/// saving a system call per datagram.
+const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
+
+/// Which address family to use when a host name resolves to both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum IpVersion {
+    /// IPv4 first (the default).
+    #[default]
+    V4,
+    /// IPv6 first.
+    V6,
+}
+
+/// The kernel receive buffer for a socket that talks to one server at a time: room
+/// for a whole split reply at the limits (Linux charges each datagram about twice its
+/// size, hence the factor).
+pub(crate) fn buffer_for(limits: &Limits) -> usize {
+    limits.max_reply_bytes.saturating_mul(2).clamp(MIN_SOCKET_RECV_BUFFER, MAX_SOCKET_RECV_BUFFER)
+}
+
+/// The unspecified local address of `target`'s family, any port.
+pub(crate) fn any_local(target: SocketAddr) -> SocketAddr {
+    match target {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+/// A UDP socket bound to `local`, taking IPv4 too if `dual_stack` (an IPv6 one), its
+/// kernel receive buffer enlarged to `kernel_buffer` bytes where the system allows (0
+/// keeps its default); with the size the kernel granted.
+pub(crate) fn open(local: SocketAddr, dual_stack: bool, kernel_buffer: usize) -> io::Result<(UdpSocket, usize)> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
+    if kernel_buffer > 0 {
+        // Best effort: not fatal if refused or capped (Linux: net.core.rmem_max).
+        let _ = socket.set_recv_buffer_size(kernel_buffer);
+    }
+    let granted = socket.recv_buffer_size()?;
+    socket.bind(&local.into())?;
+    Ok((socket.into(), granted))
+}
+
+/// A blocking driver's socket: reads what is queued without waiting, or waits for one
+/// datagram, switching the socket's mode only when the other is asked for.
+#[derive(Debug)]
+pub(crate) struct Udp {
+    pub(crate) socket: UdpSocket,
+    nonblocking: bool,
+    /// The read timeout currently set.
+    read_timeout: Option<Duration>,
+}
+
+impl Udp {
+    pub(crate) fn new(socket: UdpSocket) -> Self {
+        Udp { socket, nonblocking: false, read_timeout: None }
+    }
+
+    /// One datagram already queued, if any, without waiting. An ICMP error queued for
+    /// an earlier send (a closed port) comes back as its error.
+    pub(crate) fn recv_queued(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        if !self.nonblocking {
+            self.socket.set_nonblocking(true)?;
+            self.nonblocking = true;
+        }
+        match self.socket.recv_from(buf) {
+            Ok(got) => Ok(Some(got)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits at most `wait` for one datagram.
+    pub(crate) fn recv_wait(&mut self, buf: &mut [u8], wait: Duration) -> io::Result<(usize, SocketAddr)> {
+        if self.nonblocking {
+            self.socket.set_nonblocking(false)?;
+            self.nonblocking = false;
+        }
+        // A zero read timeout means "block forever" to the OS: wait at least 1 µs.
+        let wait = wait.max(Duration::from_micros(1));
+        let keep = self.read_timeout.is_some_and(|set| set <= wait + TIMEOUT_SLACK && set + TIMEOUT_SLACK >= wait);
+        if !keep {
+            self.socket.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        self.socket.recv_from(buf)
+    }
+}
+
+/// A receive that got nothing: the wait ran out.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
+
+/// An ICMP error some server's port sent back (Windows reports those on any socket).
+pub(crate) fn is_icmp(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset)
+}
+
+/// A send that failed for now (a full send queue): taken as a loss on the way.
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+        // ENOBUFS on Linux: the interface queue is full.
+        || (cfg!(target_os = "linux") && e.raw_os_error() == Some(105))
+}
+
+/// The address to query among those a name resolved to, as `prefer` wants, of the
+/// family of `bind` if one is given.
+pub(crate) fn pick(
+    addrs: impl Iterator<Item = SocketAddr>,
+    prefer: IpVersion,
+    bind: Option<SocketAddr>,
+) -> Result<SocketAddr> {
+    let wanted_v4 = prefer == IpVersion::V4;
+    let (mut seen, mut first) = (false, None);
+    for a in addrs {
+        seen = true;
+        if bind.is_some_and(|b| b.is_ipv4() != a.is_ipv4()) {
+            continue;
+        }
+        if a.is_ipv4() == wanted_v4 {
+            return Ok(a);
+        }
+        first = first.or(Some(a));
+    }
+    first.ok_or_else(|| {
+        if seen {
+            Error::InvalidInput(
+                "the client is bound to an address of the other family (IPv4 or IPv6) than the server's; \
+                 bind one of the server's family, or leave the bind address out",
+            )
+        } else {
+            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
+        }
+    })
+}
