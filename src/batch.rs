@@ -392,8 +392,6 @@ impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> std::fmt::Debug for Results<B
 impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
     fn new(mut batch: B, input: I, kind: Kind, map: fn(AnyAnswer<D::Text>) -> O) -> Self {
         let b = batch.borrow_mut();
-        // What came between runs answers an earlier run: it must be in before a send.
-        b.hand_in_queued();
         let unmatched_before = b.endpoint.unmatched();
         Results {
             batch,
@@ -430,6 +428,7 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
             if self.input_done && batch.endpoint.is_idle() {
                 return None;
             }
+            // Before any send: what came between runs, or since the last pass, is in.
             let failing = batch.hand_in_queued();
             batch.endpoint.handle_timeout(Instant::now());
             // Each send is stamped when it goes: the ping counts from there.

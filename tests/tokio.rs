@@ -566,3 +566,35 @@ async fn poll_once<F: std::future::Future>(mut future: std::pin::Pin<&mut F>) {
     })
     .await;
 }
+
+/// The driver's part in "no late reply answers a later query": before it sends, it
+/// reads what its socket has queued, with a system call (the reactor may not have
+/// seen it yet). A late reply queued while the runtime was idle, past the drain window,
+/// is read before the next request goes out and dropped, not taken for its answer.
+#[test]
+fn the_driver_reads_a_late_reply_before_its_next_request() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let server_async = {
+        let std = server.try_clone().unwrap();
+        std.set_nonblocking(true).unwrap();
+        runtime.block_on(async { tokio::net::UdpSocket::from_std(std).unwrap() })
+    };
+    let client = Client::builder().timeout(Duration::from_millis(300)).build();
+    let first = runtime.block_on(client.info(addr));
+    assert!(first.unwrap_err().is_timeout());
+    let mut buf = [0u8; 1500];
+    let (_, from) = runtime.block_on(server_async.recv_from(&mut buf)).unwrap();
+    // The late reply reaches the driver's socket while no runtime runs (loopback
+    // delivers it within the send), then the drain window passes.
+    server.send_to(&encode(&source("late")), from).unwrap();
+    std::thread::sleep(a2s_query::proto::DRAIN_UNKNOWN_ROUND_TRIP + Duration::from_millis(50));
+
+    let serve = async {
+        let (_, from) = server_async.recv_from(&mut buf).await.unwrap();
+        server_async.send_to(&encode(&source("fresh")), from).await.unwrap();
+    };
+    let (second, ()) = runtime.block_on(async { tokio::join!(client.info(addr), serve) });
+    assert_eq!(second.unwrap().name(), "fresh", "the late reply was taken for the answer");
+}
