@@ -8,16 +8,12 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::client::DEFAULT_TIMEOUT;
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
-use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
-use crate::proto::{
-    Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, ExchangeConfig, Info, Kind, Player,
-    Players, Rules, SplitFormat,
-};
+use crate::options::{pacing_options, query_options, Options};
+use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Player, Players, Rules};
 
 /// The longest a pass of the run spends reading input before it reads the socket.
 const INPUT_TIME: Duration = Duration::from_millis(1);
@@ -37,21 +33,12 @@ const READ_BATCH: usize = 1024;
 /// about 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
 #[derive(Debug, Clone)]
 pub struct BatchBuilder<D: TextDecoder = Encoding> {
-    config: EndpointConfig,
-    decoder: D,
-    bind: Option<SocketAddr>,
-    recv_buffer: usize,
+    options: Options<D>,
 }
 
 impl Default for BatchBuilder<Encoding> {
     fn default() -> Self {
-        let exchange = ExchangeConfig { timeout: DEFAULT_TIMEOUT, ..ExchangeConfig::default() };
-        BatchBuilder {
-            config: EndpointConfig { exchange, ..EndpointConfig::default() },
-            decoder: Encoding::Utf8,
-            bind: None,
-            recv_buffer: net::MAX_SOCKET_RECV_BUFFER,
-        }
+        BatchBuilder { options: Options::default() }
     }
 }
 
@@ -60,65 +47,18 @@ impl<D: TextDecoder> BatchBuilder<D> {
     /// fragments and retries. Default 3 s. [`Batch::all`] gives each of its three
     /// queries this time.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.exchange.timeout = timeout;
+        self.options.endpoint.exchange.timeout = timeout;
         self
     }
 
-    /// Extra sends of a request that got no answer, per server. Default 0.
-    pub fn retries(mut self, retries: u8) -> Self {
-        self.config.exchange.retries = retries;
-        self
-    }
-
-    /// Most servers under way at once. Default 512; memory grows with it (see
-    /// [`Batch`]).
-    pub fn max_in_flight(mut self, servers: usize) -> Self {
-        self.config.max_in_flight = servers.max(1);
-        self
-    }
-
-    /// Most datagrams sent per second (first requests, challenge answers and retries
-    /// alike); 0 for no cap. Default 2 000.
-    pub fn send_rate(mut self, per_second: u32) -> Self {
-        self.config.send_rate = per_second;
-        self
-    }
-
-    /// How strings become text, as [`ClientBuilder::encoding`](crate::ClientBuilder::encoding).
-    pub fn encoding<E: TextDecoder>(self, decoder: E) -> BatchBuilder<E> {
-        BatchBuilder { config: self.config, decoder, bind: self.bind, recv_buffer: self.recv_buffer }
-    }
-
-    /// Caps on what each server may make the batch hold or do (see [`Limits`]).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.config.exchange.limits = limits;
-        self
-    }
-
-    /// Forces a split header layout, as [`ClientBuilder::split_format`](crate::ClientBuilder::split_format).
-    pub fn split_format(mut self, format: SplitFormat) -> Self {
-        self.config.exchange.split_format = format;
-        self
-    }
-
-    /// As [`ClientBuilder::goldsrc_grace`](crate::ClientBuilder::goldsrc_grace).
-    pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
-        self.config.exchange.goldsrc_grace = Some(grace);
-        self
-    }
-
-    /// As [`ClientBuilder::reuse_challenges`](crate::ClientBuilder::reuse_challenges):
-    /// a batch remembers each server's challenge between runs. Default on.
-    pub fn reuse_challenges(mut self, reuse: bool) -> Self {
-        self.config.exchange.reuse_challenge = reuse;
-        self
-    }
+    query_options!(BatchBuilder);
+    pacing_options!();
 
     /// The local address to send from. Default: every address, a free port, over one
     /// IPv6 socket that takes IPv4 too (or an IPv4 socket where IPv6 is not available).
     /// An IPv4 address here limits the batch to IPv4 servers.
     pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.bind = Some(local);
+        self.options.bind = Some(local);
         self
     }
 
@@ -126,7 +66,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
     /// window of servers arriving at once. Default 4 MiB (Linux grants at most
     /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
     pub fn recv_buffer(mut self, bytes: usize) -> Self {
-        self.recv_buffer = bytes;
+        self.options.recv_buffer = bytes;
         self
     }
 
@@ -136,23 +76,24 @@ impl<D: TextDecoder> BatchBuilder<D> {
     /// [`Error::InvalidInput`] for a zero timeout; [`Error::Io`] when no socket can be
     /// opened or bound.
     pub fn build(self) -> Result<Batch<D>> {
-        if self.config.exchange.timeout.is_zero() {
+        let options = self.options;
+        if options.endpoint.exchange.timeout.is_zero() {
             return Err(Error::InvalidInput(
                 "a zero timeout would end every query at once; give each server's time, e.g. 3 s",
             ));
         }
         let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
         let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-        let (socket, recv_buffer) = match self.bind {
-            Some(local) => net::open(local, false, self.recv_buffer)?,
-            None => match net::open(any_v6, true, self.recv_buffer) {
+        let (socket, recv_buffer) = match options.bind {
+            Some(local) => net::open(local, false, options.recv_buffer)?,
+            None => match net::open(any_v6, true, options.recv_buffer) {
                 Ok(opened) => opened,
-                Err(_) => net::open(any_v4, false, self.recv_buffer)?,
+                Err(_) => net::open(any_v4, false, options.recv_buffer)?,
             },
         };
         let dual = socket.local_addr()?.is_ipv6();
         Ok(Batch {
-            endpoint: Endpoint::new(self.config, self.decoder),
+            endpoint: Endpoint::new(options.endpoint, options.decoder),
             udp: Udp::new(socket),
             dual,
             recv_buffer,
@@ -209,7 +150,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// [`Error::InvalidInput`] item. Each reply is routed to its server's query by source
 /// address and port; datagrams from any other address are counted
 /// ([`Batch::unmatched`]) and dropped. Each server has its own timeout (from its first
-/// send), retries and [`Limits`]. A dead server costs its timeout once, side by side
+/// send), retries and [`Limits`](crate::Limits). A dead server costs its timeout once, side by side
 /// with the others: a run takes about `timeout + datagrams / send_rate` (an info query
 /// is two datagrams with its challenge), as long as the window holds the dead servers
 /// of one timeout's sending (about `send_rate / 2 × dead share × timeout`); past that
@@ -219,7 +160,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 ///
 /// Memory is bounded by the window. Each of `max_in_flight` servers holds at most
 /// `max_pending_replies × max_reply_bytes` of fragments (2 MiB at the default
-/// [`Limits`]) and, once answered, its result until taken; one reply at a time is
+/// [`Limits`](crate::Limits)) and, once answered, its result until taken; one reply at a time is
 /// decompressed (`max_decompressed_bytes`, 1 MiB). That is about 1.5 GiB at the
 /// defaults if every server under way were hostile, and about 1 MB for 512 real
 /// servers (their replies are a few KB): lower `max_in_flight` or the limits for

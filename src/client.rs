@@ -11,9 +11,9 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
+use crate::options::{query_options, Options};
 use crate::proto::{
-    AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, ExchangeConfig, Info, Kind, Player, Players,
-    Rules, SplitFormat,
+    AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
 };
 
 /// Most datagrams handed in from the queue before a request.
@@ -50,90 +50,38 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder<D: TextDecoder = Encoding> {
-    pub(crate) config: ExchangeConfig,
-    pub(crate) decoder: D,
-    pub(crate) prefer: IpVersion,
-    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) options: Options<D>,
 }
 
 impl Default for ClientBuilder<Encoding> {
     fn default() -> Self {
-        ClientBuilder {
-            config: ExchangeConfig { timeout: DEFAULT_TIMEOUT, ..ExchangeConfig::default() },
-            decoder: Encoding::Utf8,
-            prefer: IpVersion::V4,
-            bind: None,
-        }
+        ClientBuilder { options: Options::default() }
     }
 }
 
 impl<D: TextDecoder> ClientBuilder<D> {
-    /// Bounds each whole call: every challenge round trip, every fragment, every retry.
-    /// Default 3 s. A zero timeout is refused by every call ([`Error::InvalidInput`]).
-    /// Resolving a host name comes first and is not bounded by it: pass a `SocketAddr`
-    /// where that matters.
+    /// Bounds each whole call: every challenge round trip, every fragment, every retry,
+    /// and a wait for the server to drain what an earlier call left owed. Default 3 s.
+    /// A zero timeout is refused by every call ([`Error::InvalidInput`]). Resolving a
+    /// host name comes first and is not bounded by it: pass a `SocketAddr` where that
+    /// matters.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout = timeout;
+        self.options.endpoint.exchange.timeout = timeout;
         self
     }
 
-    /// How strings become text: an [`Encoding`] (giving `String`s) or
-    /// [`Raw`](crate::Raw) (giving `Vec<u8>`). Default [`Encoding::Utf8`].
-    pub fn encoding<E: TextDecoder>(self, decoder: E) -> ClientBuilder<E> {
-        ClientBuilder { config: self.config, decoder, prefer: self.prefer, bind: self.bind }
-    }
-
-    /// Extra sends of a request that got no answer, for lossy links. The timeout is
-    /// shared out: with `n` retries each attempt waits about `timeout / (n + 1)`.
-    /// Default 0: one request per round trip, as python-a2s.
-    pub fn retries(mut self, retries: u8) -> Self {
-        self.config.retries = retries;
-        self
-    }
+    query_options!(ClientBuilder);
 
     /// Which family to use when a name resolves to both. Default IPv4.
     pub fn prefer(mut self, version: IpVersion) -> Self {
-        self.prefer = version;
+        self.options.prefer = version;
         self
     }
 
     /// The local address to send from (default: any address, a free port, of the
     /// target's family). Only targets of this address's family can then be queried.
     pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.bind = Some(local);
-        self
-    }
-
-    /// Caps on what a server may make the client hold or do (see [`Limits`]).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.config.limits = limits;
-        self
-    }
-
-    /// Forces a split header layout for odd servers. Default
-    /// [`SplitFormat::Auto`]: recognised from each reply.
-    pub fn split_format(mut self, format: SplitFormat) -> Self {
-        self.config.split_format = format;
-        self
-    }
-
-    /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
-    /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply wins
-    /// when it comes in time, never past the call's timeout. By default the wait is
-    /// learned per server: [`GOLDSRC_GRACE`](crate::proto::GOLDSRC_GRACE) (300 ms) the
-    /// first time, none for a server that then sent only `0x6D`, until the `0x49` for
-    /// one known to send both (HLDS sends it with its next frame, not with the `0x6D`).
-    /// A fixed grace here replaces that; zero takes the first reply.
-    pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
-        self.config.goldsrc_grace = Some(grace);
-        self
-    }
-
-    /// Whether to send each server the challenge it gave last time, saving the
-    /// challenge round trip on repeated polls. Default on; a server that rotated its
-    /// challenge just answers with a new one and the call carries on.
-    pub fn reuse_challenges(mut self, reuse: bool) -> Self {
-        self.config.reuse_challenge = reuse;
+        self.options.bind = Some(local);
         self
     }
 
@@ -141,10 +89,10 @@ impl<D: TextDecoder> ClientBuilder<D> {
     pub fn build(self) -> Client<D> {
         // One query at a time, sent at once: the engine only keeps each server's
         // lifecycle (what it taught, what it owes).
-        let config = EndpointConfig { exchange: self.config, max_in_flight: 1, send_rate: 0 };
+        let config = EndpointConfig { exchange: self.options.endpoint.exchange, max_in_flight: 1, send_rate: 0 };
         Client {
-            endpoint: Endpoint::new(config, self.decoder),
-            options: self,
+            endpoint: Endpoint::new(config, self.options.decoder),
+            options: self.options,
             v4: None,
             v6: None,
             last_v4: true,
@@ -186,7 +134,7 @@ struct Connection {
 /// ```
 #[derive(Debug)]
 pub struct Client<D: TextDecoder = Encoding> {
-    options: ClientBuilder<D>,
+    options: Options<D>,
     endpoint: Endpoint<AnyQuery<D>, D>,
     v4: Option<Connection>,
     v6: Option<Connection>,
@@ -308,14 +256,14 @@ impl<D: TextDecoder> Client<D> {
 
     /// Runs one query to the server at `addr` over the socket of its family.
     fn query<A: ToSocketAddrs>(&mut self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
-        if self.options.config.timeout.is_zero() {
+        if self.options.endpoint.exchange.timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
         let target = self.resolve(addr)?;
         // The timeout counts from here: a wait for the server to drain is part of the call.
         let started = Instant::now();
         let slot = if target.is_ipv4() { &mut self.v4 } else { &mut self.v6 };
-        let conn = connection(slot, target, self.options.bind, &self.options.config.limits)?;
+        let conn = connection(slot, target, self.options.bind, &self.options.endpoint.exchange.limits)?;
         self.last_v4 = target.is_ipv4();
         // Whatever is queued came before this call's request: in before it goes out,
         // it is owed to an earlier call (or stray), never this one's answer.

@@ -96,6 +96,7 @@ mod feed;
 mod limits;
 pub mod master;
 mod net;
+mod options;
 pub mod proto;
 pub mod server;
 #[cfg(feature = "tokio")]

@@ -1,8 +1,8 @@
 //! The same queries from async code (feature `tokio`): `info`, `players` and `rules` as
 //! async functions, and a [`Client`] that every task shares. No protocol lives here:
-//! each query is an [`Exchange`] in an [`Endpoint`], as in the blocking
-//! [`Batch`](crate::Batch), driven by one task per client over tokio's UDP socket and
-//! timer. No thread per query, no blocking call on the runtime.
+//! the engine ([`Endpoint`]) that runs the blocking [`Client`](crate::Client) and
+//! [`Batch`](crate::Batch) runs these queries too, driven by one task per runtime over
+//! tokio's UDP socket and timer. No thread per query, no blocking call on the runtime.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -50,9 +50,9 @@ use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::net::{self, IpVersion, RECV_BUFFER};
+use crate::options::{pacing_options, query_options, Options};
 use crate::proto::{
     AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, QueryId, Rules,
-    SplitFormat, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE,
 };
 
 /// Most datagrams read in one go before the driver looks at its other work.
@@ -88,23 +88,17 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Client {
 }
 
 /// Options of an async [`Client`]: those of the blocking
-/// [`ClientBuilder`](crate::ClientBuilder), under the same names, and the
-/// many-servers engine's pacing ([`ClientBuilder::max_in_flight`],
-/// [`ClientBuilder::send_rate`]).
+/// [`ClientBuilder`](crate::ClientBuilder), under the same names (the same setters),
+/// and the engine's pacing of many servers at once ([`ClientBuilder::max_in_flight`],
+/// [`ClientBuilder::send_rate`], as the [`BatchBuilder`](crate::BatchBuilder)'s).
 #[derive(Debug, Clone)]
 pub struct ClientBuilder<D: TextDecoder = Encoding> {
-    base: crate::ClientBuilder<D>,
-    max_in_flight: usize,
-    send_rate: u32,
+    options: Options<D>,
 }
 
 impl Default for ClientBuilder<Encoding> {
     fn default() -> Self {
-        ClientBuilder {
-            base: crate::ClientBuilder::default(),
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            send_rate: DEFAULT_SEND_RATE,
-        }
+        ClientBuilder { options: Options::default() }
     }
 }
 
@@ -112,75 +106,23 @@ impl<D: TextDecoder> ClientBuilder<D> {
     /// Bounds each query, from its first send. Default 3 s. Resolving a host name
     /// comes first, within the same time.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.base = self.base.timeout(timeout);
+        self.options.endpoint.exchange.timeout = timeout;
         self
     }
 
-    /// How server text becomes text. As [`crate::ClientBuilder::encoding`].
-    pub fn encoding<E: TextDecoder>(self, decoder: E) -> ClientBuilder<E> {
-        ClientBuilder {
-            base: self.base.encoding(decoder),
-            max_in_flight: self.max_in_flight,
-            send_rate: self.send_rate,
-        }
-    }
+    query_options!(ClientBuilder);
+    pacing_options!();
 
-    /// Extra sends of a request that got no answer. As [`crate::ClientBuilder::retries`].
-    pub fn retries(mut self, retries: u8) -> Self {
-        self.base = self.base.retries(retries);
-        self
-    }
-
-    /// Which family to use when a name resolves to both. As
-    /// [`crate::ClientBuilder::prefer`].
+    /// Which family to use when a name resolves to both. Default IPv4.
     pub fn prefer(mut self, version: IpVersion) -> Self {
-        self.base = self.base.prefer(version);
+        self.options.prefer = version;
         self
     }
 
-    /// The local address to send from. As [`crate::ClientBuilder::bind`].
+    /// The local address to send from (default: any address, a free port, of the
+    /// target's family). Only targets of this address's family can then be queried.
     pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.base = self.base.bind(local);
-        self
-    }
-
-    /// Caps on what a server may make a query hold. As [`crate::ClientBuilder::limits`].
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.base = self.base.limits(limits);
-        self
-    }
-
-    /// The split header layout. As [`crate::ClientBuilder::split_format`].
-    pub fn split_format(mut self, format: SplitFormat) -> Self {
-        self.base = self.base.split_format(format);
-        self
-    }
-
-    /// The wait for a Source reply after a GoldSrc one. As
-    /// [`crate::ClientBuilder::goldsrc_grace`].
-    pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
-        self.base = self.base.goldsrc_grace(grace);
-        self
-    }
-
-    /// Whether a server's last challenge goes with the first request. As
-    /// [`crate::ClientBuilder::reuse_challenges`].
-    pub fn reuse_challenges(mut self, reuse: bool) -> Self {
-        self.base = self.base.reuse_challenges(reuse);
-        self
-    }
-
-    /// Most servers queried at once; more wait their turn. Default 512, as the
-    /// [`BatchBuilder`](crate::BatchBuilder).
-    pub fn max_in_flight(mut self, servers: usize) -> Self {
-        self.max_in_flight = servers.max(1);
-        self
-    }
-
-    /// Most datagrams sent a second; 0 for no cap. Default 2 000, as the
-    /// [`BatchBuilder`](crate::BatchBuilder).
-    pub fn send_rate(mut self, per_second: u32) -> Self {
-        self.send_rate = per_second;
+        self.options.bind = Some(local);
         self
     }
 
@@ -188,7 +130,7 @@ impl<D: TextDecoder> ClientBuilder<D> {
     pub fn build(self) -> Client<D> {
         Client {
             shared: Arc::new(Shared {
-                options: self,
+                options: self.options,
                 drivers: Mutex::new(HashMap::new()),
                 next_token: AtomicU64::new(0),
             }),
@@ -247,7 +189,7 @@ impl<D: TextDecoder> Clone for Client<D> {
 
 #[derive(Debug)]
 struct Shared<D: TextDecoder> {
-    options: ClientBuilder<D>,
+    options: Options<D>,
     /// The inbox of the driver on each runtime the client is used from.
     drivers: Mutex<HashMap<Id, Inbox<D::Text>>>,
     next_token: AtomicU64,
@@ -353,7 +295,7 @@ where
 
     async fn query<A: ToSocketAddrs>(&self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         let options = &self.shared.options;
-        let timeout = options.base.config.timeout;
+        let timeout = options.endpoint.exchange.timeout;
         if timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
@@ -371,7 +313,7 @@ where
                 ))
             })?,
         };
-        let target = net::pick(resolved.map_err(Error::Resolve)?, options.base.prefer, options.base.bind)?;
+        let target = net::pick(resolved.map_err(Error::Resolve)?, options.prefer, options.bind)?;
         let (tx, rx) = oneshot::channel();
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         inbox.send(Command::Query { token, addr: target, kind, waiter: Waiter::One(tx) }).map_err(|_| driver_gone())?;
@@ -396,12 +338,7 @@ where
         }
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
-        let config = EndpointConfig {
-            exchange: options.base.config,
-            max_in_flight: options.max_in_flight,
-            send_rate: options.send_rate,
-        };
-        let driver = Driver::new(config, options.base.decoder, options.base.bind);
+        let driver = Driver::new(options.endpoint, options.decoder, options.bind);
         runtime.spawn(driver.run(commands));
         drivers.insert(runtime.id(), inbox.clone());
         Ok(inbox)
@@ -513,7 +450,7 @@ where
     /// The next server to complete and its result; `None` once every address has
     /// come back. Cancel safe: a call dropped before it returns loses nothing.
     pub async fn next(&mut self) -> Option<(SocketAddr, T)> {
-        let window = self.client.shared.options.max_in_flight;
+        let window = self.client.shared.options.endpoint.max_in_flight;
         while self.under_way.len() < window {
             let Some(addr) = self.addrs.next() else { break };
             let token = self.client.shared.next_token.fetch_add(1, Ordering::Relaxed);

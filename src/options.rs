@@ -1,0 +1,127 @@
+//! The options every driver takes, in one place: the [`ClientBuilder`](crate::ClientBuilder),
+//! the [`BatchBuilder`](crate::BatchBuilder) and the async client's builder each hold
+//! an [`Options`] and get the setters they share from the macros below.
+
+use std::net::SocketAddr;
+
+use crate::client::DEFAULT_TIMEOUT;
+use crate::encoding::Encoding;
+use crate::net::{IpVersion, MAX_SOCKET_RECV_BUFFER};
+use crate::proto::{EndpointConfig, ExchangeConfig};
+
+/// What a driver is built with.
+#[derive(Debug, Clone)]
+pub(crate) struct Options<D> {
+    /// Each query's options, the window and the send rate.
+    pub(crate) endpoint: EndpointConfig,
+    pub(crate) decoder: D,
+    /// Which family a name resolving to both is asked over.
+    pub(crate) prefer: IpVersion,
+    pub(crate) bind: Option<SocketAddr>,
+    /// The kernel receive buffer asked for (a many-servers socket).
+    pub(crate) recv_buffer: usize,
+}
+
+impl Default for Options<Encoding> {
+    fn default() -> Self {
+        let exchange = ExchangeConfig { timeout: DEFAULT_TIMEOUT, ..ExchangeConfig::default() };
+        Options {
+            endpoint: EndpointConfig { exchange, ..EndpointConfig::default() },
+            decoder: Encoding::Utf8,
+            prefer: IpVersion::V4,
+            bind: None,
+            recv_buffer: MAX_SOCKET_RECV_BUFFER,
+        }
+    }
+}
+
+impl<D> Options<D> {
+    /// The same options with another decoder.
+    pub(crate) fn with_decoder<E>(self, decoder: E) -> Options<E> {
+        Options {
+            endpoint: self.endpoint,
+            decoder,
+            prefer: self.prefer,
+            bind: self.bind,
+            recv_buffer: self.recv_buffer,
+        }
+    }
+}
+
+/// The setters of a query's options, on a builder `$builder<D>` with a field
+/// `options: Options<D>`.
+macro_rules! query_options {
+    ($builder:ident) => {
+        /// How strings become text: an [`Encoding`](crate::Encoding) (giving `String`s)
+        /// or [`Raw`](crate::Raw) (giving `Vec<u8>`). Default
+        /// [`Encoding::Utf8`](crate::Encoding::Utf8).
+        pub fn encoding<E: TextDecoder>(self, decoder: E) -> $builder<E> {
+            $builder { options: self.options.with_decoder(decoder) }
+        }
+
+        /// Extra sends of a request that got no answer, for lossy links. The timeout is
+        /// shared out: with `n` retries each attempt waits about `timeout / (n + 1)`.
+        /// Default 0: one request per round trip, as python-a2s.
+        pub fn retries(mut self, retries: u8) -> Self {
+            self.options.endpoint.exchange.retries = retries;
+            self
+        }
+
+        /// Caps on what a server may make a query hold or do (see
+        /// [`Limits`](crate::Limits)).
+        pub fn limits(mut self, limits: crate::Limits) -> Self {
+            self.options.endpoint.exchange.limits = limits;
+            self
+        }
+
+        /// Forces a split header layout for odd servers. Default
+        /// [`SplitFormat::Auto`](crate::SplitFormat::Auto): recognised from each reply.
+        pub fn split_format(mut self, format: crate::SplitFormat) -> Self {
+            self.options.endpoint.exchange.split_format = format;
+            self
+        }
+
+        /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
+        /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply
+        /// wins when it comes in time, never past the query's timeout. By default the
+        /// wait is learned per server: [`GOLDSRC_GRACE`](crate::proto::GOLDSRC_GRACE)
+        /// (300 ms) the first time, none for a server that then sent only `0x6D`, until
+        /// the `0x49` for one known to send both (HLDS sends it with its next frame, not
+        /// with the `0x6D`). A fixed grace here replaces that; zero takes the first
+        /// reply.
+        pub fn goldsrc_grace(mut self, grace: std::time::Duration) -> Self {
+            self.options.endpoint.exchange.goldsrc_grace = Some(grace);
+            self
+        }
+
+        /// Whether to send each server the challenge it gave last time, saving the
+        /// challenge round trip on repeated polls. Default on; a server that rotated its
+        /// challenge just answers with a new one and the query carries on, and one that
+        /// dropped it in silence is asked for a fresh one at the next send.
+        pub fn reuse_challenges(mut self, reuse: bool) -> Self {
+            self.options.endpoint.exchange.reuse_challenge = reuse;
+            self
+        }
+    };
+}
+
+/// The setters of the pacing of many servers at once.
+macro_rules! pacing_options {
+    () => {
+        /// Most servers under way at once; more wait their turn. Default 512; memory
+        /// grows with it.
+        pub fn max_in_flight(mut self, servers: usize) -> Self {
+            self.options.endpoint.max_in_flight = servers.max(1);
+            self
+        }
+
+        /// Most datagrams sent per second (first requests, challenge answers and retries
+        /// alike); 0 for no cap. Default 2 000.
+        pub fn send_rate(mut self, per_second: u32) -> Self {
+            self.options.endpoint.send_rate = per_second;
+            self
+        }
+    };
+}
+
+pub(crate) use {pacing_options, query_options};
