@@ -12,7 +12,7 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
-use crate::options::{pacing_options, query_options, Options};
+use crate::options::{builder, pacing_options, query_options, Options};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Player, Players, Rules};
 
 /// The longest a pass of the run spends reading input before it reads the socket.
@@ -36,21 +36,14 @@ pub struct BatchBuilder<D: TextDecoder = Encoding> {
     options: Options<D>,
 }
 
-impl Default for BatchBuilder<Encoding> {
-    fn default() -> Self {
-        BatchBuilder { options: Options::default() }
-    }
-}
+builder!(
+    BatchBuilder,
+    "Bounds each server's query, from its first send: its challenge round trip, \
+     fragments and retries. Default 3 s. [`Batch::all`] gives each of its three \
+     queries this time."
+);
 
 impl<D: TextDecoder> BatchBuilder<D> {
-    /// Bounds each server's query, from its first send: its challenge round trip,
-    /// fragments and retries. Default 3 s. [`Batch::all`] gives each of its three
-    /// queries this time.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.endpoint.exchange.timeout = timeout;
-        self
-    }
-
     query_options!(BatchBuilder);
     pacing_options!();
 

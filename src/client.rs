@@ -11,7 +11,7 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
-use crate::options::{query_options, Options};
+use crate::options::{address_options, builder, constructors, query_options, Options};
 use crate::proto::{
     AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
 };
@@ -53,37 +53,18 @@ pub struct ClientBuilder<D: TextDecoder = Encoding> {
     pub(crate) options: Options<D>,
 }
 
-impl Default for ClientBuilder<Encoding> {
-    fn default() -> Self {
-        ClientBuilder { options: Options::default() }
-    }
-}
+builder!(
+    ClientBuilder,
+    "Bounds each whole call: every challenge round trip, every fragment, every retry, \
+     and a wait for the server to drain what an earlier call left owed. Default 3 s. \
+     A zero timeout is refused by every call ([`Error::InvalidInput`]). Resolving a \
+     host name comes first and is not bounded by it: pass a `SocketAddr` where that \
+     matters."
+);
 
 impl<D: TextDecoder> ClientBuilder<D> {
-    /// Bounds each whole call: every challenge round trip, every fragment, every retry,
-    /// and a wait for the server to drain what an earlier call left owed. Default 3 s.
-    /// A zero timeout is refused by every call ([`Error::InvalidInput`]). Resolving a
-    /// host name comes first and is not bounded by it: pass a `SocketAddr` where that
-    /// matters.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.endpoint.exchange.timeout = timeout;
-        self
-    }
-
     query_options!(ClientBuilder);
-
-    /// Which family to use when a name resolves to both. Default IPv4.
-    pub fn prefer(mut self, version: IpVersion) -> Self {
-        self.options.prefer = version;
-        self
-    }
-
-    /// The local address to send from (default: any address, a free port, of the
-    /// target's family). Only targets of this address's family can then be queried.
-    pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.options.bind = Some(local);
-        self
-    }
+    address_options!();
 
     /// The client. No socket is opened until the first query.
     pub fn build(self) -> Client<D> {
@@ -143,23 +124,7 @@ pub struct Client<D: TextDecoder = Encoding> {
     buf: Vec<u8>,
 }
 
-impl Default for Client<Encoding> {
-    fn default() -> Self {
-        Client::new()
-    }
-}
-
-impl Client<Encoding> {
-    /// A client with the default options (3 s timeout, lossy UTF-8, no retries).
-    pub fn new() -> Self {
-        ClientBuilder::default().build()
-    }
-
-    /// Options for a client, starting from the defaults.
-    pub fn builder() -> ClientBuilder<Encoding> {
-        ClientBuilder::default()
-    }
-}
+constructors!(Client, ClientBuilder);
 
 impl<D: TextDecoder> Client<D> {
     /// Asks a server for its info: name, map, players, and more.

@@ -105,6 +105,68 @@ macro_rules! query_options {
     };
 }
 
+/// A builder `$builder` with the default options, and its timeout setter (whose
+/// meaning, said in `$doc`, differs per driver).
+macro_rules! builder {
+    ($builder:ident, $doc:literal) => {
+        impl Default for $builder<crate::Encoding> {
+            fn default() -> Self {
+                $builder { options: crate::options::Options::default() }
+            }
+        }
+
+        impl<D: TextDecoder> $builder<D> {
+            #[doc = $doc]
+            pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.options.endpoint.exchange.timeout = timeout;
+                self
+            }
+        }
+    };
+}
+
+/// `new()`, `builder()` and `Default` of a client `$client` built by `$builder`.
+macro_rules! constructors {
+    ($client:ident, $builder:ident) => {
+        impl Default for $client<crate::Encoding> {
+            fn default() -> Self {
+                $client::new()
+            }
+        }
+
+        impl $client<crate::Encoding> {
+            /// A client with the default options (3 s timeout, lossy UTF-8, no retries).
+            pub fn new() -> Self {
+                $builder::default().build()
+            }
+
+            /// Options for a client, starting from the defaults.
+            pub fn builder() -> $builder<crate::Encoding> {
+                $builder::default()
+            }
+        }
+    };
+}
+
+/// The setters of where one query goes from: the family a name resolves to, the
+/// local address.
+macro_rules! address_options {
+    () => {
+        /// Which family to use when a name resolves to both. Default IPv4.
+        pub fn prefer(mut self, version: IpVersion) -> Self {
+            self.options.prefer = version;
+            self
+        }
+
+        /// The local address to send from (default: any address, a free port, of the
+        /// target's family). Only targets of this address's family can then be queried.
+        pub fn bind(mut self, local: std::net::SocketAddr) -> Self {
+            self.options.bind = Some(local);
+            self
+        }
+    };
+}
+
 /// The setters of the pacing of many servers at once.
 macro_rules! pacing_options {
     () => {
@@ -124,4 +186,4 @@ macro_rules! pacing_options {
     };
 }
 
-pub(crate) use {pacing_options, query_options};
+pub(crate) use {address_options, builder, constructors, pacing_options, query_options};

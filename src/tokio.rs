@@ -50,7 +50,7 @@ use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::net::{self, IpVersion, RECV_BUFFER};
-use crate::options::{pacing_options, query_options, Options};
+use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
 use crate::proto::{
     AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, QueryId, Rules,
 };
@@ -96,35 +96,16 @@ pub struct ClientBuilder<D: TextDecoder = Encoding> {
     options: Options<D>,
 }
 
-impl Default for ClientBuilder<Encoding> {
-    fn default() -> Self {
-        ClientBuilder { options: Options::default() }
-    }
-}
+builder!(
+    ClientBuilder,
+    "Bounds each query, from its first send. Default 3 s. Resolving a host name comes \
+     first, within the same time."
+);
 
 impl<D: TextDecoder> ClientBuilder<D> {
-    /// Bounds each query, from its first send. Default 3 s. Resolving a host name
-    /// comes first, within the same time.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.endpoint.exchange.timeout = timeout;
-        self
-    }
-
     query_options!(ClientBuilder);
     pacing_options!();
-
-    /// Which family to use when a name resolves to both. Default IPv4.
-    pub fn prefer(mut self, version: IpVersion) -> Self {
-        self.options.prefer = version;
-        self
-    }
-
-    /// The local address to send from (default: any address, a free port, of the
-    /// target's family). Only targets of this address's family can then be queried.
-    pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.options.bind = Some(local);
-        self
-    }
+    address_options!();
 
     /// The client. No socket is opened and no task started until the first query.
     pub fn build(self) -> Client<D> {
@@ -195,23 +176,7 @@ struct Shared<D: TextDecoder> {
     next_token: AtomicU64,
 }
 
-impl Default for Client<Encoding> {
-    fn default() -> Self {
-        Client::new()
-    }
-}
-
-impl Client<Encoding> {
-    /// A client with the default options (3 s timeout, lossy UTF-8, no retries).
-    pub fn new() -> Self {
-        ClientBuilder::default().build()
-    }
-
-    /// Options for a client, starting from the defaults.
-    pub fn builder() -> ClientBuilder<Encoding> {
-        ClientBuilder::default()
-    }
-}
+constructors!(Client, ClientBuilder);
 
 impl<D> Client<D>
 where
