@@ -40,10 +40,11 @@
 //!   default, so one odd byte in a name never fails a query.
 //! - [`Limits`]: caps on everything a server controls.
 //! - [`proto`]: the protocol with no I/O: requests, framing, every reply's parser and
-//!   encoder, split reassembly, and [`proto::Exchange`], the state machine of one query
-//!   that [`Client`] drives, and [`proto::Endpoint`], many of them routed by address and
-//!   paced, that [`Batch`] drives. Use them with your own event loop, or to answer
-//!   queries.
+//!   encoder, split reassembly, [`proto::Exchange`], the state machine of one query,
+//!   and [`proto::Endpoint`], the engine that owns every server's lifecycle (its queries
+//!   queued and joined, routed by address, paced, drained) and that [`Client`],
+//!   [`Batch`] and the async client drive. Use them with your own event loop, or to
+//!   answer queries.
 //! - [`server`]: a small responder that answers queries for a server state, on a
 //!   socket of its own (for game servers, test suites and the demo), and a farm of
 //!   thousands of simulated servers on one thread (for testing many-server clients).
@@ -79,9 +80,27 @@
 //!
 //! No bytes a server sends can make this crate panic; counts and lengths are checked
 //! before use and allocations are capped by [`Limits`]; only datagrams from the queried
-//! address and port are read (the socket is connected), what is queued when a call
-//! starts is discarded, and stray datagrams (junk, replies of other types, fragments
-//! of another reply, copies) are skipped: one bad datagram never ends a call.
+//! address and port are read, and stray datagrams (junk, replies of other types,
+//! fragments of another reply, copies) are skipped: one bad datagram never ends a call
+//! (a broken reply is kept as the error while a good one may still come).
+//!
+//! # No late reply answers a later query
+//!
+//! A2S replies carry no id, so staleness is told by what the engine knows of each
+//! server: the same engine ([`proto::Endpoint`]) runs under the [`Client`], the
+//! [`Batch`] and the async client. A query that ends with replies still owed (a request
+//! sent twice and answered once, a timeout, a query cancelled or dropped) leaves its
+//! server draining: what comes from it is dropped, and the next request to it waits
+//! until the owed replies came or two of its round trips passed (250 ms when none is
+//! known); a server that owes nothing is asked again at once, so a poll costs one round
+//! trip. Each driver reads what its socket has queued before it sends, so nothing that
+//! came before a request passes for its answer. A reply that comes later still is told
+//! by its timing: sooner after the request than half the server's shortest round trip
+//! (less 5 ms), it cannot answer it, and is skipped. A server known to send both info
+//! replies is waited for until its Source one, so the GoldSrc reply trailing an earlier
+//! query never answers a later one. Identical queries to one server at once are joined:
+//! each caller gets the one answer (which may have left the server before the later
+//! caller asked).
 
 #![forbid(unsafe_code)]
 // docs.rs labels every item that needs a feature with that feature.
