@@ -342,7 +342,7 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
     /// Datagrams this run dropped so far because they came from no server under way.
     pub fn unmatched(&self) -> u64 {
         let b: &Batch<D> = self.batch.borrow();
-        b.endpoint.unmatched() - self.unmatched_before
+        b.endpoint.unmatched().saturating_sub(self.unmatched_before)
     }
 
     /// Servers under way now.
@@ -443,7 +443,7 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Iterator for Results<B
 impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> Drop for Results<B, I, D, O> {
     fn drop(&mut self) {
         let batch = self.batch.borrow_mut();
-        batch.unmatched = batch.endpoint.unmatched() - self.unmatched_before;
+        batch.unmatched = batch.endpoint.unmatched().saturating_sub(self.unmatched_before);
         // What is still under way is dropped: each server drains what it owes, so the
         // next run never takes it for an answer.
         batch.endpoint.cancel_all(Instant::now());

@@ -233,13 +233,8 @@ impl<D: TextDecoder> Client<D> {
         // Whatever is queued came before this call's request: in before it goes out,
         // it is owed to an earlier call (or stray), never this one's answer.
         hand_in_queued(conn, &mut self.endpoint, &mut self.buf)?;
-        let id = self.endpoint.push_at(target, kind, started);
-        let outcome = drive(&mut self.endpoint, conn, &mut self.buf);
-        if outcome.is_err() {
-            // (The socket failed: the query is dropped; its server drains.)
-            self.endpoint.cancel(id, Instant::now());
-        }
-        outcome
+        self.endpoint.push_at(target, kind, started);
+        drive(&mut self.endpoint, target, conn, &mut self.buf)
     }
 }
 
@@ -261,15 +256,19 @@ fn hand_in_queued<D: TextDecoder>(
     Ok(())
 }
 
-/// Moves datagrams between `conn` and the engine until its one query is over.
+/// Moves datagrams between `conn` and the engine until its one query, to `target`, is
+/// over. A socket error ends the query with it (a closed port's ICMP error, say).
 fn drive<D: TextDecoder>(
     endpoint: &mut Endpoint<AnyQuery<D>, D>,
+    target: SocketAddr,
     conn: &mut Connection,
     buf: &mut [u8],
 ) -> Result<AnyAnswer<D::Text>> {
     loop {
         while let Some((_, request)) = endpoint.poll_transmit(Instant::now()) {
-            conn.udp.socket.send(&request)?;
+            if let Err(e) = conn.udp.socket.send(&request) {
+                endpoint.handle_send_error(target, Error::Io(e), Instant::now());
+            }
         }
         if let Some((_, _, answer)) = endpoint.poll_output() {
             return Ok(answer);
@@ -286,7 +285,7 @@ fn drive<D: TextDecoder>(
         match conn.udp.recv_wait(buf, wake - now) {
             Ok((n, from)) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), Instant::now()),
             Err(e) if net::is_timeout(&e) => endpoint.handle_timeout(Instant::now()),
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) => endpoint.handle_send_error(target, Error::Io(e), Instant::now()),
         }
     }
 }

@@ -98,8 +98,10 @@ pub struct ClientBuilder<D: TextDecoder = Encoding> {
 
 builder!(
     ClientBuilder,
-    "Bounds each query, from its first send. Default 3 s. Resolving a host name comes \
-     first, within the same time."
+    "Bounds each whole query, from the call: resolving a host name, waiting for its turn \
+     at a server, for room in the window or for a server to drain, and every round trip. \
+     Default 3 s. (The queries of [`Client::info_many`] and the like count from their \
+     first send, as a batch's.)"
 );
 
 impl<D: TextDecoder> ClientBuilder<D> {
@@ -129,8 +131,9 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// `info`) are **joined**, the second getting the first's answer (which may have left
 /// the server before the second was asked, or be a timeout that comes early for it);
 /// different kinds wait their turn (each takes one round trip once the challenge is
-/// known). The timeout bounds each query from its first send, as in the blocking
-/// client: a query waiting its turn, or for room in the window, waits longer.
+/// known). The timeout bounds each whole query, from the call, as in the blocking
+/// client: a query that waited its turn, for room in the window or for its server to
+/// drain has that much less time (a drain holds it for half its time at most).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -154,9 +157,8 @@ impl<D: TextDecoder> ClientBuilder<D> {
 ///
 /// The client's work runs in a task on the runtime of the query that asks: one per
 /// runtime it is used from (each with its own sockets and its own memory of servers),
-/// ending once every clone is dropped and nothing is under way. A query's timeout
-/// counts from its first send; resolving a host name comes first, within the same
-/// time. The runtime needs IO and time enabled (as `#[tokio::main]` does).
+/// ending once every clone is dropped and nothing is under way. The runtime needs IO
+/// and time enabled (as `#[tokio::main]` does).
 #[derive(Debug)]
 pub struct Client<D: TextDecoder = Encoding> {
     shared: Arc<Shared<D>>,
@@ -171,8 +173,9 @@ impl<D: TextDecoder> Clone for Client<D> {
 #[derive(Debug)]
 struct Shared<D: TextDecoder> {
     options: Options<D>,
-    /// The inbox of the driver on each runtime the client is used from.
-    drivers: Mutex<HashMap<Id, Inbox<D::Text>>>,
+    /// The driver on each runtime the client is used from (or what that runtime
+    /// lacks to run one).
+    drivers: Mutex<HashMap<Id, Driving<D::Text>>>,
     next_token: AtomicU64,
 }
 
@@ -264,24 +267,29 @@ where
         if timeout.is_zero() {
             return Err(Error::InvalidInput(ZERO_TIMEOUT));
         }
+        // The query's time counts from here: resolving, waiting for its turn, sending.
+        let started = Instant::now();
         // (tokio's timer would panic outside a runtime: an error says it instead.)
         let inbox = self.inbox()?;
-        // An address needs no resolving and no timer; a name gets the timeout.
+        // An address needs no resolving and no timer; a name gets the query's time.
         let mut lookup = std::pin::pin!(lookup_host(addr));
         let ready = std::future::poll_fn(|cx| std::task::Poll::Ready(lookup.as_mut().poll(cx))).await;
         let resolved = match ready {
             std::task::Poll::Ready(resolved) => resolved,
-            std::task::Poll::Pending => ::tokio::time::timeout(timeout, lookup).await.map_err(|_| {
-                Error::Resolve(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "resolving the name took longer than the timeout",
-                ))
-            })?,
+            std::task::Poll::Pending => {
+                ::tokio::time::timeout_at((started + timeout).into(), lookup).await.map_err(|_| {
+                    Error::Resolve(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "resolving the name took longer than the timeout",
+                    ))
+                })?
+            }
         };
         let target = net::pick(resolved.map_err(Error::Resolve)?, options.prefer, options.bind)?;
         let (tx, rx) = oneshot::channel();
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
-        inbox.send(Command::Query { token, addr: target, kind, waiter: Waiter::One(tx) }).map_err(|_| driver_gone())?;
+        let query = Command::Query { token, addr: target, kind, from: Some(started), waiter: Waiter::One(tx) };
+        inbox.send(query).map_err(|_| driver_gone())?;
         // Dropped before the answer: the driver drops the query.
         let guard = CancelOnDrop { inbox: &inbox, token: Some(token) };
         let answer = rx.await.map_err(|_| driver_gone())?;
@@ -293,25 +301,30 @@ where
     fn inbox(&self) -> Result<Inbox<D::Text>> {
         let runtime = Handle::try_current().map_err(|_| Error::Runtime(NO_RUNTIME))?;
         let mut drivers = self.shared.drivers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(inbox) = drivers.get(&runtime.id()).filter(|i| !i.is_closed()) {
-            return Ok(inbox.clone());
+        match drivers.get(&runtime.id()) {
+            Some(Ok(inbox)) if !inbox.is_closed() => return Ok(inbox.clone()),
+            Some(Err(missing)) => return Err(Error::Runtime(missing)),
+            _ => {}
         }
         // Drivers of runtimes that shut down are forgotten.
-        drivers.retain(|_, inbox| !inbox.is_closed());
+        drivers.retain(|_, driver| driver.as_ref().map_or(true, |inbox| !inbox.is_closed()));
         if let Some(missing) = runtime_lacks() {
+            drivers.insert(runtime.id(), Err(missing));
             return Err(Error::Runtime(missing));
         }
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
         let driver = Driver::new(options.endpoint, options.decoder, options.bind);
         runtime.spawn(driver.run(commands));
-        drivers.insert(runtime.id(), inbox.clone());
+        drivers.insert(runtime.id(), Ok(inbox.clone()));
         Ok(inbox)
     }
 }
 
 /// The inbox of a client's driver.
 type Inbox<S> = mpsc::UnboundedSender<Command<S>>;
+/// A runtime's driver, or what the runtime lacks to run one.
+type Driving<S> = std::result::Result<Inbox<S>, &'static str>;
 
 const NO_RUNTIME: &str = "a2s_query::tokio needs a tokio runtime and none is running here: \
      call it from async code run by one (#[tokio::main], or Runtime::block_on)";
@@ -323,7 +336,8 @@ const GONE: &str =
 
 /// What the current runtime lacks of what a driver needs, if anything: its time
 /// driver, its IO driver. (tokio panics on a timer or a socket without them, and has
-/// no way to ask: a probe of each is tried, once per runtime a client starts on.)
+/// no way to ask: a probe of each is tried, once per runtime a client is used from; a
+/// probe that panics prints tokio's message, and under `panic = "abort"` aborts.)
 fn runtime_lacks() -> Option<&'static str> {
     if std::panic::catch_unwind(|| drop(::tokio::time::sleep(Duration::ZERO))).is_err() {
         return Some(NO_TIMERS);
@@ -421,7 +435,9 @@ where
             let token = self.client.shared.next_token.fetch_add(1, Ordering::Relaxed);
             let waiter = Waiter::Many { tx: self.tx.clone(), token, addr };
             let sent = self.client.inbox().and_then(|inbox| {
-                inbox.send(Command::Query { token, addr, kind: T::KIND, waiter }).map_err(|_| driver_gone())?;
+                // (Timed from its first send, as a batch's: the window's waits are wanted.)
+                let query = Command::Query { token, addr, kind: T::KIND, from: None, waiter };
+                inbox.send(query).map_err(|_| driver_gone())?;
                 Ok(inbox)
             });
             match sent {
@@ -491,8 +507,17 @@ enum Waiter<S: TextBuf> {
 
 #[derive(Debug)]
 enum Command<S: TextBuf> {
-    Query { token: u64, addr: SocketAddr, kind: Kind, waiter: Waiter<S> },
-    Cancel { token: u64 },
+    /// A query, timed from `from` (the call) or, without it, from its first send.
+    Query {
+        token: u64,
+        addr: SocketAddr,
+        kind: Kind,
+        from: Option<Instant>,
+        waiter: Waiter<S>,
+    },
+    Cancel {
+        token: u64,
+    },
 }
 
 /// One socket, as tokio's (to wait for it) and as a second handle on the same socket
@@ -575,8 +600,11 @@ where
 
     fn command(&mut self, command: Command<D::Text>) {
         match command {
-            Command::Query { token, addr, kind, waiter } => {
-                let id = self.endpoint.push_kind(addr, kind);
+            Command::Query { token, addr, kind, from, waiter } => {
+                let id = match from {
+                    Some(from) => self.endpoint.push_at(addr, kind, from),
+                    None => self.endpoint.push_kind(addr, kind),
+                };
                 self.waiters.insert(id, (token, waiter));
                 self.queries.insert(token, id);
             }

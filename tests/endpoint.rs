@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use a2s_query::proto::{
     encode_challenge, encode_players, encode_rules, split_packet, AllQueries, AnyAnswer, AnyQuery, Challenge, Endpoint,
     EndpointConfig, Exchange, GoldSrcInfo, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
-    DRAIN_UNKNOWN_ROUND_TRIP,
+    DRAIN_FLOOR, DRAIN_UNKNOWN_ROUND_TRIP,
 };
 use a2s_query::{Encoding, Error, Stray};
 
@@ -440,10 +440,10 @@ fn a_server_that_spoke_is_asked_the_rest() {
     sends(&mut e, t0 + ms(1));
     e.handle_timeout(t0 + ms(1000));
     assert!(output(&mut e).is_none());
-    // After the info request's drain: two 1 ms round trips, at least 5 ms.
+    // After the info request's drain: two 1 ms round trips, at least the floor.
     assert!(sends(&mut e, t0 + ms(1000)).is_empty());
-    e.handle_timeout(t0 + ms(1005));
-    assert_eq!(sends(&mut e, t0 + ms(1005)), [(addr(1), Query::Players(C1))]);
+    e.handle_timeout(t0 + ms(1000) + DRAIN_FLOOR);
+    assert_eq!(sends(&mut e, t0 + ms(1000) + DRAIN_FLOOR), [(addr(1), Query::Players(C1))]);
 }
 
 /// A small deterministic simulation: 300 servers answering, challenging, staying
@@ -535,9 +535,10 @@ fn a_later_query_of_all_is_timed_from_its_own_send() {
     e.handle_timeout(t0 + ms(1001));
     assert!(output(&mut e).is_none(), "players was sent at 25 ms: its timeout ends at 1025 ms");
     e.handle_timeout(t0 + ms(1025));
-    // (After the players request's drain: 5 ms.)
-    e.handle_timeout(t0 + ms(1030));
-    assert_eq!(sends(&mut e, t0 + ms(1030)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
+    // (After the players request's drain.)
+    let drained = t0 + ms(1025) + DRAIN_FLOOR;
+    e.handle_timeout(drained);
+    assert_eq!(sends(&mut e, drained), [(addr(1), Query::Rules(Challenge::REQUEST))]);
 }
 
 /// A query cancelled under way gives no item; what it learned (the challenge) is kept
@@ -560,9 +561,10 @@ fn a_cancelled_query_gives_no_item_and_its_late_reply_answers_nothing() {
     assert!(!e.cancel(info, t0 + ms(6)), "already gone");
     assert!(outputs(&mut e).is_empty(), "no item for the cancelled query");
     assert_eq!(e.in_flight(), 2, "the waiting query took its place");
-    // Its request is owed a reply: the next query waits for it (two 5 ms round trips).
+    // Its request is owed a reply: the next query waits for it (two 5 ms round trips,
+    // at least the drain's floor).
     assert!(sends(&mut e, t0 + ms(7)).is_empty());
-    assert_eq!(e.poll_timeout(), Some(t0 + ms(16)));
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(6) + DRAIN_FLOOR));
     e.handle_datagram(addr(1), &info_reply("stale"), t0 + ms(8));
     assert_eq!(e.drained(), 1);
     assert!(outputs(&mut e).is_empty());
@@ -691,4 +693,187 @@ fn the_chain_drains_between_its_queries() {
     assert_eq!(all.info.unwrap().name(), "info");
     assert_eq!(all.players.unwrap().entries[0].name, "p");
     assert_eq!(all.rules.unwrap().len(), 2);
+}
+
+/// Bug: a server whose queue emptied while it had an entry in the send queue and a
+/// drain under way was never admitted again: the next query to it was never sent and
+/// never ended.
+#[test]
+fn a_query_cancelled_while_its_server_drains_leaves_the_next_one_free_to_run() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(300));
+    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    let held = e.push(addr(1));
+    assert!(sends(&mut e, t0 + ms(300)).is_empty(), "draining");
+    assert!(e.cancel(held, t0 + ms(301)));
+    let again = e.push(addr(1));
+    let end = t0 + ms(300) + DRAIN_UNKNOWN_ROUND_TRIP;
+    assert_eq!(e.poll_timeout(), Some(end));
+    e.handle_timeout(end);
+    assert_eq!(sends(&mut e, end), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &info_reply("at last"), end + ms(10));
+    let (id, _, info) = e.poll_output().expect("an output");
+    assert_eq!((id, info.unwrap().name().to_string()), (again, "at last".to_string()));
+    assert!(e.is_idle());
+}
+
+#[test]
+fn cancelling_one_caller_of_a_joined_query_leaves_the_others_their_answer() {
+    let t0 = Instant::now();
+    let mut e: AnyEndpoint = Endpoint::new(config(1, 0, 1000), Encoding::Utf8);
+    let first = e.push_kind(addr(1), Kind::Info);
+    let joined = e.push_kind(addr(1), Kind::Info);
+    let queued = e.push_kind(addr(1), Kind::Rules);
+    let last = e.push_kind(addr(1), Kind::Players);
+    // A second server waits for the window's one place.
+    let waiting = e.push_kind(addr(2), Kind::Info);
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    assert!(e.cancel(first, t0 + ms(1)), "the first caller leaves; the query goes on");
+    assert!(e.cancel(queued, t0 + ms(1)), "a query waiting its turn leaves");
+    assert!(e.cancel(waiting, t0 + ms(1)), "a server waiting for a place leaves");
+    e.handle_datagram(addr(1), &info_reply("shared"), t0 + ms(10));
+    let (id, _, answer) = e.poll_output().unwrap();
+    assert_eq!(id, joined);
+    assert!(matches!(answer, AnyAnswer::Info(Ok(ref i)) if i.name() == "shared"), "{answer:?}");
+    // Nothing owed: the players query goes at once (the rules one is gone).
+    assert_eq!(sends(&mut e, t0 + ms(10)), [(addr(1), Query::Players(Challenge::REQUEST))]);
+    e.handle_datagram(addr(1), &players_reply("p"), t0 + ms(20));
+    assert_eq!(e.poll_output().unwrap().0, last);
+    assert!(e.is_idle());
+    assert!(sends(&mut e, t0 + ms(20)).is_empty(), "server 2 was never asked");
+}
+
+/// A drain counts whole replies: a fragment of an owed split reply does not end it.
+#[test]
+fn a_fragment_does_not_end_a_drain() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(300));
+    output(&mut e).unwrap();
+    e.push(addr(1));
+    let fragments = split_packet(&info_reply("late and split"), 7, SplitFormat::Source, 40, false).unwrap();
+    e.handle_datagram(addr(1), &fragments[0], t0 + ms(310));
+    assert!(sends(&mut e, t0 + ms(310)).is_empty(), "still draining");
+    for f in &fragments[1..] {
+        e.handle_datagram(addr(1), f, t0 + ms(311));
+    }
+    assert_eq!(e.drained(), fragments.len() as u64);
+}
+
+/// A retried request to a server that sends both info replies: the first copy's pair is
+/// one reply, the retry's pair is still owed.
+#[test]
+fn a_pair_of_info_replies_is_one_reply() {
+    let t0 = Instant::now();
+    let mut cfg = config(8, 0, 1000);
+    cfg.exchange.retries = 1;
+    let mut e: InfoEndpoint = Endpoint::new(cfg, Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(500));
+    sends(&mut e, t0 + ms(500));
+    e.handle_datagram(addr(1), &goldsrc_reply("first copy"), t0 + ms(520));
+    e.handle_datagram(addr(1), &info_reply("first copy"), t0 + ms(530));
+    assert!(output(&mut e).unwrap().1.is_ok());
+    e.push(addr(1));
+    assert!(sends(&mut e, t0 + ms(530)).is_empty(), "the retry's pair is owed");
+    e.handle_datagram(addr(1), &goldsrc_reply("retry"), t0 + ms(540));
+    assert!(sends(&mut e, t0 + ms(540)).is_empty(), "a GoldSrc reply may be half a pair");
+    e.handle_datagram(addr(1), &info_reply("retry"), t0 + ms(545));
+    assert_eq!(sends(&mut e, t0 + ms(545)).len(), 1);
+}
+
+/// A GoldSrc answer given out when a grace of the caller's ran out: its Source reply
+/// may still come, and is owed, never the next query's answer.
+#[test]
+fn a_source_reply_after_a_goldsrc_answer_is_owed() {
+    let t0 = Instant::now();
+    let mut cfg = config(8, 0, 1000);
+    cfg.exchange.goldsrc_grace = Some(ms(10));
+    let mut e: InfoEndpoint = Endpoint::new(cfg, Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_datagram(addr(1), &goldsrc_reply("old"), t0 + ms(50));
+    e.handle_timeout(t0 + ms(60));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "old");
+    e.push(addr(1));
+    assert!(sends(&mut e, t0 + ms(60)).is_empty(), "its Source reply is owed");
+    e.handle_datagram(addr(1), &info_reply("old, as Source"), t0 + ms(150));
+    assert_eq!(e.drained(), 1);
+    assert_eq!(sends(&mut e, t0 + ms(150)).len(), 1);
+    e.handle_datagram(addr(1), &goldsrc_reply("new"), t0 + ms(200));
+    e.handle_timeout(t0 + ms(210));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "new");
+}
+
+/// A query timed from its push: its time runs while it waits, a drain holds it for half
+/// its time at most, and one that never got to start ends at its deadline.
+#[test]
+fn a_query_timed_from_its_push_ends_within_its_time() {
+    let t0 = Instant::now();
+    let mut e: AnyEndpoint = Endpoint::new(config(1, 0, 400), Encoding::Utf8);
+    e.push_at(addr(1), Kind::Info, t0);
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(400));
+    assert!(e.poll_output().is_some());
+    // Draining 250 ms (no round trip known), but only half of 400 ms is given to it.
+    e.push_at(addr(1), Kind::Info, t0 + ms(400));
+    assert!(sends(&mut e, t0 + ms(400)).is_empty());
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(600)));
+    e.handle_timeout(t0 + ms(600));
+    assert_eq!(sends(&mut e, t0 + ms(600)), [(addr(1), Query::Info(None))]);
+    // Its deadline counts from its push: 800 ms.
+    let waiting = e.push_at(addr(2), Kind::Info, t0 + ms(650));
+    e.handle_timeout(t0 + ms(800));
+    let (_, from, answer) = e.poll_output().unwrap();
+    assert_eq!(from, addr(1));
+    assert!(matches!(answer, AnyAnswer::Info(Err(ref err)) if err.is_timeout()));
+    // Server 2 got the window's place at 800 ms, but its time ends at 1 050 ms.
+    assert_eq!(sends(&mut e, t0 + ms(800)), [(addr(2), Query::Info(None))]);
+    e.handle_timeout(t0 + ms(1050));
+    let (id, _, answer) = e.poll_output().unwrap();
+    assert_eq!(id, waiting);
+    assert!(matches!(answer, AnyAnswer::Info(Err(ref err)) if err.is_timeout()));
+}
+
+/// A query timed from its push that waits for a place in the window the whole time
+/// ends at its deadline, never sent.
+#[test]
+fn a_query_timed_from_its_push_that_never_gets_a_place_times_out() {
+    let t0 = Instant::now();
+    let mut e: AnyEndpoint = Endpoint::new(config(1, 0, 400), Encoding::Utf8);
+    e.push_kind(addr(1), Kind::Info);
+    sends(&mut e, t0);
+    let late = e.push_at(addr(2), Kind::Players, t0 + ms(100));
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(400)));
+    e.handle_timeout(t0 + ms(400));
+    e.poll_output().unwrap();
+    // (Server 1's place went to server 2 at 400 ms; its own deadline is 500 ms.)
+    assert_eq!(sends(&mut e, t0 + ms(400)), [(addr(2), Query::Players(Challenge::REQUEST))]);
+    e.handle_timeout(t0 + ms(500));
+    let (id, _, answer) = e.poll_output().unwrap();
+    assert_eq!(id, late);
+    assert!(matches!(answer, AnyAnswer::Players(Err(ref err)) if err.is_timeout()));
+
+    // With server 1 holding the place past server 2's deadline, server 2's query ends
+    // unsent, and server 1's goes on.
+    let mut e: AnyEndpoint = Endpoint::new(config(1, 0, 1000), Encoding::Utf8);
+    e.push_kind(addr(1), Kind::Info);
+    sends(&mut e, t0 + ms(200));
+    let late = e.push_at(addr(2), Kind::Players, t0 + ms(100));
+    e.handle_timeout(t0 + ms(1100));
+    let (id, _, answer) = e.poll_output().unwrap();
+    assert_eq!(id, late);
+    assert!(matches!(answer, AnyAnswer::Players(Err(ref err)) if err.is_timeout()));
+    assert!(sends(&mut e, t0 + ms(1100)).is_empty());
+    assert_eq!(e.in_flight(), 1);
+    e.handle_timeout(t0 + ms(1200));
+    let (_, from, answer) = e.poll_output().unwrap();
+    assert_eq!(from, addr(1));
+    assert!(matches!(answer, AnyAnswer::Info(Err(ref err)) if err.is_timeout()));
 }

@@ -310,10 +310,22 @@ fn a_reply_after_the_deadline_is_not_taken() {
 #[test]
 fn zero_timeout_ends_at_once() {
     let mut s = info_script(config(0, 3));
-    s.sends(0);
-    assert_eq!(s.wakes_at(), Some(0));
-    s.wakes(0);
+    // Past its deadline already: nothing is sent, the exchange is over.
+    s.sends_nothing(0);
+    assert_eq!(s.wakes_at(), None);
     assert!(matches!(s.error(), Error::Timeout { .. }));
+    assert_eq!(s.ex.draining(), None, "nothing sent, nothing owed");
+}
+
+#[test]
+fn a_request_due_past_the_deadline_is_not_sent() {
+    let mut s = info_script(config(100, 0));
+    s.sends(0);
+    s.gets(10, &challenge(C1));
+    // The driver comes back to send the challenged request too late.
+    s.sends_nothing(100);
+    assert!(s.error().is_timeout());
+    assert_eq!(s.ex.draining(), None);
 }
 
 #[test]
@@ -456,6 +468,7 @@ fn a_trailing_goldsrc_reply_100_ms_late_loses_to_the_fresh_source_reply() {
     assert_eq!(info.ping(), ms(150));
     assert_eq!(s.ex.learned().info_replies, InfoReplies::Both);
     assert_eq!(s.ex.draining(), None, "its second reply came");
+    assert_eq!(s.ex.learned().min_round_trip, Some(ms(150)), "the held reply was no sample");
 }
 
 #[test]

@@ -524,6 +524,10 @@ impl<D: TextDecoder> Answer<D> for ArmaRules<D::Text> {
         // The chunks are binary: read the pairs as bytes, then decode the text in them.
         ArmaRules::decode(&Rules::parse(message.body, Raw)?, decoder)
     }
+    /// A rules reply that is not Arma's, or is cut short, is so in every copy.
+    fn is_final_error(_: &Error) -> bool {
+        true
+    }
 }
 
 /// `[index, total]` when `name` is a chunk's (of `total` chunks, if given).

@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::exchange::{ExchangeConfig, Learned};
+use super::exchange::{later, ExchangeConfig, Learned};
 use super::fragment::Reassembler;
 use super::job::{Drain, Job};
 use super::packet::Request;
@@ -128,8 +128,10 @@ struct Server<J, K> {
     drain: Option<Drain>,
     /// Whether it holds a place in the window.
     admitted: bool,
-    /// Whether it waits in a send queue (`ready` or `fresh`), or for a place.
-    queued: bool,
+    /// Whether it has an entry in a send queue (`ready` or `fresh`).
+    in_send_queue: bool,
+    /// Whether it has an entry in `waiting` (for a place in the window).
+    in_waiting: bool,
     /// The wake-up time its latest timer entry carries.
     wake: Option<Instant>,
     /// Tells this occupant of the slot from earlier ones in the timer heap and queues.
@@ -137,8 +139,13 @@ struct Server<J, K> {
 }
 
 impl<J, K> Server<J, K> {
-    fn is_draining(&self, now: Instant) -> bool {
-        self.drain.is_some_and(|d| !d.is_over(now))
+    /// Until when the drain holds the next request: the drain's end, or for a query
+    /// timed from its push, half its time at most (the reply timing tells the rest).
+    fn held_until(&self, now: Instant, timeout: Duration) -> Option<Instant> {
+        let drain = self.drain.filter(|d| !d.is_over(now))?;
+        let cap = self.queue.front().and_then(|q| q.from).map(|from| later(from, timeout / 2));
+        let until = cap.map_or(drain.until, |c| c.min(drain.until));
+        (now < until).then_some(until)
     }
 }
 
@@ -218,6 +225,9 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// Servers with queries, waiting for a place in the window.
     waiting: VecDeque<(usize, u32)>,
     admitted: usize,
+    /// The deadlines of queries timed from their push ([`Endpoint::push_at`]), for
+    /// those that end before their job starts.
+    expiries: BinaryHeap<Reverse<(Instant, QueryId)>>,
     done: VecDeque<(QueryId, SocketAddr, J::Output)>,
     learned: HashMap<SocketAddr, Learned>,
     /// Emptied queues and a reassembler, kept for their buffers.
@@ -245,6 +255,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             fresh: VecDeque::new(),
             waiting: VecDeque::new(),
             admitted: 0,
+            expiries: BinaryHeap::new(),
             done: VecDeque::new(),
             learned: HashMap::new(),
             spare_queues: Vec::new(),
@@ -298,8 +309,9 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     }
 
     /// As [`Endpoint::push_kind`], its timeout counting from `now` rather than from its
-    /// first send: for a caller whose timeout bounds the whole call, waits (for a place,
-    /// for the server's drain) included.
+    /// first send: for a caller whose timeout bounds the whole call, waits (its turn at
+    /// the server, a place in the window, the server's drain) included. A drain holds
+    /// such a query for half its time at most.
     pub fn push_at(&mut self, addr: SocketAddr, kind: J::Kind, now: Instant) -> QueryId {
         let id = self.enqueue(addr, kind, Some(now));
         if let Some(&index) = self.by_id.get(&id) {
@@ -313,27 +325,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// are joined to goes on for them; one under way ends, what it learned is kept and
     /// its server drains what it still owes. Whether the query was there.
     pub fn cancel(&mut self, id: QueryId, now: Instant) -> bool {
-        let Some(index) = self.by_id.remove(&id) else { return false };
-        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return false };
-        let Some(at) = server.queue.iter().position(|q| q.callers().any(|c| c.0 == id)) else { return false };
-        let Some(query) = server.queue.get_mut(at) else { return false };
-        if query.first.0 == id {
-            match query.joined.pop() {
-                Some(next) => query.first = next,
-                None => {
-                    let running = at == 0 && server.job.is_some();
-                    server.queue.remove(at);
-                    if running {
-                        self.end_job(index, now);
-                    }
-                    self.next_query(index, now);
-                    return true;
-                }
-            }
-        } else {
-            query.joined.retain(|c| c.0 != id);
-        }
-        true
+        self.remove_caller(id, now).is_some()
     }
 
     /// Drops every query (a run given up): each server under way drains what it owes.
@@ -375,14 +367,19 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if !self.pacer.may_send(now) {
             return None;
         }
+        let timeout = self.config.exchange.timeout;
         while let Some((index, generation)) = self.ready.pop_front().or_else(|| self.fresh.pop_front()) {
             let Some(server) = self.slot(index, generation) else { continue };
-            server.queued = false;
-            if server.is_draining(now) {
+            server.in_send_queue = false;
+            if !server.admitted {
+                continue;
+            }
+            if server.held_until(now, timeout).is_some() {
                 // Its turn comes at the drain's end (its timer) or its last owed reply.
                 self.settle(index, now);
                 continue;
             }
+            // (What a cut-short drain still owes is told by its timing from here.)
             server.drain = None;
             self.start_due(index, now);
             let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { continue };
@@ -401,13 +398,22 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// back) if no datagram comes first; `None` when nothing waits.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let sends = if self.ready.is_empty() && self.fresh.is_empty() { None } else { self.pacer.ready_at() };
+        let mut timer = None;
         while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
             if self.is_current(at, index, generation) {
-                return Some(sends.map_or(at, |s| s.min(at)));
+                timer = Some(at);
+                break;
             }
             self.timers.pop();
         }
-        sends
+        while let Some(&Reverse((_, id))) = self.expiries.peek() {
+            if self.by_id.contains_key(&id) {
+                break;
+            }
+            self.expiries.pop();
+        }
+        let expiry = self.expiries.peek().map(|&Reverse((at, _))| at);
+        [sends, timer, expiry].into_iter().flatten().min()
     }
 
     /// Moves every server's timers to `now`: retries, held replies, deadlines, drains.
@@ -428,6 +434,17 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             }
             self.settle(index, now);
         }
+        // Queries timed from their push whose time ran out before they ended (waiting
+        // for their turn, a place or a drain, or joined to a query timed otherwise).
+        while let Some(&Reverse((at, id))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            if let Some((kind, addr)) = self.remove_caller(id, now) {
+                self.done.push_back((id, addr, J::timed_out(kind, self.config.exchange)));
+            }
+        }
     }
 
     /// Takes one datagram that came from `from` at `now`: handed to the query under
@@ -440,7 +457,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         };
         let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
         if let Some(drain) = server.drain.as_mut().filter(|d| !d.is_over(now)) {
-            drain.absorb();
+            drain.absorb(datagram);
             self.drained += 1;
         } else if let Some(job) = server.job.as_mut() {
             job.handle_datagram(datagram, now);
@@ -483,20 +500,26 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             None => self.occupy(key),
         };
         self.by_id.insert(id, index);
+        if let Some(from) = from {
+            self.expiries.push(Reverse((later(from, self.config.exchange.timeout), id)));
+        }
         let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return id };
         if let Some(same) = server.queue.iter_mut().find(|q| q.kind == kind) {
             same.joined.push((id, addr));
             return id;
         }
         server.queue.push_back(Queued { kind, from, first: (id, addr), joined: Vec::new() });
-        if server.queue.len() == 1 && !server.admitted && !server.queued {
-            server.queued = true;
+        if !server.admitted && !server.in_waiting {
             let entry = (index, server.generation);
             if self.admitted < self.config.max_in_flight.max(1) {
                 server.admitted = true;
                 self.admitted += 1;
-                self.fresh.push_back(entry);
+                if !server.in_send_queue {
+                    server.in_send_queue = true;
+                    self.fresh.push_back(entry);
+                }
             } else {
+                server.in_waiting = true;
                 self.waiting.push_back(entry);
             }
         }
@@ -511,7 +534,8 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             job: None,
             drain: None,
             admitted: false,
-            queued: false,
+            in_send_queue: false,
+            in_waiting: false,
             wake: None,
             generation: self.generation,
         };
@@ -566,12 +590,13 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if server.drain.is_some_and(|d| d.is_over(now)) {
             server.drain = None;
         }
+        let held = server.held_until(now, self.config.exchange.timeout);
         let due = match &server.job {
             Some(job) => job.has_transmit(),
             None => !server.queue.is_empty(),
         };
-        if due && server.admitted && !server.queued && server.drain.is_none() {
-            server.queued = true;
+        if due && server.admitted && !server.in_send_queue && held.is_none() {
+            server.in_send_queue = true;
             let entry = (index, server.generation);
             if server.job.is_some() {
                 self.ready.push_back(entry);
@@ -580,7 +605,8 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             }
         }
         let job_wake = server.job.as_ref().and_then(Job::poll_timeout);
-        let drain_wake = server.drain.map(|d| d.until);
+        // (A drain ends at its timer: the slot is freed, or the next request goes.)
+        let drain_wake = held.or(server.drain.map(|d| d.until));
         let wake = match (job_wake, drain_wake) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -597,6 +623,33 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if self.timers.len() > 4 * self.slots.len() + 1024 {
             self.rebuild_timers();
         }
+    }
+
+    /// Takes the caller `id` out of its query (which ends if no caller is left: dropped
+    /// if not started, its job ended and its server draining if under way); its kind
+    /// and address as given, if it was there.
+    fn remove_caller(&mut self, id: QueryId, now: Instant) -> Option<(J::Kind, SocketAddr)> {
+        let index = self.by_id.remove(&id)?;
+        let server = self.slots.get_mut(index).and_then(Option::as_mut)?;
+        let at = server.queue.iter().position(|q| q.callers().any(|c| c.0 == id))?;
+        let query = server.queue.get_mut(at)?;
+        let kind = query.kind;
+        if query.first.0 != id {
+            let joined = query.joined.iter().position(|c| c.0 == id)?;
+            return Some((kind, query.joined.remove(joined).1));
+        }
+        let addr = query.first.1;
+        if let Some(next) = query.joined.pop() {
+            query.first = next;
+            return Some((kind, addr));
+        }
+        let running = at == 0 && server.job.is_some();
+        server.queue.remove(at);
+        if running {
+            self.end_job(index, now);
+        }
+        self.next_query(index, now);
+        Some((kind, addr))
     }
 
     /// Ends the job of a server (its output taken, or its query dropped): what it
@@ -631,8 +684,8 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         while self.admitted < self.config.max_in_flight.max(1) {
             let Some((index, generation)) = self.waiting.pop_front() else { return };
             let Some(server) = self.slot(index, generation) else { continue };
-            server.queued = false;
-            if server.queue.is_empty() {
+            server.in_waiting = false;
+            if server.queue.is_empty() || server.admitted {
                 continue;
             }
             server.admitted = true;

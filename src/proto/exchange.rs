@@ -21,7 +21,7 @@ pub const GOLDSRC_GRACE: Duration = Duration::from_millis(300);
 const STALE_SLACK: Duration = Duration::from_millis(5);
 /// The shortest drain: replies owed by a query that ended are waited for at least this
 /// long (see [`Draining`]).
-pub const DRAIN_FLOOR: Duration = Duration::from_millis(5);
+pub const DRAIN_FLOOR: Duration = Duration::from_millis(50);
 /// The drain of a server whose round trip is unknown (it never answered).
 pub const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
 /// How one query behaves: the options of a [`Client`](crate::Client), for one exchange.
@@ -152,6 +152,12 @@ pub trait Answer<D: TextDecoder>: super::sealed::Sealed + Sized {
     fn split_hint(&self) -> SplitFormat {
         SplitFormat::Auto
     }
+    /// Whether a parse error ends the query at once: one that every copy of the reply
+    /// would give (text that is not UTF-8 under the strict encoding), rather than one a
+    /// damaged datagram gives, after which a good copy may still come.
+    fn is_final_error(error: &Error) -> bool {
+        matches!(error, Error::InvalidText { .. })
+    }
 }
 
 impl<S> super::sealed::Sealed for Info<S> {}
@@ -210,6 +216,9 @@ struct Held<T> {
     /// Whether the wait is the whole first-contact grace (its end teaches that the
     /// server sends only this reply).
     first_contact: bool,
+    /// Its round trip, learned only if it is given out (a held reply may be a late one
+    /// of an earlier query, which a Source reply then replaces).
+    sample: Option<Duration>,
 }
 
 /// One query to one server, I/O-free: the caller moves the bytes and reads the clock
@@ -278,9 +287,14 @@ pub struct Exchange<T, D = Encoding> {
     answerable_since: Option<Instant>,
     answerable_sends: u32,
     last_sent: Option<Instant>,
-    /// Every request sent, and every reply to one (challenges, answers, broken ones).
+    /// Every request sent, and every reply to one (challenges, answers, broken ones;
+    /// the two info replies of a server that sends both count as one).
     sends: u32,
     replies: u32,
+    /// GoldSrc info replies, counted apart: see `replies`.
+    goldsrc_replies: u32,
+    /// Whether the answer is a GoldSrc reply that a Source one may still follow.
+    source_may_follow: bool,
     /// The challenge round trip of this exchange, when unambiguous.
     challenge_round_trip: Option<Duration>,
     /// Whether any datagram came after the first request.
@@ -346,6 +360,8 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             last_sent: None,
             sends: 0,
             replies: 0,
+            goldsrc_replies: 0,
+            source_may_follow: false,
             challenge_round_trip: None,
             heard: false,
             stale: 0,
@@ -373,6 +389,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// `now`, from which the ping is measured).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
         if !self.transmit || self.done {
+            return None;
+        }
+        if now >= self.deadline {
+            // Too late to ask: the exchange ends instead.
+            self.handle_timeout(now);
             return None;
         }
         self.transmit = false;
@@ -417,11 +438,22 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             if h.first_contact {
                 // A whole grace and no Source reply: this server sends only GoldSrc.
                 self.learned.info_replies = InfoReplies::GoldSrcOnly;
+            } else {
+                // Cut short (the deadline, a grace of the caller's): a Source reply may
+                // still come, and is owed. One known to send both that did not send
+                // it in the whole time is known no longer.
+                self.source_may_follow = true;
+                if self.learned.info_replies == InfoReplies::Both {
+                    self.learned.info_replies = InfoReplies::Unknown;
+                }
+            }
+            if let Some(rtt) = h.sample {
+                self.learn(rtt);
             }
             return self.finish(Ok(h.value));
         }
         if now >= self.deadline {
-            if self.unconfirmed_challenge {
+            if self.unconfirmed_challenge && self.sends > 0 {
                 // The remembered challenge met only silence: ask for a fresh one next.
                 self.learned.challenge = None;
             }
@@ -488,7 +520,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 if self.too_early(now) {
                     return self.stray_stale();
                 }
-                self.replies = self.replies.saturating_add(1);
+                self.count_reply(m.kind);
                 let max = self.config.limits.max_reply_bytes;
                 if datagram.len() > max {
                     self.refused.get_or_insert(Error::ReplyTooLarge { max });
@@ -503,9 +535,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     /// Ends the exchange with `error`, if not over already: for a driver whose send
-    /// failed (no route to the server, say).
+    /// failed (no route to the server, say), or whose socket was told the port is
+    /// closed. Its requests are then owed nothing ([`Exchange::draining`]).
     pub fn fail(&mut self, error: Error) {
         if !self.done {
+            // (The failed request owes nothing; earlier copies still may.)
+            self.sends = self.sends.saturating_sub(1);
             self.finish(Err(error));
         }
     }
@@ -530,11 +565,14 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// (or dropped now): `None` when every request was answered. No reply counted here
     /// can answer a later query.
     ///
-    /// (The second info reply of a server that sends two is not counted: it can only
-    /// meet a later info query, which holds a GoldSrc reply until the Source one comes,
-    /// or a query of another kind, to which it is a stray.)
+    /// The two info replies of a server that sends both count as one reply. A Source
+    /// info reply that may still follow a GoldSrc answer (its grace cut short) is owed;
+    /// a GoldSrc reply that may still follow a Source answer is not: a later info query
+    /// holds a GoldSrc reply until its Source one, and to a query of another kind it is a
+    /// stray.
     pub fn draining(&self) -> Option<Draining> {
-        let replies = self.sends.saturating_sub(self.replies);
+        let answered = self.replies.saturating_add(self.goldsrc_replies.saturating_sub(self.answers_of_source()));
+        let replies = self.sends.saturating_sub(answered).saturating_add(u32::from(self.source_may_follow));
         if replies == 0 {
             return None;
         }
@@ -574,6 +612,26 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         match (self.first_sent, self.learned.min_round_trip) {
             (Some(first), Some(min)) => now.saturating_duration_since(first) < (min / 2).saturating_sub(STALE_SLACK),
             _ => false,
+        }
+    }
+
+    /// Counts a reply of the asked type (GoldSrc info replies apart).
+    fn count_reply(&mut self, kind: u8) {
+        if kind == S2A_INFO_GOLDSRC {
+            self.goldsrc_replies = self.goldsrc_replies.saturating_add(1);
+        } else {
+            self.replies = self.replies.saturating_add(1);
+        }
+    }
+
+    /// How many of `replies` a GoldSrc info reply may stand beside as the same
+    /// request's second reply: all of them for an info query (challenges and broken
+    /// replies included, so at most that many), none for another.
+    fn answers_of_source(&self) -> u32 {
+        if T::accepts(S2A_INFO) {
+            self.replies
+        } else {
+            0
         }
     }
 
@@ -634,8 +692,9 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 if early {
                     return self.stray_stale();
                 }
-                self.replies = self.replies.saturating_add(1);
+                let kind = message.kind;
                 let parsed = T::parse(message, self.decoder);
+                self.count_reply(kind);
                 self.parsed(parsed, now);
             }
             Ok(None) => self.stray(other),
@@ -662,6 +721,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.unconfirmed_challenge = false;
         self.learned.challenge = Some(c);
         if let Some(rtt) = self.sample(now) {
+            self.learn(rtt);
             self.challenge_round_trip = Some(rtt);
         }
         self.request = self.request.with_challenge(c);
@@ -680,12 +740,15 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
                 if let Some(h) = self.held.take() {
                     return self.finish(Ok(h.value));
                 }
+                if T::is_final_error(&e) {
+                    return self.finish(Err(e));
+                }
                 self.broken.get_or_insert(e);
                 return;
             }
         };
         self.unconfirmed_challenge = false;
-        let ping = self.ping(now);
+        let (ping, sample) = self.ping(now);
         value.set_ping(ping);
         let hint = value.split_hint();
         if hint != SplitFormat::Auto {
@@ -694,6 +757,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         if value.is_final() {
             if self.seen_goldsrc {
                 self.learned.info_replies = InfoReplies::Both;
+            } else if self.learned.info_replies == InfoReplies::GoldSrcOnly && T::accepts(S2A_INFO) {
+                // A Source reply after all: learn again.
+                self.learned.info_replies = InfoReplies::Unknown;
+            }
+            if let Some(rtt) = sample {
+                self.learn(rtt);
             }
             return self.finish(Ok(value));
         }
@@ -712,36 +781,45 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
             (None, _) => GOLDSRC_GRACE.max(self.learned.round_trip.map_or(Duration::ZERO, |r| r.saturating_mul(2))),
         };
         if grace.is_zero() {
+            // Taken at once: a Source reply may follow only if the caller chose so.
+            self.source_may_follow = self.config.goldsrc_grace.is_some();
+            if let Some(rtt) = sample {
+                self.learn(rtt);
+            }
             return self.finish(Ok(value));
         }
         let until = later(now, grace);
         let first_contact =
             self.config.goldsrc_grace.is_none() && known == InfoReplies::Unknown && until <= self.deadline;
-        self.held = Some(Held { value, until: until.min(self.deadline), first_contact });
+        self.held = Some(Held { value, until: until.min(self.deadline), first_contact, sample });
     }
 
-    /// Takes a round-trip sample from a reply at `now`, if it is unambiguous (Karn's
-    /// rule: the requests it can answer went out once), and learns it.
-    fn sample(&mut self, now: Instant) -> Option<Duration> {
+    /// The round trip of a reply at `now`, if it is unambiguous (Karn's rule: the
+    /// requests it can answer went out once).
+    fn sample(&self, now: Instant) -> Option<Duration> {
         if self.answerable_sends != 1 {
             return None;
         }
-        let rtt = now.saturating_duration_since(self.answerable_since?);
-        self.learned.round_trip = Some(rtt);
-        self.learned.min_round_trip = Some(self.learned.min_round_trip.map_or(rtt, |m| m.min(rtt)));
-        Some(rtt)
+        Some(now.saturating_duration_since(self.answerable_since?))
     }
 
-    /// The ping of a reply at `now`: its round trip when the request it answers went
-    /// out once; else (a retry went too, and either copy may be the one answered) this
-    /// exchange's challenge round trip, else the round trip the server had before,
-    /// else the time since the first request it can answer (an upper bound).
-    fn ping(&mut self, now: Instant) -> Duration {
+    /// Learns a round-trip sample.
+    fn learn(&mut self, rtt: Duration) {
+        self.learned.round_trip = Some(rtt);
+        self.learned.min_round_trip = Some(self.learned.min_round_trip.map_or(rtt, |m| m.min(rtt)));
+    }
+
+    /// The ping of a reply at `now`, and its round-trip sample if unambiguous: its round
+    /// trip when the request it answers went out once; else (a retry went too, and
+    /// either copy may be the one answered) this exchange's challenge round trip, else
+    /// the round trip the server had before, else the time since the first request it
+    /// can answer (an upper bound).
+    fn ping(&self, now: Instant) -> (Duration, Option<Duration>) {
         if let Some(rtt) = self.sample(now) {
-            return rtt;
+            return (rtt, Some(rtt));
         }
         let since = self.answerable_since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        self.challenge_round_trip.or(self.learned.round_trip).unwrap_or(since)
+        (self.challenge_round_trip.or(self.learned.round_trip).unwrap_or(since), None)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::arma::ArmaRules;
 use super::exchange::{later, Answer, Draining, Exchange, ExchangeConfig, Learned};
 use super::fragment::Reassembler;
-use super::info::Info;
+use super::info::{Info, S2A_INFO_GOLDSRC};
 use super::packet::Request;
 use super::players::Players;
 use super::rules::Rules;
@@ -58,6 +58,13 @@ pub trait Job<D: TextDecoder>: super::sealed::Sealed + Sized {
     fn fail(&mut self, error: Error, now: Instant);
     /// Gives the reassembler's buffers back, for the next job.
     fn recycle(self) -> Reassembler;
+    /// The output of a query of `kind` whose time ran out before it started.
+    fn timed_out(kind: Self::Kind, config: ExchangeConfig) -> Self::Output;
+}
+
+/// The error of a query whose time ran out with nothing heard.
+fn silence(config: ExchangeConfig) -> Error {
+    Error::Timeout { timeout: config.timeout, fragments: None, ignored: Default::default() }
 }
 
 impl<T: Answer<D> + Clone, D: TextDecoder> Job<D> for Exchange<T, D> {
@@ -96,6 +103,9 @@ impl<T: Answer<D> + Clone, D: TextDecoder> Job<D> for Exchange<T, D> {
     fn recycle(self) -> Reassembler {
         self.into_reassembler()
     }
+    fn timed_out((): (), config: ExchangeConfig) -> Result<T> {
+        Err(silence(config))
+    }
 }
 
 /// Replies owed by a query that ended, waited for before the next request goes to
@@ -115,9 +125,15 @@ impl Drain {
         self.left == 0 || now >= self.until
     }
 
-    /// One datagram from the server while draining: a stray, and one fewer owed.
-    pub(crate) fn absorb(&mut self) {
-        self.left = self.left.saturating_sub(1);
+    /// One datagram from the server while draining: a stray, and one fewer owed if it
+    /// is a whole reply (a single datagram; not a GoldSrc info reply, which may be the
+    /// second of a pair, nor a fragment of a split one, which the window waits out).
+    pub(crate) fn absorb(&mut self, datagram: &[u8]) {
+        if let Some(&[0xFF, 0xFF, 0xFF, 0xFF, kind]) = datagram.first_chunk::<5>() {
+            if kind != S2A_INFO_GOLDSRC {
+                self.left = self.left.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -201,9 +217,9 @@ impl<D: TextDecoder> AllQueries<D> {
                     let silent = info.as_ref().is_err_and(Error::is_timeout) && !e.heard();
                     self.ended(e, now);
                     if silent {
-                        let timeout = self.config.timeout;
-                        let none = || Error::Timeout { timeout, fragments: None, ignored: Default::default() };
-                        self.results.output = Some(Answers { info, players: Err(none()), rules: Err(none()) });
+                        let config = self.config;
+                        self.results.output =
+                            Some(Answers { info, players: Err(silence(config)), rules: Err(silence(config)) });
                         Stage::Over
                     } else {
                         self.results.info = Some(info);
@@ -309,7 +325,7 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
     fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         if let Some(drain) = self.drain.as_mut() {
             // Between two queries: owed to the last one, no one's answer.
-            drain.absorb();
+            drain.absorb(datagram);
             if drain.is_over(now) {
                 self.drain = None;
             }
@@ -341,6 +357,9 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
             Stage::Rules(e) => e.into_reassembler(),
             _ => self.spare.unwrap_or_else(|| Reassembler::new(self.config.limits)),
         }
+    }
+    fn timed_out((): (), config: ExchangeConfig) -> Answers<D::Text> {
+        Answers { info: Err(silence(config)), players: Err(silence(config)), rules: Err(silence(config)) }
     }
 }
 
@@ -466,6 +485,15 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
     }
     fn recycle(self) -> Reassembler {
         each!(self, e => Job::recycle(e))
+    }
+    fn timed_out(kind: Kind, config: ExchangeConfig) -> AnyAnswer<D::Text> {
+        match kind {
+            Kind::Info => AnyAnswer::Info(Err(silence(config))),
+            Kind::Players => AnyAnswer::Players(Err(silence(config))),
+            Kind::Rules => AnyAnswer::Rules(Err(silence(config))),
+            Kind::ArmaRules => AnyAnswer::ArmaRules(Err(silence(config))),
+            Kind::All => AnyAnswer::All(AllQueries::<D>::timed_out((), config)),
+        }
     }
 }
 
