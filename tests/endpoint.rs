@@ -754,7 +754,7 @@ fn a_fragment_does_not_end_a_drain() {
     e.push(addr(1));
     sends(&mut e, t0);
     e.handle_timeout(t0 + ms(300));
-    output(&mut e).unwrap();
+    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
     e.push(addr(1));
     let fragments = split_packet(&info_reply("late and split"), 7, SplitFormat::Source, 40, false).unwrap();
     e.handle_datagram(addr(1), &fragments[0], t0 + ms(310));
