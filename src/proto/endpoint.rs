@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -216,7 +217,7 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// Occupied slots by normalized address.
     by_addr: HashMap<SocketAddr, usize>,
     /// The server of each query not yet given out.
-    by_id: HashMap<QueryId, usize>,
+    by_id: HashMap<QueryId, usize, BuildHasherDefault<IdHasher>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     /// Admitted servers with a request due (sent first).
     ready: VecDeque<(usize, u32)>,
@@ -249,7 +250,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             slots: Vec::new(),
             free: Vec::new(),
             by_addr: HashMap::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             fresh: VecDeque::new(),
@@ -314,10 +315,17 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// such a query for half its time at most.
     pub fn push_at(&mut self, addr: SocketAddr, kind: J::Kind, now: Instant) -> QueryId {
         let id = self.enqueue(addr, kind, Some(now));
-        if let Some(&index) = self.by_id.get(&id) {
-            self.start_due_if_timed(index, now);
-            self.settle(index, now);
+        let Some(&index) = self.by_id.get(&id) else { return id };
+        self.start_due_if_timed(index, now);
+        // A query whose own job started now ends by that job's deadline; any other (one
+        // waiting its turn, a place, or joined to another) by an expiry of its own.
+        let started = self.slots.get(index).and_then(Option::as_ref).is_some_and(|s| {
+            s.job.is_some() && s.queue.front().is_some_and(|q| q.first.0 == id && q.joined.is_empty())
+        });
+        if !started {
+            self.expiries.push(Reverse((later(now, self.config.exchange.timeout), id)));
         }
+        self.settle(index, now);
         id
     }
 
@@ -500,9 +508,6 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             None => self.occupy(key),
         };
         self.by_id.insert(id, index);
-        if let Some(from) = from {
-            self.expiries.push(Reverse((later(from, self.config.exchange.timeout), id)));
-        }
         let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return id };
         if let Some(same) = server.queue.iter_mut().find(|q| q.kind == kind) {
             same.joined.push((id, addr));
@@ -656,12 +661,13 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// learned is kept, what it owes drains.
     fn end_job(&mut self, index: usize, now: Instant) {
         let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
-        let Some(job) = server.job.take() else { return };
+        let Some(job) = server.job.as_mut() else { return };
         let (key, learned) = (server.key, job.learned());
         if let Some(owed) = job.draining() {
             server.drain = Some(Drain::new(owed, now));
         }
         self.spare_reassembler = Some(job.recycle());
+        server.job = None;
         self.remember(key, learned);
     }
 
@@ -736,6 +742,25 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             });
         }
         self.learned.insert(key, learned);
+    }
+}
+
+/// Hashes the crate's own query ids (a counter, never chosen by a server): one
+/// multiplication, spreading consecutive ids over the table (Fibonacci hashing).
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -384,6 +384,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.reassembler
     }
 
+    /// Takes the reassembler out of an exchange that is over (an empty one is left).
+    pub(crate) fn take_reassembler(&mut self) -> Reassembler {
+        std::mem::replace(&mut self.reassembler, Reassembler::new(self.config.limits))
+    }
+
     /// The request to send now, if one is due: call it after creating the exchange and
     /// after every `handle_*` call, and send what it gives at once (the send time is
     /// `now`, from which the ping is measured).

@@ -56,8 +56,8 @@ pub trait Job<D: TextDecoder>: super::sealed::Sealed + Sized {
     fn draining(&self) -> Option<Draining>;
     /// Ends the current query with `error` (its request could not be sent).
     fn fail(&mut self, error: Error, now: Instant);
-    /// Gives the reassembler's buffers back, for the next job.
-    fn recycle(self) -> Reassembler;
+    /// Gives the reassembler's buffers back, for the next job (the job is over).
+    fn recycle(&mut self) -> Reassembler;
     /// The output of a query of `kind` whose time ran out before it started.
     fn timed_out(kind: Self::Kind, config: ExchangeConfig) -> Self::Output;
 }
@@ -100,8 +100,8 @@ impl<T: Answer<D> + Clone, D: TextDecoder> Job<D> for Exchange<T, D> {
     fn fail(&mut self, error: Error, _now: Instant) {
         Exchange::fail(self, error);
     }
-    fn recycle(self) -> Reassembler {
-        self.into_reassembler()
+    fn recycle(&mut self) -> Reassembler {
+        self.take_reassembler()
     }
     fn timed_out((): (), config: ExchangeConfig) -> Result<T> {
         Err(silence(config))
@@ -350,12 +350,12 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
         // (The next query starts: each part gets its own verdict.)
         self.advance(now);
     }
-    fn recycle(self) -> Reassembler {
-        match self.stage {
-            Stage::Info(e) => e.into_reassembler(),
-            Stage::Players(e) => e.into_reassembler(),
-            Stage::Rules(e) => e.into_reassembler(),
-            _ => self.spare.unwrap_or_else(|| Reassembler::new(self.config.limits)),
+    fn recycle(&mut self) -> Reassembler {
+        match &mut self.stage {
+            Stage::Info(e) => e.take_reassembler(),
+            Stage::Players(e) => e.take_reassembler(),
+            Stage::Rules(e) => e.take_reassembler(),
+            _ => self.spare.take().unwrap_or_else(|| Reassembler::new(self.config.limits)),
         }
     }
     fn timed_out((): (), config: ExchangeConfig) -> Answers<D::Text> {
@@ -483,7 +483,7 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
     fn fail(&mut self, error: Error, now: Instant) {
         each!(self, e => Job::fail(e, error, now));
     }
-    fn recycle(self) -> Reassembler {
+    fn recycle(&mut self) -> Reassembler {
         each!(self, e => Job::recycle(e))
     }
     fn timed_out(kind: Kind, config: ExchangeConfig) -> AnyAnswer<D::Text> {
