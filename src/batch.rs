@@ -23,8 +23,6 @@ const FEED_POLL: Duration = Duration::from_millis(5);
 pub(crate) const FEED_AHEAD: usize = 4096;
 /// The wait when nothing is due (only after a socket error).
 const IDLE_WAIT: Duration = Duration::from_millis(1);
-/// Most datagrams read in one pass before the timers and sends get their turn.
-const READ_BATCH: usize = 1024;
 
 /// Options of a [`Batch`]. Build one with [`Batch::builder`].
 ///
@@ -71,9 +69,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
     pub fn build(self) -> Result<Batch<D>> {
         let options = self.options;
         if options.endpoint.exchange.timeout.is_zero() {
-            return Err(Error::InvalidInput(
-                "a zero timeout would end every query at once; give each server's time, e.g. 3 s",
-            ));
+            return Err(Error::InvalidInput(net::ZERO_TIMEOUT));
         }
         let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
         let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
@@ -276,20 +272,13 @@ impl<D: TextDecoder> Batch<D> {
     /// out, nothing that came before it may be read after it (it would look like its
     /// answer). Whether the socket failed.
     fn hand_in_queued(&mut self) -> bool {
-        for _ in 0..READ_BATCH {
-            match self.udp.recv_queued(&mut self.buf) {
-                Ok(Some((n, from))) => {
-                    let datagram = self.buf.get(..n).unwrap_or_default();
-                    self.endpoint.handle_datagram(from, datagram, Instant::now());
-                }
-                Ok(None) => return false,
-                // An ICMP error from some server (Windows reports those on unconnected
-                // sockets): the timers deal with it.
-                Err(e) if net::is_icmp(&e) || net::is_timeout(&e) => {}
-                Err(_) => return true,
-            }
-        }
-        false
+        let endpoint = &mut self.endpoint;
+        // (An ICMP error from some server, which Windows reports on unconnected sockets,
+        // is consumed: the timers deal with it.)
+        let read = self
+            .udp
+            .read_queued(&mut self.buf, |datagram, from| endpoint.handle_datagram(from, datagram, Instant::now()));
+        read.is_err()
     }
 }
 

@@ -16,13 +16,6 @@ use crate::proto::{
     AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
 };
 
-/// Most datagrams handed in from the queue before a request.
-const MAX_QUEUED: usize = 4096;
-
-/// Why a zero timeout is refused.
-pub(crate) const ZERO_TIMEOUT: &str =
-    "a zero timeout would end every call at once; give the whole call's time, e.g. 3 s";
-
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -131,7 +124,8 @@ impl<D: TextDecoder> Client<D> {
     ///
     /// Returns whichever layout the server answers with (Source `0x49`, or GoldSrc
     /// `0x6D` from old servers and HLTV), with `ping` set to the round trip of the
-    /// request that got the answer.
+    /// request that got the answer (see [`SourceInfo::ping`](crate::SourceInfo::ping)
+    /// for a request sent twice).
     ///
     /// # Errors
     /// [`Error::Timeout`] when no answer comes in time (saying what came instead, if
@@ -139,7 +133,9 @@ impl<D: TextDecoder> Client<D> {
     /// timeout or a server of the other family than the bound address; [`Error::Io`]
     /// when the socket fails (a closed port on the local host
     /// shows as `ConnectionRefused`); [`Error::TooManyChallenges`] and the limit
-    /// errors for servers that misbehave; parse errors for a broken answer.
+    /// errors for servers that misbehave; parse errors for a broken answer (at the
+    /// deadline, unless a good copy comes first; at once for text that is not UTF-8
+    /// under [`Encoding::Utf8Strict`](crate::Encoding::Utf8Strict)).
     pub fn info<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Info<D::Text>> {
         self.query(addr, Kind::Info).and_then(Asked::from_answer)
     }
@@ -222,7 +218,7 @@ impl<D: TextDecoder> Client<D> {
     /// Runs one query to the server at `addr` over the socket of its family.
     fn query<A: ToSocketAddrs>(&mut self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         if self.options.endpoint.exchange.timeout.is_zero() {
-            return Err(Error::InvalidInput(ZERO_TIMEOUT));
+            return Err(Error::InvalidInput(net::ZERO_TIMEOUT));
         }
         let target = self.resolve(addr)?;
         // The timeout counts from here: a wait for the server to drain is part of the call.
@@ -232,28 +228,12 @@ impl<D: TextDecoder> Client<D> {
         self.last_v4 = target.is_ipv4();
         // Whatever is queued came before this call's request: in before it goes out,
         // it is owed to an earlier call (or stray), never this one's answer.
-        hand_in_queued(conn, &mut self.endpoint, &mut self.buf)?;
+        let endpoint = &mut self.endpoint;
+        conn.udp
+            .read_queued(&mut self.buf, |datagram, from| endpoint.handle_datagram(from, datagram, Instant::now()))?;
         self.endpoint.push_at(target, kind, started);
         drive(&mut self.endpoint, target, conn, &mut self.buf)
     }
-}
-
-/// Hands the engine every datagram queued on `conn`.
-fn hand_in_queued<D: TextDecoder>(
-    conn: &mut Connection,
-    endpoint: &mut Endpoint<AnyQuery<D>, D>,
-    buf: &mut [u8],
-) -> Result<()> {
-    for _ in 0..MAX_QUEUED {
-        match conn.udp.recv_queued(buf) {
-            Ok(Some((n, from))) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), Instant::now()),
-            Ok(None) => break,
-            // An ICMP error queued from an earlier call: consumed, carry on.
-            Err(e) if net::is_icmp(&e) => {}
-            Err(e) => return Err(Error::Io(e)),
-        }
-    }
-    Ok(())
 }
 
 /// Moves datagrams between `conn` and the engine until its one query, to `target`, is
@@ -301,8 +281,7 @@ fn connection<'a>(
     let conn = match slot {
         Some(conn) => conn,
         None => {
-            let local = bind.unwrap_or(net::any_local(target));
-            let (socket, recv_buffer) = net::open(local, false, net::buffer_for(limits))?;
+            let (socket, recv_buffer) = net::open_for(target, bind, limits)?;
             slot.insert(Connection { udp: Udp::new(socket), peer: None, recv_buffer })
         }
     };

@@ -80,7 +80,8 @@
 //!
 //! No bytes a server sends can make this crate panic; counts and lengths are checked
 //! before use and allocations are capped by [`Limits`]; only datagrams from the queried
-//! address and port are read, and stray datagrams (junk, replies of other types,
+//! address and port are taken (the [`Client`]'s socket is connected; the others route
+//! each datagram by its source), and stray datagrams (junk, replies of other types,
 //! fragments of another reply, copies) are skipped: one bad datagram never ends a call
 //! (a broken reply is kept as the error while a good one may still come).
 //!
@@ -96,7 +97,10 @@
 //! trip. Each driver reads what its socket has queued before it sends, so nothing that
 //! came before a request passes for its answer. A reply that comes later still is told
 //! by its timing: sooner after the request than half the server's shortest round trip
-//! (less 5 ms), it cannot answer it, and is skipped. A server known to send both info
+//! (less 5 ms), it cannot answer it, and is skipped (one later than the drain and than
+//! that, from a server that stalls for seconds or one on a LAN whose round trip is
+//! under 10 ms, cannot be told from the answer: the protocol has no id to tell it by).
+//! A server known to send both info
 //! replies is waited for until its Source one, so the GoldSrc reply trailing an earlier
 //! query never answers a later one. Identical queries to one server at once are joined:
 //! each caller gets the one answer (which may have left the server before the later

@@ -23,6 +23,12 @@ pub(crate) const MAX_SOCKET_RECV_BUFFER: usize = 4 * 1024 * 1024;
 /// A read timeout already set is kept while it is this close to the wait wanted,
 /// saving a system call per datagram.
 const TIMEOUT_SLACK: Duration = Duration::from_micros(500);
+/// Most datagrams read in one go before a driver looks at its other work.
+pub(crate) const READ_BATCH: usize = 1024;
+
+/// Why a zero timeout is refused.
+pub(crate) const ZERO_TIMEOUT: &str =
+    "a zero timeout would end every query at once; give the time a query may take, e.g. 3 s";
 
 /// Which address family to use when a host name resolves to both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -48,6 +54,16 @@ pub(crate) fn any_local(target: SocketAddr) -> SocketAddr {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
     }
+}
+
+/// A socket for queries to `target`'s family, bound to `bind` (or any address of that
+/// family, a free port), its kernel receive buffer sized for one server's replies.
+pub(crate) fn open_for(
+    target: SocketAddr,
+    bind: Option<SocketAddr>,
+    limits: &Limits,
+) -> io::Result<(UdpSocket, usize)> {
+    open(bind.unwrap_or(any_local(target)), false, buffer_for(limits))
 }
 
 /// A UDP socket bound to `local`, taking IPv4 too if `dual_stack` (an IPv6 one), its
@@ -94,6 +110,20 @@ impl Udp {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Hands `take` every datagram queued (at most [`READ_BATCH`]), without waiting.
+    /// ICMP errors of earlier sends are consumed; another error ends the reading.
+    pub(crate) fn read_queued(&mut self, buf: &mut [u8], mut take: impl FnMut(&[u8], SocketAddr)) -> io::Result<()> {
+        for _ in 0..READ_BATCH {
+            match self.recv_queued(buf) {
+                Ok(Some((n, from))) => take(buf.get(..n).unwrap_or_default(), from),
+                Ok(None) => break,
+                Err(e) if is_icmp(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Waits at most `wait` for one datagram.

@@ -45,18 +45,14 @@ use ::tokio::net::{lookup_host, ToSocketAddrs, UdpSocket};
 use ::tokio::runtime::{Handle, Id};
 use ::tokio::sync::{mpsc, oneshot};
 
-use crate::client::ZERO_TIMEOUT;
 use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::net::{self, IpVersion, RECV_BUFFER};
+use crate::net::{self, IpVersion, READ_BATCH, RECV_BUFFER, ZERO_TIMEOUT};
 use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
 use crate::proto::{
     AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, QueryId, Rules,
 };
-
-/// Most datagrams read in one go before the driver looks at its other work.
-const READ_BATCH: usize = 1024;
 
 /// Asks the server at `addr` for its info, from async code. As [`crate::info`]; the
 /// name is resolved without blocking, within the timeout.
@@ -667,8 +663,7 @@ where
         if let Some(socket) = slot {
             return Ok(socket);
         }
-        let local = bind.unwrap_or(net::any_local(to));
-        let (socket, _) = net::open(local, false, net::buffer_for(&self.limits))?;
+        let (socket, _) = net::open_for(to, bind, &self.limits)?;
         socket.set_nonblocking(true)?;
         let raw = socket.try_clone()?;
         let tokio = UdpSocket::from_std(socket)?;

@@ -920,7 +920,8 @@ fn fragment_0_without_the_inner_header_completes() {
     }
 }
 
-/// A completed reply's verdict (here a CRC mismatch) ends the call at once.
+/// A compressed reply that does not check out may be a damaged copy: it is the error
+/// at the deadline, unless a good copy comes first.
 #[test]
 fn a_compressed_reply_that_does_not_check_out_is_the_error_at_the_deadline() {
     let mut f = split_packet(&rules_reply(100, "z"), 7, SplitFormat::Source, 300, true).unwrap();

@@ -193,8 +193,8 @@ impl<J, K> Server<J, K> {
 /// of its output (which may have left the server before the later caller asked).
 ///
 /// **No late reply answers a later query.** A query that ends with replies still owed
-/// (a request sent twice and answered once, a timeout, a cancel, the second info
-/// reply of a server that sends two: see [`Exchange::draining`](super::Exchange::draining))
+/// (a request sent twice and answered once, a timeout, a cancel, a Source info reply
+/// that may follow a GoldSrc answer: see [`Exchange::draining`](super::Exchange::draining))
 /// leaves its server draining: what comes from it is dropped (counted by
 /// [`Endpoint::drained`]), and its next query's first request waits until the owed
 /// replies came or about two of its round trips passed. A reply that still comes later

@@ -230,7 +230,10 @@ pub struct SourceInfo<S = String> {
     pub keywords: Option<S>,
     /// 64-bit GameID; its low 24 bits are the full app id (EDF `0x01`).
     pub game_id: Option<u64>,
-    /// Round trip of the request that got this reply (zero when parsed from bytes).
+    /// Round trip of the request that got this reply; when that request went out twice
+    /// (a retry), the same query's challenge round trip, else the server's last one
+    /// known, else the time since the first copy (Karn's rule: either copy may be the one
+    /// answered). Zero when parsed from bytes.
     #[cfg_attr(feature = "serde", serde(deserialize_with = "super::serialize::seconds"))]
     pub ping: Duration,
 }
@@ -431,7 +434,10 @@ pub struct GoldSrcInfo<S = String> {
     pub vac_enabled: bool,
     /// Bots on the server; 0 when the server leaves the byte out (HLTV does).
     pub bot_count: u8,
-    /// Round trip of the request that got this reply (zero when parsed from bytes).
+    /// Round trip of the request that got this reply; when that request went out twice
+    /// (a retry), the same query's challenge round trip, else the server's last one
+    /// known, else the time since the first copy (Karn's rule: either copy may be the one
+    /// answered). Zero when parsed from bytes.
     #[cfg_attr(feature = "serde", serde(deserialize_with = "super::serialize::seconds"))]
     pub ping: Duration,
 }
@@ -842,7 +848,7 @@ impl<S> Info<S> {
         }
     }
 
-    /// Round trip of the request that got this reply.
+    /// Round trip of the request that got this reply (see [`SourceInfo::ping`]).
     pub fn ping(&self) -> Duration {
         match self {
             Info::Source(i) => i.ping,
