@@ -3,14 +3,17 @@
 //! the drain after a query ends (no late reply answers a later query) and the
 //! three-query chain, with every instant exact.
 
+mod common;
+
+use common::goldsrc_reply;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
     encode_challenge, encode_players, encode_rules, split_packet, AllQueries, AnyAnswer, AnyQuery, Challenge, Endpoint,
-    EndpointConfig, Exchange, GoldSrcInfo, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
-    DRAIN_FLOOR, DRAIN_UNKNOWN_ROUND_TRIP,
+    EndpointConfig, Exchange, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat, DRAIN_FLOOR,
+    DRAIN_UNKNOWN_ROUND_TRIP,
 };
 use a2s_query::{Encoding, Error, Stray};
 
@@ -59,20 +62,24 @@ fn rules_reply(tag: &str, n: usize) -> Vec<u8> {
     out
 }
 
-fn goldsrc_reply(name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut info = GoldSrcInfo::default();
-    info.server_name = name.to_string();
-    info.encode(&mut out).unwrap();
-    out
-}
-
 type InfoEndpoint = Endpoint<Exchange<Info, Encoding>>;
 type AnyEndpoint = Endpoint<AnyQuery<Encoding>>;
 
 /// Every request due at `now`, as (destination, parsed request).
 fn sends<J: a2s_query::proto::Job<Encoding>>(e: &mut Endpoint<J>, now: Instant) -> Vec<(SocketAddr, Query)> {
     std::iter::from_fn(|| e.poll_transmit(now)).map(|(to, r)| (to, Query::parse(&r).unwrap())).collect()
+}
+
+/// An endpoint (timeout 300 ms) whose one query to server 1, sent at `t0`, timed out
+/// at `t0 + 300 ms` with nothing heard: the server drains what it owes.
+fn timed_out_once() -> (InfoEndpoint, Instant) {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
+    e.push(addr(1));
+    sends(&mut e, t0);
+    e.handle_timeout(t0 + ms(300));
+    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    (e, t0)
 }
 
 /// The next output, without its id.
@@ -590,12 +597,7 @@ fn a_cancelled_query_gives_no_item_and_its_late_reply_answers_nothing() {
 /// and the late reply is drained, not taken.
 #[test]
 fn a_late_reply_after_a_timeout_answers_nothing() {
-    let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
-    e.push(addr(1));
-    sends(&mut e, t0);
-    e.handle_timeout(t0 + ms(300));
-    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    let (mut e, t0) = timed_out_once();
     e.push(addr(1));
     assert!(sends(&mut e, t0 + ms(300)).is_empty(), "held while its reply is owed");
     e.handle_datagram(addr(1), &info_reply("late"), t0 + ms(400));
@@ -605,11 +607,7 @@ fn a_late_reply_after_a_timeout_answers_nothing() {
     assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "fresh");
 
     // No late reply at all: the next query goes when the drain window ends.
-    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
-    e.push(addr(1));
-    sends(&mut e, t0);
-    e.handle_timeout(t0 + ms(300));
-    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    let (mut e, t0) = timed_out_once();
     e.push(addr(1));
     let end = t0 + ms(300) + DRAIN_UNKNOWN_ROUND_TRIP;
     assert_eq!(e.poll_timeout(), Some(end));
@@ -700,12 +698,7 @@ fn the_chain_drains_between_its_queries() {
 /// never ended.
 #[test]
 fn a_query_cancelled_while_its_server_drains_leaves_the_next_one_free_to_run() {
-    let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
-    e.push(addr(1));
-    sends(&mut e, t0);
-    e.handle_timeout(t0 + ms(300));
-    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    let (mut e, t0) = timed_out_once();
     let held = e.push(addr(1));
     assert!(sends(&mut e, t0 + ms(300)).is_empty(), "draining");
     assert!(e.cancel(held, t0 + ms(301)));
@@ -749,12 +742,7 @@ fn cancelling_one_caller_of_a_joined_query_leaves_the_others_their_answer() {
 /// A drain counts whole replies: a fragment of an owed split reply does not end it.
 #[test]
 fn a_fragment_does_not_end_a_drain() {
-    let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 300), Encoding::Utf8);
-    e.push(addr(1));
-    sends(&mut e, t0);
-    e.handle_timeout(t0 + ms(300));
-    assert!(output(&mut e).unwrap().1.unwrap_err().is_timeout());
+    let (mut e, t0) = timed_out_once();
     e.push(addr(1));
     let fragments = split_packet(&info_reply("late and split"), 7, SplitFormat::Source, 40, false).unwrap();
     e.handle_datagram(addr(1), &fragments[0], t0 + ms(310));

@@ -1,11 +1,14 @@
 //! One query's state machine, scripted: datagrams handed in by hand, time advanced by
 //! hand. No sockets, no sleeping: every outcome and every instant is exact.
 
+mod common;
+
+use common::goldsrc_reply;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
-    encode_challenge, encode_rules, split_packet, Challenge, Exchange, ExchangeConfig, GoldSrcInfo, Info, InfoReplies,
-    Learned, Players, Query, Rules, SourceInfo, SplitFormat, DRAIN_UNKNOWN_ROUND_TRIP,
+    encode_challenge, encode_rules, split_packet, Challenge, Exchange, ExchangeConfig, Info, InfoReplies, Learned,
+    Players, Query, Rules, SourceInfo, SplitFormat, DRAIN_UNKNOWN_ROUND_TRIP,
 };
 use a2s_query::{Encoding, Error, Limits, Stray};
 
@@ -35,14 +38,6 @@ fn info_reply(name: &str) -> Vec<u8> {
     info.server_name = name.to_string();
     info.app_id = 240;
     info.protocol = 7;
-    info.encode(&mut out).unwrap();
-    out
-}
-
-fn goldsrc_reply(name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut info = GoldSrcInfo::default();
-    info.server_name = name.to_string();
     info.encode(&mut out).unwrap();
     out
 }

@@ -5,7 +5,7 @@ pub mod fake;
 
 use std::path::PathBuf;
 
-use a2s_query::proto::{Datagram, Info, Message, Player, Players, Reassembler, Rules};
+use a2s_query::proto::{Datagram, GoldSrcInfo, Info, Message, Player, Players, Reassembler, Rules};
 use a2s_query::{Encoding, Limits, Raw};
 
 /// The shared vectors folder: `A2S_VECTORS`, else `../shared/vectors` beside the crate.
@@ -130,4 +130,13 @@ impl Rng {
 /// `n` players with names, scores and times of their own.
 pub fn roster(n: usize) -> Vec<Player> {
     (0..n).map(|i| Player::new(format!("player {i}"), i as i32, 60.0 * i as f32)).collect()
+}
+
+/// An old server's GoldSrc (`0x6D`) info reply named `name`.
+pub fn goldsrc_reply(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut info = GoldSrcInfo::default();
+    info.server_name = name.to_string();
+    info.encode(&mut out).unwrap();
+    out
 }
