@@ -718,6 +718,8 @@ fn a_server_known_to_send_both_is_waited_for_until_its_source_reply() {
     s.gets(10, &goldsrc_reply("only old"));
     s.wakes(1000);
     assert_eq!(s.answer().name(), "only old");
+    assert_eq!(s.ex.learned().info_replies, InfoReplies::Unknown, "known no longer");
+    assert_eq!(s.ex.draining().map(|d| d.replies), Some(1), "its Source reply may still come");
 }
 
 #[test]
