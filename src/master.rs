@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::proto::{Filter, MasterConfig, MasterWalk, Region};
 
-/// The largest reply page read.
-const PAGE_BUFFER: usize = 8192;
+/// The largest reply page read: the largest UDP payload, so a page of any size is read
+/// whole (a master may send 1 400 addresses, 8 406 bytes, a page).
+const PAGE_BUFFER: usize = 65_536;
 
 /// A list query to one master server. Build it, then [`MasterQuery::walk`].
 ///

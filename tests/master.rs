@@ -178,9 +178,10 @@ mod walk {
     }
 
     /// A page whose last address is the seed it was asked with makes no progress: the
-    /// walk ends there rather than asking forever.
+    /// walk ends there rather than asking forever, and without the end marker it is no
+    /// complete list: an error says how far it got.
     #[test]
-    fn a_page_without_progress_ends_the_walk() {
+    fn a_page_without_progress_ends_the_walk_incomplete() {
         let list = addrs(3);
         let t0 = Instant::now();
         let mut w = MasterWalk::new(config(), t0);
@@ -188,10 +189,56 @@ mod walk {
         w.handle_datagram(&page(&list, false), t0 + ms(1));
         assert_eq!(drain(&mut w).len(), 3);
         w.poll_transmit(t0 + ms(50)).unwrap();
-        // The master repeats the seed alone: nothing new.
+        // The master repeats the seed alone: nothing new, no end marker.
         w.handle_datagram(&page(&list[2..], false), t0 + ms(51));
         assert!(drain(&mut w).is_empty(), "the seed is not given out twice");
+        let e = w.poll_outcome().unwrap().unwrap_err();
+        assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 3, .. }), "{e}");
+        assert!(e.to_string().contains("never sent the end of the list"), "{e}");
+    }
+
+    /// Bug: a copy of page 1 (the network duplicated it; its request went once) that came
+    /// after request 2 went out was read as page 2: its last address is the seed, "no
+    /// progress", and the walk ended complete with 3 of 10 servers.
+    #[test]
+    fn a_duplicated_page_is_a_copy_whenever_it_comes() {
+        let list = addrs(10);
+        let t0 = Instant::now();
+        let mut w = MasterWalk::new(config(), t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(5));
+        w.poll_transmit(t0 + ms(50)).unwrap();
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(51));
+        assert!(!w.is_over(), "a copy is neither a page nor the end");
+        w.handle_datagram(&page(&list[3..7], false), t0 + ms(55));
+        w.poll_transmit(t0 + ms(105)).unwrap();
+        // A copy of page 1 again, much later.
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(106));
+        w.handle_datagram(&page(&list[7..], true), t0 + ms(110));
+        assert_eq!(drain(&mut w), list, "every address once, in order");
         assert!(matches!(w.poll_outcome(), Some(Ok(()))));
+    }
+
+    /// A master that answers every request with a page already read never moves the walk:
+    /// it ends incomplete, saying so.
+    #[test]
+    fn a_master_sending_only_copies_ends_the_walk_incomplete() {
+        let list = addrs(4);
+        let t0 = Instant::now();
+        let mut lone = config();
+        lone.retries = 1;
+        let mut w = MasterWalk::new(lone, t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_datagram(&page(&list, false), t0 + ms(5));
+        w.poll_transmit(t0 + ms(50)).unwrap();
+        w.handle_datagram(&page(&list, false), t0 + ms(55));
+        w.handle_timeout(t0 + ms(150));
+        w.poll_transmit(t0 + ms(150)).unwrap();
+        w.handle_datagram(&page(&list, false), t0 + ms(155));
+        w.handle_timeout(t0 + ms(350));
+        assert_eq!(drain(&mut w), list);
+        let e = w.poll_outcome().unwrap().unwrap_err();
+        assert!(e.to_string().contains("sent only pages already read after 1 pages (4 servers listed)"), "{e}");
     }
 
     /// A lost page is asked for again, each wait twice the last; a master that stays
@@ -273,7 +320,7 @@ mod walk {
     }
 
     /// A resent request whose extra copy is lost (not late) leaves nothing behind: the
-    /// master's last page, the seed alone, still ends the walk as complete.
+    /// master's last page, with its end marker, ends the walk as complete.
     #[test]
     fn a_lost_copy_does_not_hide_the_end_of_the_list() {
         let list = addrs(4);
@@ -283,11 +330,11 @@ mod walk {
         w.handle_timeout(t0 + ms(100));
         w.poll_transmit(t0 + ms(100)).unwrap();
         // One answer for the two sends; the other is lost.
-        w.handle_datagram(&page(&list, false), t0 + ms(110));
+        w.handle_datagram(&page(&list[..3], false), t0 + ms(110));
         w.poll_transmit(t0 + ms(160)).unwrap();
-        w.handle_datagram(&page(&list[3..], false), t0 + ms(170));
+        w.handle_datagram(&page(&list[3..], true), t0 + ms(170));
         assert_eq!(drain(&mut w), list);
-        assert!(matches!(w.poll_outcome(), Some(Ok(()))), "no progress: the end");
+        assert!(matches!(w.poll_outcome(), Some(Ok(()))));
     }
 
     /// A page holding only servers already listed (a master listing some twice) is
@@ -381,6 +428,19 @@ mod walk {
         assert!(items[..200].iter().all(Result::is_ok));
         let e = items[200].as_ref().unwrap_err();
         assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 200, .. }), "{e}");
+    }
+
+    /// Bug: pages over 8 KiB were never read (the receive buffer was 8 192 bytes): a
+    /// master sending 1 400 addresses a page (8 406 bytes) gave 0 of 2 000.
+    #[test]
+    fn pages_of_any_size_a_datagram_holds_are_read() {
+        let list = addrs(2000);
+        let master = FakeMaster::new(list.clone(), 1400).spawn("127.0.0.1:0").unwrap();
+        let walk =
+            MasterQuery::new(master.local_addr()).unwrap().pace(Duration::ZERO).page_timeout(ms(2000)).walk().unwrap();
+        let got: Vec<SocketAddr> = walk.collect::<Result<_, _>>().unwrap();
+        assert_eq!(got.len(), 2000);
+        assert_eq!(got, list.iter().map(|&a| SocketAddr::V4(a)).collect::<Vec<_>>());
     }
 
     /// An unpaced walk runs into a master's rate limit: the pages it got stay given, then

@@ -132,15 +132,19 @@ fn a_wrong_key_is_a_bad_key_error_that_never_shows_the_key() {
 #[test]
 fn http_errors_and_malformed_bodies_are_errors_that_say_so() {
     for (status, want) in [(500, "HTTP 500"), (503, "HTTP 503"), (404, "HTTP 404")] {
-        let fake = FakeWebApi::new(KEY, vec![]).status(status).spawn().unwrap();
+        // (Every answer that status, with no wait before a retry: a 5xx is retried twice.)
+        let fake = FakeWebApi::new(KEY, vec![]).throttle(usize::MAX, status).retry_after(0).spawn().unwrap();
         let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
         assert!(matches!(err, web_api::Error::Status { status: s, .. } if s == status), "{err:?}");
         assert!(err.to_string().contains(want) && err.to_string().contains(&format!("status {status}")), "{err}");
         assert_keyless(&err);
     }
-    let fake = FakeWebApi::new(KEY, vec![]).status(429).spawn().unwrap();
+    // (A 429 on every try: retried twice, then reported.)
+    let fake = FakeWebApi::new(KEY, vec![]).throttle(usize::MAX, 429).retry_after(0).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
-    assert!(matches!(err, web_api::Error::RateLimited), "{err:?}");
+    assert!(matches!(err, web_api::Error::RateLimited { tries: 3 }), "{err:?}");
+    assert!(err.to_string().contains("throttles"), "a throttle, not the key: {err}");
+    assert_eq!(fake.requests().len(), 3);
 
     for (body, want) in [
         ("<html>oops</html>", "not JSON"),
@@ -232,7 +236,7 @@ fn the_readers_take_bodies_from_any_client() {
     assert_eq!(list.servers[0].os, None);
     // A long body quoted in an error is cut, and control characters do not reach a terminal.
     let long = format!("\u{1b}[31m{}", "x".repeat(10_000));
-    let fake = FakeWebApi::new(KEY, vec![]).status(500).list_body(long).spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(500).retry_after(0).list_body(long).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     let text = err.to_string();
     assert!(text.len() < 300 && text.ends_with("xxx...") && !text.contains('\u{1b}'), "{text}");
@@ -293,11 +297,66 @@ fn huge_replies_are_read_entry_by_entry_and_capped() {
 #[test]
 fn a_key_across_the_excerpt_cut_is_still_taken_out() {
     let body = format!("<html>{}{KEY} was refused</html>", "x".repeat(140));
-    let fake = FakeWebApi::new(KEY, vec![]).status(502).list_body(body).spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(502).retry_after(0).list_body(body).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     assert!(matches!(&err, web_api::Error::Status { status: 502, .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("xxxx<key>") || text.ends_with("..."), "{text}");
     assert!(!text.contains(&KEY[..8]), "part of the key leaked: {text}");
     assert_keyless(&err);
+}
+
+/// Bug: `Malformed` errors quoted the body without the scrubbing `Status` errors got,
+/// so an endpoint echoing the request's headers put the key in the message. Each kind
+/// of error that quotes text, against a fake that echoes the request (the echo is
+/// checked to carry the key, so each case can fail).
+#[test]
+fn no_error_shows_the_key_whatever_its_kind_when_the_endpoint_echoes_it() {
+    // (A body that is not JSON at all is not quoted: nothing there to scrub.)
+    let cases: [(&str, Option<u16>, &str); 4] = [
+        ("status", Some(500), "echo: {request}"),
+        ("status, a short page", Some(502), "{request}"),
+        ("a string where an object goes", None, r#"{"response":"{request}"}"#),
+        ("an unknown shape", None, r#"{"response":{"servers":"{request}"}}"#),
+    ];
+    for (what, status, body) in cases {
+        let mut fake = FakeWebApi::new(KEY, vec![]).list_body(body).echo().retry_after(0);
+        if let Some(status) = status {
+            fake = fake.status(status);
+        }
+        let fake = fake.spawn().unwrap();
+        let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
+        assert!(fake.requests()[0].key() == Some(KEY), "{what}: the request carried the key");
+        assert!(err.to_string().contains("<key>"), "{what}: the echo is quoted, the key taken out: {err}");
+        assert_keyless(&err);
+    }
+}
+
+/// A throttle (429) or a server error (5xx) is retried, after the wait the reply names,
+/// and the list comes; a wait past what is honoured is reported at once.
+#[test]
+fn throttles_and_server_errors_are_retried_then_reported() {
+    let servers: Vec<ServerSummary> = (0..5).map(summary).collect();
+    for status in [429, 503] {
+        let fake = FakeWebApi::new(KEY, servers.clone()).throttle(2, status).retry_after(0).spawn().unwrap();
+        let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap();
+        assert_eq!(list.servers, servers, "HTTP {status} twice, then the list");
+        assert_eq!(fake.requests().len(), 3);
+    }
+    // A wait of an hour is not waited: reported at the first answer.
+    let fake = FakeWebApi::new(KEY, servers.clone()).throttle(1, 429).retry_after(3600).spawn().unwrap();
+    let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
+    assert!(matches!(err, web_api::Error::RateLimited { tries: 1 }), "{err:?}");
+}
+
+/// A listing as long as its limit says it may be incomplete; a shorter one does not.
+#[test]
+fn a_listing_that_fills_its_limit_says_there_may_be_more() {
+    let servers: Vec<ServerSummary> = (0..30).map(summary).collect();
+    let fake = FakeWebApi::new(KEY, servers).spawn().unwrap();
+    let api = WebApi::new(KEY).base_url(fake.base_url());
+    let cut = api.server_list(&Filter::new(), 20).unwrap();
+    assert_eq!((cut.servers.len(), cut.limit_reached), (20, true));
+    let whole = api.server_list(&Filter::new(), 50).unwrap();
+    assert_eq!((whole.servers.len(), whole.limit_reached), (30, false));
 }

@@ -23,9 +23,6 @@ const ENTRY_LEN: usize = 6;
 /// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
 /// largest lists held about a hundred thousand.
 pub const MAX_LISTED: usize = 1_000_000;
-/// Pages kept to know their late copies by (copies later than this many pages, tens of
-/// seconds at the pace, are past any page wait).
-const RECENT_PAGES: usize = 8;
 /// The deadline of a walk whose timeout the clock cannot hold: far enough.
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -60,7 +57,7 @@ fn request_bytes(region: Region, seed: SocketAddrV4, filter: &str) -> Vec<u8> {
 }
 
 /// One page of a server list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MasterPage {
     /// The addresses, in the master's order, without the end marker.
     pub servers: Vec<SocketAddrV4>,
@@ -164,9 +161,12 @@ impl Default for MasterConfig {
 /// [`MasterWalk::poll_transmit`] gives over one socket, hands in what comes back, and
 /// calls [`MasterWalk::handle_timeout`] at [`MasterWalk::poll_timeout`].
 ///
-/// The walk ends at the end marker, at a page that makes no progress (its last address
-/// is the seed it was asked with), or with [`Error::MasterIncomplete`] when the master
-/// stops answering or the deadline passes.
+/// The walk ends well only at the master's end marker. A page equal to one already
+/// read is a copy, whenever it comes (pages carry no id: a retried request may be
+/// answered twice, the copy after the next request went out), and is ignored. Anything
+/// else ends it with [`Error::MasterIncomplete`], saying how far it got: the master
+/// stops answering (or sends only copies), a page does not move on (its last address is
+/// the seed it was asked with) without the end marker, or the deadline passes.
 #[derive(Debug)]
 pub struct MasterWalk {
     config: MasterConfig,
@@ -178,12 +178,11 @@ pub struct MasterWalk {
     /// When the request out is given up on.
     give_up_at: Option<Instant>,
     attempts: u8,
-    /// Sends of the request out (1 plus its retries).
-    sends: u32,
-    /// The last pages read, with how many more copies of each may still come (its
-    /// request was sent that many extra times): a late copy must read neither as the
-    /// end of the list nor as a page (pages carry no id).
-    recent: VecDeque<(MasterPage, u32)>,
+    /// Every page read, by content: a copy must read neither as the end of the list
+    /// nor as a page.
+    read: HashSet<(u64, usize, Option<SocketAddrV4>)>,
+    /// Copies ignored while the request out waited (for the reason, if it fails).
+    copies: u32,
     /// Every address given out, so none is given twice.
     seen: HashSet<SocketAddrV4>,
     pages: u32,
@@ -205,8 +204,8 @@ impl MasterWalk {
             last_sent: None,
             give_up_at: None,
             attempts: 0,
-            sends: 0,
-            recent: VecDeque::new(),
+            read: HashSet::new(),
+            copies: 0,
             seen: HashSet::new(),
             pages: 0,
             servers: 0,
@@ -222,7 +221,6 @@ impl MasterWalk {
         }
         self.send_at = None;
         self.last_sent = Some(now);
-        self.sends = self.sends.saturating_add(1);
         // Each retry of a page waits twice as long: 1, 2, 4, 8 page timeouts.
         let wait = self.config.page_timeout.saturating_mul(1 << self.attempts.min(8));
         self.give_up_at = Some(now.checked_add(wait).unwrap_or(self.deadline).min(self.deadline));
@@ -249,7 +247,11 @@ impl MasterWalk {
         if self.give_up_at.is_some_and(|t| now >= t) {
             self.give_up_at = None;
             if self.attempts >= self.config.retries {
-                return self.stop("the master stopped answering");
+                return self.stop(if self.copies > 0 {
+                    "the master sent only pages already read"
+                } else {
+                    "the master stopped answering"
+                });
             }
             self.attempts += 1;
             self.send_at = Some(now);
@@ -264,9 +266,10 @@ impl MasterWalk {
             return;
         }
         let Ok(page) = MasterPage::parse(datagram) else { return };
-        if let Some((_, copies)) = self.recent.iter_mut().find(|(p, copies)| *copies > 0 && *p == page) {
-            // A late copy of a page already read (its request went more than once).
-            *copies -= 1;
+        let print = fingerprint(&page);
+        if self.read.contains(&print) {
+            // A copy of a page already read (its request went more than once).
+            self.copies = self.copies.saturating_add(1);
             return;
         }
         if self.give_up_at.is_none() {
@@ -275,12 +278,14 @@ impl MasterWalk {
         }
         let progress = page.servers.last().is_some_and(|&last| last != self.seed);
         let new = page.servers.iter().filter(|a| !self.seen.contains(a)).count();
-        if self.seen.len().saturating_add(new) > MAX_LISTED {
+        if self.seen.len().saturating_add(new) > MAX_LISTED || self.read.len() >= MAX_LISTED {
             return self.stop("the list passed the most servers a walk keeps");
         }
         self.give_up_at = None;
         self.attempts = 0;
+        self.copies = 0;
         self.pages = self.pages.saturating_add(1);
+        self.read.insert(print);
         // (A master may repeat the seed first, or list a server twice: each is given
         // out once.)
         for &addr in &page.servers {
@@ -289,17 +294,14 @@ impl MasterWalk {
                 self.servers = self.servers.saturating_add(1);
             }
         }
-        if self.recent.len() >= RECENT_PAGES {
-            self.recent.pop_front();
-        }
-        let copies = std::mem::take(&mut self.sends).saturating_sub(1);
-        let (end, next_seed) = (page.last, page.servers.last().copied());
-        self.recent.push_back((page, copies));
-        if end || !progress {
+        if page.last {
             self.outcome = Some(Ok(()));
             return;
         }
-        if let Some(last) = next_seed {
+        if !progress {
+            return self.stop("a page did not move on, and the master never sent the end of the list");
+        }
+        if let Some(&last) = page.servers.last() {
             self.seed = last;
         }
         let paced = self.last_sent.and_then(|t| t.checked_add(self.config.pace)).unwrap_or(now);
@@ -326,6 +328,16 @@ impl MasterWalk {
     }
 
     fn stop(&mut self, reason: &'static str) {
+        self.give_up_at = None;
         self.outcome = Some(Err(Error::MasterIncomplete { reason, pages: self.pages, servers: self.servers }));
     }
+}
+
+/// What tells a page from another: a hash of its addresses and end marker, their count
+/// and its last address.
+fn fingerprint(page: &MasterPage) -> (u64, usize, Option<SocketAddrV4>) {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    page.hash(&mut hasher);
+    (hasher.finish(), page.servers.len(), page.servers.last().copied())
 }

@@ -82,6 +82,17 @@ pub struct FakeWebApi {
     /// Answer every request with this HTTP status instead, and `list_body` (or a short
     /// page) as its body.
     pub status: Option<u16>,
+    /// Echo each request back: `{request}` in a body served becomes the request's
+    /// headers (the key among them), as an endpoint that echoes its request does, to
+    /// test that no error shows the key.
+    pub echo: bool,
+    /// Answer the first this many requests with `throttle_status` (429, a 5xx): a
+    /// throttled or flaky API.
+    pub throttle_first: usize,
+    /// The status of those answers.
+    pub throttle_status: u16,
+    /// The `Retry-After` every error answer carries, in seconds.
+    pub retry_after: Option<u32>,
 }
 
 impl FakeWebApi {
@@ -106,6 +117,25 @@ impl FakeWebApi {
     /// The same, answering every request with HTTP `status`.
     pub fn status(mut self, status: u16) -> Self {
         self.status = Some(status);
+        self
+    }
+
+    /// The same, answering the first `requests` requests with HTTP `status` (429, a 5xx).
+    pub fn throttle(mut self, requests: usize, status: u16) -> Self {
+        self.throttle_first = requests;
+        self.throttle_status = status;
+        self
+    }
+
+    /// The same, every error answer carrying `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The same, echoing each request's headers where a body served says `{request}`.
+    pub fn echo(mut self) -> Self {
+        self.echo = true;
         self
     }
 
@@ -135,10 +165,21 @@ impl FakeWebApi {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let Some(request) = read_request(&stream) else { return };
+        let mut count = usize::MAX;
         if let Ok(mut r) = requests.lock() {
             r.push(request.clone());
+            count = r.len();
         }
-        let (status, body) = self.answer(&request);
+        let throttled = count <= self.throttle_first;
+        let (status, body) = if throttled {
+            (self.throttle_status, format!("<html><body>status {}</body></html>", self.throttle_status))
+        } else {
+            self.answer(&request)
+        };
+        let retry_after = match self.retry_after.filter(|_| status != 200) {
+            Some(seconds) => format!("Retry-After: {seconds}\r\n"),
+            None => String::new(),
+        };
         let reason = match status {
             200 => "OK",
             403 => "Forbidden",
@@ -148,15 +189,27 @@ impl FakeWebApi {
         };
         let kind = if body.starts_with('{') { "application/json; charset=UTF-8" } else { "text/html" };
         let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{retry_after}Connection: close\r\n\r\n",
             body.len()
         );
         let mut stream = stream;
         let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
     }
 
-    /// The status and body answering `request`.
+    /// The status and body answering `request`, echoing it if asked.
     fn answer(&self, request: &WebApiRequest) -> (u16, String) {
+        let (status, body) = self.answer_plain(request);
+        if !self.echo {
+            return (status, body);
+        }
+        // (Escaped for a JSON string, where a test puts it.)
+        let headers: Vec<String> = request.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        let echoed = headers.join("; ").replace('\\', "\\\\").replace('"', "\\\"");
+        (status, body.replace("{request}", &echoed))
+    }
+
+    /// The status and body answering `request`.
+    fn answer_plain(&self, request: &WebApiRequest) -> (u16, String) {
         if let Some(status) = self.status {
             let body = self.list_body.clone();
             return (status, body.unwrap_or_else(|| format!("<html><body>status {status}</body></html>")));

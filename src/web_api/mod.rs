@@ -67,6 +67,13 @@ const KEY_HEADER: &str = "x-webapi-key";
 
 /// How much of an unexpected body an error quotes.
 const EXCERPT: usize = 160;
+/// Extra tries of a call met by a throttle (HTTP 429) or a server error (5xx).
+const RETRIES: u32 = 2;
+/// The wait before the first such retry when the reply names none (`Retry-After`),
+/// doubled for each next one.
+const BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait a retry is made after: a `Retry-After` past it is reported at once.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 /// What went wrong talking to the Web API. No variant carries the key.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +90,17 @@ pub enum Error {
         /// The HTTP status.
         status: u16,
     },
-    /// Too many calls (HTTP 429): wait before the next.
-    #[error("the Steam Web API says too many requests (HTTP 429): wait before asking again")]
-    RateLimited,
+    /// Too many calls (HTTP 429), still after the retries (two, waiting what the API
+    /// said, else 1 s then 2 s): a throttle, not a fault of the key. Steam throttles list
+    /// requests (users report a few a minute refused): wait before the next.
+    #[error(
+        "the Steam Web API says too many requests (HTTP 429, {tries} tries): it throttles list requests; \
+         wait a minute before asking again"
+    )]
+    RateLimited {
+        /// How many times the call was made.
+        tries: u32,
+    },
     /// Another HTTP error status.
     #[error("the Steam Web API answered HTTP {status}: {body}")]
     Status {
@@ -181,7 +196,10 @@ impl WebApi {
     }
 
     /// Up to `limit` servers matching `filter` (`GetServerList`; the API's own default
-    /// limit is 100).
+    /// limit is 100). A listing that holds as many servers as the limit may not be all
+    /// of them: [`Listing::limit_reached`] says so (narrow the filter, by region or map,
+    /// or ask a higher limit). A throttle (HTTP 429) or a server error (5xx) is retried
+    /// twice, after what `Retry-After` says (30 s at most) or 1 s then 2 s.
     ///
     /// # Errors
     /// [`Error::MissingKey`] without a key, [`Error::BadKey`] when the API refuses it,
@@ -195,14 +213,17 @@ impl WebApi {
         let mut key = ureq::http::HeaderValue::from_str(key)
             .map_err(|_| Error::InvalidInput("the key holds characters a header cannot carry".into()))?;
         key.set_sensitive(true);
-        let request = self
-            .agent
-            .get(format!("{}/IGameServersService/GetServerList/v1/", self.base))
-            .header(KEY_HEADER, key)
-            .query("filter", &filter)
-            .query("limit", limit.to_string());
-        let body = self.call(request, true)?;
-        parse_server_list(&body)
+        let url = format!("{}/IGameServersService/GetServerList/v1/", self.base);
+        let request = || {
+            let limit = limit.to_string();
+            self.agent.get(&url).header(KEY_HEADER, key.clone()).query("filter", &filter).query("limit", limit)
+        };
+        // Every error, whatever its kind, without the key (an endpoint may echo it).
+        let body = self.call(request, true).map_err(|e| self.scrubbed(e))?;
+        let mut listing = parse_server_list(&body).map_err(|e| self.scrubbed(e))?;
+        let listed = listing.servers.len().saturating_add(listing.skipped);
+        listing.limit_reached = listed >= usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(listing)
     }
 
     /// The servers Steam knows at `ip`, with their query and game ports
@@ -213,21 +234,37 @@ impl WebApi {
     /// # Errors
     /// [`Error::Refused`] when the API rejects the address, and the transport errors.
     pub fn servers_at_address(&self, ip: IpAddr) -> Result<Listing<ServerAtAddress>, Error> {
-        let request =
-            self.agent.get(format!("{}/ISteamApps/GetServersAtAddress/v1/", self.base)).query("addr", ip.to_string());
+        let url = format!("{}/ISteamApps/GetServersAtAddress/v1/", self.base);
+        let request = || self.agent.get(&url).query("addr", ip.to_string());
         let body = self.call(request, false)?;
         parse_servers_at_address(&body)
     }
 
-    /// Sends one request and reads its body; statuses become errors.
-    fn call(&self, request: ureq::RequestBuilder<ureq::typestate::WithoutBody>, keyed: bool) -> Result<Vec<u8>, Error> {
-        let mut response = request.call().map_err(|e| self.transport(e))?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
+    /// Sends one request and reads its body; statuses become errors. A throttle or a
+    /// server error is retried (see [`WebApi::server_list`]).
+    fn call(
+        &self,
+        request: impl Fn() -> ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        keyed: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let mut tries = 0;
+        let (status, body) = loop {
+            tries += 1;
+            let mut response = request().call().map_err(|e| self.transport(e))?;
+            let status = response.status().as_u16();
+            let retry = status == 429 || (500..=599).contains(&status);
+            let wait = retry_after(&response).unwrap_or(BACKOFF.saturating_mul(1 << (tries - 1)));
+            let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
+            if retry && tries <= RETRIES && wait <= MAX_RETRY_WAIT {
+                std::thread::sleep(wait);
+                continue;
+            }
+            break (status, body);
+        };
         match status {
             200 => body.map_err(|e| self.transport(e)),
             401 | 403 if keyed => Err(Error::BadKey { status }),
-            429 => Err(Error::RateLimited),
+            429 => Err(Error::RateLimited { tries }),
             // Scrubbed whole, then cut: a cut first could leave part of the key.
             _ => {
                 let body = self.scrub(String::from_utf8_lossy(&body.unwrap_or_default()).into_owned());
@@ -245,12 +282,32 @@ impl WebApi {
         }
     }
 
+    /// An error with the key taken out of whatever text it quotes (a reply's body, a
+    /// parser's message quoting it, a transport error quoting the request).
+    fn scrubbed(&self, e: Error) -> Error {
+        match e {
+            Error::Status { status, body } => Error::Status { status, body: self.scrub(body) },
+            Error::Refused(text) => Error::Refused(self.scrub(text)),
+            Error::Malformed(text) => Error::Malformed(self.scrub(text)),
+            Error::Transport(text) => Error::Transport(self.scrub(text)),
+            Error::InvalidInput(text) => Error::InvalidInput(self.scrub(text)),
+            other => other,
+        }
+    }
+
     fn scrub(&self, text: String) -> String {
         match &self.key {
             Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<key>"),
             _ => text,
         }
     }
+}
+
+/// The wait a reply asks for before the next request, in seconds (`Retry-After`; an
+/// HTTP date is not read: the backoff stands in).
+fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// An agent that reports statuses instead of failing on them and never follows a

@@ -141,6 +141,10 @@ pub struct Listing<T> {
     pub servers: Vec<T>,
     /// Entries without a readable `addr`, and those past [`MAX_SERVERS`].
     pub skipped: usize,
+    /// Whether the reply held as many entries as the limit asked
+    /// ([`WebApi::server_list`](super::WebApi::server_list)): there may be more than it
+    /// gave. Narrow the filter (a region, a map, `\empty\1`) or ask a higher limit.
+    pub limit_reached: bool,
 }
 
 impl<T> IntoIterator for Listing<T> {
@@ -301,7 +305,7 @@ impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for R
     }
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut status = Status::default();
-        let mut listing = Listing { servers: Vec::new(), skipped: 0 };
+        let mut listing = Listing { servers: Vec::new(), skipped: 0, limit_reached: false };
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
                 "servers" => listing = map.next_value_seed(Servers { make: self.make })?,
@@ -334,10 +338,10 @@ impl<'de, T, F: Fn(&Map<String, Value>, SocketAddr) -> T> de::Visitor<'de> for S
         f.write_str("`servers` as a list")
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Listing { servers: Vec::new(), skipped: 0 })
+        Ok(Listing { servers: Vec::new(), skipped: 0, limit_reached: false })
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut list = Listing { servers: Vec::new(), skipped: 0 };
+        let mut list = Listing { servers: Vec::new(), skipped: 0, limit_reached: false };
         while let Some(Entry(entry)) = seq.next_element::<Entry>()? {
             let server = entry.as_ref().and_then(|e| Some((e, e.get("addr")?.as_str()?.trim().parse().ok()?)));
             match server {

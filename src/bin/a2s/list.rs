@@ -3,7 +3,7 @@
 //! address, or a name that does not resolve, is kept for its own output line.
 
 use std::collections::HashSet;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +30,10 @@ pub fn update<T>(shared: &Shared, f: impl FnOnce(&mut Pending) -> T) -> T {
     f(&mut shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
+/// The longest line read whole: an address (a host name of 253 bytes and a port) with
+/// room for a comment. A longer line is an error, and costs no more memory than this.
+const MAX_LINE: usize = 4096;
+
 /// A list to read: its label for messages, and its lines.
 pub type List = (String, Box<dyn BufRead + Send>);
 
@@ -45,7 +49,7 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
     let from_list: Box<dyn Iterator<Item = SocketAddr> + Send> = match list {
         None => Box::new(std::iter::empty()),
         Some((label, reader)) => {
-            let lines = LossyLines { reader, shared: Arc::clone(shared) };
+            let lines = LossyLines { reader, shared: Arc::clone(shared), label: label.clone(), number: 0 };
             let shared = Arc::clone(shared);
             Box::new(a2s_query::addresses(lines, move |b| {
                 warn(&format!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error));
@@ -66,10 +70,35 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
 }
 
 /// The lines of a list, bytes that are not UTF-8 replaced (a comment in Latin-1 must
-/// not end the list); a read error ends it and is kept for the exit status.
+/// not end the list); a read error ends it and is kept for the exit status. A line
+/// longer than [`MAX_LINE`] is reported by its number and given as a blank line.
 struct LossyLines {
     reader: Box<dyn BufRead + Send>,
     shared: Shared,
+    label: String,
+    number: usize,
+}
+
+impl LossyLines {
+    /// Reads past the rest of a line too long to keep; whether it ended the input.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(at) => {
+                    self.reader.consume(at + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = buf.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for LossyLines {
@@ -77,9 +106,24 @@ impl Iterator for LossyLines {
 
     fn next(&mut self) -> Option<String> {
         let mut line = Vec::new();
-        match self.reader.read_until(b'\n', &mut line) {
-            Ok(0) => None,
-            Ok(_) => Some(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_string()),
+        let read = (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line);
+        let result = match read {
+            Ok(0) => return None,
+            Ok(_) if line.len() > MAX_LINE && line.last() != Some(&b'\n') => self.skip_line().map(|()| None),
+            Ok(_) => Ok(Some(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_string())),
+            Err(e) => Err(e),
+        };
+        self.number += 1;
+        match result {
+            Ok(Some(text)) => Some(text),
+            Ok(None) => {
+                let why = "a line longer than any address: not one";
+                warn(&format!("a2s: {}:{}: {why} (over {MAX_LINE} bytes)", self.label, self.number));
+                let text = format!("line {} (over {MAX_LINE} bytes)", self.number);
+                update(&self.shared, |p| p.bad.push((text, Error::InvalidInput(why))));
+                // (Blank, so the lines after keep their numbers.)
+                Some(String::new())
+            }
             Err(e) => {
                 update(&self.shared, |p| p.read_error = Some(e));
                 None
@@ -89,12 +133,59 @@ impl Iterator for LossyLines {
 }
 
 /// How many entries a list file holds (lines that are neither blank nor comments), for
-/// the progress bar; `None` when it cannot be read ahead (standard input).
+/// the progress bar; `None` when it cannot be read ahead: standard input, and anything
+/// but a regular file (a pipe, `/dev/stdin`, `<(a2s list ...)`), which a second read
+/// would use up: the bar then runs without a total.
 pub fn count(path: &str) -> Option<u64> {
-    if path == "-" {
+    if path == "-" || !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
     let reader = io::BufReader::new(std::fs::File::open(path).ok()?);
-    let lines = LossyLines { reader: Box::new(reader), shared: Shared::default() };
+    let lines = LossyLines { reader: Box::new(reader), shared: Shared::default(), label: String::new(), number: 0 };
     Some(lines.filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bug: with the bar on, a FIFO was read once to count its lines, which used it up:
+    /// nothing was queried. A pipe has no total; a file has.
+    #[test]
+    fn only_a_regular_file_is_read_ahead_for_a_total() {
+        let dir = std::env::temp_dir().join(format!("a2s-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("list.txt");
+        std::fs::write(&file, "# two\n127.0.0.1:1\n\n127.0.0.1:2\n").unwrap();
+        assert_eq!(count(file.to_str().unwrap()), Some(2));
+        let fifo = dir.join("list.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // (Opening a FIFO with no writer would block: it must not be opened.)
+            assert_eq!(count(fifo.to_str().unwrap()), None);
+        }
+        assert_eq!(count("-"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A 10 MB line is an error naming its line, costs at most `MAX_LINE` bytes, and the
+    /// lines after it keep their numbers.
+    #[test]
+    fn a_huge_line_is_an_error_named_by_its_number() {
+        let mut text = b"127.0.0.1:1\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 10 << 20));
+        text.extend_from_slice(b"\n127.0.0.1:3\n");
+        let shared = Shared::default();
+        let lines = LossyLines {
+            reader: Box::new(io::BufReader::new(io::Cursor::new(text))),
+            shared: Arc::clone(&shared),
+            label: "list".into(),
+            number: 0,
+        };
+        let got: Vec<String> = lines.collect();
+        assert_eq!(got, ["127.0.0.1:1", "", "127.0.0.1:3"]);
+        let bad = update(&shared, |p| std::mem::take(&mut p.bad));
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, format!("line 2 (over {MAX_LINE} bytes)"));
+    }
 }

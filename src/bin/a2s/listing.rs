@@ -67,6 +67,13 @@ fn from_web_api(args: &ListArgs<'_>, out: &mut Out) -> Result<u8, Stop> {
             out.line(&server.addr.to_string())?;
         }
     }
+    if listing.limit_reached {
+        let limit = args.limit.unwrap_or(WEB_API_DEFAULT_LIMIT);
+        warn(&format!(
+            "a2s: the list holds as many servers as its limit ({limit}): there may be more; \
+             narrow --filter (a map, a region, \\empty\\1) or raise --limit"
+        ));
+    }
     Ok(skipped(listing.skipped))
 }
 
