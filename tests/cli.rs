@@ -884,3 +884,23 @@ fn list_usage_and_the_ports_hint() {
         assert!(err.starts_with("error: ") && err.contains("--help"), "{args:?}: {err}");
     }
 }
+
+/// A list line longer than any address (here 5 MB) is an error naming its line; the
+/// line before it is queried, and the run fails for it.
+#[test]
+fn a_huge_list_line_is_an_error_named_by_its_number() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let path = std::env::temp_dir().join(format!("a2s-cli-huge-{}.txt", std::process::id()));
+    let mut text = format!("{addr}\n").into_bytes();
+    text.extend(std::iter::repeat_n(b'x', 5 << 20));
+    text.extend_from_slice(b"\n# after it\n");
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["info", "-f", path.to_str().unwrap(), "--json", "--timeout", "3"]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(out.status.code(), Some(1), "the bad line fails the run");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("cli test"), "the server before it answered: {stdout}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(":2: a line longer than any address"), "{err}");
+}

@@ -360,3 +360,12 @@ fn a_listing_that_fills_its_limit_says_there_may_be_more() {
     let whole = api.server_list(&Filter::new(), 50).unwrap();
     assert_eq!((whole.servers.len(), whole.limit_reached), (30, false));
 }
+
+/// The API's reported cap: a list of 10 000 when more were asked may be cut there.
+#[test]
+fn a_listing_at_the_reported_cap_says_there_may_be_more() {
+    let servers: Vec<ServerSummary> = (0..web_api::REPORTED_LIST_CAP).map(summary).collect();
+    let fake = FakeWebApi::new(KEY, servers).spawn().unwrap();
+    let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 50_000).unwrap();
+    assert_eq!((list.servers.len(), list.limit_reached), (10_000, true));
+}

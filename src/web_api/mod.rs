@@ -57,6 +57,11 @@ use crate::proto::Filter;
 /// Where the Steam Web API answers.
 pub const STEAM_API: &str = "https://api.steampowered.com";
 
+/// The most servers `GetServerList` is reported to return in one call, whatever the
+/// limit asked (icewind1991/steam-vent#6, 2024: 10 000). A listing that long may be cut
+/// there: [`Listing::limit_reached`] says so.
+pub const REPORTED_LIST_CAP: u32 = 10_000;
+
 /// The environment variable [`WebApi::from_env`] reads the key from.
 pub const KEY_VARIABLE: &str = "STEAM_API_KEY";
 
@@ -196,9 +201,10 @@ impl WebApi {
     }
 
     /// Up to `limit` servers matching `filter` (`GetServerList`; the API's own default
-    /// limit is 100). A listing that holds as many servers as the limit may not be all
-    /// of them: [`Listing::limit_reached`] says so (narrow the filter, by region or map,
-    /// or ask a higher limit). A throttle (HTTP 429) or a server error (5xx) is retried
+    /// limit is 100). A listing that holds as many servers as the limit, or as the API's
+    /// reported cap ([`REPORTED_LIST_CAP`]), may not be all of them:
+    /// [`Listing::limit_reached`] says so (narrow the filter, by region or map, or ask a
+    /// higher limit). A throttle (HTTP 429) or a server error (5xx) is retried
     /// twice, after what `Retry-After` says (30 s at most) or 1 s then 2 s.
     ///
     /// # Errors
@@ -222,7 +228,8 @@ impl WebApi {
         let body = self.call(request, true).map_err(|e| self.scrubbed(e))?;
         let mut listing = parse_server_list(&body).map_err(|e| self.scrubbed(e))?;
         let listed = listing.servers.len().saturating_add(listing.skipped);
-        listing.limit_reached = listed >= usize::try_from(limit).unwrap_or(usize::MAX);
+        let cap = limit.min(REPORTED_LIST_CAP);
+        listing.limit_reached = listed >= usize::try_from(cap).unwrap_or(usize::MAX);
         Ok(listing)
     }
 

@@ -141,8 +141,9 @@ pub struct Listing<T> {
     pub servers: Vec<T>,
     /// Entries without a readable `addr`, and those past [`MAX_SERVERS`].
     pub skipped: usize,
-    /// Whether the reply held as many entries as the limit asked
-    /// ([`WebApi::server_list`](super::WebApi::server_list)): there may be more than it
+    /// Whether the reply held as many entries as the limit asked, or as the API's
+    /// reported cap ([`REPORTED_LIST_CAP`](super::REPORTED_LIST_CAP)), in
+    /// [`WebApi::server_list`](super::WebApi::server_list): there may be more than it
     /// gave. Narrow the filter (a region, a map, `\empty\1`) or ask a higher limit.
     pub limit_reached: bool,
 }
