@@ -84,6 +84,9 @@ fn from_web_api(api: &WebApi, app: u32) -> Result<(), Box<dyn Error>> {
     if listing.skipped > 0 {
         eprintln!("{} entries of the reply were not servers", listing.skipped);
     }
+    if listing.limit_reached {
+        eprintln!("the list may be longer than what came: narrow the filter, or ask more");
+    }
     fullest_ten("the Steam Web API", listing.into_iter().map(|server| server.addr))
 }
 

@@ -131,18 +131,27 @@ fn a_wrong_key_is_a_bad_key_error_that_never_shows_the_key() {
 
 #[test]
 fn http_errors_and_malformed_bodies_are_errors_that_say_so() {
-    for (status, want) in [(500, "HTTP 500"), (503, "HTTP 503"), (404, "HTTP 404")] {
-        // (Every answer that status, with no wait before a retry: a 5xx is retried twice.)
+    // A 5xx on every try: retried twice, then told as an overload, not the key.
+    for status in [500, 503] {
         let fake = FakeWebApi::new(KEY, vec![]).throttle(usize::MAX, status).retry_after(0).spawn().unwrap();
+        let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
+        assert!(matches!(err, web_api::Error::Overloaded { status: s, tries: 3 } if s == status), "{err:?}");
+        assert!(err.to_string().contains(&format!("HTTP {status} 3 times")), "{err}");
+        assert_eq!(fake.requests().len(), 3);
+    }
+    // Another status is not retried, and quotes the body.
+    for (status, want) in [(404, "HTTP 404"), (400, "HTTP 400")] {
+        let fake = FakeWebApi::new(KEY, vec![]).status(status).retry_after(0).spawn().unwrap();
         let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
         assert!(matches!(err, web_api::Error::Status { status: s, .. } if s == status), "{err:?}");
         assert!(err.to_string().contains(want) && err.to_string().contains(&format!("status {status}")), "{err}");
         assert_keyless(&err);
+        assert_eq!(fake.requests().len(), 1, "HTTP {status} is not retried");
     }
     // (A 429 on every try: retried twice, then reported.)
     let fake = FakeWebApi::new(KEY, vec![]).throttle(usize::MAX, 429).retry_after(0).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
-    assert!(matches!(err, web_api::Error::RateLimited { tries: 3 }), "{err:?}");
+    assert!(matches!(err, web_api::Error::RateLimited { tries: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("throttles"), "a throttle, not the key: {err}");
     assert_eq!(fake.requests().len(), 3);
 
@@ -236,7 +245,7 @@ fn the_readers_take_bodies_from_any_client() {
     assert_eq!(list.servers[0].os, None);
     // A long body quoted in an error is cut, and control characters do not reach a terminal.
     let long = format!("\u{1b}[31m{}", "x".repeat(10_000));
-    let fake = FakeWebApi::new(KEY, vec![]).status(500).retry_after(0).list_body(long).spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(400).list_body(long).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
     let text = err.to_string();
     assert!(text.len() < 300 && text.ends_with("xxx...") && !text.contains('\u{1b}'), "{text}");
@@ -297,9 +306,9 @@ fn huge_replies_are_read_entry_by_entry_and_capped() {
 #[test]
 fn a_key_across_the_excerpt_cut_is_still_taken_out() {
     let body = format!("<html>{}{KEY} was refused</html>", "x".repeat(140));
-    let fake = FakeWebApi::new(KEY, vec![]).status(502).retry_after(0).list_body(body).spawn().unwrap();
+    let fake = FakeWebApi::new(KEY, vec![]).status(400).list_body(body).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
-    assert!(matches!(&err, web_api::Error::Status { status: 502, .. }), "{err:?}");
+    assert!(matches!(&err, web_api::Error::Status { status: 400, .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("xxxx<key>") || text.ends_with("..."), "{text}");
     assert!(!text.contains(&KEY[..8]), "part of the key leaked: {text}");
@@ -314,8 +323,8 @@ fn a_key_across_the_excerpt_cut_is_still_taken_out() {
 fn no_error_shows_the_key_whatever_its_kind_when_the_endpoint_echoes_it() {
     // (A body that is not JSON at all is not quoted: nothing there to scrub.)
     let cases: [(&str, Option<u16>, &str); 4] = [
-        ("status", Some(500), "echo: {request}"),
-        ("status, a short page", Some(502), "{request}"),
+        ("status", Some(400), "echo: {request}"),
+        ("status, a short page", Some(404), "{request}"),
         ("a string where an object goes", None, r#"{"response":"{request}"}"#),
         ("an unknown shape", None, r#"{"response":{"servers":"{request}"}}"#),
     ];
@@ -346,7 +355,11 @@ fn throttles_and_server_errors_are_retried_then_reported() {
     // A wait of an hour is not waited: reported at the first answer.
     let fake = FakeWebApi::new(KEY, servers.clone()).throttle(1, 429).retry_after(3600).spawn().unwrap();
     let err = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap_err();
-    assert!(matches!(err, web_api::Error::RateLimited { tries: 1 }), "{err:?}");
+    assert!(
+        matches!(err, web_api::Error::RateLimited { tries: 1, retry_after: Some(w) } if w.as_secs() == 3600),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("asked 1 time)") && err.to_string().contains("wait 3600 s"), "{err}");
 }
 
 /// A listing as long as its limit says it may be incomplete; a shorter one does not.
@@ -368,4 +381,22 @@ fn a_listing_at_the_reported_cap_says_there_may_be_more() {
     let fake = FakeWebApi::new(KEY, servers).spawn().unwrap();
     let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 50_000).unwrap();
     assert_eq!((list.servers.len(), list.limit_reached), (10_000, true));
+}
+
+/// The wait a throttle names is waited (here 1 s), and the retries stay within the
+/// call's timeout: a wait past it is not made.
+#[test]
+fn a_retry_waits_what_the_api_asks_within_the_timeout() {
+    let servers: Vec<ServerSummary> = (0..3).map(summary).collect();
+    let fake = FakeWebApi::new(KEY, servers.clone()).throttle(1, 429).retry_after(1).spawn().unwrap();
+    let started = Instant::now();
+    let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new(), 10).unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert_eq!(list.servers, servers);
+
+    let fake = FakeWebApi::new(KEY, servers).throttle(1, 503).retry_after(2).spawn().unwrap();
+    let api = WebApi::new(KEY).base_url(fake.base_url()).timeout(Duration::from_secs(1));
+    let err = api.server_list(&Filter::new(), 10).unwrap_err();
+    assert!(matches!(err, web_api::Error::Status { status: 503, .. }), "no wait past the timeout: {err:?}");
+    assert_eq!(fake.requests().len(), 1);
 }

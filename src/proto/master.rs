@@ -268,8 +268,11 @@ impl MasterWalk {
         let Ok(page) = MasterPage::parse(datagram) else { return };
         let print = fingerprint(&page);
         if self.read.contains(&print) {
-            // A copy of a page already read (its request went more than once).
-            self.copies = self.copies.saturating_add(1);
+            // A copy of a page already read (its request went more than once, or the
+            // network doubled it): counted while a request waits, for the reason.
+            if self.give_up_at.is_some() {
+                self.copies = self.copies.saturating_add(1);
+            }
             return;
         }
         if self.give_up_at.is_none() {

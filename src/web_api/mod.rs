@@ -57,9 +57,11 @@ use crate::proto::Filter;
 /// Where the Steam Web API answers.
 pub const STEAM_API: &str = "https://api.steampowered.com";
 
-/// The most servers `GetServerList` is reported to return in one call, whatever the
-/// limit asked (icewind1991/steam-vent#6, 2024: 10 000). A listing that long may be cut
-/// there: [`Listing::limit_reached`] says so.
+/// The most servers `GetServerList` may return in one call, whatever the limit asked:
+/// unconfirmed for the Web API (one user reports lists of 10 000 at most through Steam's
+/// own client protocol, icewind1991/steam-vent#6, 2024; others report 10 000 to 20 000
+/// from this method). A listing this long may be cut there: [`Listing::limit_reached`]
+/// says so, to be safe.
 pub const REPORTED_LIST_CAP: u32 = 10_000;
 
 /// The environment variable [`WebApi::from_env`] reads the key from.
@@ -99,10 +101,23 @@ pub enum Error {
     /// said, else 1 s then 2 s): a throttle, not a fault of the key. Steam throttles list
     /// requests (users report a few a minute refused): wait before the next.
     #[error(
-        "the Steam Web API says too many requests (HTTP 429, {tries} tries): it throttles list requests; \
-         wait a minute before asking again"
+        "the Steam Web API says too many requests (HTTP 429, asked {tries} time{}): it throttles list \
+         requests; wait {} before asking again",
+        if *.tries == 1 { "" } else { "s" },
+        Wait(*.retry_after)
     )]
     RateLimited {
+        /// How many times the call was made.
+        tries: u32,
+        /// The wait the API asked for (`Retry-After`), if it said.
+        retry_after: Option<Duration>,
+    },
+    /// A server error (5xx) still after the retries: the API is overloaded or down (or
+    /// throttling), not refusing the key. Try again later.
+    #[error("the Steam Web API answered HTTP {status} {tries} times: it is overloaded or down; try again later")]
+    Overloaded {
+        /// The last HTTP status.
+        status: u16,
         /// How many times the call was made.
         tries: u32,
     },
@@ -193,7 +208,8 @@ impl WebApi {
         self
     }
 
-    /// Bounds each call, from connecting to the last byte of the body. Default 30 s.
+    /// Bounds each call, from connecting to the last byte of the body, its retries
+    /// included. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self.agent = agent(timeout, &self.base);
@@ -202,10 +218,11 @@ impl WebApi {
 
     /// Up to `limit` servers matching `filter` (`GetServerList`; the API's own default
     /// limit is 100). A listing that holds as many servers as the limit, or as the API's
-    /// reported cap ([`REPORTED_LIST_CAP`]), may not be all of them:
+    /// possible cap ([`REPORTED_LIST_CAP`]), may not be all of them:
     /// [`Listing::limit_reached`] says so (narrow the filter, by region or map, or ask a
-    /// higher limit). A throttle (HTTP 429) or a server error (5xx) is retried
-    /// twice, after what `Retry-After` says (30 s at most) or 1 s then 2 s.
+    /// higher limit). A throttle (HTTP 429) or a server error (5xx) is retried twice,
+    /// after what `Retry-After` says or 1 s then 2 s, all within the timeout; a
+    /// `Retry-After` over 30 s is reported at once, not waited.
     ///
     /// # Errors
     /// [`Error::MissingKey`] without a key, [`Error::BadKey`] when the API refuses it,
@@ -213,7 +230,7 @@ impl WebApi {
     /// errors.
     pub fn server_list(&self, filter: &Filter, limit: u32) -> Result<Listing<ServerSummary>, Error> {
         let key = self.key.as_deref().ok_or(Error::MissingKey)?;
-        let filter = filter.render().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let filter = filter.render().map_err(|e| self.scrubbed(Error::InvalidInput(e.to_string())))?;
         // In a header marked sensitive, not in the URL: the URL shows in logs (ureq's
         // debug log, a proxy's), in error messages, and in the server's own logs.
         let mut key = ureq::http::HeaderValue::from_str(key)
@@ -225,11 +242,11 @@ impl WebApi {
             self.agent.get(&url).header(KEY_HEADER, key.clone()).query("filter", &filter).query("limit", limit)
         };
         // Every error, whatever its kind, without the key (an endpoint may echo it).
-        let body = self.call(request, true).map_err(|e| self.scrubbed(e))?;
+        let body = self.call(request, true, true).map_err(|e| self.scrubbed(e))?;
         let mut listing = parse_server_list(&body).map_err(|e| self.scrubbed(e))?;
         let listed = listing.servers.len().saturating_add(listing.skipped);
         let cap = limit.min(REPORTED_LIST_CAP);
-        listing.limit_reached = listed >= usize::try_from(cap).unwrap_or(usize::MAX);
+        listing.limit_reached = cap > 0 && listed >= usize::try_from(cap).unwrap_or(usize::MAX);
         Ok(listing)
     }
 
@@ -243,35 +260,44 @@ impl WebApi {
     pub fn servers_at_address(&self, ip: IpAddr) -> Result<Listing<ServerAtAddress>, Error> {
         let url = format!("{}/ISteamApps/GetServersAtAddress/v1/", self.base);
         let request = || self.agent.get(&url).query("addr", ip.to_string());
-        let body = self.call(request, false)?;
+        // (Never retried: Valve asks for one call in ten minutes at most.)
+        let body = self.call(request, false, false)?;
         parse_servers_at_address(&body)
     }
 
-    /// Sends one request and reads its body; statuses become errors. A throttle or a
-    /// server error is retried (see [`WebApi::server_list`]).
+    /// Sends one request and reads its body; statuses become errors. With `retry`, a
+    /// throttle or a server error is retried (see [`WebApi::server_list`]), all within
+    /// the timeout: each request has what is left of it, and no retry waits past it.
     fn call(
         &self,
         request: impl Fn() -> ureq::RequestBuilder<ureq::typestate::WithoutBody>,
         keyed: bool,
+        retry: bool,
     ) -> Result<Vec<u8>, Error> {
+        let started = std::time::Instant::now();
         let mut tries = 0;
-        let (status, body) = loop {
+        let (status, body, asked) = loop {
             tries += 1;
-            let mut response = request().call().map_err(|e| self.transport(e))?;
+            let left = self.timeout.saturating_sub(started.elapsed());
+            let request = request().config().timeout_global(Some(left)).build();
+            let mut response = request.call().map_err(|e| self.transport(e))?;
             let status = response.status().as_u16();
-            let retry = status == 429 || (500..=599).contains(&status);
-            let wait = retry_after(&response).unwrap_or(BACKOFF.saturating_mul(1 << (tries - 1)));
+            let asked = retry_after(&response);
+            let wait = asked.unwrap_or(BACKOFF.saturating_mul(1 << (tries - 1)));
             let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
-            if retry && tries <= RETRIES && wait <= MAX_RETRY_WAIT {
+            let retryable = status == 429 || (500..=599).contains(&status);
+            let in_time = started.elapsed().saturating_add(wait) < self.timeout;
+            if retry && retryable && tries <= RETRIES && wait <= MAX_RETRY_WAIT && in_time {
                 std::thread::sleep(wait);
                 continue;
             }
-            break (status, body);
+            break (status, body, asked);
         };
         match status {
             200 => body.map_err(|e| self.transport(e)),
             401 | 403 if keyed => Err(Error::BadKey { status }),
-            429 => Err(Error::RateLimited { tries }),
+            429 => Err(Error::RateLimited { tries, retry_after: asked }),
+            500..=599 if tries > 1 => Err(Error::Overloaded { status, tries }),
             // Scrubbed whole, then cut: a cut first could leave part of the key.
             _ => {
                 let body = self.scrub(String::from_utf8_lossy(&body.unwrap_or_default()).into_owned());
@@ -306,6 +332,18 @@ impl WebApi {
         match &self.key {
             Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<key>"),
             _ => text,
+        }
+    }
+}
+
+/// A wait in words: the API's, or a minute.
+struct Wait(Option<Duration>);
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(wait) => write!(f, "{} s (as it asked)", wait.as_secs()),
+            None => write!(f, "a minute"),
         }
     }
 }

@@ -158,7 +158,9 @@ impl<T> IntoIterator for Listing<T> {
 }
 
 /// Reads a `GetServerList` reply body: `{"response": {"servers": [...]}}`, where an empty
-/// list may come as `{"response": {}}`.
+/// list may come as `{"response": {}}`. (It knows no limit: compare the count with the
+/// one asked yourself; [`WebApi::server_list`](super::WebApi::server_list) sets
+/// [`Listing::limit_reached`].)
 ///
 /// ```
 /// use a2s_query::web_api::parse_server_list;

@@ -49,7 +49,7 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
     let from_list: Box<dyn Iterator<Item = SocketAddr> + Send> = match list {
         None => Box::new(std::iter::empty()),
         Some((label, reader)) => {
-            let lines = LossyLines { reader, shared: Arc::clone(shared), label: label.clone(), number: 0 };
+            let lines = LossyLines { reader, shared: Arc::clone(shared), label: Some(label.clone()), number: 0 };
             let shared = Arc::clone(shared);
             Box::new(a2s_query::addresses(lines, move |b| {
                 warn(&format!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error));
@@ -75,7 +75,8 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
 struct LossyLines {
     reader: Box<dyn BufRead + Send>,
     shared: Shared,
-    label: String,
+    /// The list's name for its warnings; none for a quiet read (counting).
+    label: Option<String>,
     number: usize,
 }
 
@@ -106,11 +107,14 @@ impl Iterator for LossyLines {
 
     fn next(&mut self) -> Option<String> {
         let mut line = Vec::new();
-        let read = (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line);
+        // (Room for the line and its CR LF: a longer read is a longer line.)
+        let read = (&mut self.reader).take(MAX_LINE as u64 + 2).read_until(b'\n', &mut line);
+        let text = |line: &[u8]| String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']).to_string();
         let result = match read {
             Ok(0) => return None,
-            Ok(_) if line.len() > MAX_LINE && line.last() != Some(&b'\n') => self.skip_line().map(|()| None),
-            Ok(_) => Ok(Some(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_string())),
+            Ok(_) if line.last() != Some(&b'\n') && line.len() > MAX_LINE => self.skip_line().map(|()| None),
+            Ok(_) if text(&line).len() > MAX_LINE => Ok(None),
+            Ok(_) => Ok(Some(text(&line))),
             Err(e) => Err(e),
         };
         self.number += 1;
@@ -118,7 +122,9 @@ impl Iterator for LossyLines {
             Ok(Some(text)) => Some(text),
             Ok(None) => {
                 let why = "a line longer than any address: not one";
-                warn(&format!("a2s: {}:{}: {why} (over {MAX_LINE} bytes)", self.label, self.number));
+                if let Some(label) = &self.label {
+                    warn(&format!("a2s: {label}:{}: {why} (over {MAX_LINE} bytes)", self.number));
+                }
                 let text = format!("line {} (over {MAX_LINE} bytes)", self.number);
                 update(&self.shared, |p| p.bad.push((text, Error::InvalidInput(why))));
                 // (Blank, so the lines after keep their numbers.)
@@ -137,11 +143,14 @@ impl Iterator for LossyLines {
 /// but a regular file (a pipe, `/dev/stdin`, `<(a2s list ...)`), which a second read
 /// would use up: the bar then runs without a total.
 pub fn count(path: &str) -> Option<u64> {
-    if path == "-" || !std::fs::metadata(path).ok()?.is_file() {
+    // (A descriptor's name, /dev/stdin or /dev/fd/N, may share its read position with
+    // the run's own read on some systems, even when it names a regular file.)
+    let shared_position = path.starts_with("/dev/") || path.starts_with("/proc/");
+    if path == "-" || shared_position || !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
     let reader = io::BufReader::new(std::fs::File::open(path).ok()?);
-    let lines = LossyLines { reader: Box::new(reader), shared: Shared::default(), label: String::new(), number: 0 };
+    let lines = LossyLines { reader: Box::new(reader), shared: Shared::default(), label: None, number: 0 };
     Some(lines.filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count() as u64)
 }
 
@@ -168,6 +177,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A line of exactly `MAX_LINE` bytes is read, with LF or CR LF, and one byte more
+    /// is not; a last line without a newline too.
+    #[test]
+    fn the_line_cap_counts_the_line_not_its_end() {
+        let read = |text: Vec<u8>| {
+            let shared = Shared::default();
+            let reader = Box::new(io::BufReader::new(io::Cursor::new(text)));
+            let lines = LossyLines { reader, shared: Arc::clone(&shared), label: None, number: 0 };
+            let got: Vec<usize> = lines.map(|l| l.len()).collect();
+            (got, update(&shared, |p| p.bad.len()))
+        };
+        let line = |n: usize, end: &[u8]| [vec![b'a'; n], end.to_vec()].concat();
+        assert_eq!(read(line(MAX_LINE, b"\n")), (vec![MAX_LINE], 0));
+        assert_eq!(read(line(MAX_LINE, b"\r\n")), (vec![MAX_LINE], 0));
+        assert_eq!(read(line(MAX_LINE, b"")), (vec![MAX_LINE], 0));
+        assert_eq!(read(line(MAX_LINE + 1, b"\r\n")), (vec![0], 1));
+        assert_eq!(read(line(MAX_LINE + 1, b"")), (vec![0], 1));
+    }
+
     /// A 10 MB line is an error naming its line, costs at most `MAX_LINE` bytes, and the
     /// lines after it keep their numbers.
     #[test]
@@ -179,7 +207,7 @@ mod tests {
         let lines = LossyLines {
             reader: Box::new(io::BufReader::new(io::Cursor::new(text))),
             shared: Arc::clone(&shared),
-            label: "list".into(),
+            label: Some("list".into()),
             number: 0,
         };
         let got: Vec<String> = lines.collect();

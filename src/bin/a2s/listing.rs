@@ -69,10 +69,18 @@ fn from_web_api(args: &ListArgs<'_>, out: &mut Out) -> Result<u8, Stop> {
     }
     if listing.limit_reached {
         let limit = args.limit.unwrap_or(WEB_API_DEFAULT_LIMIT);
-        warn(&format!(
-            "a2s: the list holds as many servers as its limit ({limit}): there may be more; \
-             narrow --filter (a map, a region, \\empty\\1) or raise --limit"
-        ));
+        let listed = listing.servers.len() + listing.skipped;
+        warn(&if listed as u64 >= u64::from(limit) {
+            format!(
+                "a2s: the list holds as many servers as its limit ({limit}): there may be more; \
+                 narrow --filter (a map, a region, \\empty\\1) or raise --limit"
+            )
+        } else {
+            format!(
+                "a2s: the list holds {listed} servers, what the Web API may give at most in one call: \
+                 there may be more; narrow --filter (a map, a region, \\empty\\1) and list each part"
+            )
+        });
     }
     Ok(skipped(listing.skipped))
 }
@@ -93,8 +101,10 @@ fn from_master(master: &str, args: &ListArgs<'_>, out: &mut Out) -> Result<u8, S
     }
     let walk = query.walk().map_err(|e| failed(master, &e))?;
     let limit = args.limit.map_or(usize::MAX, |n| n as usize);
+    let mut listed = 0;
     for item in walk.take(limit) {
         let addr = item.map_err(|e| failed(master, &e))?;
+        listed += 1;
         if args.json {
             let mut doc = Map::new();
             doc.insert("address".into(), Value::String(addr.to_string()));
@@ -102,6 +112,10 @@ fn from_master(master: &str, args: &ListArgs<'_>, out: &mut Out) -> Result<u8, S
         } else {
             out.line(&addr.to_string())?;
         }
+    }
+    if listed == limit {
+        // (Asking the master for more only to know would cost a page and its pace.)
+        warn(&format!("a2s: the list stopped at --limit {limit}: the master may have more"));
     }
     Ok(0)
 }
