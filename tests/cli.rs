@@ -753,6 +753,13 @@ fn list_as_json_lines_with_the_summary() {
     assert_eq!(lines[7]["bots"], Value::Null, "not sent: null");
     assert_eq!(api.requests()[0].param("limit"), Some("100"));
     assert_eq!(api.requests()[0].key(), Some(KEY));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("as many servers as its limit (100): there may be more"), "{err}");
+
+    // A list shorter than its limit is whole: nothing said.
+    let out = run_keyed(&["list", "--limit", "500", "--key", KEY, "--api-url", &api.base_url()], None);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 150);
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("there may be more"));
 }
 
 /// A wrong key fails with status 1 and a message about the key, which it never prints;
@@ -903,4 +910,41 @@ fn a_huge_list_line_is_an_error_named_by_its_number() {
     assert!(stdout.contains("cli test"), "the server before it answered: {stdout}");
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains(":2: a line longer than any address"), "{err}");
+}
+
+/// Bug: with the progress bar on (stderr a terminal, stdout not), `-f FIFO` read the
+/// pipe once to count its lines for the bar, which used it up: nothing was queried and
+/// the run exited 0. Run under `script` (a terminal for stderr); skipped where there is
+/// no `script` or `mkfifo`.
+#[test]
+fn a_list_from_a_fifo_is_read_once_with_the_bar_on() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let dir = std::env::temp_dir().join(format!("a2s-cli-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("list");
+    let out_file = dir.join("out.json");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    let script = Command::new("script").arg("--version").output();
+    if !made.is_ok_and(|s| s.success()) || !script.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: no mkfifo or script here");
+        return;
+    }
+    let writer = {
+        let (fifo, addr) = (fifo.clone(), addr.clone());
+        std::thread::spawn(move || std::fs::write(fifo, format!("{addr}\n")).unwrap())
+    };
+    let bin = env!("CARGO_BIN_EXE_a2s");
+    // (Under `timeout`: a run that read the pipe twice would wait for a writer forever.)
+    let inner = format!("timeout 20 {bin} info -f {} --json --timeout 3 > {}", fifo.display(), out_file.display());
+    let status = Command::new("script").args(["-qec", &inner, "/dev/null"]).stdout(Stdio::null()).status().unwrap();
+    if !writer.is_finished() {
+        // (The run never opened the pipe: free the writer.)
+        let _ = std::fs::read(&fifo);
+    }
+    writer.join().unwrap();
+    let json = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{status:?}");
+    assert!(json.contains("cli test"), "the listed server was queried: {json:?}");
 }
