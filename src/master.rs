@@ -2,11 +2,11 @@
 //! socket. Valve's own master stopped answering in 2025; community masters of mods and
 //! older engines still speak the protocol, so the caller names the master.
 
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::net::{self, IpVersion};
 use crate::proto::{Filter, MasterConfig, MasterWalk, Region};
 
 /// The largest reply page read: the largest UDP payload, so a page of any size is read
@@ -40,9 +40,7 @@ impl MasterQuery {
     /// # Errors
     /// [`Error::Resolve`] when the address does not resolve.
     pub fn new<A: ToSocketAddrs>(master: A) -> Result<Self> {
-        let master = master.to_socket_addrs().map_err(Error::Resolve)?.next().ok_or_else(|| {
-            Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
-        })?;
+        let master = net::pick(master.to_socket_addrs().map_err(Error::Resolve)?, IpVersion::V4, None)?;
         Ok(MasterQuery { master, config: MasterConfig::default(), filter: Filter::new() })
     }
 
@@ -91,11 +89,7 @@ impl MasterQuery {
     pub fn walk(&self) -> Result<MasterList> {
         let mut config = self.config.clone();
         config.filter = self.filter.render()?;
-        let local = match self.master {
-            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        };
-        let socket = UdpSocket::bind(local)?;
+        let socket = UdpSocket::bind(net::any_local(self.master))?;
         socket.connect(self.master)?;
         Ok(MasterList { socket, walk: MasterWalk::new(config, Instant::now()), buf: vec![0; PAGE_BUFFER], over: false })
     }

@@ -1,0 +1,268 @@
+//! The async client's task: one per runtime a client is used from. It owns the
+//! sockets and the timer and moves datagrams and time between them and the engine
+//! ([`Endpoint`]); everything about servers is the engine's.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ::tokio::io::Interest;
+use ::tokio::net::UdpSocket;
+use ::tokio::sync::{mpsc, oneshot};
+
+use crate::encoding::{TextBuf, TextDecoder};
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::net::{self, READ_BATCH, RECV_BUFFER};
+use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
+
+pub(super) const NO_IO: &str =
+    "the tokio runtime has no IO driver: build it with enable_all() (or enable_io() and enable_time())";
+pub(super) const NO_TIMERS: &str =
+    "the tokio runtime has no timers: build it with enable_all() (or enable_time() and enable_io())";
+/// What the current runtime lacks of what a driver needs, if anything: its time
+/// driver, its IO driver. (tokio panics on a timer or a socket without them, and has
+/// no way to ask: a probe of each is tried, once per runtime a client is used from; a
+/// probe that panics prints tokio's message, and under `panic = "abort"` aborts.)
+pub(super) fn runtime_lacks() -> Option<&'static str> {
+    if std::panic::catch_unwind(|| drop(::tokio::time::sleep(Duration::ZERO))).is_err() {
+        return Some(NO_TIMERS);
+    }
+    // (A probe that cannot be opened says nothing: the real socket will tell.)
+    let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
+    probe.set_nonblocking(true).ok()?;
+    let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| UdpSocket::from_std(probe).is_ok()));
+    registered.is_err().then_some(NO_IO)
+}
+
+/// Where an answer goes.
+#[derive(Debug)]
+pub(super) enum Waiter<S: TextBuf> {
+    /// One awaited query.
+    One(oneshot::Sender<AnyAnswer<S>>),
+    /// One address of a [`Many`], with its token and the address as given.
+    Many { tx: mpsc::UnboundedSender<(u64, SocketAddr, AnyAnswer<S>)>, token: u64, addr: SocketAddr },
+}
+
+#[derive(Debug)]
+pub(super) enum Command<S: TextBuf> {
+    /// A query, timed from `from` (the call) or, without it, from its first send.
+    Query {
+        token: u64,
+        addr: SocketAddr,
+        kind: Kind,
+        from: Option<Instant>,
+        waiter: Waiter<S>,
+    },
+    Cancel {
+        token: u64,
+    },
+}
+
+/// One socket, as tokio's (to wait for it) and as a second handle on the same socket
+/// (to read what is queued with a real system call: tokio's `try_recv_from` answers
+/// from what its reactor last saw, and a datagram it has not seen yet would be read
+/// only after the next request went out).
+struct Socket {
+    tokio: UdpSocket,
+    raw: std::net::UdpSocket,
+}
+
+/// The client's task on one runtime: its sockets, the engine, and who waits for what.
+pub(super) struct Driver<D: TextDecoder> {
+    endpoint: Endpoint<AnyQuery<D>, D>,
+    limits: Limits,
+    bind: Option<SocketAddr>,
+    v4: Option<Socket>,
+    v6: Option<Socket>,
+    /// The caller of each query the engine has, and each caller's query.
+    waiters: HashMap<QueryId, (u64, Waiter<D::Text>)>,
+    queries: HashMap<u64, QueryId>,
+    buf: Vec<u8>,
+}
+
+impl<D: TextDecoder> Driver<D>
+where
+    D::Text: Send,
+{
+    pub(super) fn new(config: EndpointConfig, decoder: D, bind: Option<SocketAddr>) -> Self {
+        Driver {
+            endpoint: Endpoint::new(config, decoder),
+            limits: config.exchange.limits,
+            bind,
+            v4: None,
+            v6: None,
+            waiters: HashMap::new(),
+            queries: HashMap::new(),
+            buf: vec![0; RECV_BUFFER],
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<D::Text>>) {
+        let mut open = true;
+        // One timer for the driver, moved to each next wake (not one made per turn).
+        let mut timer = std::pin::pin!(::tokio::time::sleep_until(::tokio::time::Instant::now()));
+        loop {
+            while open {
+                match commands.try_recv() {
+                    Ok(command) => self.command(command),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            let now = Instant::now();
+            if self.endpoint.poll_timeout().is_some_and(|wake| wake <= now) {
+                self.endpoint.handle_timeout(now);
+            }
+            self.transmit();
+            self.deliver();
+            if !open && self.waiters.is_empty() {
+                return;
+            }
+            let wake = self.endpoint.poll_timeout();
+            if wake.is_some_and(|w| w <= Instant::now()) {
+                continue;
+            }
+            let command = ::tokio::select! {
+                command = commands.recv(), if open => Some(command),
+                () = readable(self.v4.as_ref().map(|s| &s.tokio)) => None,
+                () = readable(self.v6.as_ref().map(|s| &s.tokio)) => None,
+                () = wait_until(timer.as_mut(), wake) => None,
+            };
+            match command {
+                Some(Some(command)) => self.command(command),
+                Some(None) => open = false,
+                None => {}
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command<D::Text>) {
+        match command {
+            Command::Query { token, addr, kind, from, waiter } => {
+                let id = match from {
+                    Some(from) => self.endpoint.push_at(addr, kind, from),
+                    None => self.endpoint.push_kind(addr, kind),
+                };
+                self.waiters.insert(id, (token, waiter));
+                self.queries.insert(token, id);
+            }
+            Command::Cancel { token } => {
+                if let Some(id) = self.queries.remove(&token) {
+                    self.waiters.remove(&id);
+                    self.endpoint.cancel(id, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Gives each finished query's answer to its caller (a caller gone meanwhile is no
+    /// one's loss).
+    fn deliver(&mut self) {
+        while let Some((id, _, answer)) = self.endpoint.poll_output() {
+            let Some((token, waiter)) = self.waiters.remove(&id) else { continue };
+            self.queries.remove(&token);
+            match waiter {
+                Waiter::One(tx) => {
+                    let _ = tx.send(answer);
+                }
+                Waiter::Many { tx, token, addr } => {
+                    let _ = tx.send((token, addr, answer));
+                }
+            }
+        }
+    }
+
+    /// Sends every request due, each after handing the engine what is queued: nothing
+    /// that came before a request went out may be read after it (it would look like
+    /// its answer).
+    fn transmit(&mut self) {
+        loop {
+            self.read_queued();
+            let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) else { break };
+            let sent = match self.socket_for(to) {
+                Ok(socket) => socket.raw.send_to(&request, to),
+                Err(e) => {
+                    self.endpoint.handle_send_error(to, e, Instant::now());
+                    continue;
+                }
+            };
+            match sent {
+                Ok(_) => {}
+                // A full send queue, say: as if lost on the way; the retries and the
+                // timeout deal with it, and the reads go on meanwhile.
+                Err(e) if net::is_transient(&e) => {}
+                Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
+            }
+        }
+    }
+
+    /// The socket of `to`'s family, opened on first use.
+    fn socket_for(&mut self, to: SocketAddr) -> Result<&Socket> {
+        let (slot, bind) = match to {
+            SocketAddr::V4(_) => (&mut self.v4, self.bind.filter(SocketAddr::is_ipv4)),
+            SocketAddr::V6(_) => (&mut self.v6, self.bind.filter(SocketAddr::is_ipv6)),
+        };
+        if let Some(socket) = slot {
+            return Ok(socket);
+        }
+        let (socket, _) = net::open_for(to, bind, &self.limits)?;
+        socket.set_nonblocking(true)?;
+        let raw = socket.try_clone()?;
+        let tokio = UdpSocket::from_std(socket)?;
+        Ok(slot.insert(Socket { tokio, raw }))
+    }
+
+    /// Hands every datagram queued on the sockets to the engine.
+    fn read_queued(&mut self) {
+        for v4 in [true, false] {
+            let socket = if v4 { self.v4.as_ref() } else { self.v6.as_ref() };
+            let Some(socket) = socket else { continue };
+            // First through tokio, which clears its readiness once the socket is empty
+            // (never losing a datagram that arrives meanwhile); then with a plain system
+            // call, for datagrams its reactor has not seen yet (they wake it later: a
+            // spurious wake at most).
+            for through_tokio in [true, false] {
+                for _ in 0..READ_BATCH {
+                    let read = if through_tokio {
+                        socket.tokio.try_io(Interest::READABLE, || socket.raw.recv_from(&mut self.buf))
+                    } else {
+                        socket.raw.recv_from(&mut self.buf)
+                    };
+                    match read {
+                        Ok((n, from)) => {
+                            let datagram = self.buf.get(..n).unwrap_or_default();
+                            self.endpoint.handle_datagram(from, datagram, Instant::now());
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        // An ICMP error from some server (Windows reports them on
+                        // unconnected sockets): the timers deal with it.
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn readable(socket: Option<&UdpSocket>) {
+    match socket {
+        Some(socket) => {
+            let _ = socket.readable().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_until(mut timer: std::pin::Pin<&mut ::tokio::time::Sleep>, wake: Option<Instant>) {
+    match wake {
+        Some(at) => {
+            if timer.deadline() != at.into() {
+                timer.as_mut().reset(at.into());
+            }
+            timer.await;
+        }
+        None => std::future::pending().await,
+    }
+}
