@@ -282,7 +282,7 @@ fn connection<'a>(
         Some(conn) => conn,
         None => {
             let (socket, recv_buffer) = net::open_for(target, bind, limits)?;
-            slot.insert(Connection { udp: Udp::looking_first(socket), peer: None, recv_buffer })
+            slot.insert(Connection { udp: Udp::new(socket), peer: None, recv_buffer })
         }
     };
     if conn.peer != Some(target) {

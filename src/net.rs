@@ -84,57 +84,40 @@ pub(crate) fn open(local: SocketAddr, dual_stack: bool, kernel_buffer: usize) ->
 }
 
 /// A blocking driver's socket: reads what is queued without waiting, or waits for one
-/// datagram.
-///
-/// Two ways to read what is queued: a socket that expects nothing there (a one-server
-/// client between calls) looks first, with one system call that takes nothing (a
-/// zero-length `MSG_PEEK | MSG_DONTWAIT`), and stays blocking: a poll is a look, a send
-/// and a receive. One that expects much (many servers at once) is switched to
-/// non-blocking for a run of reads, and back to wait.
+/// datagram. On unix the socket stays blocking: what is queued is looked for with one
+/// system call that takes nothing (a zero-length `MSG_PEEK | MSG_DONTWAIT`), so a poll
+/// is a look, a send and a receive. Elsewhere it is switched to non-blocking for the
+/// reads, and back to wait.
 #[derive(Debug)]
 pub(crate) struct Udp {
     pub(crate) socket: UdpSocket,
     nonblocking: bool,
-    /// Whether to look before reading what is queued (see above).
-    look_first: bool,
     /// The read timeout currently set.
     read_timeout: Option<Duration>,
 }
 
 impl Udp {
-    /// A socket that expects datagrams queued between its waits (many servers).
     pub(crate) fn new(socket: UdpSocket) -> Self {
-        Udp { socket, nonblocking: false, look_first: false, read_timeout: None }
-    }
-
-    /// A socket that seldom finds datagrams queued (one server, between calls).
-    pub(crate) fn looking_first(socket: UdpSocket) -> Self {
-        Udp { look_first: cfg!(unix), ..Udp::new(socket) }
-    }
-
-    /// Whether a datagram (or an error) is queued, without taking it or waiting.
-    #[cfg(unix)]
-    fn has_queued(&self) -> io::Result<bool> {
-        let socket = socket2::SockRef::from(&self.socket);
-        match socket.recv_with_flags(&mut [], libc::MSG_PEEK | libc::MSG_DONTWAIT) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn has_queued(&self) -> io::Result<bool> {
-        Ok(true)
+        Udp { socket, nonblocking: false, read_timeout: None }
     }
 
     /// One datagram already queued, if any, without waiting. An ICMP error queued for
     /// an earlier send (a closed port) comes back as its error.
+    #[cfg(unix)]
     pub(crate) fn recv_queued(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
-        if self.look_first {
+        let look = socket2::SockRef::from(&self.socket).recv_with_flags(&mut [], libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        match look {
             // (Blocking, but something is there: the read returns at once.)
-            return if self.has_queued()? { self.socket.recv_from(buf).map(Some) } else { Ok(None) };
+            Ok(_) => self.socket.recv_from(buf).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+
+    /// One datagram already queued, if any, without waiting. An ICMP error queued for
+    /// an earlier send (a closed port) comes back as its error.
+    #[cfg(not(unix))]
+    pub(crate) fn recv_queued(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         if !self.nonblocking {
             self.socket.set_nonblocking(true)?;
             self.nonblocking = true;

@@ -422,6 +422,22 @@ pub enum AnyAnswer<S: TextBuf = String> {
     All(Answers<S>),
 }
 
+impl<S: TextBuf> AnyAnswer<S> {
+    /// The answer of a query of `kind` that failed with `error` (each part, for
+    /// [`Kind::All`]).
+    pub fn failed(kind: Kind, error: Error) -> Self {
+        match kind {
+            Kind::Info => AnyAnswer::Info(Err(error)),
+            Kind::Players => AnyAnswer::Players(Err(error)),
+            Kind::Rules => AnyAnswer::Rules(Err(error)),
+            Kind::ArmaRules => AnyAnswer::ArmaRules(Err(error)),
+            Kind::All => {
+                AnyAnswer::All(Answers { info: Err(error.clone()), players: Err(error.clone()), rules: Err(error) })
+            }
+        }
+    }
+}
+
 /// Runs `$body` on the job inside, whatever its kind.
 macro_rules! each {
     ($query:expr, $e:ident => $body:expr) => {
@@ -487,13 +503,7 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
         each!(self, e => Job::recycle(e))
     }
     fn timed_out(kind: Kind, config: ExchangeConfig) -> AnyAnswer<D::Text> {
-        match kind {
-            Kind::Info => AnyAnswer::Info(Err(silence(config))),
-            Kind::Players => AnyAnswer::Players(Err(silence(config))),
-            Kind::Rules => AnyAnswer::Rules(Err(silence(config))),
-            Kind::ArmaRules => AnyAnswer::ArmaRules(Err(silence(config))),
-            Kind::All => AnyAnswer::All(AllQueries::<D>::timed_out((), config)),
-        }
+        AnyAnswer::failed(kind, silence(config))
     }
 }
 

@@ -427,7 +427,7 @@ where
             }
         }
         if let Some((addr, e)) = self.failed.pop_front() {
-            return Some((addr, T::from_answer(error_answer(T::KIND, e))));
+            return Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, e))));
         }
         if self.under_way.is_empty() {
             return None;
@@ -444,19 +444,9 @@ where
             () = inbox.closed() => {
                 let token = *self.under_way.keys().next()?;
                 let addr = self.under_way.remove(&token)?;
-                Some((addr, T::from_answer(error_answer(T::KIND, driver_gone()))))
+                Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone()))))
             }
         }
-    }
-}
-
-/// An answer of `kind` that is `error`.
-fn error_answer<S: TextBuf>(kind: Kind, error: Error) -> AnyAnswer<S> {
-    match kind {
-        Kind::Players => AnyAnswer::Players(Err(error)),
-        Kind::Rules => AnyAnswer::Rules(Err(error)),
-        Kind::ArmaRules => AnyAnswer::ArmaRules(Err(error)),
-        _ => AnyAnswer::Info(Err(error)),
     }
 }
 
