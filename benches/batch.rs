@@ -10,11 +10,17 @@
 //!   time against `timeout + datagrams / rate`.
 //! - `latency`: every reply held 50 ms by the farm; the batch over 1 000 servers against
 //!   a sequential loop over 100 (scaled).
+//! - `schedule`: the wall time's floor. 10 000 servers (15% silent, 2% losing their
+//!   first reply), timeout 2 s, retries 2, 20 000 datagrams/s, window 4 096, with no
+//!   reply delay and with 50 ms: against `servers / rate + timeout` (every first
+//!   contact out as early as the rate allows, the last silent one's timeout after).
 //! - drops: the kernel's count of datagrams dropped at the batch's socket
 //!   (`/proc/net/udp{,6}`, Linux), for each run.
 //!
 //! Runs seconds long are timed as wholes (criterion's sampling is for microseconds).
-//! `A2S_BENCH_QUICK=1` runs smaller farms.
+//! `A2S_BENCH_QUICK=1` runs smaller farms; a filter argument (`cargo bench --bench
+//! batch -- schedule`) runs only the sections whose names contain it (`throughput`,
+//! `dead`, `latency`, `schedule`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -111,13 +117,31 @@ fn report(name: &str, run: &Run, baseline: Option<&Run>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is ignored: this runs as one.
+    // `cargo bench` passes `--bench`; any other argument picks sections by name.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let run = |section: &str| filter.is_empty() || filter.iter().any(|f| section.contains(f.as_str()));
     let quick = std::env::var("A2S_BENCH_QUICK").is_ok_and(|v| v == "1");
     let (small, large) = if quick { (200, 1_000) } else { (1_000, 10_000) };
     let timeout = Duration::from_secs(2);
+    if run("throughput") {
+        throughput(small, large, timeout);
+    }
+    if run("dead") {
+        dead(large);
+    }
+    if run("latency") {
+        latency(small, timeout);
+    }
+    if run("schedule") {
+        schedule(large);
+    }
+}
+
+/// One batch and one async client against farms of `small` and `large` servers, at
+/// several rates, windows and buffers, against a sequential loop.
+fn throughput(small: usize, large: usize, timeout: Duration) {
     // No challenge reuse: every query pays the challenge round trip, as a first poll does.
     let fresh_client = || Client::builder().timeout(timeout).reuse_challenges(false).build();
-
     // Baseline: a loop over one Client against one blocking responder, the fastest a
     // loop gets (no farm between), counted per query.
     let single = responder(0).spawn("127.0.0.1:0").unwrap();
@@ -164,8 +188,10 @@ fn main() {
         let run = batch_run(&mut batch, &addrs);
         report(&format!("batch, farm of {n}, unlimited, {} KiB buffer", buffer / 1024), &run, Some(&floor));
     }
+}
 
-    // 10% dead: silent servers, each waiting out its timeout side by side.
+/// 10% dead: silent servers, each waiting out its timeout side by side.
+fn dead(large: usize) {
     {
         let n = large;
         let timeout = Duration::from_secs(1);
@@ -188,8 +214,11 @@ fn main() {
             report(&format!("batch, {n} servers, 10% dead, 1 s, {rate}/s, window {window}"), &run, None);
         }
     }
+}
 
-    // Latency hiding: every reply held 50 ms.
+/// Latency hiding: every reply held 50 ms.
+fn latency(small: usize, timeout: Duration) {
+    let fresh_client = || Client::builder().timeout(timeout).reuse_challenges(false).build();
     {
         let delay = Duration::from_millis(50);
         let farm = Farm::new().delay(delay).spawn_loopback(small, |i| (responder(i), Fault::None)).unwrap();
@@ -201,5 +230,44 @@ fn main() {
         let mut batch = Batch::builder().timeout(timeout).send_rate(0).build().unwrap();
         let run = batch_run(&mut batch, &addrs);
         report(&format!("batch, 50 ms replies, {small} servers"), &run, Some(&seq));
+    }
+}
+
+/// The schedule against its floor: when the last silent server's timeout can end.
+fn schedule(n: usize) {
+    let (timeout, rate) = (Duration::from_secs(2), 20_000);
+    let floor = Duration::from_secs_f64(n as f64 / f64::from(rate)) + timeout;
+    println!("schedule: floor servers/rate + timeout = {:.3} s", floor.as_secs_f64());
+    for (delay, window) in [0, 50].into_iter().flat_map(|ms| [(Duration::from_millis(ms), 4_096), (Duration::from_millis(ms), n)]) {
+        let fault = |i: usize| match i % 100 {
+            0..=14 => Fault::Silent,
+            15 | 16 => Fault::LoseFirst(1),
+            _ => Fault::None,
+        };
+        let farm = Farm::new().delay(delay).spawn_loopback(n, |i| (responder(i), fault(i))).unwrap();
+        let answerable = (0..n).filter(|&i| fault(i) != Fault::Silent).count();
+        let mut batch =
+            Batch::builder().timeout(timeout).retries(2).send_rate(rate).max_in_flight(window).build().unwrap();
+        batch.forget_challenges();
+        let port = batch.local_addr().unwrap().port();
+        let before = drops(port);
+        let started = Instant::now();
+        let mut seen = std::collections::HashMap::new();
+        let mut answered = 0;
+        for (addr, result) in batch.info(farm.addrs().iter().copied()) {
+            *seen.entry(addr).or_insert(0) += 1;
+            answered += usize::from(result.is_ok());
+        }
+        let elapsed = started.elapsed();
+        let once = farm.addrs().iter().all(|a| seen.get(a) == Some(&1)) && seen.len() == n;
+        println!(
+            "schedule, {n} servers, {} ms replies, window {window}: {:.3} s ({:.3}x the floor), {answered} of {answerable} \
+             answerable answered ({:.2}%), each address once: {once}, drops {}",
+            delay.as_millis(),
+            elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() / floor.as_secs_f64(),
+            100.0 * answered as f64 / answerable as f64,
+            drops(port) - before
+        );
     }
 }

@@ -171,14 +171,19 @@ macro_rules! address_options {
 macro_rules! pacing_options {
     () => {
         /// Most servers under way at once; more wait their turn. Default 512; memory
-        /// grows with it.
+        /// grows with it. For the shortest wall time over a long list with silent
+        /// servers, let it hold what the rate sends in one timeout (`send_rate` ×
+        /// timeout): each silent server keeps its place for the whole timeout, and a
+        /// full window holds new servers back. First contacts go before follow-ups,
+        /// so every timeout starts as early as the rate allows.
         pub fn max_in_flight(mut self, servers: usize) -> Self {
             self.options.endpoint.max_in_flight = servers.max(1);
             self
         }
 
         /// Most datagrams sent per second (first requests, challenge answers and retries
-        /// alike); 0 for no cap. Default 2 000.
+        /// alike; first requests first, a follow-up waiting a quarter of the timeout at
+        /// most); 0 for no cap. Default 2 000.
         pub fn send_rate(mut self, per_second: u32) -> Self {
             self.options.endpoint.send_rate = per_second;
             self

@@ -18,6 +18,7 @@ use a2s_query::proto::{
 use a2s_query::{Encoding, Error, Stray};
 
 const C1: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
+const C2: Challenge = Challenge([0x55, 0x66, 0x77, 0x08]);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -205,17 +206,28 @@ fn the_send_rate_spaces_sends_after_a_short_burst() {
     assert_eq!(sends(&mut e, t0 + ms(400)).len(), 5);
 }
 
+/// With the rate the limit, first contacts go before follow-ups (every silent server's
+/// timeout starts as early as it can), until the oldest follow-up has waited a quarter
+/// of the timeout.
 #[test]
-fn answers_to_challenges_go_before_new_servers() {
+fn first_contacts_go_before_follow_ups_that_waited_less_than_a_quarter_timeout() {
     let t0 = Instant::now();
-    let mut e: InfoEndpoint = Endpoint::new(config(100, 250, 10_000), Encoding::Utf8);
-    for i in 0..10 {
+    // 250 a second (4 ms apart, a burst of 5), timeout 40 ms: a follow-up waits 10 ms at most.
+    let mut e: InfoEndpoint = Endpoint::new(config(100, 250, 40), Encoding::Utf8);
+    for i in 0..20 {
         e.push(addr(i));
     }
     assert_eq!(sends(&mut e, t0).len(), 5);
     e.handle_datagram(addr(3), &challenge(C1), t0 + ms(1));
-    assert_eq!(sends(&mut e, t0 + ms(4)), [(addr(3), Query::Info(Some(C1)))]);
-    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(5), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(4)), [(addr(5), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(6), Query::Info(None))]);
+    e.handle_datagram(addr(4), &challenge(C2), t0 + ms(9));
+    // Server 3's answer has waited 11 ms: it goes; then first contacts again, until
+    // server 4's answer has waited its 10 ms too.
+    assert_eq!(sends(&mut e, t0 + ms(12)), [(addr(3), Query::Info(Some(C1)))]);
+    assert_eq!(sends(&mut e, t0 + ms(16)), [(addr(7), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(20)), [(addr(4), Query::Info(Some(C2)))]);
+    assert_eq!(sends(&mut e, t0 + ms(24)), [(addr(8), Query::Info(None))]);
 }
 
 #[test]
@@ -535,15 +547,16 @@ fn a_later_query_of_all_is_timed_from_its_own_send() {
     e.push(addr(2));
     assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
     e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(1));
-    // The players query waits for the rate; it goes before server 2's first request.
+    // The players query waits for the rate, and for server 2's first contact.
     assert!(sends(&mut e, t0 + ms(1)).is_empty());
-    assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(1), Query::Players(Challenge::REQUEST))]);
-    assert_eq!(sends(&mut e, t0 + ms(50)), [(addr(2), Query::Info(None))]);
-    e.handle_timeout(t0 + ms(1001));
-    assert!(output(&mut e).is_none(), "players was sent at 25 ms: its timeout ends at 1025 ms");
-    e.handle_timeout(t0 + ms(1025));
+    assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(2), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(50)), [(addr(1), Query::Players(Challenge::REQUEST))]);
+    e.handle_timeout(t0 + ms(1049));
+    assert_eq!(outputs(&mut e).iter().map(|(a, _)| *a).collect::<Vec<_>>(), [addr(2)], "server 2 timed out at 1025 ms");
+    assert!(output(&mut e).is_none(), "players was sent at 50 ms: its timeout ends at 1050 ms");
+    e.handle_timeout(t0 + ms(1050));
     // (After the players request's drain.)
-    let drained = t0 + ms(1025) + DRAIN_FLOOR;
+    let drained = t0 + ms(1050) + DRAIN_FLOOR;
     e.handle_timeout(drained);
     assert_eq!(sends(&mut e, drained), [(addr(1), Query::Rules(Challenge::REQUEST))]);
 }

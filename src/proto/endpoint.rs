@@ -43,7 +43,8 @@ pub struct EndpointConfig {
     /// Default [`DEFAULT_MAX_IN_FLIGHT`].
     pub max_in_flight: usize,
     /// Most datagrams sent per second, first requests, challenge answers and retries
-    /// alike; 0 for no cap. Default [`DEFAULT_SEND_RATE`].
+    /// alike (first requests first; a follow-up waits a quarter of the timeout at
+    /// most); 0 for no cap. Default [`DEFAULT_SEND_RATE`].
     pub send_rate: u32,
 }
 
@@ -219,9 +220,10 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// The server of each query not yet given out.
     by_id: HashMap<QueryId, usize, BuildHasherDefault<IdHasher>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-    /// Admitted servers with a request due (sent first).
-    ready: VecDeque<(usize, u32)>,
-    /// Admitted servers whose front query has not sent yet.
+    /// Admitted servers with a follow-up due (a challenge answer, a retry), since when.
+    ready: VecDeque<(usize, u32, Instant)>,
+    /// Admitted servers whose front query has not sent yet (sent first: see
+    /// [`Endpoint::next_to_send`]).
     fresh: VecDeque<(usize, u32)>,
     /// Servers with queries, waiting for a place in the window.
     waiting: VecDeque<(usize, u32)>,
@@ -376,7 +378,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             return None;
         }
         let timeout = self.config.exchange.timeout;
-        while let Some((index, generation)) = self.ready.pop_front().or_else(|| self.fresh.pop_front()) {
+        while let Some((index, generation)) = self.next_to_send(now) {
             let Some(server) = self.slot(index, generation) else { continue };
             server.in_send_queue = false;
             if !server.admitted {
@@ -400,6 +402,28 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             }
         }
         None
+    }
+
+    /// The server whose request goes next: first contacts before follow-ups, unless the
+    /// oldest follow-up has waited a quarter of the timeout.
+    ///
+    /// When the rate is the limit, the wall time of a run is set by its last first
+    /// contact: a server that never answers ends a timeout after it. Sending first
+    /// contacts first starts every such timeout as early as the rate allows (10 000
+    /// servers at 20 000 a second: all asked within 0.5 s), while the follow-ups (the
+    /// request after a challenge, a retry) of servers already answering wait, within
+    /// their own timeout, which counts from their first send. The window bounds the
+    /// first contacts queued, and the age cap the wait of a follow-up, so neither kind
+    /// starves.
+    fn next_to_send(&mut self, now: Instant) -> Option<(usize, u32)> {
+        let patience = self.config.exchange.timeout / 4;
+        let overdue = self.ready.front().is_some_and(|&(_, _, since)| now.saturating_duration_since(since) >= patience);
+        let follow_up = |ready: &mut VecDeque<(usize, u32, Instant)>| ready.pop_front().map(|(i, g, _)| (i, g));
+        if overdue {
+            follow_up(&mut self.ready).or_else(|| self.fresh.pop_front())
+        } else {
+            self.fresh.pop_front().or_else(|| follow_up(&mut self.ready))
+        }
     }
 
     /// When to call [`Endpoint::handle_timeout`] (or poll for a send the rate held
@@ -604,7 +628,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             server.in_send_queue = true;
             let entry = (index, server.generation);
             if server.job.is_some() {
-                self.ready.push_back(entry);
+                self.ready.push_back((index, server.generation, now));
             } else {
                 self.fresh.push_back(entry);
             }
