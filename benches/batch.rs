@@ -238,7 +238,9 @@ fn schedule(n: usize) {
     let (timeout, rate) = (Duration::from_secs(2), 20_000);
     let floor = Duration::from_secs_f64(n as f64 / f64::from(rate)) + timeout;
     println!("schedule: floor servers/rate + timeout = {:.3} s", floor.as_secs_f64());
-    for (delay, window) in [0, 50].into_iter().flat_map(|ms| [(Duration::from_millis(ms), 4_096), (Duration::from_millis(ms), n)]) {
+    for (delay, window) in
+        [0, 50].into_iter().flat_map(|ms| [(Duration::from_millis(ms), 4_096), (Duration::from_millis(ms), n)])
+    {
         let fault = |i: usize| match i % 100 {
             0..=14 => Fault::Silent,
             15 | 16 => Fault::LoseFirst(1),

@@ -81,6 +81,8 @@ impl<D: TextDecoder> BatchBuilder<D> {
             },
         };
         let dual = socket.local_addr()?.is_ipv6();
+        // A closed port is told at once where the OS says which server it concerns.
+        net::report_unreachable(&socket);
         Ok(Batch {
             endpoint: Endpoint::new(options.endpoint, options.decoder),
             udp: Udp::new(socket),
@@ -143,7 +145,11 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// with the others: a run takes about `timeout + datagrams / send_rate` (an info query
 /// is two datagrams with its challenge), as long as the window holds the dead servers
 /// of one timeout's sending (about `send_rate / 2 × dead share × timeout`); past that
-/// they are waited for in waves of `max_in_flight`. The batch keeps one engine from
+/// they are waited for in waves of `max_in_flight`. A closed port (nothing listens:
+/// the host answers ICMP "port unreachable") ends as [`Error::Io`] of kind
+/// `ConnectionRefused` in about a round trip on Linux, which says which server the
+/// report concerns, as the blocking [`Client`](crate::Client) tells it everywhere;
+/// elsewhere it costs its timeout. The batch keeps one engine from
 /// run to run: what each server taught it (its challenge, its round trip) and what it
 /// still owes (see [`Endpoint`]'s staleness rules) carry over.
 ///
@@ -248,7 +254,7 @@ impl<D: TextDecoder> Batch<D> {
     }
 
     /// Sends one request; a transient failure (a full send queue) is taken as a loss.
-    fn send(&self, to: SocketAddr, request: &[u8]) -> Result<()> {
+    fn send(&mut self, to: SocketAddr, request: &[u8]) -> Result<()> {
         let to = match to {
             // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
             SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
@@ -260,7 +266,8 @@ impl<D: TextDecoder> Batch<D> {
             }
             other => other,
         };
-        match self.udp.socket.send_to(request, to) {
+        let endpoint = &mut self.endpoint;
+        match net::send_to(&self.udp.socket, request, to, |heard| heard.hand_to(endpoint)) {
             Ok(_) => Ok(()),
             // As if the datagram were lost on the way: the retries and timeout deal with it.
             Err(e) if net::is_transient(&e) => Ok(()),
@@ -273,11 +280,9 @@ impl<D: TextDecoder> Batch<D> {
     /// answer). Whether the socket failed.
     fn hand_in_queued(&mut self) -> bool {
         let endpoint = &mut self.endpoint;
-        // (An ICMP error from some server, which Windows reports on unconnected sockets,
-        // is consumed: the timers deal with it.)
-        let read = self
-            .udp
-            .read_queued(&mut self.buf, |datagram, from| endpoint.handle_datagram(from, datagram, Instant::now()));
+        // (An ICMP error ends the query it concerns where the OS tells which (Linux);
+        // elsewhere it is consumed, and the timers deal with it.)
+        let read = self.udp.read_queued(&mut self.buf, |heard| heard.hand_to(endpoint));
         read.is_err()
     }
 }
@@ -386,9 +391,14 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
                     let datagram = batch.buf.get(..n).unwrap_or_default();
                     batch.endpoint.handle_datagram(from, datagram, Instant::now());
                 }
-                // The wait ran out; or an ICMP error from an unknown server: the timers
-                // deal with both.
-                Err(e) if net::is_timeout(&e) || net::is_icmp(&e) => {}
+                // An ICMP error: which server it concerns is told where the OS says it
+                // (Linux); elsewhere the timers deal with it.
+                Err(e) if net::is_icmp(&e) => {
+                    let endpoint = &mut batch.endpoint;
+                    batch.udp.take_unreachable(&mut |heard| heard.hand_to(endpoint));
+                }
+                // The wait ran out.
+                Err(e) if net::is_timeout(&e) => {}
                 Err(_) => std::thread::sleep(IDLE_WAIT),
             }
         }

@@ -229,8 +229,7 @@ impl<D: TextDecoder> Client<D> {
         // Whatever is queued came before this call's request: in before it goes out,
         // it is owed to an earlier call (or stray), never this one's answer.
         let endpoint = &mut self.endpoint;
-        conn.udp
-            .read_queued(&mut self.buf, |datagram, from| endpoint.handle_datagram(from, datagram, Instant::now()))?;
+        conn.udp.read_queued(&mut self.buf, |heard| heard.hand_to(endpoint))?;
         self.endpoint.push_at(target, kind, started);
         drive(&mut self.endpoint, target, conn, &mut self.buf)
     }

@@ -4,12 +4,17 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::proto::{Endpoint, Job};
+use crate::TextDecoder;
+
+#[cfg(target_os = "linux")]
+mod unreachable;
 
 /// Receive buffer: the largest UDP payload there is, so no datagram is ever cut
 /// (Rust servers send single datagrams up to ~64 KiB; DayZ sends 2.5 KB unsplit).
@@ -83,6 +88,66 @@ pub(crate) fn open(local: SocketAddr, dual_stack: bool, kernel_buffer: usize) ->
     Ok((socket.into(), granted))
 }
 
+/// Asks the OS to say which destination each ICMP "unreachable" concerns, for an
+/// unconnected socket (Linux: its error queue); elsewhere nothing changes.
+pub(crate) fn report_unreachable(socket: &UdpSocket) {
+    #[cfg(target_os = "linux")]
+    unreachable::enable(socket);
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
+/// Hands `take` each destination the OS reported unreachable (a closed port: the
+/// error is `ConnectionRefused`) since the last call, for a socket set up with
+/// [`report_unreachable`]; elsewhere nothing.
+pub(crate) fn take_unreachable(socket: &UdpSocket, take: impl FnMut(SocketAddr, io::Error)) {
+    #[cfg(target_os = "linux")]
+    unreachable::read(socket, take);
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, take);
+}
+
+/// Most tries of a send the OS fails with errors of earlier datagrams.
+const SEND_TRIES: usize = 4;
+
+/// Sends `datagram` to `to` on an unconnected socket. The OS may fail a send with the
+/// ICMP error of an earlier datagram, to another server (Linux, with
+/// [`report_unreachable`]): that is handed to `take` as the reports say, and the send
+/// tried again (a few times, then taken as lost on the way: `WouldBlock`).
+pub(crate) fn send_to(
+    socket: &UdpSocket,
+    datagram: &[u8],
+    to: SocketAddr,
+    mut take: impl FnMut(Heard<'_>),
+) -> io::Result<usize> {
+    for _ in 0..SEND_TRIES {
+        match socket.send_to(datagram, to) {
+            Err(e) if is_icmp(&e) => take_unreachable(socket, |at, e| take(Heard::Unreachable(at, e))),
+            sent => return sent,
+        }
+    }
+    Err(io::ErrorKind::WouldBlock.into())
+}
+
+/// What a read brought in.
+#[derive(Debug)]
+pub(crate) enum Heard<'a> {
+    /// A datagram and its source.
+    Datagram(&'a [u8], SocketAddr),
+    /// The OS's word that a destination cannot be reached ([`take_unreachable`]).
+    Unreachable(SocketAddr, io::Error),
+}
+
+impl Heard<'_> {
+    /// Hands it to the engine, as of now.
+    pub(crate) fn hand_to<J: Job<D>, D: TextDecoder>(self, endpoint: &mut Endpoint<J, D>) {
+        match self {
+            Heard::Datagram(datagram, from) => endpoint.handle_datagram(from, datagram, Instant::now()),
+            Heard::Unreachable(to, e) => endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
+        }
+    }
+}
+
 /// A blocking driver's socket: reads what is queued without waiting, or waits for one
 /// datagram. On unix the socket stays blocking: what is queued is looked for with one
 /// system call that takes nothing (a zero-length `MSG_PEEK | MSG_DONTWAIT`), so a poll
@@ -129,18 +194,26 @@ impl Udp {
         }
     }
 
-    /// Hands `take` every datagram queued (at most [`READ_BATCH`]), without waiting.
-    /// ICMP errors of earlier sends are consumed; another error ends the reading.
-    pub(crate) fn read_queued(&mut self, buf: &mut [u8], mut take: impl FnMut(&[u8], SocketAddr)) -> io::Result<()> {
+    /// Hands `take` every datagram queued (at most [`READ_BATCH`]), without waiting,
+    /// and the destinations reported unreachable meanwhile. An ICMP error of an earlier
+    /// send is consumed; another error ends the reading.
+    pub(crate) fn read_queued(&mut self, buf: &mut [u8], mut take: impl FnMut(Heard<'_>)) -> io::Result<()> {
         for _ in 0..READ_BATCH {
             match self.recv_queued(buf) {
-                Ok(Some((n, from))) => take(buf.get(..n).unwrap_or_default(), from),
+                Ok(Some((n, from))) => take(Heard::Datagram(buf.get(..n).unwrap_or_default(), from)),
                 Ok(None) => break,
-                Err(e) if is_icmp(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_icmp(&e) => self.take_unreachable(&mut take),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Hands `take` the destinations reported unreachable ([`take_unreachable`]): call
+    /// it when a receive failed with an ICMP error.
+    pub(crate) fn take_unreachable(&self, take: &mut impl FnMut(Heard<'_>)) {
+        take_unreachable(&self.socket, |to, e| take(Heard::Unreachable(to, e)));
     }
 
     /// Waits at most `wait` for one datagram.

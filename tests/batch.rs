@@ -87,11 +87,12 @@ fn farm(v4: usize, v6: usize) -> (RunningFarm, HashMap<SocketAddr, usize>) {
     (running, index)
 }
 
-/// A dead server: a socket that is never read, kept open so that no other test can
-/// be given its port (a closed port would do, until a test binds it).
+/// A dead server: a socket that is never read, on every local address (so the port
+/// is silent on all of 127.0.0.0/8, not refused), kept open so that no other test can
+/// be given its port; its address on 127.0.0.1.
 fn dead_server() -> (UdpSocket, SocketAddr) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
+    let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+    let addr = loopback_v4(0, s.local_addr().unwrap().port());
     (s, addr)
 }
 
@@ -375,4 +376,42 @@ fn a_slow_source_in_a_feed_does_not_time_out_the_servers_already_asked() {
     assert_eq!(first_info.name(), "first");
     assert!(first_info.ping() < timeout, "the ping is the round trip, not the source's wait: {:?}", first_info.ping());
     assert_eq!(got[&b].as_ref().unwrap().name(), "second");
+}
+
+/// Closed ports (bound, then closed) on an address no other test uses; ports of the
+/// families this machine has.
+#[cfg(target_os = "linux")]
+fn closed_ports() -> Vec<SocketAddr> {
+    let mut closed = Vec::new();
+    for bind in ["127.201.0.1:0", "127.201.0.2:0", "[::1]:0"] {
+        if let Ok(socket) = UdpSocket::bind(bind) {
+            closed.push(socket.local_addr().unwrap());
+        }
+    }
+    closed
+}
+
+/// Where the OS says which server an ICMP "port unreachable" concerns (Linux), a
+/// closed port ends `refused`, as the blocking client tells it, not at its timeout (a
+/// minute here: the test would fail on the kind before that); the servers beside it
+/// answer as ever.
+#[cfg(target_os = "linux")]
+#[test]
+fn closed_ports_are_refused_not_timed_out() {
+    let (farm, index) = farm(3, 0);
+    let closed = closed_ports();
+    let mut batch = Batch::builder().timeout(Duration::from_secs(60)).retries(2).build().unwrap();
+    let asked: Vec<SocketAddr> = closed.iter().chain(farm.addrs()).copied().collect();
+    let items: HashMap<SocketAddr, _> = batch.info(asked.iter().copied()).collect();
+    assert_eq!(items.len(), asked.len());
+    for addr in &closed {
+        let e = items[addr].as_ref().unwrap_err();
+        assert!(
+            matches!(e, a2s_query::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{addr}: {e}"
+        );
+    }
+    for addr in farm.addrs() {
+        assert_eq!(items[addr].as_ref().unwrap().name(), format!("server {}", index[addr]));
+    }
 }

@@ -253,6 +253,36 @@ async fn many_servers_each_exactly_once() {
     assert!(seen.values().all(|&n| n == 1));
 }
 
+/// Where the OS says which server an ICMP "port unreachable" concerns (Linux), a
+/// closed port ends `refused` (not at the minute's timeout: the kind would be wrong),
+/// one at a time and many at once, IPv4 and (where this machine has it) IPv6.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn closed_ports_are_refused_not_timed_out() {
+    let mut closed = Vec::new();
+    for bind in ["127.201.0.3:0", "127.201.0.4:0", "[::1]:0"] {
+        if let Ok(socket) = std::net::UdpSocket::bind(bind) {
+            closed.push(socket.local_addr().unwrap());
+        }
+    }
+    let refused =
+        |r: &a2s_query::Result<_>| matches!(r, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+    let client = Client::builder().timeout(Duration::from_secs(60)).retries(2).build();
+    for &addr in &closed {
+        let result = client.info(addr).await;
+        assert!(refused(&result), "{addr}: {result:?}");
+    }
+    let mut many = client.info_many(closed.clone());
+    let mut seen = Vec::new();
+    while let Some((addr, result)) = many.next().await {
+        assert!(refused(&result), "{addr}: {result:?}");
+        seen.push(addr);
+    }
+    seen.sort();
+    closed.sort();
+    assert_eq!(seen, closed);
+}
+
 /// Fifty queries joined on a current-thread runtime run at once: with a reply delay
 /// of 400 ms each, fifty in turn would take 20 s; together they take about one.
 #[test]

@@ -14,7 +14,7 @@ use ::tokio::sync::{mpsc, oneshot};
 use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::net::{self, READ_BATCH, RECV_BUFFER};
+use crate::net::{self, Heard, READ_BATCH, RECV_BUFFER};
 use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
 
 pub(super) const NO_IO: &str =
@@ -181,13 +181,14 @@ where
         loop {
             self.read_queued();
             let Some((to, request)) = self.endpoint.poll_transmit(Instant::now()) else { break };
-            let sent = match self.socket_for(to) {
-                Ok(socket) => socket.raw.send_to(&request, to),
-                Err(e) => {
-                    self.endpoint.handle_send_error(to, e, Instant::now());
-                    continue;
-                }
-            };
+            if let Err(e) = self.socket_for(to) {
+                self.endpoint.handle_send_error(to, e, Instant::now());
+                continue;
+            }
+            let socket = if to.is_ipv4() { self.v4.as_ref() } else { self.v6.as_ref() };
+            let Some(socket) = socket else { continue };
+            let endpoint = &mut self.endpoint;
+            let sent = net::send_to(&socket.raw, &request, to, |heard| heard.hand_to(endpoint));
             match sent {
                 Ok(_) => {}
                 // A full send queue, say: as if lost on the way; the retries and the
@@ -209,6 +210,8 @@ where
         }
         let (socket, _) = net::open_for(to, bind, &self.limits)?;
         socket.set_nonblocking(true)?;
+        // A closed port is told at once where the OS says which server it concerns.
+        net::report_unreachable(&socket);
         let raw = socket.try_clone()?;
         let tokio = UdpSocket::from_std(socket)?;
         Ok(slot.insert(Socket { tokio, raw }))
@@ -236,20 +239,35 @@ where
                             self.endpoint.handle_datagram(from, datagram, Instant::now());
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        // An ICMP error from some server (Windows reports them on
-                        // unconnected sockets): the timers deal with it.
+                        // An ICMP error: which server it concerns is told where the OS
+                        // says it (Linux); elsewhere the timers deal with it.
+                        Err(e) if net::is_icmp(&e) => {
+                            let endpoint = &mut self.endpoint;
+                            net::take_unreachable(&socket.raw, |to, e| Heard::Unreachable(to, e).hand_to(endpoint));
+                        }
                         Err(_) => {}
                     }
                 }
+            }
+            // The reports the reactor saw (which wake the task: see `readable`), its
+            // readiness cleared with them.
+            if cfg!(target_os = "linux") {
+                let endpoint = &mut self.endpoint;
+                let _ = socket.tokio.try_io(Interest::ERROR, || {
+                    net::take_unreachable(&socket.raw, |to, e| Heard::Unreachable(to, e).hand_to(endpoint));
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
             }
         }
     }
 }
 
+/// Until the socket has a datagram, or (Linux) an ICMP report queued.
 async fn readable(socket: Option<&UdpSocket>) {
+    let interest = if cfg!(target_os = "linux") { Interest::READABLE | Interest::ERROR } else { Interest::READABLE };
     match socket {
         Some(socket) => {
-            let _ = socket.readable().await;
+            let _ = socket.ready(interest).await;
         }
         None => std::future::pending().await,
     }
