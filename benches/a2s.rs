@@ -253,6 +253,27 @@ fn floor(socket: &UdpSocket, query: Query, buf: &mut [u8]) -> usize {
     total
 }
 
+/// The floor of a poll with the challenge known: one round trip on a bare std socket,
+/// the challenged request and its reply (every fragment), no parsing.
+fn floor_polled(socket: &UdpSocket, request: &[u8], buf: &mut [u8]) -> usize {
+    socket.send(request).unwrap();
+    let mut total = socket.recv(buf).unwrap();
+    if buf.starts_with(&a2s_query::proto::SPLIT_HEADER) {
+        for _ in 1..buf[8] {
+            total += socket.recv(buf).unwrap();
+        }
+    }
+    total
+}
+
+/// The challenge the responder at the other end of `socket` gives.
+fn challenge_of(socket: &UdpSocket, buf: &mut [u8]) -> a2s_query::proto::Challenge {
+    socket.send(&Query::Players(a2s_query::proto::Challenge::REQUEST).encode()).unwrap();
+    let n = socket.recv(buf).unwrap();
+    let Ok(Datagram::Challenge(c)) = Datagram::classify(&buf[..n]) else { panic!("no challenge") };
+    c
+}
+
 fn loopback(c: &mut Criterion) {
     let server = responder();
     let addr: SocketAddr = server.local_addr();
@@ -278,8 +299,19 @@ fn loopback(c: &mut Criterion) {
     g.bench_function("client_rules", |b| b.iter(|| client.rules(addr).unwrap()));
 
     // One round trip: the remembered challenge is sent with the request.
+    let known = challenge_of(&socket, &mut buf);
+    for (name, query) in
+        [("info", Query::Info(Some(known))), ("players", Query::Players(known)), ("rules", Query::Rules(known))]
+    {
+        let request = query.encode();
+        g.bench_function(format!("floor_{name}_one_round_trip"), |b| {
+            b.iter(|| floor_polled(&socket, &request, &mut buf))
+        });
+    }
     let mut polling = Client::builder().timeout(timeout).build();
     g.bench_function("client_info_reused_challenge", |b| b.iter(|| polling.info(addr).unwrap()));
+    g.bench_function("client_players_reused_challenge", |b| b.iter(|| polling.players(addr).unwrap()));
+    g.bench_function("client_rules_reused_challenge", |b| b.iter(|| polling.rules(addr).unwrap()));
 
     // The async client, shared, on a current-thread runtime: the same two round trips.
     // No send-rate cap: its default 2 000 datagrams a second is what a loop this tight

@@ -402,8 +402,8 @@ pub enum AnyQuery<D: TextDecoder> {
     Rules(Exchange<Rules<D::Text>, D>),
     /// A rules query, decoded as Arma 3 / DayZ rules.
     ArmaRules(Exchange<ArmaRules<D::Text>, D>),
-    /// The three queries in a row.
-    All(AllQueries<D>),
+    /// The three queries in a row (boxed: the other kinds' jobs are half its size).
+    All(Box<AllQueries<D>>),
 }
 
 /// The output of an [`AnyQuery`]: its kind's result.
@@ -440,13 +440,28 @@ impl<S: TextBuf> AnyAnswer<S> {
 
 /// Runs `$body` on the job inside, whatever its kind.
 macro_rules! each {
+    (ref $query:expr, $e:ident => $body:expr) => {
+        match $query {
+            AnyQuery::Info($e) => $body,
+            AnyQuery::Players($e) => $body,
+            AnyQuery::Rules($e) => $body,
+            AnyQuery::ArmaRules($e) => $body,
+            AnyQuery::All(all) => {
+                let $e = &**all;
+                $body
+            }
+        }
+    };
     ($query:expr, $e:ident => $body:expr) => {
         match $query {
             AnyQuery::Info($e) => $body,
             AnyQuery::Players($e) => $body,
             AnyQuery::Rules($e) => $body,
             AnyQuery::ArmaRules($e) => $body,
-            AnyQuery::All($e) => $body,
+            AnyQuery::All(all) => {
+                let $e = &mut **all;
+                $body
+            }
         }
     };
 }
@@ -463,17 +478,17 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
             Kind::Players => AnyQuery::Players(Exchange::reusing(r, config, decoder, learned, now)),
             Kind::Rules => AnyQuery::Rules(Exchange::reusing(r, config, decoder, learned, now)),
             Kind::ArmaRules => AnyQuery::ArmaRules(Exchange::reusing(r, config, decoder, learned, now)),
-            Kind::All => AnyQuery::All(AllQueries::start((), config, decoder, learned, now, r)),
+            Kind::All => AnyQuery::All(Box::new(AllQueries::start((), config, decoder, learned, now, r))),
         }
     }
     fn has_transmit(&self) -> bool {
-        each!(self, e => Job::has_transmit(e))
+        each!(ref self, e => Job::has_transmit(e))
     }
     fn poll_transmit(&mut self, now: Instant) -> Option<Request> {
         each!(self, e => Job::poll_transmit(e, now))
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        each!(self, e => Job::poll_timeout(e))
+        each!(ref self, e => Job::poll_timeout(e))
     }
     fn handle_timeout(&mut self, now: Instant) {
         each!(self, e => Job::handle_timeout(e, now));
@@ -491,10 +506,10 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
         }
     }
     fn learned(&self) -> Learned {
-        each!(self, e => Job::learned(e))
+        each!(ref self, e => Job::learned(e))
     }
     fn draining(&self) -> Option<Draining> {
-        each!(self, e => Job::draining(e))
+        each!(ref self, e => Job::draining(e))
     }
     fn fail(&mut self, error: Error, now: Instant) {
         each!(self, e => Job::fail(e, error, now));
