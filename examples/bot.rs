@@ -42,8 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..ROUNDS {
                 ticker.tick().await;
                 let now = client.info(addr).await.map(|info| Seen {
-                    name: info.name().to_string(),
-                    map: info.map().to_string(),
+                    name: info.server_name().to_string(),
+                    map: info.map_name().to_string(),
                     players: info.player_count(),
                     max: info.max_players(),
                 });

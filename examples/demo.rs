@@ -47,8 +47,8 @@ fn print_info(info: &Info) {
         Platform::Mac => "macOS",
         _ => "unknown OS",
     };
-    println!("Server   {}", info.name());
-    println!("Map      {} ({})", info.map(), info.folder());
+    println!("Server   {}", info.server_name());
+    println!("Map      {} ({})", info.map_name(), info.folder());
     if let Info::Source(s) = info {
         println!("Game     {} (app {}, protocol {}, version {})", s.game, s.full_app_id(), s.protocol, s.version);
     }

@@ -104,7 +104,7 @@ fn fullest_ten(source: &str, addrs: impl IntoInput) -> Result<(), Box<dyn Error>
     answered.sort_by_key(|(_, info)| std::cmp::Reverse(info.player_count()));
     println!("From {source}: {} servers answered, {silent} did not. The fullest ten:", answered.len());
     for (addr, info) in answered.iter().take(10) {
-        println!("{:>2}/{:<2}  {addr:<21}  {}", info.player_count(), info.max_players(), info.name());
+        println!("{:>2}/{:<2}  {addr:<21}  {}", info.player_count(), info.max_players(), info.server_name());
     }
     Ok(())
 }

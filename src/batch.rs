@@ -124,7 +124,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// let mut answered = 0;
 /// for (addr, result) in batch.info(addrs.iter().copied()) {
 ///     match result {
-///         Ok(info) => { answered += 1; println!("{addr}: {} on {}", info.name(), info.map()) }
+///         Ok(info) => { answered += 1; println!("{addr}: {} on {}", info.server_name(), info.map_name()) }
 ///         Err(e) => println!("{addr}: {e}"),
 ///     }
 /// }
@@ -524,7 +524,7 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Result<Batch> {
 /// let addrs = ["203.0.113.7:27015".parse()?, "203.0.113.8:27015".parse()?];
 /// for (addr, info) in a2s_query::info_many(addrs, Duration::from_secs(3), Default::default())? {
 ///     match info {
-///         Ok(info) => println!("{addr}: {}", info.name()),
+///         Ok(info) => println!("{addr}: {}", info.server_name()),
 ///         Err(e) => println!("{addr}: {e}"),
 ///     }
 /// }

@@ -38,7 +38,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 ///     .limits(limits)
 ///     .build();
 /// let info = client.info(addr)?;
-/// assert_eq!(info.name(), "built");
+/// assert_eq!(info.server_name(), "built");
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ struct Connection {
 ///     .build();
 /// let info = client.info("203.0.113.7:27015")?;
 /// let players = client.players("203.0.113.7:27015")?;
-/// println!("{} on {}: {} players", info.name(), info.map(), players.len());
+/// println!("{} on {}: {} players", info.server_name(), info.map_name(), players.len());
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug)]

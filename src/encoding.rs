@@ -215,6 +215,20 @@ impl Encoding {
     }
 }
 
+/// Its label, as [`Encoding::for_label`] reads it: `utf8`, `utf8-strict`, `latin1`, or
+/// the WHATWG name (`windows-1251`).
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Encoding::Utf8 => f.write_str("utf8"),
+            Encoding::Utf8Strict => f.write_str("utf8-strict"),
+            Encoding::Latin1 => f.write_str("latin1"),
+            #[cfg(feature = "encoding_rs")]
+            Encoding::Whatwg(e) => f.write_str(&e.name().to_ascii_lowercase()),
+        }
+    }
+}
+
 impl TextDecoder for Encoding {
     type Text = String;
 
@@ -360,6 +374,9 @@ mod tests {
 
     #[test]
     fn names_parse() {
+        for e in [Encoding::Utf8, Encoding::Utf8Strict, Encoding::Latin1] {
+            assert_eq!(e.to_string().parse::<Encoding>().unwrap(), e, "{e}");
+        }
         assert_eq!("utf8".parse::<Encoding>().unwrap(), Encoding::Utf8);
         assert_eq!("UTF8-STRICT".parse::<Encoding>().unwrap(), Encoding::Utf8Strict);
         assert_eq!("latin1".parse::<Encoding>().unwrap(), Encoding::Latin1);

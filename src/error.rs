@@ -18,7 +18,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
 /// let result = a2s_query::info(silent.local_addr()?, Duration::from_millis(200), Default::default());
 /// let said = match &result {
-///     Ok(info) => format!("{} is up", info.name()),
+///     Ok(info) => format!("{} is up", info.server_name()),
 ///     Err(e) if e.is_timeout() => format!("no answer: down, or not the query port ({e})"),
 ///     Err(a2s_query::Error::Io(e)) => format!("network: {e}"),
 ///     Err(e) => format!("a broken or hostile answer: {e}"),
@@ -26,7 +26,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert_eq!(said, "no answer: down, or not the query port (no reply within 200ms)");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// `{:?}` leads with the same sentence as `{}`, then names the variant, so
+/// `fn main() -> Result<(), a2s_query::Error>` prints what went wrong and what to do:
+///
+/// ```
+/// let e = a2s_query::Error::InvalidInput("give the time a query may take, e.g. 3 s");
+/// assert_eq!(
+///     format!("{e:?}"),
+///     "invalid argument: give the time a query may take, e.g. 3 s (a2s_query::Error::InvalidInput)"
+/// );
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The whole call ran past its timeout: no complete reply of the asked type arrived.
@@ -251,7 +262,41 @@ fn copy_io(e: &io::Error) -> io::Error {
     }
 }
 
+/// The sentence first (what `main` prints for an `Err`), then the variant to match on.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} (a2s_query::Error::{})", self.variant())
+    }
+}
+
 impl Error {
+    /// The variant's name, for `Debug`.
+    fn variant(&self) -> &'static str {
+        match self {
+            Error::Timeout { .. } => "Timeout",
+            Error::Io(_) => "Io",
+            Error::Resolve(_) => "Resolve",
+            Error::InvalidInput(_) => "InvalidInput",
+            Error::Truncated { .. } => "Truncated",
+            Error::Malformed { .. } => "Malformed",
+            Error::NotA2s { .. } => "NotA2s",
+            Error::UnexpectedType { .. } => "UnexpectedType",
+            Error::InvalidText { .. } => "InvalidText",
+            Error::Decompress(_) => "Decompress",
+            Error::SizeMismatch { .. } => "SizeMismatch",
+            Error::Checksum { .. } => "Checksum",
+            Error::MissingChunk { .. } => "MissingChunk",
+            Error::MasterIncomplete { .. } => "MasterIncomplete",
+            Error::TooManyFragments { .. } => "TooManyFragments",
+            Error::ReplyTooLarge { .. } => "ReplyTooLarge",
+            Error::DecompressedTooLarge { .. } => "DecompressedTooLarge",
+            Error::TooManyChallenges { .. } => "TooManyChallenges",
+            Error::TooManyStrayDatagrams { .. } => "TooManyStrayDatagrams",
+            Error::Runtime(_) => "Runtime",
+            Error::Unencodable(_) => "Unencodable",
+        }
+    }
+
     /// Whether the call ran out of time ([`Error::Timeout`]): the server is silent, down,
     /// or never answers this kind of query.
     pub fn is_timeout(&self) -> bool {
@@ -485,6 +530,28 @@ mod tests {
         assert!(Error::Checksum { expected: 1, actual: 2 }.is_broken_reply());
         assert!(Error::TooManyChallenges { rounds: 5 }.is_limit());
         assert!(!Error::TooManyChallenges { rounds: 5 }.is_broken_reply());
+    }
+
+    /// What `main() -> Result<(), Error>` prints: the sentence, not a struct dump.
+    #[test]
+    fn debug_leads_with_the_sentence_and_names_the_variant() {
+        let http = Ignored { count: 3, telling: Some(Stray::NotA2s { bytes: *b"HTTP", len: 4 }) };
+        let e = Error::Timeout { timeout: Duration::from_secs(3), fragments: None, ignored: http };
+        let debug = format!("{e:?}");
+        assert!(
+            debug.starts_with(
+                "no reply within 3s; ignored 3 datagrams, one not A2S (48 54 54 50 \"HTTP\"); is this the query port?"
+            ),
+            "{debug}"
+        );
+        assert!(debug.ends_with(" (a2s_query::Error::Timeout)"), "{debug}");
+        for e in [
+            Error::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "invalid socket address")),
+            Error::Truncated { field: "name", offset: 6 },
+            Error::Runtime("no runtime"),
+        ] {
+            assert_eq!(format!("{e:?}"), format!("{e} (a2s_query::Error::{})", e.variant()));
+        }
     }
 
     #[test]

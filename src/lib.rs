@@ -9,7 +9,7 @@
 //! let info = a2s_query::info("203.0.113.7:27015", t, a2s_query::Encoding::Utf8)?;
 //! let players = a2s_query::players(("play.example.net", 27015), t, Default::default())?;
 //! let rules = a2s_query::rules("[2001:db8::7]:27015", t, Default::default())?;
-//! println!("{} on {}, {}/{} players, ping {:?}", info.name(), info.map(), info.player_count(), info.max_players(), info.ping());
+//! println!("{} on {}, {}/{} players, ping {:?}", info.server_name(), info.map_name(), info.player_count(), info.max_players(), info.ping());
 //! for p in &players {
 //!     println!("{:>5} {:>8.0}s {}", p.score, p.duration, p.name);
 //! }
@@ -156,7 +156,7 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Client {
 /// ```no_run
 /// use std::time::Duration;
 /// let info = a2s_query::info("203.0.113.7:27015", Duration::from_secs(3), Default::default())?;
-/// println!("{} ({}/{})", info.name(), info.player_count(), info.max_players());
+/// println!("{} ({}/{})", info.server_name(), info.player_count(), info.max_players());
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 ///

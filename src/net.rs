@@ -46,6 +46,16 @@ pub enum IpVersion {
     V6,
 }
 
+/// `IPv4` or `IPv6`.
+impl std::fmt::Display for IpVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IpVersion::V4 => "IPv4",
+            IpVersion::V6 => "IPv6",
+        })
+    }
+}
+
 /// The kernel receive buffer for a socket that talks to one server at a time: room
 /// for a whole split reply at the limits (Linux charges each datagram about twice its
 /// size, hence the factor).

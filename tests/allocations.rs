@@ -105,7 +105,7 @@ fn one_info_query_allocates_one_string_per_text_field() {
     client.info(addr).unwrap();
 
     let (reply, allocations) = count(|| client.info(addr).unwrap());
-    assert_eq!(reply.name(), "counted");
+    assert_eq!(reply.server_name(), "counted");
     // server_name, map_name, folder, game, version, keywords.
     assert_eq!(allocations, 6, "allocations for one INFO query");
 }

@@ -218,7 +218,7 @@ fn dropping_the_iterator_stops_sending() {
     assert_eq!(again.len(), 300);
     for (addr, result) in again {
         let info = result.unwrap_or_else(|e| panic!("{addr}: {e}"));
-        let i = index_of(info.name());
+        let i = index_of(info.server_name());
         assert_eq!(farm.addrs()[i], addr, "{addr} answered as server {i}");
     }
 }
@@ -250,7 +250,7 @@ fn all_three_per_server_in_one_item() {
             continue;
         }
         let i = farm.addrs().iter().position(|&a| a == addr).unwrap();
-        assert_eq!(all.info.unwrap().name(), &format!("server {i}"));
+        assert_eq!(all.info.unwrap().server_name(), &format!("server {i}"));
         assert_eq!(all.players.unwrap().entries[0].name, format!("p{i}"));
         match all.rules {
             Ok(rules) => assert_eq!(rule(&rules, "index"), Some(i.to_string().as_str())),
@@ -279,7 +279,7 @@ fn info_many_over_a_list_of_lines() {
     assert_eq!(items.len(), 6);
     for (addr, info) in items {
         let info = info.unwrap_or_else(|e| panic!("{addr}: {e}"));
-        assert_eq!(index_of(info.name()), index[&addr]);
+        assert_eq!(index_of(info.server_name()), index[&addr]);
     }
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].line, bad[0].text.as_str()), (5, "not an address"));
@@ -307,7 +307,7 @@ fn an_ipv4_batch_says_so_for_an_ipv6_server() {
     let mut batch = Batch::builder().bind("127.0.0.1:0".parse().unwrap()).build().unwrap();
     let items: HashMap<SocketAddr, _> = batch.info([v6, v4]).collect();
     assert_eq!(items.len(), 2);
-    assert_eq!(items[&v4].as_ref().unwrap().name(), "server 0");
+    assert_eq!(items[&v4].as_ref().unwrap().server_name(), "server 0");
     let e = items[&v6].as_ref().unwrap_err();
     assert!(matches!(e, a2s_query::Error::InvalidInput(m) if m.contains("IPv6")), "{e}");
     assert!(matches!(Batch::builder().timeout(Duration::ZERO).build(), Err(a2s_query::Error::InvalidInput(_))));
@@ -373,9 +373,9 @@ fn a_slow_source_in_a_feed_does_not_time_out_the_servers_already_asked() {
     }
     assert_eq!(got.len(), 2);
     let first_info = got[&a].as_ref().expect("answered while the source blocked");
-    assert_eq!(first_info.name(), "first");
+    assert_eq!(first_info.server_name(), "first");
     assert!(first_info.ping() < timeout, "the ping is the round trip, not the source's wait: {:?}", first_info.ping());
-    assert_eq!(got[&b].as_ref().unwrap().name(), "second");
+    assert_eq!(got[&b].as_ref().unwrap().server_name(), "second");
 }
 
 /// Closed ports (bound, then closed) on an address no other test uses; ports of the
@@ -412,6 +412,6 @@ fn closed_ports_are_refused_not_timed_out() {
         );
     }
     for addr in farm.addrs() {
-        assert_eq!(items[addr].as_ref().unwrap().name(), format!("server {}", index[addr]));
+        assert_eq!(items[addr].as_ref().unwrap().server_name(), format!("server {}", index[addr]));
     }
 }

@@ -108,7 +108,7 @@ fn replies_go_to_the_server_they_came_from() {
     e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(10));
     e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(12));
     let got: Vec<(SocketAddr, String)> =
-        outputs(&mut e).into_iter().map(|(a, r)| (a, r.unwrap().name().to_string())).collect();
+        outputs(&mut e).into_iter().map(|(a, r)| (a, r.unwrap().server_name().to_string())).collect();
     assert_eq!(got, [(addr(1), "one".to_string()), (addr(2), "two".to_string())]);
     assert_eq!(got.len(), 2);
     assert!(e.is_idle());
@@ -157,7 +157,7 @@ fn datagrams_from_addresses_not_under_way_are_counted_and_dropped() {
     assert_eq!(e.unmatched(), 3);
     assert!(output(&mut e).is_none());
     e.handle_datagram(addr(1), &info_reply("one"), t0 + ms(2));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "one");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "one");
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn an_ipv4_server_answering_at_its_mapped_address_is_matched() {
     e.handle_datagram(mapped, &info_reply("one"), t0 + ms(1));
     let (from, info) = output(&mut e).unwrap();
     assert_eq!(from, addr(1), "the address as given");
-    assert_eq!(info.unwrap().name(), "one");
+    assert_eq!(info.unwrap().server_name(), "one");
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn a_duplicate_address_is_joined_to_the_query_under_way() {
     let ids: Vec<_> = got.iter().map(|(id, _, _)| *id).collect();
     assert!(ids.contains(&first) && ids.contains(&second));
     for (_, from, info) in got {
-        assert_eq!((from, info.unwrap().name().to_string()), (addr(1), "one answer".to_string()));
+        assert_eq!((from, info.unwrap().server_name().to_string()), (addr(1), "one answer".to_string()));
     }
     e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(4));
     assert_eq!(output(&mut e).unwrap().0, addr(2));
@@ -353,12 +353,12 @@ fn a_query_after_one_that_owes_nothing_is_sent_at_once() {
     e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
     sends(&mut e, t0 + ms(1));
     e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(2));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "first");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "first");
     // A poll: one request, with the challenge it gave, at once.
     e.push(addr(1));
     assert_eq!(sends(&mut e, t0 + ms(2)), [(addr(1), Query::Info(Some(C1)))]);
     e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(3));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "second");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "second");
     assert_eq!(e.drained(), 0);
 }
 
@@ -409,7 +409,7 @@ fn all_three_queries_share_the_challenge() {
     assert_eq!(sends(&mut e, t0 + ms(3)), [(addr(1), Query::Rules(C1))]);
     e.handle_datagram(addr(1), &rules_reply("r", 3), t0 + ms(4));
     let (_, all) = output(&mut e).unwrap();
-    assert_eq!(all.info.unwrap().name(), "one");
+    assert_eq!(all.info.unwrap().server_name(), "one");
     assert_eq!(all.players.unwrap().entries[0].name, "alice");
     assert_eq!(all.rules.unwrap().get("r_2"), Some("r2"));
 }
@@ -428,7 +428,7 @@ fn a_server_that_never_answers_rules_still_gives_info_and_players() {
     assert_eq!(e.poll_timeout(), Some(t0 + ms(1003)));
     e.handle_timeout(t0 + ms(1003));
     let (_, all) = output(&mut e).unwrap();
-    assert_eq!(all.info.unwrap().name(), "one");
+    assert_eq!(all.info.unwrap().server_name(), "one");
     assert_eq!(all.players.unwrap().entries[0].name, "bob");
     assert!(all.rules.unwrap_err().is_timeout());
 }
@@ -500,7 +500,7 @@ fn every_address_comes_out_exactly_once() {
         for (a, r) in outputs(&mut e) {
             let i = a.port() - 27000;
             match r {
-                Ok(info) => assert_eq!(info.name(), &format!("s{i}")),
+                Ok(info) => assert_eq!(info.server_name(), &format!("s{i}")),
                 Err(err) => assert!(
                     err.is_timeout() || matches!(err, Error::Malformed { .. } | Error::Truncated { .. }),
                     "{err}"
@@ -617,7 +617,7 @@ fn a_late_reply_after_a_timeout_answers_nothing() {
     assert_eq!(e.drained(), 1);
     assert_eq!(sends(&mut e, t0 + ms(400)), [(addr(1), Query::Info(None))]);
     e.handle_datagram(addr(1), &info_reply("fresh"), t0 + ms(420));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "fresh");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "fresh");
 
     // No late reply at all: the next query goes when the drain window ends.
     let (mut e, t0) = timed_out_once();
@@ -637,7 +637,7 @@ fn a_trailing_goldsrc_reply_20_ms_late_is_stale_to_the_next_query() {
     e.push(addr(1));
     sends(&mut e, t0);
     e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(100));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "first");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "first");
     // Asked again at once (an address listed twice, a poll): nothing known to be owed.
     e.push(addr(1));
     assert_eq!(sends(&mut e, t0 + ms(100)).len(), 1);
@@ -645,7 +645,7 @@ fn a_trailing_goldsrc_reply_20_ms_late_is_stale_to_the_next_query() {
     assert!(output(&mut e).is_none());
     e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(200));
     let info = output(&mut e).unwrap().1.unwrap();
-    assert_eq!((info.name(), info.ping(), info.as_source().is_some()), ("second", ms(100), true));
+    assert_eq!((info.server_name(), info.ping(), info.as_source().is_some()), ("second", ms(100), true));
 }
 
 /// The same with the `0x6D` 100 ms late (past half the round trip): held, it loses to
@@ -665,7 +665,7 @@ fn a_trailing_goldsrc_reply_100_ms_late_never_answers_the_next_query() {
     assert!(output(&mut e).is_none(), "held: a Source reply may follow");
     e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(300));
     let info = output(&mut e).unwrap().1.unwrap();
-    assert_eq!((info.name(), info.ping()), ("second", ms(150)));
+    assert_eq!((info.server_name(), info.ping()), ("second", ms(150)));
 
     // Known now to send both: each later info query holds a GoldSrc reply (its own,
     // or the one trailing the query before) until its Source one.
@@ -676,7 +676,7 @@ fn a_trailing_goldsrc_reply_100_ms_late_never_answers_the_next_query() {
         assert!(output(&mut e).is_none());
         e.handle_datagram(addr(1), &info_reply(&format!("poll {i}")), t0 + ms(at + 150));
         let info = output(&mut e).unwrap().1.unwrap();
-        assert_eq!((info.name(), info.ping()), (format!("poll {i}").as_str(), ms(150)));
+        assert_eq!((info.server_name(), info.ping()), (format!("poll {i}").as_str(), ms(150)));
     }
     assert_eq!(e.drained(), 0);
 }
@@ -701,7 +701,7 @@ fn the_chain_drains_between_its_queries() {
     assert_eq!(sends(&mut e, t0 + ms(530)), [(addr(1), Query::Rules(Challenge::REQUEST))]);
     e.handle_datagram(addr(1), &rules_reply("r", 2), t0 + ms(540));
     let (_, all) = output(&mut e).unwrap();
-    assert_eq!(all.info.unwrap().name(), "info");
+    assert_eq!(all.info.unwrap().server_name(), "info");
     assert_eq!(all.players.unwrap().entries[0].name, "p");
     assert_eq!(all.rules.unwrap().len(), 2);
 }
@@ -722,7 +722,7 @@ fn a_query_cancelled_while_its_server_drains_leaves_the_next_one_free_to_run() {
     assert_eq!(sends(&mut e, end), [(addr(1), Query::Info(None))]);
     e.handle_datagram(addr(1), &info_reply("at last"), end + ms(10));
     let (id, _, info) = e.poll_output().expect("an output");
-    assert_eq!((id, info.unwrap().name().to_string()), (again, "at last".to_string()));
+    assert_eq!((id, info.unwrap().server_name().to_string()), (again, "at last".to_string()));
     assert!(e.is_idle());
 }
 
@@ -743,7 +743,7 @@ fn cancelling_one_caller_of_a_joined_query_leaves_the_others_their_answer() {
     e.handle_datagram(addr(1), &info_reply("shared"), t0 + ms(10));
     let (id, _, answer) = e.poll_output().unwrap();
     assert_eq!(id, joined);
-    assert!(matches!(answer, AnyAnswer::Info(Ok(ref i)) if i.name() == "shared"), "{answer:?}");
+    assert!(matches!(answer, AnyAnswer::Info(Ok(ref i)) if i.server_name() == "shared"), "{answer:?}");
     // Nothing owed: the players query goes at once (the rules one is gone).
     assert_eq!(sends(&mut e, t0 + ms(10)), [(addr(1), Query::Players(Challenge::REQUEST))]);
     e.handle_datagram(addr(1), &players_reply("p"), t0 + ms(20));
@@ -801,7 +801,7 @@ fn a_source_reply_after_a_goldsrc_answer_is_owed() {
     sends(&mut e, t0);
     e.handle_datagram(addr(1), &goldsrc_reply("old"), t0 + ms(50));
     e.handle_timeout(t0 + ms(60));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "old");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "old");
     e.push(addr(1));
     assert!(sends(&mut e, t0 + ms(60)).is_empty(), "its Source reply is owed");
     e.handle_datagram(addr(1), &info_reply("old, as Source"), t0 + ms(150));
@@ -809,7 +809,7 @@ fn a_source_reply_after_a_goldsrc_answer_is_owed() {
     assert_eq!(sends(&mut e, t0 + ms(150)).len(), 1);
     e.handle_datagram(addr(1), &goldsrc_reply("new"), t0 + ms(200));
     e.handle_timeout(t0 + ms(210));
-    assert_eq!(output(&mut e).unwrap().1.unwrap().name(), "new");
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "new");
 }
 
 /// A query timed from its push: its time runs while it waits, a drain holds it for half

@@ -141,7 +141,7 @@ fn info_answered_at_once() {
     s.sends_nothing(0);
     s.gets(40, &info_reply("direct"));
     let info = s.answer();
-    assert_eq!(info.name(), "direct");
+    assert_eq!(info.server_name(), "direct");
     assert_eq!(info.ping(), ms(40));
     assert_eq!(s.ex.poll_outcome().map(|r| r.is_ok()), None, "the outcome is taken once");
     assert!(s.ex.is_done());
@@ -442,7 +442,7 @@ fn a_reply_too_soon_after_the_request_is_stale() {
     assert_eq!(s.ex.strays(), 1);
     s.gets(100, &info_reply("this query"));
     let info = s.answer();
-    assert_eq!(info.name(), "this query");
+    assert_eq!(info.server_name(), "this query");
     assert_eq!(info.ping(), ms(100));
 }
 
@@ -459,7 +459,7 @@ fn a_trailing_goldsrc_reply_100_ms_late_loses_to_the_fresh_source_reply() {
     s.pending();
     s.gets(150, &info_reply("this query"));
     let info = s.answer();
-    assert_eq!(info.name(), "this query");
+    assert_eq!(info.server_name(), "this query");
     assert_eq!(info.ping(), ms(150));
     assert_eq!(s.ex.learned().info_replies, InfoReplies::Both);
     assert_eq!(s.ex.draining(), None, "its second reply came");
@@ -582,7 +582,7 @@ fn a_reply_that_does_not_parse_is_held_while_a_good_one_may_come() {
     s.gets(10, broken);
     s.pending();
     s.gets(15, &info_reply("good"));
-    assert_eq!(s.answer().name(), "good");
+    assert_eq!(s.answer().server_name(), "good");
 
     // None comes: the error names the bad reply, at the deadline.
     let mut s = info_script(config(1000, 0));
@@ -633,7 +633,7 @@ fn nothing_before_the_first_request_answers_it() {
     s.sends(1);
     s.gets(51, &info_reply("fresh"));
     let info = s.answer();
-    assert_eq!(info.name(), "fresh");
+    assert_eq!(info.server_name(), "fresh");
     assert_eq!(info.ping(), ms(50));
 }
 
@@ -648,7 +648,7 @@ fn source_reply_wins_when_it_follows_a_goldsrc_one() {
     assert_eq!(s.wakes_at(), Some(100 + a2s_query::proto::GOLDSRC_GRACE.as_millis() as u64));
     s.gets(120, &info_reply("new"));
     let info = s.answer();
-    assert_eq!(info.name(), "new");
+    assert_eq!(info.server_name(), "new");
     assert!(info.as_source().is_some());
     assert_eq!(info.ping(), ms(120), "the round trip of the reply given");
     assert_eq!(s.ex.learned().info_replies, InfoReplies::Both);
@@ -664,7 +664,7 @@ fn a_source_reply_100_ms_after_the_goldsrc_one_wins_on_first_contact() {
     s.wakes(101);
     s.pending();
     s.gets(102, &info_reply("steam library"));
-    assert_eq!(s.answer().name(), "steam library");
+    assert_eq!(s.answer().server_name(), "steam library");
 }
 
 #[test]
@@ -677,7 +677,7 @@ fn a_server_that_sent_only_goldsrc_after_a_full_wait_is_not_waited_for_again() {
     s.pending();
     s.wakes(302);
     let info = s.answer();
-    assert_eq!(info.name(), "hltv");
+    assert_eq!(info.server_name(), "hltv");
     assert_eq!(info.ping(), ms(2));
     let learned = s.ex.learned();
     assert_eq!(learned.info_replies, InfoReplies::GoldSrcOnly);
@@ -685,7 +685,7 @@ fn a_server_that_sent_only_goldsrc_after_a_full_wait_is_not_waited_for_again() {
     let mut s: Script<Info> = Script::new(config(3000, 0), learned);
     s.sends(0);
     s.gets(2, &goldsrc_reply("hltv again"));
-    assert_eq!(s.answer().name(), "hltv again", "taken at once");
+    assert_eq!(s.answer().server_name(), "hltv again", "taken at once");
 }
 
 #[test]
@@ -695,7 +695,7 @@ fn a_wait_cut_by_the_deadline_teaches_nothing() {
     s.gets(50, &goldsrc_reply("cut"));
     assert_eq!(s.wakes_at(), Some(200));
     s.wakes(200);
-    assert_eq!(s.answer().name(), "cut");
+    assert_eq!(s.answer().server_name(), "cut");
     assert_eq!(s.ex.learned().info_replies, InfoReplies::Unknown);
 }
 
@@ -710,14 +710,14 @@ fn a_server_known_to_send_both_is_waited_for_until_its_source_reply() {
     s.wakes(900);
     s.pending();
     s.gets(910, &info_reply("new"));
-    assert_eq!(s.answer().name(), "new");
+    assert_eq!(s.answer().server_name(), "new");
 
     // No Source reply at all this time: the GoldSrc one at the deadline, not a timeout.
     let mut s: Script<Info> = Script::new(config(1000, 0), learned);
     s.sends(0);
     s.gets(10, &goldsrc_reply("only old"));
     s.wakes(1000);
-    assert_eq!(s.answer().name(), "only old");
+    assert_eq!(s.answer().server_name(), "only old");
     assert_eq!(s.ex.learned().info_replies, InfoReplies::Unknown, "known no longer");
     assert_eq!(s.ex.draining().map(|d| d.replies), Some(1), "its Source reply may still come");
 }
@@ -746,14 +746,14 @@ fn goldsrc_grace_can_be_set_and_never_passes_the_deadline() {
     s.gets(900, &goldsrc_reply("x"));
     assert_eq!(s.wakes_at(), Some(1000));
     s.wakes(1000);
-    assert_eq!(s.answer().name(), "x", "a held reply is the answer at the deadline");
+    assert_eq!(s.answer().server_name(), "x", "a held reply is the answer at the deadline");
 
     let mut zero = config(1000, 0);
     zero.goldsrc_grace = Some(Duration::ZERO);
     let mut s = info_script(zero);
     s.sends(0);
     s.gets(10, &goldsrc_reply("first"));
-    assert_eq!(s.answer().name(), "first");
+    assert_eq!(s.answer().server_name(), "first");
 }
 
 /// Bug: a `0x49` that failed to parse threw away a valid held `0x6D`.
@@ -763,7 +763,7 @@ fn a_broken_source_reply_keeps_the_held_goldsrc_one() {
     s.sends(0);
     s.gets(20, &goldsrc_reply("held"));
     s.gets(25, b"\xFF\xFF\xFF\xFFI\x11broken");
-    assert_eq!(s.answer().name(), "held");
+    assert_eq!(s.answer().server_name(), "held");
 }
 
 #[test]
@@ -773,7 +773,7 @@ fn a_second_goldsrc_reply_does_not_replace_the_first() {
     s.gets(20, &goldsrc_reply("first"));
     s.gets(21, &goldsrc_reply("second"));
     s.wakes(320);
-    assert_eq!(s.answer().name(), "first");
+    assert_eq!(s.answer().server_name(), "first");
 }
 
 #[test]
@@ -786,7 +786,7 @@ fn a_held_reply_stops_the_retries() {
     s.wakes(500);
     s.sends_nothing(500);
     s.wakes(500);
-    assert_eq!(s.answer().name(), "held");
+    assert_eq!(s.answer().server_name(), "held");
 }
 
 #[test]

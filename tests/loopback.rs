@@ -408,12 +408,12 @@ fn source_reply_wins_over_goldsrc_when_both_come() {
     let mut waits = Client::builder().timeout(TIMEOUT).goldsrc_grace(Duration::from_millis(200)).build();
     let started = Instant::now();
     let info = waits.info(server.addr).unwrap();
-    assert_eq!(info.name(), "old format");
+    assert_eq!(info.server_name(), "old format");
     assert!(info.as_goldsrc().is_some());
     assert!(started.elapsed() >= Duration::from_millis(200));
     // With no grace the first reply wins at once.
     let mut fast = Client::builder().timeout(TIMEOUT).goldsrc_grace(Duration::ZERO).build();
-    assert_eq!(fast.info(server.addr).unwrap().name(), "old format");
+    assert_eq!(fast.info(server.addr).unwrap().server_name(), "old format");
 }
 
 #[test]
@@ -523,7 +523,7 @@ fn the_info_reply_teaches_the_split_layout() {
     let mut c = client();
     let mut fresh = client();
     assert!(matches!(fresh.players(server.addr), Err(Error::Timeout { .. }) | Err(Error::Truncated { .. })));
-    assert_eq!(c.info(server.addr).unwrap().name(), "css");
+    assert_eq!(c.info(server.addr).unwrap().server_name(), "css");
     let got = c.players(server.addr).unwrap();
     assert_eq!(got.len(), 20);
     assert_eq!(got[0].index, 0x45);
@@ -616,13 +616,13 @@ fn strict_and_raw_encodings() {
         vec![Act::Send(reply)]
     });
     let lossy = a2s_query::info(server.addr, TIMEOUT, Encoding::Utf8).unwrap();
-    assert_eq!(lossy.name(), "\u{FFFD}");
+    assert_eq!(lossy.server_name(), "\u{FFFD}");
     let latin = a2s_query::info(server.addr, TIMEOUT, Encoding::Latin1).unwrap();
-    assert_eq!(latin.name(), "é");
+    assert_eq!(latin.server_name(), "é");
     let err = a2s_query::info(server.addr, TIMEOUT, Encoding::Utf8Strict).unwrap_err();
     assert!(matches!(err, Error::InvalidText { field: "server name", .. }), "{err}");
     let raw = Client::builder().timeout(TIMEOUT).encoding(Raw).build().info(server.addr).unwrap();
-    assert_eq!(raw.name(), &vec![0xE9]);
+    assert_eq!(raw.server_name(), &vec![0xE9]);
 }
 
 #[test]

@@ -69,7 +69,7 @@ fn the_client_reads_a_late_reply_before_its_next_request() {
         let (_, from) = server.request();
         server.answer(from, "fresh");
         let info = call.join().unwrap().unwrap();
-        assert_eq!(info.name(), "fresh", "the late reply was taken for the answer");
+        assert_eq!(info.server_name(), "fresh", "the late reply was taken for the answer");
     });
 }
 
@@ -94,7 +94,7 @@ fn the_batch_reads_a_late_reply_before_its_next_run_sends() {
         server.answer(from, "fresh");
         let items = run.join().unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].1.as_ref().unwrap().name(), "fresh", "the late reply was taken for the answer");
+        assert_eq!(items[0].1.as_ref().unwrap().server_name(), "fresh", "the late reply was taken for the answer");
     });
     assert_eq!(batch.unmatched(), 1, "the late reply, dropped");
 }

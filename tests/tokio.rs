@@ -62,7 +62,7 @@ async fn the_three_queries_on_ipv4_and_ipv6() {
         let addr = server.local_addr();
         let client = client();
         let info = client.info(addr).await.unwrap();
-        assert_eq!((info.name(), info.map(), info.player_count()), ("both", "ctf_2fort", 3));
+        assert_eq!((info.server_name(), info.map_name(), info.player_count()), ("both", "ctf_2fort", 3));
         let players = client.players(addr).await.unwrap();
         assert_eq!(players, roster(5));
         let got = client.rules(addr).await.unwrap();
@@ -70,12 +70,12 @@ async fn the_three_queries_on_ipv4_and_ipv6() {
         assert_eq!(got.len(), 3);
         // The free functions, python-a2s's ainfo and friends.
         let info = a2s_query::tokio::info(addr, TIMEOUT, Encoding::Utf8).await.unwrap();
-        assert_eq!(info.name(), "both");
+        assert_eq!(info.server_name(), "both");
         assert_eq!(a2s_query::tokio::players(addr, TIMEOUT, Encoding::Utf8).await.unwrap().len(), 5);
         assert_eq!(a2s_query::tokio::rules(addr, TIMEOUT, Encoding::Utf8).await.unwrap().len(), 3);
         // A name, resolved without blocking.
         let named = if addr.is_ipv4() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
-        assert_eq!(client.info(named.as_str()).await.unwrap().name(), "both");
+        assert_eq!(client.info(named.as_str()).await.unwrap().server_name(), "both");
     }
 }
 
@@ -167,8 +167,8 @@ async fn a_dropped_query_late_reply_never_answers_the_next() {
         server.send_to(&encode(&source("fresh")), from).await.unwrap();
     };
     let (fresh, ()) = tokio::join!(client.info(addr), serve);
-    assert_eq!(fresh.unwrap().name(), "fresh", "the answer to the request sent, not the late one");
-    assert_eq!(elsewhere.await.unwrap().unwrap().name(), "other", "the other query is untouched");
+    assert_eq!(fresh.unwrap().server_name(), "fresh", "the answer to the request sent, not the late one");
+    assert_eq!(elsewhere.await.unwrap().unwrap().server_name(), "other", "the other query is untouched");
 }
 
 fn encode(info: &Info) -> Vec<u8> {
@@ -198,12 +198,12 @@ async fn one_client_shared_by_many_tasks() {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, &addr) in farm.addrs().iter().enumerate() {
         let client = client.clone();
-        tasks.spawn(async move { (i, client.info(addr).await.map(|info| info.name().to_string())) });
+        tasks.spawn(async move { (i, client.info(addr).await.map(|info| info.server_name().to_string())) });
     }
     let same = farm.addrs()[0];
     for _ in 0..20 {
         let client = client.clone();
-        tasks.spawn(async move { (0, client.info(same).await.map(|info| info.name().to_string())) });
+        tasks.spawn(async move { (0, client.info(same).await.map(|info| info.server_name().to_string())) });
     }
     let mut answers: HashMap<usize, usize> = HashMap::new();
     while let Some(joined) = tasks.join_next().await {
@@ -221,9 +221,9 @@ async fn one_client_shared_by_many_tasks() {
     // Different kinds to one server at once wait their turn, each answered.
     let addr = farm.addrs()[3];
     let (info, players, again) = tokio::join!(client.info(addr), client.players(addr), client.info(addr));
-    assert_eq!(info.unwrap().name(), "farm 3");
+    assert_eq!(info.unwrap().server_name(), "farm 3");
     assert_eq!(players.unwrap(), roster(3));
-    assert_eq!(again.unwrap().name(), "farm 3");
+    assert_eq!(again.unwrap().server_name(), "farm 3");
 }
 
 /// Many servers through `info_many`: every address exactly once, paced by the window.
@@ -245,7 +245,7 @@ async fn many_servers_each_exactly_once() {
         let i = index[&addr];
         *seen.entry(addr).or_insert(0) += 1;
         match result {
-            Ok(info) => assert_eq!(info.name(), format!("many {i}")),
+            Ok(info) => assert_eq!(info.server_name(), format!("many {i}")),
             Err(e) => assert!(i % 50 == 9 && e.is_timeout(), "{addr}: {e}"),
         }
     }
@@ -303,7 +303,7 @@ fn fifty_queries_on_a_current_thread_runtime_run_together() {
         let client = Client::builder().timeout(Duration::from_secs(8)).build();
         let queries = farm.addrs().iter().map(|&addr| {
             let client = &client;
-            async move { client.info(addr).await.map(|i| i.name().to_string()) }
+            async move { client.info(addr).await.map(|i| i.server_name().to_string()) }
         });
         let mut names = Vec::new();
         for query in queries.collect::<Vec<_>>() {
@@ -424,7 +424,7 @@ trait Named {
 
 impl Named for Info {
     fn named(&self) -> String {
-        self.name().to_string()
+        self.server_name().to_string()
     }
 }
 
@@ -482,7 +482,7 @@ async fn identical_queries_at_once_are_joined() {
     let (a, b, c, d, e, ()) =
         tokio::join!(first, client.info(addr), client.info(addr), client.info(addr), client.info(addr), serve);
     for info in [a, b, c, d, e] {
-        assert_eq!(info.unwrap().name(), "joined");
+        assert_eq!(info.unwrap().server_name(), "joined");
     }
     // Nothing more was sent: one request for six callers.
     let mut buf = [0u8; 1500];
@@ -494,7 +494,7 @@ async fn identical_queries_at_once_are_joined() {
 async fn an_ipv4_mapped_address_is_asked_over_ipv4() {
     let server = Responder::new(source("mapped"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let mapped = format!("[::ffff:127.0.0.1]:{}", server.local_addr().port());
-    assert_eq!(client().info(mapped.as_str()).await.unwrap().name(), "mapped");
+    assert_eq!(client().info(mapped.as_str()).await.unwrap().server_name(), "mapped");
 }
 
 /// A query that fails at its send (port 0 cannot be sent to) ends at once, and the
@@ -529,7 +529,7 @@ fn many_ends_when_its_driver_is_gone() {
     // The client itself goes on, on the new runtime.
     let server = Responder::new(source("again"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let info = second.block_on(client.info(server.local_addr())).unwrap();
-    assert_eq!(info.name(), "again");
+    assert_eq!(info.server_name(), "again");
 }
 
 /// Outside a runtime, a query says so rather than panicking.
@@ -547,12 +547,12 @@ fn a_second_runtime_is_answered_while_the_first_is_idle() {
     let addr = server.local_addr();
     let client = Client::builder().timeout(Duration::from_secs(1)).build();
     let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    assert_eq!(first.block_on(client.info(addr)).unwrap().name(), "anywhere");
+    assert_eq!(first.block_on(client.info(addr)).unwrap().server_name(), "anywhere");
     // `first` stays alive but idle from here on.
     let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let answered = second.block_on(async { tokio::time::timeout(Duration::from_secs(10), client.info(addr)).await });
     let info = answered.expect("answered or failed within its timeout").unwrap();
-    assert_eq!(info.name(), "anywhere");
+    assert_eq!(info.server_name(), "anywhere");
     drop(first);
 }
 
@@ -626,5 +626,5 @@ fn the_driver_reads_a_late_reply_before_its_next_request() {
         server_async.send_to(&encode(&source("fresh")), from).await.unwrap();
     };
     let (second, ()) = runtime.block_on(async { tokio::join!(client.info(addr), serve) });
-    assert_eq!(second.unwrap().name(), "fresh", "the late reply was taken for the answer");
+    assert_eq!(second.unwrap().server_name(), "fresh", "the late reply was taken for the answer");
 }

@@ -33,7 +33,7 @@ fn fifty_queries_add_no_thread() {
         let mut tasks = Vec::new();
         for &addr in farm.addrs() {
             let client = client.clone();
-            tasks.push(tokio::spawn(async move { client.info(addr).await.map(|i| i.name().to_string()) }));
+            tasks.push(tokio::spawn(async move { client.info(addr).await.map(|i| i.server_name().to_string()) }));
         }
         // Every query is under way (the replies are held 100 ms): count now.
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -277,7 +277,7 @@ fn the_list_feeds_the_batch_engine() {
         match result {
             Ok(info) => {
                 assert_ne!(i % 10, 3, "a silent server answered");
-                assert_eq!((info.name(), usize::from(info.player_count())), (format!("farm {i}").as_str(), i));
+                assert_eq!((info.server_name(), usize::from(info.player_count())), (format!("farm {i}").as_str(), i));
                 answered += 1;
             }
             Err(e) => assert!(i % 10 == 3 && e.is_timeout(), "{addr}: {e}"),

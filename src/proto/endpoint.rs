@@ -180,7 +180,7 @@ impl<J, K> Server<J, K> {
 /// sent.encode(&mut reply)?;
 /// endpoint.handle_datagram(b, &reply, now + Duration::from_millis(20));
 /// let (id, from, info) = endpoint.poll_output().expect("b's item");
-/// assert_eq!((id, from, info?.name()), (asked_b, b, "b"));
+/// assert_eq!((id, from, info?.server_name()), (asked_b, b, "b"));
 ///
 /// let wake = endpoint.poll_timeout().expect("a's deadline");
 /// endpoint.handle_timeout(wake);

@@ -249,7 +249,7 @@ struct Held<T> {
 /// exchange.handle_datagram(&reply, start + Duration::from_millis(30));
 ///
 /// let info = exchange.poll_outcome().expect("done")?;
-/// assert_eq!(info.name(), "answered");
+/// assert_eq!(info.server_name(), "answered");
 /// assert_eq!(info.ping(), Duration::from_millis(30));
 /// # Ok(()) }
 /// ```

@@ -51,6 +51,25 @@ impl Region {
     }
 }
 
+/// Its name as [`FromStr`](std::str::FromStr) reads it (`us-east`, `europe`, `world`,
+/// ...), or the byte given.
+impl std::fmt::Display for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Region::UsEast => "us-east",
+            Region::UsWest => "us-west",
+            Region::SouthAmerica => "south-america",
+            Region::Europe => "europe",
+            Region::Asia => "asia",
+            Region::Australia => "australia",
+            Region::MiddleEast => "middle-east",
+            Region::Africa => "africa",
+            Region::World => "world",
+            Region::Other(b) => return write!(f, "{b}"),
+        })
+    }
+}
+
 impl std::str::FromStr for Region {
     type Err = Error;
 

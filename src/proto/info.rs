@@ -81,6 +81,18 @@ impl ServerType {
     }
 }
 
+/// `dedicated`, `listen`, `SourceTV relay`, or `type X` for another byte.
+impl std::fmt::Display for ServerType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerType::Dedicated => f.write_str("dedicated"),
+            ServerType::NonDedicated => f.write_str("listen"),
+            ServerType::SourceTv => f.write_str("SourceTV relay"),
+            ServerType::Other(b) => write!(f, "type {}", char::from(*b).escape_default()),
+        }
+    }
+}
+
 /// The server's operating system. Unknown bytes are kept, never an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -123,6 +135,18 @@ impl Platform {
         match self {
             Platform::Other(b) => b,
             known => known.to_byte().to_ascii_uppercase(),
+        }
+    }
+}
+
+/// `Linux`, `Windows`, `macOS`, or `OS X` for another byte.
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Platform::Linux => f.write_str("Linux"),
+            Platform::Windows => f.write_str("Windows"),
+            Platform::Mac => f.write_str("macOS"),
+            Platform::Other(b) => write!(f, "OS {}", char::from(*b).escape_default()),
         }
     }
 }
@@ -714,7 +738,7 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 /// (sent.player_count, sent.max_players) = (5, 16);
 /// sent.encode(&mut reply)?;
 /// let info = Info::parse(Message::from_reassembled(&reply)?, Encoding::Utf8)?;
-/// assert_eq!(info.name(), "arena");
+/// assert_eq!(info.server_name(), "arena");
 /// assert_eq!((info.player_count(), info.max_players()), (5, 16));
 /// match &info {
 ///     Info::Source(s) => assert_eq!(s.app_id, 0),
@@ -749,16 +773,16 @@ impl<S> Info<S> {
 }
 
 impl<S: TextBuf> Info<S> {
-    /// Server name.
-    pub fn name(&self) -> &S::Slice {
+    /// Server name (python-a2s's `server_name`).
+    pub fn server_name(&self) -> &S::Slice {
         match self {
             Info::Source(i) => whole(&i.server_name),
             Info::GoldSrc(i) => whole(&i.server_name),
         }
     }
 
-    /// Current map.
-    pub fn map(&self) -> &S::Slice {
+    /// Current map (python-a2s's `map_name`).
+    pub fn map_name(&self) -> &S::Slice {
         match self {
             Info::Source(i) => whole(&i.map_name),
             Info::GoldSrc(i) => whole(&i.map_name),
@@ -884,6 +908,27 @@ impl<S: TextBuf> Info<S> {
 }
 
 impl<S> Info<S> {
+    /// Steam app id of the game (Source layout only; see [`SourceInfo::full_app_id`]
+    /// for ids past 65 535).
+    pub fn app_id(&self) -> Option<u16> {
+        self.as_source().map(|i| i.app_id)
+    }
+
+    /// The server's game port, when it sent it (Source layout only).
+    pub fn port(&self) -> Option<u16> {
+        self.as_source().and_then(|i| i.port)
+    }
+
+    /// The server's SteamID, when it sent it (Source layout only).
+    pub fn steam_id(&self) -> Option<u64> {
+        self.as_source().and_then(|i| i.steam_id)
+    }
+
+    /// The GameID (its low 24 bits are the full app id), when sent (Source layout only).
+    pub fn game_id(&self) -> Option<u64> {
+        self.as_source().and_then(|i| i.game_id)
+    }
+
     /// The Source layout, if that is what the server sent.
     pub fn as_source(&self) -> Option<&SourceInfo<S>> {
         match self {
@@ -1147,11 +1192,11 @@ mod tests {
         buf[at] = 0xE9;
         let m = Message::from_reassembled(&buf).unwrap();
         let raw = Info::parse(m, Raw).unwrap();
-        assert_eq!(raw.name(), &vec![0xE9]);
+        assert_eq!(raw.server_name(), &vec![0xE9]);
         let lossy = Info::parse(m, Encoding::Utf8).unwrap();
-        assert_eq!(lossy.name(), "\u{FFFD}");
+        assert_eq!(lossy.server_name(), "\u{FFFD}");
         let latin = Info::parse(m, Encoding::Latin1).unwrap();
-        assert_eq!(latin.name(), "é");
+        assert_eq!(latin.server_name(), "é");
         assert!(matches!(
             Info::parse(m, Encoding::Utf8Strict),
             Err(Error::InvalidText { field: "server name", offset: 6 })

@@ -386,6 +386,19 @@ pub enum Kind {
     All,
 }
 
+/// `info`, `players`, `rules`, `arma rules` or `all`.
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Info => "info",
+            Kind::Players => "players",
+            Kind::Rules => "rules",
+            Kind::ArmaRules => "arma rules",
+            Kind::All => "all",
+        })
+    }
+}
+
 /// A query of any [`Kind`]: the job of every driver in the crate, so one engine holds
 /// a server's queries of every kind (and joins equal ones).
 #[derive(Debug)]

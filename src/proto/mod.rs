@@ -39,7 +39,7 @@
 //!     _ => todo!("skip it"),
 //! };
 //! let info = Info::parse(message, Encoding::Utf8)?;
-//! assert_eq!(info.name(), "my server");
+//! assert_eq!(info.server_name(), "my server");
 //! # Ok(()) }
 //! ```
 

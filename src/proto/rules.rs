@@ -45,6 +45,30 @@ struct Span {
     value: (usize, usize),
 }
 
+/// `rules["sv_tags"]`: the value of a rule, as python-a2s's dict gives it. Panics when
+/// the server did not send the rule, as a `HashMap` does; [`Rules::get`] gives an
+/// `Option` instead.
+///
+/// ```
+/// use a2s_query::Rules;
+/// let rules: Rules = [("sv_tags", "casual,dm")].into_iter().collect();
+/// assert_eq!(&rules["sv_tags"], "casual,dm");
+/// assert_eq!(rules.get("sv_cheats"), None);
+/// ```
+impl<S: TextBuf> std::ops::Index<&str> for Rules<S> {
+    type Output = S::Slice;
+
+    // Index's contract, as HashMap's: the caller asked for a rule by hand; nothing a
+    // server sends reaches this panic.
+    #[allow(clippy::panic)]
+    fn index(&self, name: &str) -> &S::Slice {
+        match self.get(name) {
+            Some(value) => value,
+            None => panic!("no rule named {name:?} in this reply; use Rules::get for an Option"),
+        }
+    }
+}
+
 impl<S: TextBuf> Default for Rules<S> {
     fn default() -> Self {
         Rules { count: 0, truncated: false, text: S::default(), spans: Vec::new() }

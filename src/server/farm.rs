@@ -63,7 +63,7 @@ struct Simulated {
 ///     })?;
 /// let addrs = farm.addrs().to_vec();
 /// let info = a2s_query::info(addrs[1], Duration::from_secs(2), Default::default())?;
-/// assert_eq!(info.name(), "server 1");
+/// assert_eq!(info.server_name(), "server 1");
 /// assert!(a2s_query::info(addrs[2], Duration::from_millis(100), Default::default()).unwrap_err().is_timeout());
 /// # Ok::<(), a2s_query::Error>(())
 /// ```

@@ -86,8 +86,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// state.server_name = b"Caf\xE9".to_vec(); // Latin-1, as old servers send
 /// let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0")?;
 /// let t = Duration::from_secs(2);
-/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Latin1)?.name(), "Café");
-/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Utf8)?.name(), "Caf\u{FFFD}");
+/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Latin1)?.server_name(), "Café");
+/// assert_eq!(a2s_query::info(server.local_addr(), t, Encoding::Utf8)?.server_name(), "Caf\u{FFFD}");
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ impl<S: AsRef<[u8]>> Responder<S> {
     /// state.server_name = "local".into();
     /// let server = Responder::new(Info::Source(state), vec![], vec![]).spawn("127.0.0.1:0")?;
     /// let info = a2s_query::info(server.local_addr(), Duration::from_secs(1), Default::default())?;
-    /// assert_eq!(info.name(), "local");
+    /// assert_eq!(info.server_name(), "local");
     /// # Ok::<(), a2s_query::Error>(())
     /// ```
     ///

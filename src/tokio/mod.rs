@@ -13,7 +13,7 @@
 //! // One client for the whole program: clone it into every task.
 //! let client = Client::builder().timeout(Duration::from_secs(2)).build();
 //! let (info, players) = tokio::join!(client.info("203.0.113.7:27015"), client.players("203.0.113.7:27015"));
-//! println!("{} with {} players", info?.name(), players?.len());
+//! println!("{} with {} players", info?.server_name(), players?.len());
 //!
 //! // One call, python-a2s's `ainfo`:
 //! let info = a2s_query::tokio::info("203.0.113.8:27015", Duration::from_secs(3), Default::default()).await?;
@@ -146,7 +146,7 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// }
 /// while let Some(Ok((addr, info))) = tasks.join_next().await {
 ///     match info {
-///         Ok(info) => println!("{addr}: {} ({} players)", info.name(), info.player_count()),
+///         Ok(info) => println!("{addr}: {} ({} players)", info.server_name(), info.player_count()),
 ///         Err(e) => println!("{addr}: {e}"),
 ///     }
 /// }

@@ -37,7 +37,7 @@
 //! let mut batch = Batch::builder().timeout(Duration::from_secs(2)).build()?;
 //! for (addr, info) in batch.info(list.servers.iter().map(|s| s.addr)) {
 //!     match info {
-//!         Ok(info) => println!("{addr} {}/{} {}", info.player_count(), info.max_players(), info.name()),
+//!         Ok(info) => println!("{addr} {}/{} {}", info.player_count(), info.max_players(), info.server_name()),
 //!         Err(e) => println!("{addr} {e}"),
 //!     }
 //! }

@@ -416,8 +416,8 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
         (Some(Ok(info)), players, rules) => {
             let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
             let players_shown = format!("{}/{}", info.player_count(), info.max_players());
-            let map = fit(&clean(info.map().as_ref()), 20, 20);
-            let name = clean(info.name().as_ref());
+            let map = fit(&clean(info.map_name().as_ref()), 20, 20);
+            let name = clean(info.server_name().as_ref());
             match (players, rules) {
                 (None, None) => format!("{addr}  {:>8}  {players_shown:>7}  {map}  {name}", show::ms(info.ping())),
                 _ => {

@@ -1,9 +1,7 @@
 //! Text for a terminal: server-controlled strings made safe to print, durations and
 //! codes in words, columns that line up.
 
-use std::borrow::Cow;
-
-use a2s_query::{ArmaRules, Info, Platform, Player, ServerType, TextBuf};
+use a2s_query::{ArmaRules, Info, Player, TextBuf};
 
 /// Server text as it may reach a terminal: invalid UTF-8 as U+FFFD, and every control
 /// character (an escape sequence could clear the screen or retitle the window) and
@@ -71,25 +69,6 @@ pub fn duration(seconds: f32) -> String {
     }
 }
 
-pub fn server_type(t: ServerType) -> Cow<'static, str> {
-    match t {
-        ServerType::Dedicated => "dedicated".into(),
-        ServerType::NonDedicated => "listen".into(),
-        ServerType::SourceTv => "SourceTV relay".into(),
-        // An unknown byte, or a kind this command does not name yet.
-        other => format!("type {}", char::from(other.to_byte()).escape_default()).into(),
-    }
-}
-
-pub fn platform(p: Platform) -> Cow<'static, str> {
-    match p {
-        Platform::Linux => "Linux".into(),
-        Platform::Windows => "Windows".into(),
-        Platform::Mac => "macOS".into(),
-        other => format!("OS {}", char::from(other.to_byte()).escape_default()).into(),
-    }
-}
-
 pub fn ms(ping: std::time::Duration) -> String {
     format!("{:.1} ms", ping.as_secs_f64() * 1000.0)
 }
@@ -98,8 +77,10 @@ pub fn ms(ping: std::time::Duration) -> String {
 pub fn info<S: TextBuf>(info: &Info<S>) -> Vec<String> {
     let t = |s: &S| clean(s.as_ref());
     let w = |s: &S::Slice| clean(s.as_ref());
-    let mut lines =
-        vec![format!("Server    {}", w(info.name())), format!("Map       {} ({})", w(info.map()), w(info.folder()))];
+    let mut lines = vec![
+        format!("Server    {}", w(info.server_name())),
+        format!("Map       {} ({})", w(info.map_name()), w(info.folder())),
+    ];
     match info {
         Info::Source(s) => lines.push(format!(
             "Game      {} (app {}, protocol {}, version {})",
@@ -115,8 +96,8 @@ pub fn info<S: TextBuf>(info: &Info<S>) -> Vec<String> {
         info.player_count(),
         info.max_players(),
         if info.bot_count() == 1 { "1 bot".to_string() } else { format!("{} bots", info.bot_count()) },
-        server_type(info.server_type()),
-        platform(info.platform()),
+        info.server_type(),
+        info.platform(),
         if info.vac_enabled() { "VAC" } else { "no VAC" },
         if info.password_protected() { "password" } else { "no password" },
     ));
