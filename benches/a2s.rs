@@ -128,7 +128,7 @@ mod one_pass {
 fn vectors_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("A2S_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
     dir.is_dir().then_some(dir)
 }
 
