@@ -463,7 +463,11 @@ pub struct BadLine {
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {:?}: {}", self.line, self.text, self.error)
+        match &self.error {
+            // (Its message quotes the line already.)
+            Error::Address(_) => write!(f, "line {}: {}", self.line, self.error),
+            _ => write!(f, "line {}: {:?}: {}", self.line, self.text, self.error),
+        }
     }
 }
 
@@ -479,7 +483,10 @@ impl std::fmt::Display for BadLine {
 /// let addrs: Vec<_> = a2s_query::addresses(text.lines(), |b| bad.push(b)).collect();
 /// assert_eq!(addrs.len(), 2);
 /// assert_eq!(bad[0].line, 5);
-/// assert!(bad[0].to_string().contains("Add :PORT"), "{}", bad[0]);
+/// assert_eq!(
+///     bad[0].to_string(),
+///     "line 5: invalid server address \"no port here\": no port; write no port here:PORT (the query port, often 27015)"
+/// );
 /// ```
 pub fn addresses<'a, L, S, F>(lines: L, mut bad: F) -> impl Iterator<Item = SocketAddr> + 'a
 where
@@ -507,7 +514,7 @@ fn resolve(text: &str) -> Result<SocketAddr> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }
-    net::pick(text.to_socket_addrs().map_err(Error::Resolve)?, IpVersion::V4, None)
+    net::pick(text.to_socket_addrs().map_err(|e| net::resolve_error(&text, e))?, IpVersion::V4, None)
 }
 
 /// A one-use [`Batch`] with these options.

@@ -3,6 +3,7 @@
 //! lifecycle live in [`proto`](crate::proto); this module only moves datagrams and
 //! reads the clock.
 
+use std::fmt::Debug;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -92,18 +93,26 @@ struct Connection {
 /// remembers what each server taught it (its challenge, its split layout, its round
 /// trip), so a repeated poll costs one round trip instead of two.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use a2s_query::{Client, Encoding};
+/// # let mut local = a2s_query::SourceInfo::default();
+/// # (local.server_name, local.map_name) = ("Polled".into(), "de_nuke".into());
+/// # let roster = vec![a2s_query::Player::new("alice".to_string(), 1, 2.0)];
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(local), roster, vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
 ///
 /// let mut client = Client::builder()
 ///     .timeout(Duration::from_secs(2))
 ///     .retries(1)
 ///     .encoding(Encoding::Latin1)
 ///     .build();
-/// let info = client.info("203.0.113.7:27015")?;
-/// let players = client.players("203.0.113.7:27015")?;
+/// // addr: "203.0.113.7:27015", say (a local server here). The challenge the first
+/// // query learns is sent with the next ones: one round trip each.
+/// let info = client.info(addr)?;
+/// let players = client.players(addr)?;
 /// println!("{} on {}: {} players", info.server_name(), info.map_name(), players.len());
+/// assert_eq!((info.server_name(), players.len()), ("Polled", 1));
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Debug)]
@@ -136,7 +145,7 @@ impl<D: TextDecoder> Client<D> {
     /// errors for servers that misbehave; parse errors for a broken answer (at the
     /// deadline, unless a good copy comes first; at once for text that is not UTF-8
     /// under [`Encoding::Utf8Strict`](crate::Encoding::Utf8Strict)).
-    pub fn info<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Info<D::Text>> {
+    pub fn info<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Info<D::Text>> {
         self.query(addr, Kind::Info).and_then(Asked::from_answer)
     }
 
@@ -148,7 +157,7 @@ impl<D: TextDecoder> Client<D> {
     /// # Errors
     /// As [`Client::info`]. Some servers never answer player queries (Conan Exiles,
     /// CS2 with `host_players_show` below 2): that is a [`Error::Timeout`].
-    pub fn players<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Vec<Player<D::Text>>> {
+    pub fn players<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Vec<Player<D::Text>>> {
         Ok(self.player_list(addr)?.entries)
     }
 
@@ -157,7 +166,7 @@ impl<D: TextDecoder> Client<D> {
     ///
     /// # Errors
     /// As [`Client::players`].
-    pub fn player_list<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Players<D::Text>> {
+    pub fn player_list<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Players<D::Text>> {
         self.query(addr, Kind::Players).and_then(Asked::from_answer)
     }
 
@@ -166,7 +175,7 @@ impl<D: TextDecoder> Client<D> {
     /// # Errors
     /// As [`Client::info`]. Many servers never answer rules queries (CS:GO without
     /// `host_rules_show 1`, for one): that is a [`Error::Timeout`].
-    pub fn rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<Rules<D::Text>> {
+    pub fn rules<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Rules<D::Text>> {
         self.query(addr, Kind::Rules).and_then(Asked::from_answer)
     }
 
@@ -178,7 +187,7 @@ impl<D: TextDecoder> Client<D> {
     /// As [`Client::rules`], and [`ArmaRules::decode`]'s: a chunk missing (the reply cut
     /// short) is [`Error::MissingChunk`], a server that is not Arma 3 or DayZ
     /// [`Error::Malformed`].
-    pub fn arma_rules<A: ToSocketAddrs>(&mut self, addr: A) -> Result<ArmaRules<D::Text>> {
+    pub fn arma_rules<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<ArmaRules<D::Text>> {
         self.query(addr, Kind::ArmaRules).and_then(Asked::from_answer)
     }
 
@@ -211,12 +220,13 @@ impl<D: TextDecoder> Client<D> {
 
     /// Picks the address to query, as the options prefer (no allocation for a
     /// `SocketAddr`).
-    fn resolve<A: ToSocketAddrs>(&self, addr: A) -> Result<SocketAddr> {
-        net::pick(addr.to_socket_addrs().map_err(Error::Resolve)?, self.options.prefer, self.options.bind)
+    fn resolve<A: ToSocketAddrs + Debug>(&self, addr: A) -> Result<SocketAddr> {
+        let addrs = addr.to_socket_addrs().map_err(|e| net::resolve_error(&addr, e))?;
+        net::pick(addrs, self.options.prefer, self.options.bind)
     }
 
     /// Runs one query to the server at `addr` over the socket of its family.
-    fn query<A: ToSocketAddrs>(&mut self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
+    fn query<A: ToSocketAddrs + Debug>(&mut self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         if self.options.endpoint.exchange.timeout.is_zero() {
             return Err(Error::InvalidInput(net::ZERO_TIMEOUT));
         }

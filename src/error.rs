@@ -73,6 +73,13 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidInput(&'static str),
 
+    /// A server's address written in a way that cannot work, told before any lookup:
+    /// a port out of range, a missing port, an IPv6 address without brackets, something
+    /// that is not a port after the last colon. The message quotes the address and says
+    /// how to write it.
+    #[error("invalid server address {0}")]
+    Address(String),
+
     /// A datagram or reply ended before a field it must contain.
     #[error("truncated reply: {field} missing at byte {offset}")]
     Truncated {
@@ -231,6 +238,7 @@ impl Clone for Error {
             Error::Resolve(e) => Error::Resolve(copy_io(e)),
             Error::Decompress(e) => Error::Decompress(copy_io(e)),
             Error::InvalidInput(why) => Error::InvalidInput(why),
+            Error::Address(fault) => Error::Address(fault.clone()),
             Error::Truncated { field, offset } => Error::Truncated { field, offset: *offset },
             Error::Malformed { reason, offset } => Error::Malformed { reason, offset: *offset },
             Error::NotA2s { header } => Error::NotA2s { header: *header },
@@ -277,6 +285,7 @@ impl Error {
             Error::Io(_) => "Io",
             Error::Resolve(_) => "Resolve",
             Error::InvalidInput(_) => "InvalidInput",
+            Error::Address(_) => "Address",
             Error::Truncated { .. } => "Truncated",
             Error::Malformed { .. } => "Malformed",
             Error::NotA2s { .. } => "NotA2s",

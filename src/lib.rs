@@ -153,16 +153,22 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Client {
 /// `addr` is anything [`ToSocketAddrs`] takes: `"host:port"`, `(host, port)`, a
 /// `SocketAddr`, IPv4 or IPv6. `timeout` bounds the whole call. See [`Client::info`].
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-/// let info = a2s_query::info("203.0.113.7:27015", Duration::from_secs(3), Default::default())?;
+/// # let mut local = a2s_query::SourceInfo::default();
+/// # (local.server_name, local.player_count, local.max_players) = ("Local".into(), 3, 16);
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(local), vec![], vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+/// // addr: "203.0.113.7:27015", ("play.example.net", 27015), ... (a local server here)
+/// let info = a2s_query::info(addr, Duration::from_secs(3), Default::default())?;
 /// println!("{} ({}/{})", info.server_name(), info.player_count(), info.max_players());
+/// assert_eq!((info.server_name(), info.player_count(), info.max_players()), ("Local", 3, 16));
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Error::Timeout`] when no answer comes in time; see [`Client::info`] for the rest.
-pub fn info<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Info> {
+pub fn info<A: ToSocketAddrs + std::fmt::Debug>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Info> {
     one_use(timeout, encoding).info(addr)
 }
 
@@ -178,7 +184,11 @@ pub fn info<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) ->
 ///
 /// # Errors
 /// [`Error::Timeout`] when no answer comes in time; see [`Client::players`].
-pub fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Vec<Player>> {
+pub fn players<A: ToSocketAddrs + std::fmt::Debug>(
+    addr: A,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Vec<Player>> {
     one_use(timeout, encoding).players(addr)
 }
 
@@ -198,7 +208,7 @@ pub fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding)
 ///
 /// # Errors
 /// [`Error::Timeout`] when no answer comes in time; see [`Client::rules`].
-pub fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Rules> {
+pub fn rules<A: ToSocketAddrs + std::fmt::Debug>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Rules> {
     one_use(timeout, encoding).rules(addr)
 }
 
@@ -216,7 +226,11 @@ pub fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -
 ///
 /// # Errors
 /// As [`Client::arma_rules`].
-pub fn arma_rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<ArmaRules> {
+pub fn arma_rules<A: ToSocketAddrs + std::fmt::Debug>(
+    addr: A,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<ArmaRules> {
     one_use(timeout, encoding).arma_rules(addr)
 }
 

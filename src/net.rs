@@ -260,6 +260,51 @@ pub(crate) fn is_transient(e: &io::Error) -> bool {
         || (cfg!(target_os = "linux") && e.raw_os_error() == Some(105))
 }
 
+/// The error for a server's address the resolver refused or could not find:
+/// [`Error::Address`] naming the fault when the address is text (`given` as its `Debug`
+/// shows it) and the fault one of the usual ones, else [`Error::Resolve`].
+pub(crate) fn resolve_error(given: &dyn std::fmt::Debug, error: io::Error) -> Error {
+    let shown = format!("{given:?}");
+    let text = shown.strip_prefix('"').and_then(|s| s.strip_suffix('"')).filter(|s| !s.contains('\\'));
+    match text.and_then(address_fault) {
+        Some(fault) => Error::Address(fault),
+        None => Error::Resolve(error),
+    }
+}
+
+/// What is wrong with a server's address written as text, if it is one of the usual
+/// faults: `"address": fault; what to write`.
+pub(crate) fn address_fault(text: &str) -> Option<String> {
+    const PORT: &str = "the query port, often 27015";
+    let t = text.trim();
+    if t.is_empty() {
+        return Some(format!("{text:?}: empty; write HOST:PORT ({PORT})"));
+    }
+    if t.parse::<Ipv6Addr>().is_ok() {
+        return Some(format!("{t:?}: an IPv6 address without brackets and port; write [{t}]:PORT ({PORT})"));
+    }
+    if let Some(inner) = t.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        return Some(format!("{t:?}: no port after the brackets; write [{inner}]:PORT ({PORT})"));
+    }
+    let Some((host, port)) = t.rsplit_once(':') else {
+        return Some(format!("{t:?}: no port; write {t}:PORT ({PORT})"));
+    };
+    if port.is_empty() {
+        return Some(format!("{t:?}: no port after the colon; write {host}:PORT ({PORT})"));
+    }
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return match port.parse::<u16>() {
+            Err(_) => Some(format!("{t:?}: port {port} is out of range; a port is a number from 1 to 65535")),
+            Ok(_) if host.contains(':') && !host.starts_with('[') => {
+                Some(format!("{t:?}: an IPv6 address and a port need brackets; write [{host}]:{port}"))
+            }
+            // (The host is what failed: the resolver's error says it.)
+            Ok(_) => None,
+        };
+    }
+    Some(format!("{t:?}: {port:?} after the last colon is not a port; write HOST:PORT ({PORT})"))
+}
+
 /// The address to query among those a name resolved to, as `prefer` wants, of the
 /// family of `bind` if one is given.
 pub(crate) fn pick(
@@ -289,4 +334,37 @@ pub(crate) fn pick(
             Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing"))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each usual fault named as such, the address quoted; a host the resolver could not
+    /// find, and a good address, left to the resolver.
+    #[test]
+    fn address_faults_are_named() {
+        let fault = |text: &str| address_fault(text).unwrap_or_default();
+        assert_eq!(
+            fault("127.0.0.1:99999"),
+            "\"127.0.0.1:99999\": port 99999 is out of range; a port is a number from 1 to 65535"
+        );
+        assert!(fault("127.0.0.1").contains("no port; write 127.0.0.1:PORT"));
+        assert!(fault("play.example.net:").contains("no port after the colon; write play.example.net:PORT"));
+        assert!(fault("2001:db8::7").contains("an IPv6 address without brackets and port; write [2001:db8::7]:PORT"));
+        assert!(fault("[2001:db8::7]").contains("no port after the brackets; write [2001:db8::7]:PORT"));
+        assert!(fault("[2001:db8::7]:70000").contains("port 70000 is out of range"));
+        assert!(fault("fe80::1:2:3:4:5:6:27015").contains("need brackets; write [fe80::1:2:3:4:5:6]:27015"));
+        assert!(fault("play.example.net:http").contains("\"http\" after the last colon is not a port"));
+        assert!(fault("").contains("empty"));
+        assert_eq!(address_fault("no-such-host.invalid:27015"), None);
+        // As a query sees it: only text is looked at, and only when the resolver failed.
+        let e = resolve_error(&"127.0.0.1:99999", io::Error::new(io::ErrorKind::InvalidInput, "invalid port value"));
+        assert_eq!(
+            e.to_string(),
+            "invalid server address \"127.0.0.1:99999\": port 99999 is out of range; a port is a number from 1 to 65535"
+        );
+        let e = resolve_error(&("no-such-host.invalid", 27015), io::Error::other("lookup failed"));
+        assert!(matches!(e, Error::Resolve(_)), "{e}");
+    }
 }

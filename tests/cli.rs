@@ -375,7 +375,7 @@ fn a_list_on_stdin_gives_one_json_line_per_server() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         let addr = v["address"].as_str().unwrap().to_string();
         if addr == "not-an-address" {
-            assert!(v["error"].as_str().unwrap().contains("Add :PORT"), "{line}");
+            assert!(v["error"].as_str().unwrap().contains("no port; write not-an-address:PORT"), "{line}");
             continue;
         }
         let i = index[&addr];

@@ -557,12 +557,18 @@ fn arguments_that_cannot_work_say_what_to_give() {
     let e = v4_only.info("[::1]:27015").unwrap_err();
     assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
 
-    let e = a2s_query::info("127.0.0.1", TIMEOUT, Encoding::Utf8).unwrap_err();
-    assert!(matches!(e, Error::Resolve(_)), "{e:?}");
-    assert!(e.to_string().contains("Add :PORT"), "{e}");
-    for no_port in ["[::1]", "localhost:", "play.example.net"] {
-        let e = a2s_query::info(no_port, TIMEOUT, Encoding::Utf8).unwrap_err();
-        assert!(matches!(e, Error::Resolve(_)) && e.to_string().contains("often 27015"), "{no_port}: {e}");
+    // Each usual fault of an address is named, the address quoted.
+    for (given, says) in [
+        ("127.0.0.1", "\"127.0.0.1\": no port; write 127.0.0.1:PORT (the query port, often 27015)"),
+        ("[::1]", "no port after the brackets; write [::1]:PORT"),
+        ("localhost:", "no port after the colon; write localhost:PORT"),
+        ("play.example.net", "no port; write play.example.net:PORT"),
+        ("127.0.0.1:99999", "port 99999 is out of range; a port is a number from 1 to 65535"),
+        ("2001:db8::7", "an IPv6 address without brackets and port; write [2001:db8::7]:PORT"),
+        ("localhost:http", "\"http\" after the last colon is not a port"),
+    ] {
+        let e = a2s_query::info(given, TIMEOUT, Encoding::Utf8).unwrap_err();
+        assert!(matches!(&e, Error::Address(fault) if fault.contains(says)), "{given}: {e}");
     }
     // The address of the other family says so, and what to do.
     let e = v4_only.info("[::1]:27015").unwrap_err();
@@ -603,8 +609,9 @@ fn closed_port_fails_fast() {
 fn unresolvable_address_is_a_resolve_error() {
     let err = client().info("this-host-does-not-exist.invalid:27015").unwrap_err();
     assert!(matches!(err, Error::Resolve(_)), "{err}");
+    // (Not a name the resolver could look up: an address without a port, told so.)
     let err = client().info("not an address").unwrap_err();
-    assert!(matches!(err, Error::Resolve(_)), "{err}");
+    assert!(matches!(err, Error::Address(_)), "{err}");
 }
 
 #[test]

@@ -726,23 +726,23 @@ impl<S: AsRef<[u8]>> GoldSrcInfo<S> {
 
 /// An info reply in whichever layout the server answered with.
 ///
-/// The accessors cover what both layouts share, so most callers never match.
+/// The accessors cover what both layouts share (with python-a2s's field names), so
+/// most callers never match.
 ///
 /// ```
-/// use a2s_query::proto::{Info, Message, SourceInfo};
-/// use a2s_query::Encoding;
-///
-/// let mut reply = Vec::new();
-/// let mut sent = SourceInfo::default();
-/// sent.server_name = "arena".into();
-/// (sent.player_count, sent.max_players) = (5, 16);
-/// sent.encode(&mut reply)?;
-/// let info = Info::parse(Message::from_reassembled(&reply)?, Encoding::Utf8)?;
-/// assert_eq!(info.server_name(), "arena");
-/// assert_eq!((info.player_count(), info.max_players()), (5, 16));
+/// use std::time::Duration;
+/// use a2s_query::{Encoding, Info};
+/// # let mut local = a2s_query::SourceInfo::default();
+/// # (local.server_name, local.map_name, local.app_id) = ("arena".into(), "cp_badlands".into(), 440);
+/// # (local.player_count, local.max_players) = (5, 16);
+/// # let server = a2s_query::server::Responder::new(Info::Source(local), vec![], vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+/// let info = a2s_query::info(addr, Duration::from_secs(3), Encoding::Utf8)?;
+/// println!("{} on {}, {}/{}", info.server_name(), info.map_name(), info.player_count(), info.max_players());
+/// assert_eq!((info.server_name(), info.player_count(), info.max_players()), ("arena", 5, 16));
 /// match &info {
-///     Info::Source(s) => assert_eq!(s.app_id, 0),
-///     Info::GoldSrc(_) => unreachable!("a 0x49 reply"),
+///     Info::Source(source) => assert_eq!(source.app_id, 440),
+///     Info::GoldSrc(goldsrc) => println!("an old server at {}", goldsrc.address),
 /// }
 /// # Ok::<(), a2s_query::Error>(())
 /// ```

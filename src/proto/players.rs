@@ -17,14 +17,16 @@ const MIN_ENTRY_LEN: usize = 1 + 1 + 4 + 4;
 /// One player in a player list.
 ///
 /// ```
-/// use a2s_query::proto::{encode_players, Player, Players, ShipLayout};
-/// use a2s_query::Encoding;
-///
-/// let list = vec![Player::new("alice".to_string(), 12, 95.5)];
-/// let mut reply = Vec::new();
-/// encode_players(&list, ShipLayout::Trailing, &mut reply)?;
-/// let parsed = Players::parse(&reply[5..], Encoding::Utf8)?;
-/// let alice = &parsed.entries[0];
+/// use std::time::Duration;
+/// use a2s_query::{Encoding, Player};
+/// # let roster = vec![Player::new("alice".to_string(), 12, 95.5), Player::new("bob".to_string(), 3, 12.0)];
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(Default::default()), roster, vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+/// let players = a2s_query::players(addr, Duration::from_secs(3), Encoding::Utf8)?;
+/// for p in &players {
+///     println!("{:<16} {:>4} points, {:.0} s on the server", p.name, p.score, p.duration);
+/// }
+/// let alice = &players[0];
 /// assert_eq!((alice.name.as_str(), alice.score, alice.duration), ("alice", 12, 95.5));
 /// # Ok::<(), a2s_query::Error>(())
 /// ```

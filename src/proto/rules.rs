@@ -18,12 +18,21 @@ pub const S2A_RULES: u8 = 0x45;
 /// costs two allocations, not two thousand.
 ///
 /// ```
-/// use a2s_query::Rules;
-/// let rules: Rules = [("sv_gravity", "800"), ("mp_timelimit", "30")].into_iter().collect();
-/// assert_eq!(rules.get("mp_timelimit"), Some("30"));
+/// use std::time::Duration;
+/// use a2s_query::Encoding;
+/// # let set = vec![("sv_gravity".to_string(), "800".to_string()), ("mp_timelimit".to_string(), "30".to_string())];
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(Default::default()), vec![], set).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+/// let rules = a2s_query::rules(addr, Duration::from_secs(3), Encoding::Utf8)?;
+/// assert_eq!(&rules["mp_timelimit"], "30");
+/// assert_eq!(rules.get("sv_cheats"), None);
 /// for (name, value) in &rules {
 ///     println!("{name} = {value}");
 /// }
+/// // Or build a set by hand:
+/// let mine: a2s_query::Rules = [("sv_gravity", "800")].into_iter().collect();
+/// assert_eq!(mine.get("sv_gravity"), Some("800"));
+/// # Ok::<(), a2s_query::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Rules<S = String> {

@@ -59,7 +59,7 @@ mod driver;
 ///
 /// # Errors
 /// As [`Client::info`].
-pub async fn info<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Info> {
+pub async fn info<A: ToSocketAddrs + std::fmt::Debug>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Info> {
     one_use(timeout, encoding).info(addr).await
 }
 
@@ -67,7 +67,11 @@ pub async fn info<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encodi
 ///
 /// # Errors
 /// As [`Client::players`].
-pub async fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Vec<Player>> {
+pub async fn players<A: ToSocketAddrs + std::fmt::Debug>(
+    addr: A,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Vec<Player>> {
     one_use(timeout, encoding).players(addr).await
 }
 
@@ -75,7 +79,11 @@ pub async fn players<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Enc
 ///
 /// # Errors
 /// As [`Client::rules`].
-pub async fn rules<A: ToSocketAddrs>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Rules> {
+pub async fn rules<A: ToSocketAddrs + std::fmt::Debug>(
+    addr: A,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Rules> {
     one_use(timeout, encoding).rules(addr).await
 }
 
@@ -133,24 +141,33 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// closed port ends as [`Error::Io`] of kind `ConnectionRefused` in about a round trip
 /// on Linux (the socket is not connected: elsewhere it costs the timeout).
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use a2s_query::tokio::Client;
+/// # let servers = ["one", "two"].map(|name| {
+/// #     let mut local = a2s_query::SourceInfo::default();
+/// #     local.server_name = name.into();
+/// #     a2s_query::server::Responder::new(a2s_query::Info::Source(local), vec![], vec![]).spawn("127.0.0.1:0").unwrap()
+/// # });
+/// # let addrs = servers.each_ref().map(|s| s.local_addr());
 ///
-/// # async fn run() -> a2s_query::Result<()> {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let client = Client::builder().timeout(Duration::from_secs(2)).retries(1).build();
 /// let mut tasks = tokio::task::JoinSet::new();
-/// for addr in ["203.0.113.7:27015", "203.0.113.8:27015"] {
+/// // addrs: ["203.0.113.7:27015", "203.0.113.8:27015"], say (local servers here).
+/// for addr in addrs {
 ///     let client = client.clone();
 ///     tasks.spawn(async move { (addr, client.info(addr).await) });
 /// }
+/// let mut answered = 0;
 /// while let Some(Ok((addr, info))) = tasks.join_next().await {
 ///     match info {
-///         Ok(info) => println!("{addr}: {} ({} players)", info.server_name(), info.player_count()),
+///         Ok(info) => { answered += 1; println!("{addr}: {} ({} players)", info.server_name(), info.player_count()) }
 ///         Err(e) => println!("{addr}: {e}"),
 ///     }
 /// }
-/// # Ok(()) }
+/// assert_eq!(answered, 2);
+/// # });
 /// ```
 ///
 /// The client's work runs in a task on the runtime of the query that asks: one per
@@ -190,7 +207,7 @@ where
     /// As [`crate::Client::info`]; [`Error::Resolve`] also when resolving the name takes
     /// longer than the timeout; [`Error::Runtime`] outside a tokio runtime, on one
     /// without IO or time, or when the runtime shut down under the query.
-    pub async fn info<A: ToSocketAddrs>(&self, addr: A) -> Result<Info<D::Text>> {
+    pub async fn info<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Info<D::Text>> {
         self.query(addr, Kind::Info).await.and_then(Asked::from_answer)
     }
 
@@ -198,7 +215,7 @@ where
     ///
     /// # Errors
     /// As [`Client::info`].
-    pub async fn players<A: ToSocketAddrs>(&self, addr: A) -> Result<Vec<Player<D::Text>>> {
+    pub async fn players<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Vec<Player<D::Text>>> {
         Ok(self.player_list(addr).await?.entries)
     }
 
@@ -207,7 +224,7 @@ where
     ///
     /// # Errors
     /// As [`Client::info`].
-    pub async fn player_list<A: ToSocketAddrs>(&self, addr: A) -> Result<Players<D::Text>> {
+    pub async fn player_list<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Players<D::Text>> {
         self.query(addr, Kind::Players).await.and_then(Asked::from_answer)
     }
 
@@ -215,7 +232,7 @@ where
     ///
     /// # Errors
     /// As [`Client::info`].
-    pub async fn rules<A: ToSocketAddrs>(&self, addr: A) -> Result<Rules<D::Text>> {
+    pub async fn rules<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Rules<D::Text>> {
         self.query(addr, Kind::Rules).await.and_then(Asked::from_answer)
     }
 
@@ -224,7 +241,7 @@ where
     ///
     /// # Errors
     /// As [`crate::Client::arma_rules`].
-    pub async fn arma_rules<A: ToSocketAddrs>(&self, addr: A) -> Result<ArmaRules<D::Text>> {
+    pub async fn arma_rules<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<ArmaRules<D::Text>> {
         self.query(addr, Kind::ArmaRules).await.and_then(Asked::from_answer)
     }
 
@@ -259,7 +276,7 @@ where
         Many::new(self.clone(), addrs)
     }
 
-    async fn query<A: ToSocketAddrs>(&self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
+    async fn query<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
         let options = &self.shared.options;
         let timeout = options.endpoint.exchange.timeout;
         if timeout.is_zero() {
@@ -270,7 +287,7 @@ where
         // (tokio's timer would panic outside a runtime: an error says it instead.)
         let inbox = self.inbox()?;
         // An address needs no resolving and no timer; a name gets the query's time.
-        let mut lookup = std::pin::pin!(lookup_host(addr));
+        let mut lookup = std::pin::pin!(lookup_host(&addr));
         let ready = std::future::poll_fn(|cx| std::task::Poll::Ready(lookup.as_mut().poll(cx))).await;
         let resolved = match ready {
             std::task::Poll::Ready(resolved) => resolved,
@@ -283,7 +300,7 @@ where
                 })?
             }
         };
-        let target = net::pick(resolved.map_err(Error::Resolve)?, options.prefer, options.bind)?;
+        let target = net::pick(resolved.map_err(|e| net::resolve_error(&addr, e))?, options.prefer, options.bind)?;
         let (tx, rx) = oneshot::channel();
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         let query = Command::Query { token, addr: target, kind, from: Some(started), waiter: Waiter::One(tx) };
