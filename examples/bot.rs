@@ -4,7 +4,7 @@
 //! changes them as it goes, so it runs with no network; it stops after a few rounds.
 //!
 //! ```sh
-//! cargo run --example bot
+//! cargo run --features tokio --example bot
 //! ```
 
 use std::collections::HashMap;

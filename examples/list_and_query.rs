@@ -4,9 +4,9 @@
 //! of each list.
 //!
 //! ```sh
-//! cargo run --example list_and_query                              # local fakes of both
-//! cargo run --example list_and_query -- master MASTER:PORT APPID  # a community master
-//! STEAM_API_KEY=... cargo run --example list_and_query -- web-api APPID
+//! cargo run --features web-api --example list_and_query                              # local fakes of both
+//! cargo run --features web-api --example list_and_query -- master MASTER:PORT APPID  # a community master
+//! STEAM_API_KEY=... cargo run --features web-api --example list_and_query -- web-api APPID
 //! ```
 
 use std::error::Error;

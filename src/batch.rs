@@ -145,11 +145,11 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// with the others: a run takes about `timeout + datagrams / send_rate` (an info query
 /// is two datagrams with its challenge), as long as the window holds the dead servers
 /// of one timeout's sending (about `send_rate / 2 × dead share × timeout`); past that
-/// they are waited for in waves of `max_in_flight`. A closed port (nothing listens:
-/// the host answers ICMP "port unreachable") ends as [`Error::Io`] of kind
-/// `ConnectionRefused` in about a round trip on Linux, which says which server the
-/// report concerns, as the blocking [`Client`](crate::Client) tells it everywhere;
-/// elsewhere it costs its timeout. The batch keeps one engine from
+/// they are waited for in waves of `max_in_flight`. A closed port whose host answers
+/// ICMP "port unreachable" (many firewalls drop it, and hosts limit how many they send)
+/// ends as [`Error::Io`] of kind `ConnectionRefused` in about a round trip on Linux,
+/// which says which server the report concerns, as the blocking
+/// [`Client`](crate::Client) tells it everywhere; elsewhere it costs its timeout. The batch keeps one engine from
 /// run to run: what each server taught it (its challenge, its round trip) and what it
 /// still owes (see [`Endpoint`]'s staleness rules) carry over.
 ///
@@ -391,15 +391,17 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
                     let datagram = batch.buf.get(..n).unwrap_or_default();
                     batch.endpoint.handle_datagram(from, datagram, Instant::now());
                 }
-                // An ICMP error: which server it concerns is told where the OS says it
-                // (Linux); elsewhere the timers deal with it.
-                Err(e) if net::is_icmp(&e) => {
-                    let endpoint = &mut batch.endpoint;
-                    batch.udp.take_unreachable(&mut |heard| heard.hand_to(endpoint));
-                }
                 // The wait ran out.
                 Err(e) if net::is_timeout(&e) => {}
-                Err(_) => std::thread::sleep(IDLE_WAIT),
+                // An ICMP error: which server it concerns is told where the OS says it
+                // (Linux: the reports behind the error); elsewhere the timers deal with it.
+                Err(e) => {
+                    let endpoint = &mut batch.endpoint;
+                    let reports = batch.udp.take_unreachable(&mut |heard| heard.hand_to(endpoint));
+                    if reports == 0 && !net::is_icmp(&e) {
+                        std::thread::sleep(IDLE_WAIT);
+                    }
+                }
             }
         }
     }
@@ -478,14 +480,14 @@ impl std::fmt::Display for BadLine {
 /// waits: for long lists of names, resolve them beforehand.
 ///
 /// ```
-/// let text = "# my servers\n127.0.0.1:27015\n\n[::1]:27016\nno port here\n";
+/// let text = "# my servers\n127.0.0.1:27015\n\n[::1]:27016\nplay.example.net\n";
 /// let mut bad = Vec::new();
 /// let addrs: Vec<_> = a2s_query::addresses(text.lines(), |b| bad.push(b)).collect();
 /// assert_eq!(addrs.len(), 2);
 /// assert_eq!(bad[0].line, 5);
 /// assert_eq!(
 ///     bad[0].to_string(),
-///     "line 5: invalid server address \"no port here\": no port; write no port here:PORT (the query port, often 27015)"
+///     "line 5: invalid server address \"play.example.net\": no port; write play.example.net:PORT (the query port, often 27015)"
 /// );
 /// ```
 pub fn addresses<'a, L, S, F>(lines: L, mut bad: F) -> impl Iterator<Item = SocketAddr> + 'a

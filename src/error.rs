@@ -403,8 +403,14 @@ impl fmt::Display for Ignored {
         let Some(telling) = self.telling else { return Ok(()) };
         let n = self.count;
         let (s, one) = if n == 1 { ("", ":") } else { ("s", ", one") };
-        write!(f, "; ignored {n} datagram{s}{one} ")?;
-        match telling {
+        write!(f, "; ignored {n} datagram{s}{one} {telling}")
+    }
+}
+
+/// What the datagram was, and for one that is not A2S what that suggests.
+impl fmt::Display for Stray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             Stray::NotA2s { bytes, len } => {
                 let shown = bytes.get(..usize::from(len)).unwrap_or_default();
                 write!(f, "not A2S (")?;

@@ -5,7 +5,9 @@
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::net::{self, IpVersion};
 use crate::proto::{Filter, MasterConfig, MasterWalk, Region};
 
@@ -38,9 +40,11 @@ impl MasterQuery {
     /// default pacing (30 requests a minute at most) and bounds.
     ///
     /// # Errors
-    /// [`Error::Resolve`] when the address does not resolve.
-    pub fn new<A: ToSocketAddrs>(master: A) -> Result<Self> {
-        let master = net::pick(master.to_socket_addrs().map_err(Error::Resolve)?, IpVersion::V4, None)?;
+    /// [`Error::Address`] for an address written in a way that cannot work (no port, a
+    /// port out of range, ...); [`Error::Resolve`] when it does not resolve.
+    pub fn new<A: ToSocketAddrs + std::fmt::Debug>(master: A) -> Result<Self> {
+        let addrs = master.to_socket_addrs().map_err(|e| net::resolve_error(&master, e))?;
+        let master = net::pick(addrs, IpVersion::V4, None)?;
         Ok(MasterQuery { master, config: MasterConfig::default(), filter: Filter::new() })
     }
 

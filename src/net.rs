@@ -109,12 +109,16 @@ pub(crate) fn report_unreachable(socket: &UdpSocket) {
 
 /// Hands `take` each destination the OS reported unreachable (a closed port: the
 /// error is `ConnectionRefused`) since the last call, for a socket set up with
-/// [`report_unreachable`]; elsewhere nothing.
-pub(crate) fn take_unreachable(socket: &UdpSocket, take: impl FnMut(SocketAddr, io::Error)) {
+/// [`report_unreachable`]; elsewhere nothing. How many reports were read (of any kind:
+/// with reports on, the OS fails a send or a receive with the error of each).
+pub(crate) fn take_unreachable(socket: &UdpSocket, take: impl FnMut(SocketAddr, io::Error)) -> usize {
     #[cfg(target_os = "linux")]
-    unreachable::read(socket, take);
+    return unreachable::read(socket, take);
     #[cfg(not(target_os = "linux"))]
-    let _ = (socket, take);
+    {
+        let _ = (socket, take);
+        0
+    }
 }
 
 /// Most tries of a send the OS fails with errors of earlier datagrams.
@@ -122,8 +126,9 @@ const SEND_TRIES: usize = 4;
 
 /// Sends `datagram` to `to` on an unconnected socket. The OS may fail a send with the
 /// ICMP error of an earlier datagram, to another server (Linux, with
-/// [`report_unreachable`]): that is handed to `take` as the reports say, and the send
-/// tried again (a few times, then taken as lost on the way: `WouldBlock`).
+/// [`report_unreachable`]: a closed port, an unreachable host, ...): the reports are
+/// handed to `take` and the send tried again (a few times, then taken as lost on the
+/// way: `WouldBlock`). An error with no report behind it is this send's.
 pub(crate) fn send_to(
     socket: &UdpSocket,
     datagram: &[u8],
@@ -132,7 +137,11 @@ pub(crate) fn send_to(
 ) -> io::Result<usize> {
     for _ in 0..SEND_TRIES {
         match socket.send_to(datagram, to) {
-            Err(e) if is_icmp(&e) => take_unreachable(socket, |at, e| take(Heard::Unreachable(at, e))),
+            Err(e) if !is_transient(&e) => {
+                if take_unreachable(socket, |at, e| take(Heard::Unreachable(at, e))) == 0 {
+                    return Err(e);
+                }
+            }
             sent => return sent,
         }
     }
@@ -153,7 +162,7 @@ impl Heard<'_> {
     pub(crate) fn hand_to<J: Job<D>, D: TextDecoder>(self, endpoint: &mut Endpoint<J, D>) {
         match self {
             Heard::Datagram(datagram, from) => endpoint.handle_datagram(from, datagram, Instant::now()),
-            Heard::Unreachable(to, e) => endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
+            Heard::Unreachable(to, e) => endpoint.handle_unreachable(to, Error::Io(e), Instant::now()),
         }
     }
 }
@@ -212,18 +221,22 @@ impl Udp {
             match self.recv_queued(buf) {
                 Ok(Some((n, from))) => take(Heard::Datagram(buf.get(..n).unwrap_or_default(), from)),
                 Ok(None) => break,
-                Err(e) if is_icmp(&e) => self.take_unreachable(&mut take),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                // The error of a report (Linux), or an ICMP error elsewhere: consumed.
+                Err(e) => {
+                    if self.take_unreachable(&mut take) == 0 && !is_icmp(&e) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
     }
 
     /// Hands `take` the destinations reported unreachable ([`take_unreachable`]): call
-    /// it when a receive failed with an ICMP error.
-    pub(crate) fn take_unreachable(&self, take: &mut impl FnMut(Heard<'_>)) {
-        take_unreachable(&self.socket, |to, e| take(Heard::Unreachable(to, e)));
+    /// it when a receive failed. How many reports were read.
+    pub(crate) fn take_unreachable(&self, take: &mut impl FnMut(Heard<'_>)) -> usize {
+        take_unreachable(&self.socket, |to, e| take(Heard::Unreachable(to, e)))
     }
 
     /// Waits at most `wait` for one datagram.
@@ -265,11 +278,32 @@ pub(crate) fn is_transient(e: &io::Error) -> bool {
 /// shows it) and the fault one of the usual ones, else [`Error::Resolve`].
 pub(crate) fn resolve_error(given: &dyn std::fmt::Debug, error: io::Error) -> Error {
     let shown = format!("{given:?}");
-    let text = shown.strip_prefix('"').and_then(|s| s.strip_suffix('"')).filter(|s| !s.contains('\\'));
-    match text.and_then(address_fault) {
+    match shown.strip_prefix('"').and_then(|s| s.strip_suffix('"')).and_then(unescape).and_then(|t| address_fault(&t)) {
         Some(fault) => Error::Address(fault),
         None => Error::Resolve(error),
     }
+}
+
+/// The text a string's `Debug` form shows (the escapes an address may hold: a line end,
+/// a tab, a quote); `None` for any other escape.
+fn unescape(shown: &str) -> Option<String> {
+    let mut text = String::with_capacity(shown.len());
+    let mut chars = shown.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        text.push(match chars.next()? {
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            '0' => '\0',
+            c @ ('"' | '\'' | '\\') => c,
+            _ => return None,
+        });
+    }
+    Some(text)
 }
 
 /// What is wrong with a server's address written as text, if it is one of the usual
@@ -280,11 +314,26 @@ pub(crate) fn address_fault(text: &str) -> Option<String> {
     if t.is_empty() {
         return Some(format!("{text:?}: empty; write HOST:PORT ({PORT})"));
     }
-    if t.parse::<Ipv6Addr>().is_ok() {
+    if t.len() != text.len() {
+        return Some(format!("{text:?}: a space or line end around the address; give it trimmed ({t:?})"));
+    }
+    if t.contains(char::is_whitespace) {
+        return Some(format!("{t:?}: a space inside the address; write HOST:PORT ({PORT})"));
+    }
+    // An IPv6 address, with a zone (`fe80::1%eth0`) or not, and nothing after it.
+    if t.split('%').next().is_some_and(|ip| ip.parse::<Ipv6Addr>().is_ok()) {
         return Some(format!("{t:?}: an IPv6 address without brackets and port; write [{t}]:PORT ({PORT})"));
     }
-    if let Some(inner) = t.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
-        return Some(format!("{t:?}: no port after the brackets; write [{inner}]:PORT ({PORT})"));
+    if let Some(inside) = t.strip_prefix('[') {
+        let Some((inner, after)) = inside.split_once(']') else {
+            return Some(format!("{t:?}: no closing bracket; write [IPv6]:PORT ({PORT})"));
+        };
+        if after.is_empty() {
+            return Some(format!("{t:?}: no port after the brackets; write [{inner}]:PORT ({PORT})"));
+        }
+        if !after.starts_with(':') {
+            return Some(format!("{t:?}: a colon goes between the brackets and the port; write [{inner}]:PORT"));
+        }
     }
     let Some((host, port)) = t.rsplit_once(':') else {
         return Some(format!("{t:?}: no port; write {t}:PORT ({PORT})"));
@@ -357,6 +406,11 @@ mod tests {
         assert!(fault("fe80::1:2:3:4:5:6:27015").contains("need brackets; write [fe80::1:2:3:4:5:6]:27015"));
         assert!(fault("play.example.net:http").contains("\"http\" after the last colon is not a port"));
         assert!(fault("").contains("empty"));
+        assert!(fault("1.2.3.4:27015\n").contains("a space or line end around the address; give it trimmed"));
+        assert!(fault("1.2.3.4 27015").contains("a space inside the address"));
+        assert!(fault("fe80::1%eth0").contains("an IPv6 address without brackets and port"));
+        assert!(fault("[::1]27015").contains("a colon goes between the brackets and the port"));
+        assert!(fault("[::1:27015").contains("no closing bracket"));
         assert_eq!(address_fault("no-such-host.invalid:27015"), None);
         // As a query sees it: only text is looked at, and only when the resolver failed.
         let e = resolve_error(&"127.0.0.1:99999", io::Error::new(io::ErrorKind::InvalidInput, "invalid port value"));
@@ -364,6 +418,8 @@ mod tests {
             e.to_string(),
             "invalid server address \"127.0.0.1:99999\": port 99999 is out of range; a port is a number from 1 to 65535"
         );
+        let e = resolve_error(&"1.2.3.4:27015\n".to_string(), io::Error::other("lookup failed"));
+        assert!(matches!(&e, Error::Address(f) if f.starts_with("\"1.2.3.4:27015\\n\": a space or line end")), "{e}");
         let e = resolve_error(&("no-such-host.invalid", 27015), io::Error::other("lookup failed"));
         assert!(matches!(e, Error::Resolve(_)), "{e}");
     }

@@ -878,3 +878,46 @@ fn a_query_timed_from_its_push_that_never_gets_a_place_times_out() {
     assert_eq!(from, addr(1));
     assert!(matches!(answer, AnyAnswer::Info(Err(ref err)) if err.is_timeout()));
 }
+
+/// The OS's report that a destination cannot be reached ends the query under way there
+/// only once it sent: a report come late for an earlier query's request does not end a
+/// query that has sent nothing yet (one timed from its push, waiting for the rate).
+#[test]
+fn an_unreachable_report_ends_only_a_query_that_sent() {
+    let t0 = Instant::now();
+    let refused = || Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    // One send per 25 ms, no burst.
+    let mut e: AnyEndpoint = Endpoint::new(config(8, 40, 1000), Encoding::Utf8);
+    e.push_at(addr(1), Kind::Info, t0);
+    e.push_at(addr(2), Kind::Info, t0);
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    // Server 2's query is timed from its push but has sent nothing: a report is not its.
+    e.handle_unreachable(addr(2), refused(), t0 + ms(1));
+    assert!(output(&mut e).is_none());
+    e.handle_unreachable(addr(1), refused(), t0 + ms(1));
+    let (from, answer) = output(&mut e).expect("server 1's query ends");
+    assert_eq!(from, addr(1));
+    assert!(
+        matches!(answer, AnyAnswer::Info(Err(Error::Io(ref io))) if io.kind() == std::io::ErrorKind::ConnectionRefused)
+    );
+    assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(2), Query::Info(None))]);
+    e.handle_unreachable(addr(2), refused(), t0 + ms(26));
+    assert_eq!(output(&mut e).map(|(a, _)| a), Some(addr(2)));
+}
+
+/// A query timed from its push (the blocking client's, the async client's) has its job
+/// from the push, yet its first request is a first contact: it goes before follow-ups.
+#[test]
+fn a_query_timed_from_its_push_is_a_first_contact() {
+    let t0 = Instant::now();
+    // 250 a second, a burst of 5; timeout 1 s (a follow-up waits 250 ms at most).
+    let mut e: AnyEndpoint = Endpoint::new(config(100, 250, 1000), Encoding::Utf8);
+    for i in 0..5 {
+        e.push_kind(addr(i), Kind::Info);
+    }
+    assert_eq!(sends(&mut e, t0).len(), 5);
+    e.handle_datagram(addr(0), &challenge(C1), t0 + ms(1));
+    e.push_at(addr(9), Kind::Info, t0 + ms(2));
+    assert_eq!(sends(&mut e, t0 + ms(4)), [(addr(9), Query::Info(None))]);
+    assert_eq!(sends(&mut e, t0 + ms(8)), [(addr(0), Query::Info(Some(C1)))]);
+}

@@ -30,17 +30,18 @@ pub(crate) fn enable(socket: &UdpSocket) {
 
 /// Hands `take` each queued report that says a destination cannot be reached (a
 /// closed port, an unreachable host or network) with the address the datagram was
-/// sent to and the error the kernel names; other reports are dropped.
-pub(crate) fn read(socket: &UdpSocket, mut take: impl FnMut(SocketAddr, io::Error)) {
+/// sent to and the error the kernel names; other reports (a path MTU, a hop limit) are
+/// dropped. How many reports were read, of any kind.
+pub(crate) fn read(socket: &UdpSocket, mut take: impl FnMut(SocketAddr, io::Error)) -> usize {
     let mut control = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
     let mut payload = [0u8; PAYLOAD];
-    for _ in 0..MAX_REPORTS {
+    for read in 0..MAX_REPORTS {
         let mut iov = [IoSliceMut::new(&mut payload)];
         let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
         let Ok(report) = socket::recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(&mut control), flags)
         else {
             // Empty (or failing): nothing more to read.
-            return;
+            return read;
         };
         let Some(to) = report.address.as_ref().and_then(to_std) else { continue };
         let Ok(messages) = report.cmsgs() else { continue };
@@ -54,6 +55,7 @@ pub(crate) fn read(socket: &UdpSocket, mut take: impl FnMut(SocketAddr, io::Erro
             }
         }
     }
+    MAX_REPORTS
 }
 
 /// Whether a report says the destination cannot be reached (no point waiting for it).

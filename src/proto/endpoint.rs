@@ -213,8 +213,9 @@ impl<J, K> Server<J, K> {
 /// allocation-counting test) plus what its replies hold, bounded by its
 /// [`Limits`](crate::Limits) (a split reply's fragments: `max_pending_replies` ×
 /// `max_reply_bytes`); a server waiting for a place holds about 400 bytes (its slot, its
-/// queued query, its table entries), a draining one less. Once no server is left the tables are given back; what is learned stays,
-/// about 120 bytes a server, at most [`MAX_REMEMBERED`] servers.
+/// queued query, its table entries), a draining one less. Once no server is left, the
+/// tables (past 64 places) are given back; what is learned stays, about 120 bytes a
+/// server, at most [`MAX_REMEMBERED`] servers.
 #[derive(Debug)]
 pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     config: EndpointConfig,
@@ -517,6 +518,19 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self.settle(index, now);
     }
 
+    /// The OS's report that `to` cannot be reached (an ICMP "port unreachable" read
+    /// from the socket's error queue, say): ends that server's query under way with
+    /// `error`, if it sent a request (a report of an earlier query's request, come late,
+    /// does not end a query that has sent nothing yet).
+    pub fn handle_unreachable(&mut self, to: SocketAddr, error: Error, now: Instant) {
+        let Some(&index) = self.by_addr.get(&normalized(to)) else { return };
+        let server = self.slots.get_mut(index).and_then(Option::as_mut);
+        if let Some(job) = server.and_then(|s| s.job.as_deref_mut()).filter(|job| job.has_sent()) {
+            job.fail(error, now);
+            self.settle(index, now);
+        }
+    }
+
     /// A finished query: its id, its address as pushed, and its output, in completion
     /// order.
     pub fn poll_output(&mut self) -> Option<(QueryId, SocketAddr, J::Output)> {
@@ -649,7 +663,9 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if due && server.admitted && !server.in_send_queue && held.is_none() {
             server.in_send_queue = true;
             let entry = (index, server.generation);
-            if server.job.is_some() {
+            // (A query timed from its push has a job before it sends: still a first
+            // contact.)
+            if server.job.as_deref().is_some_and(Job::has_sent) {
                 self.ready.push_back((index, server.generation, now));
             } else {
                 self.fresh.push_back(entry);

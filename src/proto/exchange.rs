@@ -556,6 +556,11 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
         self.outcome.take()
     }
 
+    /// Whether a request went out.
+    pub fn has_sent(&self) -> bool {
+        self.first_sent.is_some()
+    }
+
     /// Whether the exchange is over (its outcome may have been taken already).
     pub fn is_done(&self) -> bool {
         self.done

@@ -42,6 +42,18 @@ pub enum SplitFormat {
     GoldSrc,
 }
 
+/// `recognised`, `Source`, `Source without size`, `GoldSrc`: the layout's name.
+impl std::fmt::Display for SplitFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SplitFormat::Auto => "recognised",
+            SplitFormat::Source => "Source",
+            SplitFormat::SourceWithoutSize => "Source without size",
+            SplitFormat::GoldSrc => "GoldSrc",
+        })
+    }
+}
+
 impl SplitFormat {
     /// The layout a server is known to use from its info reply (spec §4.3, §4.4):
     /// protocol 7 with app 215, 17550, 17700 or 240 omits the size field; Steam-era

@@ -54,6 +54,9 @@ pub trait Job<D: TextDecoder>: super::sealed::Sealed + Sized {
     /// What the server may still send for the job's requests, if it ended (or were
     /// dropped) now: see [`Exchange::draining`].
     fn draining(&self) -> Option<Draining>;
+    /// Whether the query under way sent a request: a report that a destination cannot
+    /// be reached concerns only a query that did.
+    fn has_sent(&self) -> bool;
     /// Ends the current query with `error` (its request could not be sent).
     fn fail(&mut self, error: Error, now: Instant);
     /// Gives the reassembler's buffers back, for the next job (the job is over).
@@ -96,6 +99,9 @@ impl<T: Answer<D> + Clone, D: TextDecoder> Job<D> for Exchange<T, D> {
     }
     fn draining(&self) -> Option<Draining> {
         Exchange::draining(self)
+    }
+    fn has_sent(&self) -> bool {
+        Exchange::has_sent(self)
     }
     fn fail(&mut self, error: Error, _now: Instant) {
         Exchange::fail(self, error);
@@ -343,6 +349,9 @@ impl<D: TextDecoder> Job<D> for AllQueries<D> {
     fn draining(&self) -> Option<Draining> {
         on_stage!(&self.stage, e => e.draining(), self.owed)
     }
+    fn has_sent(&self) -> bool {
+        on_stage!(&self.stage, e => e.has_sent(), false)
+    }
     fn fail(&mut self, error: Error, now: Instant) {
         self.drain = None;
         self.begin(now);
@@ -523,6 +532,9 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
     }
     fn draining(&self) -> Option<Draining> {
         each!(ref self, e => Job::draining(e))
+    }
+    fn has_sent(&self) -> bool {
+        each!(ref self, e => Job::has_sent(e))
     }
     fn fail(&mut self, error: Error, now: Instant) {
         each!(self, e => Job::fail(e, error, now));

@@ -240,12 +240,12 @@ where
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         // An ICMP error: which server it concerns is told where the OS
-                        // says it (Linux); elsewhere the timers deal with it.
-                        Err(e) if net::is_icmp(&e) => {
+                        // says it (Linux: the reports behind the error); elsewhere the
+                        // timers deal with it.
+                        Err(_) => {
                             let endpoint = &mut self.endpoint;
                             net::take_unreachable(&socket.raw, |to, e| Heard::Unreachable(to, e).hand_to(endpoint));
                         }
-                        Err(_) => {}
                     }
                 }
             }

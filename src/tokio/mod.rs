@@ -138,8 +138,9 @@ impl<D: TextDecoder> ClientBuilder<D> {
 /// known). The timeout bounds each whole query, from the call, as in the blocking
 /// client: a query that waited its turn, for room in the window or for its server to
 /// drain has that much less time (a drain holds it for half its time at most). A
-/// closed port ends as [`Error::Io`] of kind `ConnectionRefused` in about a round trip
-/// on Linux (the socket is not connected: elsewhere it costs the timeout).
+/// closed port whose host answers ICMP "port unreachable" ends as [`Error::Io`] of kind
+/// `ConnectionRefused` in about a round trip on Linux (the socket is not connected:
+/// elsewhere it costs the timeout).
 ///
 /// ```
 /// use std::time::Duration;

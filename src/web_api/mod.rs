@@ -82,8 +82,9 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait a retry is made after: a `Retry-After` past it is reported at once.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
-/// What went wrong talking to the Web API. No variant carries the key.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong talking to the Web API. No variant carries the key. `{:?}` leads
+/// with the same sentence as `{}`, then names the variant.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No key was given, or it was empty.
@@ -147,6 +148,26 @@ pub enum Error {
     /// A request that cannot be sent (a filter that cannot be written).
     #[error("{0}")]
     InvalidInput(String),
+}
+
+/// The sentence first (what `main` prints for an `Err`), then the variant to match on.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Error::MissingKey => "MissingKey",
+            Error::BadKey { .. } => "BadKey",
+            Error::RateLimited { .. } => "RateLimited",
+            Error::Overloaded { .. } => "Overloaded",
+            Error::Status { .. } => "Status",
+            Error::Refused(_) => "Refused",
+            Error::Malformed(_) => "Malformed",
+            Error::TooLarge => "TooLarge",
+            Error::Timeout(_) => "Timeout",
+            Error::Transport(_) => "Transport",
+            Error::InvalidInput(_) => "InvalidInput",
+        };
+        write!(f, "{self} (a2s_query::web_api::Error::{variant})")
+    }
 }
 
 /// A Steam Web API client: the key, where to send requests and how long to wait.

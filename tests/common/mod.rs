@@ -140,3 +140,29 @@ pub fn goldsrc_reply(name: &str) -> Vec<u8> {
     info.encode(&mut out).unwrap();
     out
 }
+
+/// Closed UDP ports on loopback, as `(address, guard)`: nothing listens at the address,
+/// so the host answers a datagram with ICMP "port unreachable". An IPv4 one is guarded:
+/// the guard holds the same port on another address, so no socket bound to a wildcard
+/// address (a batch's, a client's) can be given that port meanwhile. The IPv6 one
+/// (`::1` is the only IPv6 loopback address) has no guard: see [`taken_meanwhile`].
+/// Only the families this machine has.
+pub fn closed_ports(v4_addresses: [&str; 2]) -> Vec<(std::net::SocketAddr, Option<std::net::UdpSocket>)> {
+    let mut closed = Vec::new();
+    for (i, target) in v4_addresses.iter().enumerate() {
+        // The guard on 127.202.0.x, the target on the address given.
+        let guard = std::net::UdpSocket::bind(format!("127.202.0.{}:0", i + 1)).unwrap();
+        let port = guard.local_addr().unwrap().port();
+        closed.push((format!("{target}:{port}").parse().unwrap(), Some(guard)));
+    }
+    if let Ok(socket) = std::net::UdpSocket::bind("[::1]:0") {
+        closed.push((socket.local_addr().unwrap(), None));
+    }
+    closed
+}
+
+/// Whether an unguarded closed port was bound by another socket since (then it does
+/// not answer "unreachable", and a test must not count that against the code).
+pub fn taken_meanwhile(addr: std::net::SocketAddr) -> bool {
+    std::net::UdpSocket::bind(addr).is_err()
+}
