@@ -14,7 +14,7 @@ use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::options::{address_options, builder, constructors, query_options, Options};
 use crate::proto::{
-    AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
+    Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
 };
 
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
@@ -189,6 +189,29 @@ impl<D: TextDecoder> Client<D> {
     /// [`Error::Malformed`].
     pub fn arma_rules<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<ArmaRules<D::Text>> {
         self.query(addr, Kind::ArmaRules).and_then(Asked::from_answer)
+    }
+
+    /// Asks for the info, the players and the rules, one after another, the challenge
+    /// learned once; each part its own result. The timeout bounds the whole call; a
+    /// server silent to the info query is not asked the others.
+    ///
+    /// ```
+    /// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(Default::default()), vec![], vec![("sv_tags".to_string(), "dm".to_string())]).spawn("127.0.0.1:0")?;
+    /// # let addr = server.local_addr();
+    /// let mut client = a2s_query::Client::new();
+    /// let all = client.all(addr);
+    /// assert_eq!(&all.rules?["sv_tags"], "dm");
+    /// assert!(all.info.is_ok() && all.players?.entries.is_empty());
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A part that fails holds its error; a bad address or a zero timeout fails all three.
+    pub fn all<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Answers<D::Text> {
+        match self.query(addr, Kind::All) {
+            Ok(answer) => Answers::from_answer(answer),
+            Err(e) => Answers::from_answer(AnyAnswer::failed(Kind::All, e)),
+        }
     }
 
     /// The local address of the socket the last query used, once a query has opened it.

@@ -627,3 +627,43 @@ fn the_driver_reads_a_late_reply_before_its_next_request() {
     let (second, ()) = runtime.block_on(async { tokio::join!(client.info(addr), serve) });
     assert_eq!(second.unwrap().server_name(), "fresh", "the late reply was taken for the answer");
 }
+
+/// The many-servers answers are a `futures_core::Stream` too, of the same items as
+/// `next`; the async client has the blocking side's queries under the same names
+/// (`players_many` gives the list alone, `all` and `all_many` the three answers).
+#[tokio::test]
+async fn many_is_a_stream_and_the_queries_match_the_blocking_side() {
+    use futures_core::Stream;
+    let farm = Farm::new()
+        .spawn_loopback(5, |i| {
+            let mut info = SourceInfo::default();
+            info.server_name = format!("stream {i}");
+            let rules = vec![("index".to_string(), i.to_string())];
+            (Responder::new(Info::Source(info), roster(i), rules), Fault::None)
+        })
+        .unwrap();
+    let index: HashMap<SocketAddr, usize> = farm.addrs().iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let client = client();
+    let mut many = client.players_many(farm.addrs().to_vec());
+    let mut seen = HashMap::new();
+    while let Some((addr, players)) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut many).poll_next(cx)).await {
+        assert_eq!(players.unwrap(), roster(index[&addr]), "{addr}");
+        *seen.entry(addr).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(seen.values().all(|&n| n == 1));
+
+    let mut all = client.all_many(farm.addrs().to_vec());
+    let mut count = 0;
+    while let Some((addr, answers)) = all.next().await {
+        let i = index[&addr];
+        assert_eq!(answers.info.unwrap().server_name(), format!("stream {i}"));
+        assert_eq!(answers.players.unwrap().entries, roster(i));
+        assert_eq!(&answers.rules.unwrap()["index"], i.to_string().as_str());
+        count += 1;
+    }
+    assert_eq!(count, 5);
+    let one = client.all(farm.addrs()[2]).await;
+    assert_eq!(one.info.unwrap().server_name(), "stream 2");
+    assert_eq!(one.players.unwrap().entries, roster(2));
+}

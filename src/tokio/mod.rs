@@ -37,8 +37,10 @@ use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ::tokio::net::{lookup_host, ToSocketAddrs};
@@ -49,7 +51,7 @@ use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, ZERO_TIMEOUT};
 use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
-use crate::proto::{AnyAnswer, ArmaRules, Asked, Info, Kind, Player, Players, Rules};
+use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Player, Players, Rules};
 use driver::{runtime_lacks, Command, Driver, Waiter};
 
 mod driver;
@@ -246,6 +248,19 @@ where
         self.query(addr, Kind::ArmaRules).await.and_then(Asked::from_answer)
     }
 
+    /// Asks for the info, the players and the rules, one after another, the challenge
+    /// learned once; each part its own result. The timeout bounds the whole call; a
+    /// server silent to the info query is not asked the others.
+    ///
+    /// # Errors
+    /// A part that fails holds its error; a bad address or a zero timeout fails all three.
+    pub async fn all<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Answers<D::Text> {
+        match self.query(addr, Kind::All).await {
+            Ok(answer) => Answers::from_answer(answer),
+            Err(e) => Answers::from_answer(AnyAnswer::failed(Kind::All, e)),
+        }
+    }
+
     /// Asks every server of `addrs` for its info, paced by the client's window and
     /// rate: `(address, result)` from [`Many::next`] as each completes, every address
     /// exactly once. The iterator is read as the window frees: give one that does not
@@ -258,7 +273,16 @@ where
         Many::new(self.clone(), addrs)
     }
 
-    /// Asks every server of `addrs` who is playing (with each header). See
+    /// Asks every server of `addrs` who is playing. See [`Client::info_many`].
+    pub fn players_many<I>(&self, addrs: I) -> Many<Result<Vec<Player<D::Text>>>, D>
+    where
+        I: IntoIterator<Item = SocketAddr>,
+        I::IntoIter: Send + 'static,
+    {
+        Many::new(self.clone(), addrs)
+    }
+
+    /// Asks every server of `addrs` who is playing, with each list's header. See
     /// [`Client::info_many`].
     pub fn player_lists_many<I>(&self, addrs: I) -> Many<Result<Players<D::Text>>, D>
     where
@@ -270,6 +294,27 @@ where
 
     /// Asks every server of `addrs` for its rules. See [`Client::info_many`].
     pub fn rules_many<I>(&self, addrs: I) -> Many<Result<Rules<D::Text>>, D>
+    where
+        I: IntoIterator<Item = SocketAddr>,
+        I::IntoIter: Send + 'static,
+    {
+        Many::new(self.clone(), addrs)
+    }
+
+    /// Asks every server of `addrs` for its rules as Arma 3 / DayZ encode them. See
+    /// [`Client::info_many`].
+    pub fn arma_rules_many<I>(&self, addrs: I) -> Many<Result<ArmaRules<D::Text>>, D>
+    where
+        I: IntoIterator<Item = SocketAddr>,
+        I::IntoIter: Send + 'static,
+    {
+        Many::new(self.clone(), addrs)
+    }
+
+    /// Asks every server of `addrs` for its info, players and rules, one after another
+    /// (one timeout each; a server silent to the first is not asked the others). See
+    /// [`Client::info_many`].
+    pub fn all_many<I>(&self, addrs: I) -> Many<Answers<D::Text>, D>
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
@@ -351,6 +396,20 @@ fn driver_gone() -> Error {
     Error::Runtime(GONE)
 }
 
+/// The items of [`Many::next`], as a stream (each `(address, result)`, every address
+/// once).
+impl<T: Asked<D::Text>, D> futures_core::Stream for Many<T, D>
+where
+    D: TextDecoder + Send + Sync + 'static,
+    D::Text: Send + 'static,
+{
+    type Item = (SocketAddr, T);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_item(cx)
+    }
+}
+
 /// Cancels a query whose future is dropped before its answer.
 struct CancelOnDrop<'a, S: TextBuf> {
     inbox: &'a Inbox<S>,
@@ -388,6 +447,8 @@ where
     inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
     failed: VecDeque<(SocketAddr, Error)>,
+    /// Ready once the driver went away (its runtime shut down).
+    driver_gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     _answer: PhantomData<fn() -> T>,
 }
 
@@ -420,13 +481,21 @@ where
             under_way: HashMap::new(),
             inbox: None,
             failed: VecDeque::new(),
+            driver_gone: None,
             _answer: PhantomData,
         }
     }
 
     /// The next server to complete and its result; `None` once every address has
-    /// come back. Cancel safe: a call dropped before it returns loses nothing.
+    /// come back. Cancel safe: a call dropped before it returns loses nothing. (`Many`
+    /// is also a `futures_core::Stream` of the same items.)
     pub async fn next(&mut self) -> Option<(SocketAddr, T)> {
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
+    }
+
+    /// Hands the window's free places to the next addresses, then gives the next item
+    /// if one is there.
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<(SocketAddr, T)>> {
         let window = self.client.shared.options.endpoint.max_in_flight;
         while self.under_way.len() < window {
             let Some(addr) = self.addrs.next() else { break };
@@ -447,26 +516,26 @@ where
             }
         }
         if let Some((addr, e)) = self.failed.pop_front() {
-            return Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, e))));
+            return Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, e)))));
         }
         if self.under_way.is_empty() {
-            return None;
+            return Poll::Ready(None);
         }
-        let inbox = self.inbox.clone()?;
-        ::tokio::select! {
-            biased;
-            got = self.rx.recv() => {
-                let (token, addr, answer) = got?;
-                self.under_way.remove(&token);
-                Some((addr, T::from_answer(answer)))
-            }
-            // The driver went away (its runtime shut down): what it had ends so.
-            () = inbox.closed() => {
-                let token = *self.under_way.keys().next()?;
-                let addr = self.under_way.remove(&token)?;
-                Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone()))))
-            }
+        if let Poll::Ready(got) = self.rx.poll_recv(cx) {
+            // (`None` cannot come: this holds a sender.)
+            let Some((token, addr, answer)) = got else { return Poll::Ready(None) };
+            self.under_way.remove(&token);
+            return Poll::Ready(Some((addr, T::from_answer(answer))));
         }
+        // The driver went away (its runtime shut down): what it had ends so.
+        let Some(inbox) = self.inbox.clone() else { return Poll::Pending };
+        let gone = self.driver_gone.get_or_insert_with(|| Box::pin(async move { inbox.closed().await }));
+        if gone.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let Some(&token) = self.under_way.keys().next() else { return Poll::Ready(None) };
+        let Some(addr) = self.under_way.remove(&token) else { return Poll::Ready(None) };
+        Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone())))))
     }
 }
 
