@@ -3,8 +3,6 @@
 //! live in [`proto`](crate::proto); this module only moves datagrams and reads the
 //! clock.
 
-use std::borrow::BorrowMut;
-use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -188,45 +186,56 @@ fn entries<S: crate::TextBuf>(answer: AnyAnswer<S>) -> Result<Vec<Player<S>>> {
 
 impl<D: TextDecoder> Batch<D> {
     /// Asks every server for its info; items come in completion order.
-    pub fn info<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Info<D::Text>>> {
-        Results::new(self, addrs.into_input(), Kind::Info, Asked::from_answer)
+    pub fn info<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Info<D::Text>>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::Info, Asked::from_answer)
     }
 
     /// Asks every server who is playing.
-    #[allow(clippy::type_complexity)]
-    pub fn players<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Vec<Player<D::Text>>>> {
-        Results::new(self, addrs.into_input(), Kind::Players, entries)
+    pub fn players<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Vec<Player<D::Text>>>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::Players, entries)
     }
 
     /// Asks every server who is playing, keeping what each header said (the declared
     /// count, whether the list was cut short), as [`Client::player_list`](crate::Client::player_list).
-    pub fn player_lists<I: IntoInput>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::Input, D, Result<Players<D::Text>>> {
-        Results::new(self, addrs.into_input(), Kind::Players, Asked::from_answer)
+    pub fn player_lists<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Players<D::Text>>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::Players, Asked::from_answer)
     }
 
     /// Asks every server for its rules.
-    pub fn rules<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Result<Rules<D::Text>>> {
-        Results::new(self, addrs.into_input(), Kind::Rules, Asked::from_answer)
+    pub fn rules<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Rules<D::Text>>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::Rules, Asked::from_answer)
     }
 
     /// Asks every server for its Arma 3 / DayZ rules, decoded (see
     /// [`Client::arma_rules`](crate::Client::arma_rules)).
-    pub fn arma_rules<I: IntoInput>(
-        &mut self,
-        addrs: I,
-    ) -> Results<&mut Self, I::Input, D, Result<ArmaRules<D::Text>>> {
-        Results::new(self, addrs.into_input(), Kind::ArmaRules, Asked::from_answer)
+    pub fn arma_rules<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<ArmaRules<D::Text>>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::ArmaRules, Asked::from_answer)
     }
 
     /// Asks every server for its info, players and rules, in that order, the second
     /// and third reusing the first's challenge; each part is its own result (see
     /// [`AllQueries`](crate::proto::AllQueries): a server silent to the info query is
     /// not asked the rest).
-    pub fn all<I: IntoInput>(&mut self, addrs: I) -> Results<&mut Self, I::Input, D, Answers<D::Text>> {
-        Results::new(self, addrs.into_input(), Kind::All, Asked::from_answer)
+    pub fn all<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Answers<D::Text>, D>
+    where
+        I::Input: 'a,
+    {
+        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::All, Asked::from_answer)
     }
 
     /// The socket's local address.
@@ -295,20 +304,44 @@ impl<D: TextDecoder> Batch<D> {
 /// another thread, or after the run. The same holds for the input: an iterator whose
 /// `next` blocks (a paced master walk, a pipe, names to resolve) stalls the run while
 /// it blocks, so give such a source as a [`Feed`](crate::Feed).
-pub struct Results<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> {
-    batch: B,
-    input: I,
+///
+/// Its type names the items alone (and the decoder, if not the default):
+/// `Results<'_, Result<Info>>` for [`Batch::info`].
+pub struct Results<'a, T, D: TextDecoder = Encoding> {
+    batch: Driving<'a, D>,
+    input: Box<dyn Input + 'a>,
     input_done: bool,
     /// The input had nothing for now (a [`Feed`](crate::Feed)): look again soon.
     input_later: bool,
     kind: Kind,
-    map: fn(AnyAnswer<D::Text>) -> O,
+    map: fn(AnyAnswer<D::Text>) -> T,
     /// The engine's unmatched count when the run began.
     unmatched_before: u64,
-    _decoder: PhantomData<D>,
 }
 
-impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> std::fmt::Debug for Results<B, I, D, O> {
+/// The batch a run drives: the caller's, or a one-use batch of its own ([`info_many`]).
+enum Driving<'a, D: TextDecoder> {
+    Borrowed(&'a mut Batch<D>),
+    Owned(Box<Batch<D>>),
+}
+
+impl<D: TextDecoder> Driving<'_, D> {
+    fn get(&mut self) -> &mut Batch<D> {
+        match self {
+            Driving::Borrowed(batch) => batch,
+            Driving::Owned(batch) => batch,
+        }
+    }
+
+    fn get_ref(&self) -> &Batch<D> {
+        match self {
+            Driving::Borrowed(batch) => batch,
+            Driving::Owned(batch) => batch,
+        }
+    }
+}
+
+impl<T, D: TextDecoder> std::fmt::Debug for Results<'_, T, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Results")
             .field("kind", &self.kind)
@@ -317,42 +350,30 @@ impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> std::fmt::Debug for Results<B
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
-    fn new(mut batch: B, input: I, kind: Kind, map: fn(AnyAnswer<D::Text>) -> O) -> Self {
-        let b = batch.borrow_mut();
-        let unmatched_before = b.endpoint.unmatched();
-        Results {
-            batch,
-            input,
-            input_done: false,
-            input_later: false,
-            kind,
-            map,
-            unmatched_before,
-            _decoder: PhantomData,
-        }
+impl<'a, T, D: TextDecoder> Results<'a, T, D> {
+    fn new(batch: Driving<'a, D>, input: impl Input + 'a, kind: Kind, map: fn(AnyAnswer<D::Text>) -> T) -> Self {
+        let unmatched_before = batch.get_ref().endpoint.unmatched();
+        Results { batch, input: Box::new(input), input_done: false, input_later: false, kind, map, unmatched_before }
     }
 
     /// Datagrams this run dropped so far because they came from no server under way.
     pub fn unmatched(&self) -> u64 {
-        let b: &Batch<D> = self.batch.borrow();
-        b.endpoint.unmatched().saturating_sub(self.unmatched_before)
+        self.batch.get_ref().endpoint.unmatched().saturating_sub(self.unmatched_before)
     }
 
     /// Servers under way now.
     pub fn in_flight(&self) -> usize {
-        let b: &Batch<D> = self.batch.borrow();
-        b.endpoint.in_flight()
+        self.batch.get_ref().endpoint.in_flight()
     }
 
     /// Moves datagrams until an item is ready or nothing is left.
     fn step(&mut self) -> Option<(SocketAddr, AnyAnswer<D::Text>)> {
         loop {
-            if let Some((_, addr, answer)) = self.batch.borrow_mut().endpoint.poll_output() {
+            if let Some((_, addr, answer)) = self.batch.get().endpoint.poll_output() {
                 return Some((addr, answer));
             }
             self.read_input();
-            let batch = self.batch.borrow_mut();
+            let batch = self.batch.get();
             if self.input_done && batch.endpoint.is_idle() {
                 return None;
             }
@@ -411,7 +432,7 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
     fn read_input(&mut self) {
         let started = Instant::now();
         self.input_later = false;
-        let endpoint = &mut self.batch.borrow_mut().endpoint;
+        let endpoint = &mut self.batch.get().endpoint;
         while !self.input_done && endpoint.wants_input() {
             match self.input.next_input() {
                 Next::Ready(addr) => {
@@ -432,8 +453,8 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Results<B, I, D, O> {
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Iterator for Results<B, I, D, O> {
-    type Item = (SocketAddr, O);
+impl<T, D: TextDecoder> Iterator for Results<'_, T, D> {
+    type Item = (SocketAddr, T);
 
     fn next(&mut self) -> Option<Self::Item> {
         let (addr, answer) = self.step()?;
@@ -441,9 +462,9 @@ impl<B: BorrowMut<Batch<D>>, I: Input, D: TextDecoder, O> Iterator for Results<B
     }
 }
 
-impl<B: BorrowMut<Batch<D>>, I, D: TextDecoder, O> Drop for Results<B, I, D, O> {
+impl<T, D: TextDecoder> Drop for Results<'_, T, D> {
     fn drop(&mut self) {
-        let batch = self.batch.borrow_mut();
+        let batch = self.batch.get();
         batch.unmatched = batch.endpoint.unmatched().saturating_sub(self.unmatched_before);
         // What is still under way is dropped: each server drains what it owes, so the
         // next run never takes it for an answer.
@@ -520,8 +541,8 @@ fn resolve(text: &str) -> Result<SocketAddr> {
 }
 
 /// A one-use [`Batch`] with these options.
-fn one_use(timeout: Duration, encoding: Encoding) -> Result<Batch> {
-    Batch::builder().timeout(timeout).encoding(encoding).build()
+fn one_use<'a>(timeout: Duration, encoding: Encoding) -> Result<Driving<'a, Encoding>> {
+    Ok(Driving::Owned(Box::new(Batch::builder().timeout(timeout).encoding(encoding).build()?)))
 }
 
 /// Asks every server in `addrs` for its info at once (a one-use [`Batch`] with the
@@ -542,11 +563,10 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Result<Batch> {
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-pub fn info_many<I: IntoInput>(
-    addrs: I,
-    timeout: Duration,
-    encoding: Encoding,
-) -> Result<Results<Batch, I::Input, Encoding, Result<Info>>> {
+pub fn info_many<'a, I: IntoInput>(addrs: I, timeout: Duration, encoding: Encoding) -> Result<Results<'a, Result<Info>>>
+where
+    I::Input: 'a,
+{
     Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Info, Asked::from_answer))
 }
 
@@ -554,12 +574,14 @@ pub fn info_many<I: IntoInput>(
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-#[allow(clippy::type_complexity)]
-pub fn players_many<I: IntoInput>(
+pub fn players_many<'a, I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, Encoding, Result<Vec<Player>>>> {
+) -> Result<Results<'a, Result<Vec<Player>>>>
+where
+    I::Input: 'a,
+{
     Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Players, entries))
 }
 
@@ -567,11 +589,14 @@ pub fn players_many<I: IntoInput>(
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-pub fn rules_many<I: IntoInput>(
+pub fn rules_many<'a, I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<Batch, I::Input, Encoding, Result<Rules>>> {
+) -> Result<Results<'a, Result<Rules>>>
+where
+    I::Input: 'a,
+{
     Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Rules, Asked::from_answer))
 }
 
@@ -580,10 +605,9 @@ pub fn rules_many<I: IntoInput>(
 ///
 /// # Errors
 /// As [`BatchBuilder::build`].
-pub fn all_many<I: IntoInput>(
-    addrs: I,
-    timeout: Duration,
-    encoding: Encoding,
-) -> Result<Results<Batch, I::Input, Encoding, Answers>> {
+pub fn all_many<'a, I: IntoInput>(addrs: I, timeout: Duration, encoding: Encoding) -> Result<Results<'a, Answers>>
+where
+    I::Input: 'a,
+{
     Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::All, Asked::from_answer))
 }

@@ -403,3 +403,24 @@ fn closed_ports_are_refused_not_timed_out() {
         assert_eq!(items[addr].as_ref().unwrap().server_name(), format!("server {}", index[addr]));
     }
 }
+
+/// A run's type names its items alone: a function can hand one back without the
+/// engine's types or the input's.
+#[test]
+fn a_run_is_a_nameable_iterator() {
+    fn ask<'a>(batch: &'a mut Batch, addrs: &'a [SocketAddr]) -> a2s_query::Results<'a, a2s_query::Result<Info>> {
+        batch.info(addrs.iter().copied())
+    }
+    fn ask_once(addrs: Vec<SocketAddr>) -> a2s_query::Result<a2s_query::Results<'static, a2s_query::Result<Info>>> {
+        a2s_query::info_many(addrs, Duration::from_secs(3), Encoding::Utf8)
+    }
+    let (farm, index) = farm(4, 0);
+    let mut batch = Batch::builder().timeout(Duration::from_secs(3)).build().unwrap();
+    let mut names: Vec<String> =
+        ask(&mut batch, farm.addrs()).map(|(_, r)| r.unwrap().server_name().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["server 0", "server 1", "server 2", "server 3"]);
+    for (addr, info) in ask_once(farm.addrs().to_vec()).unwrap() {
+        assert_eq!(info.unwrap().server_name(), format!("server {}", index[&addr]));
+    }
+}
