@@ -59,8 +59,13 @@ mod rules;
 mod serialize;
 mod writer;
 
+// The result types and the limits have their pages at the crate's root, where a newcomer
+// looks; here they are re-exported only (one page each).
+#[doc(no_inline)]
 pub use crate::limits::Limits;
-pub use arma::{ArmaMod, ArmaRules, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
+#[doc(no_inline)]
+pub use arma::ArmaRules;
+pub use arma::{ArmaMod, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
 
 /// Keeps [`Job`] and [`Answer`] to the crate's own types, so their methods can change
 /// without breaking anyone.
@@ -74,15 +79,20 @@ pub use exchange::{
     GOLDSRC_GRACE,
 };
 pub use filter::{Filter, Region};
+#[doc(no_inline)]
+pub use fragment::SplitFormat;
 pub use fragment::{
-    split_packet, Pushed, Reassembler, SplitFormat, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
+    split_packet, Pushed, Reassembler, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
     GOLDSRC_MAX_FRAGMENTS, GOLDSRC_SPLIT_SIZE,
 };
+#[doc(no_inline)]
+pub use info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
 pub use info::{
-    GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip, EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV,
-    EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
+    EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV, EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
 };
-pub use job::{AllQueries, Answers, AnyAnswer, AnyQuery, Asked, Job, Kind};
+#[doc(no_inline)]
+pub use job::Answers;
+pub use job::{AllQueries, AnyAnswer, AnyQuery, Asked, Job, Kind};
 pub use master::{
     encode_master_request, MasterConfig, MasterPage, MasterWalk, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH,
 };
@@ -90,5 +100,9 @@ pub use packet::{
     encode_challenge, Challenge, Datagram, Message, Query, Request, A2S_GETCHALLENGE, A2S_INFO, A2S_PLAYER, A2S_RULES,
     INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
 };
-pub use players::{encode_players, Player, Players, ShipLayout, S2A_PLAYER};
-pub use rules::{encode_rules, Rules, RulesIter, RulesView, S2A_RULES};
+pub use players::{encode_players, ShipLayout, S2A_PLAYER};
+#[doc(no_inline)]
+pub use players::{Player, Players};
+#[doc(no_inline)]
+pub use rules::Rules;
+pub use rules::{encode_rules, RulesIter, RulesView, S2A_RULES};
