@@ -192,8 +192,9 @@ impl<D: TextDecoder> Client<D> {
     }
 
     /// Asks for the info, the players and the rules, one after another, the challenge
-    /// learned once; each part its own result. The timeout bounds the whole call; a
-    /// server silent to the info query is not asked the others.
+    /// learned once; each part its own result and its own timeout (the info query's
+    /// from the call, the others' from their first send: a server answering only the
+    /// info query takes three timeouts; one silent to it is not asked the others).
     ///
     /// ```
     /// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(Default::default()), vec![], vec![("sv_tags".to_string(), "dm".to_string())]).spawn("127.0.0.1:0")?;

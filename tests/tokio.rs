@@ -512,19 +512,28 @@ async fn a_failed_send_frees_the_next_query_to_the_server() {
 /// error instead of waiting forever; the client starts again on the next runtime.
 #[test]
 fn many_ends_when_its_driver_is_gone() {
-    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dead = silent.local_addr().unwrap();
+    // Three silent servers (so that more than one is under way when the runtime goes).
+    let silent: Vec<_> = (0..3).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let dead: Vec<SocketAddr> = silent.iter().map(|s| s.local_addr().unwrap()).collect();
     let client = Client::builder().timeout(Duration::from_secs(30)).build();
     let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut many = client.info_many(vec![dead]);
+    let mut many = client.info_many(dead.clone());
     let waited = first.block_on(async { tokio::time::timeout(Duration::from_millis(100), many.next()).await });
     assert!(waited.is_err(), "nothing answers");
     drop(first);
     let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (addr, result) = second.block_on(many.next()).expect("the address comes back");
-    assert_eq!(addr, dead);
-    assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("shut down")), "{result:?}");
+    let mut back = Vec::new();
+    for _ in 0..3 {
+        let (addr, result) = second.block_on(many.next()).expect("each address comes back");
+        assert!(matches!(&result, Err(Error::Runtime(why)) if why.contains("shut down")), "{result:?}");
+        back.push(addr);
+    }
+    back.sort();
+    let mut want = dead.clone();
+    want.sort();
+    assert_eq!(back, want, "each once");
     assert!(second.block_on(many.next()).is_none());
+    assert!(second.block_on(many.next()).is_none(), "and again after the end");
     // The client itself goes on, on the new runtime.
     let server = Responder::new(source("again"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
     let info = second.block_on(client.info(server.local_addr())).unwrap();

@@ -462,29 +462,24 @@ impl<S: TextBuf> AnyAnswer<S> {
 
 /// Runs `$body` on the job inside, whatever its kind.
 macro_rules! each {
-    (ref $query:expr, $e:ident => $body:expr) => {
+    // (`$borrow`: how the boxed `all` job is reached, as the match binds the others.)
+    (@[$($borrow:tt)+] $query:expr, $e:ident => $body:expr) => {
         match $query {
             AnyQuery::Info($e) => $body,
             AnyQuery::Players($e) => $body,
             AnyQuery::Rules($e) => $body,
             AnyQuery::ArmaRules($e) => $body,
             AnyQuery::All(all) => {
-                let $e = &**all;
+                let $e = $($borrow)+ **all;
                 $body
             }
         }
     };
+    (ref $query:expr, $e:ident => $body:expr) => {
+        each!(@[&] $query, $e => $body)
+    };
     ($query:expr, $e:ident => $body:expr) => {
-        match $query {
-            AnyQuery::Info($e) => $body,
-            AnyQuery::Players($e) => $body,
-            AnyQuery::Rules($e) => $body,
-            AnyQuery::ArmaRules($e) => $body,
-            AnyQuery::All(all) => {
-                let $e = &mut **all;
-                $body
-            }
-        }
+        each!(@[&mut] $query, $e => $body)
     };
 }
 

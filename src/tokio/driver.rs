@@ -42,8 +42,11 @@ pub(super) enum Waiter<S: TextBuf> {
     /// One awaited query.
     One(oneshot::Sender<AnyAnswer<S>>),
     /// One address of a [`Many`], with its token and the address as given.
-    Many { tx: mpsc::UnboundedSender<(u64, SocketAddr, AnyAnswer<S>)>, token: u64, addr: SocketAddr },
+    Many { tx: mpsc::UnboundedSender<Answered<S>>, token: u64, addr: SocketAddr },
 }
+
+/// A [`Many`]'s query answered: its token, its address as given, the answer.
+pub(super) type Answered<S> = (u64, SocketAddr, AnyAnswer<S>);
 
 #[derive(Debug)]
 pub(super) enum Command<S: TextBuf> {

@@ -52,7 +52,7 @@ use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, ZERO_TIMEOUT};
 use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
 use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Player, Players, Rules};
-use driver::{runtime_lacks, Command, Driver, Waiter};
+use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
 
 mod driver;
 
@@ -249,8 +249,9 @@ where
     }
 
     /// Asks for the info, the players and the rules, one after another, the challenge
-    /// learned once; each part its own result. The timeout bounds the whole call; a
-    /// server silent to the info query is not asked the others.
+    /// learned once; each part its own result and its own timeout, from its first send
+    /// (a server answering only the info query takes three timeouts; one silent to the
+    /// info query is not asked the others).
     ///
     /// # Errors
     /// A part that fails holds its error; a bad address or a zero timeout fails all three.
@@ -349,7 +350,10 @@ where
         let target = net::pick(resolved.map_err(|e| net::resolve_error(&addr, e))?, options.prefer, options.bind)?;
         let (tx, rx) = oneshot::channel();
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
-        let query = Command::Query { token, addr: target, kind, from: Some(started), waiter: Waiter::One(tx) };
+        // (`all` runs three queries, each its own timeout from its first send, as in a
+        // batch: no deadline from the call, which would end it mid-way.)
+        let from = (kind != Kind::All).then_some(started);
+        let query = Command::Query { token, addr: target, kind, from, waiter: Waiter::One(tx) };
         inbox.send(query).map_err(|_| driver_gone())?;
         // Dropped before the answer: the driver drops the query.
         let guard = CancelOnDrop { inbox: &inbox, token: Some(token) };
@@ -439,16 +443,16 @@ where
 {
     client: Client<D>,
     addrs: Box<dyn Iterator<Item = SocketAddr> + Send>,
-    tx: mpsc::UnboundedSender<(u64, SocketAddr, AnyAnswer<D::Text>)>,
-    rx: mpsc::UnboundedReceiver<(u64, SocketAddr, AnyAnswer<D::Text>)>,
+    /// Where the drivers send answers, held weakly: each query's waiter holds the
+    /// sender, so the receiver says when every driver that had queries is gone.
+    tx: Option<mpsc::WeakUnboundedSender<Answered<D::Text>>>,
+    rx: mpsc::UnboundedReceiver<Answered<D::Text>>,
     /// The queries under way, by token: the address each was asked for.
     under_way: HashMap<u64, SocketAddr>,
     /// The driver they went to: if it goes away, they end with an error.
     inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
     failed: VecDeque<(SocketAddr, Error)>,
-    /// Ready once the driver went away (its runtime shut down).
-    driver_gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     _answer: PhantomData<fn() -> T>,
 }
 
@@ -472,16 +476,16 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        let (tx, rx) = mpsc::unbounded_channel();
+        // (A channel is opened with the first query.)
+        let (_, rx) = mpsc::unbounded_channel();
         Many {
             client,
             addrs: Box::new(addrs.into_iter()),
-            tx,
+            tx: None,
             rx,
             under_way: HashMap::new(),
             inbox: None,
             failed: VecDeque::new(),
-            driver_gone: None,
             _answer: PhantomData,
         }
     }
@@ -493,14 +497,21 @@ where
         std::future::poll_fn(|cx| self.poll_item(cx)).await
     }
 
-    /// Hands the window's free places to the next addresses, then gives the next item
-    /// if one is there.
+    /// Gives the next item if one is there, handing the window's free places to the
+    /// next addresses first.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<(SocketAddr, T)>> {
+        if !self.under_way.is_empty() {
+            if let Poll::Ready(item) = self.poll_answer(cx) {
+                return Poll::Ready(item);
+            }
+        }
         let window = self.client.shared.options.endpoint.max_in_flight;
         while self.under_way.len() < window {
+            // (None: the drivers of what is under way are gone; told below.)
+            let Some(tx) = self.sender() else { break };
             let Some(addr) = self.addrs.next() else { break };
             let token = self.client.shared.next_token.fetch_add(1, Ordering::Relaxed);
-            let waiter = Waiter::Many { tx: self.tx.clone(), token, addr };
+            let waiter = Waiter::Many { tx, token, addr };
             let sent = self.client.inbox().and_then(|inbox| {
                 // (Timed from its first send, as a batch's: the window's waits are wanted.)
                 let query = Command::Query { token, addr, kind: T::KIND, from: None, waiter };
@@ -521,21 +532,42 @@ where
         if self.under_way.is_empty() {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(got) = self.rx.poll_recv(cx) {
-            // (`None` cannot come: this holds a sender.)
-            let Some((token, addr, answer)) = got else { return Poll::Ready(None) };
-            self.under_way.remove(&token);
-            return Poll::Ready(Some((addr, T::from_answer(answer))));
+        self.poll_answer(cx)
+    }
+
+    /// A sender for the next query's answer: the open channel's, or (nothing under way)
+    /// a new channel's; `None` when queries are under way but every sender is gone.
+    fn sender(&mut self) -> Option<mpsc::UnboundedSender<Answered<D::Text>>> {
+        if let Some(tx) = self.tx.as_ref().and_then(mpsc::WeakUnboundedSender::upgrade) {
+            return Some(tx);
         }
-        // The driver went away (its runtime shut down): what it had ends so.
-        let Some(inbox) = self.inbox.clone() else { return Poll::Pending };
-        let gone = self.driver_gone.get_or_insert_with(|| Box::pin(async move { inbox.closed().await }));
-        if gone.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        if !self.under_way.is_empty() {
+            return None;
         }
-        let Some(&token) = self.under_way.keys().next() else { return Poll::Ready(None) };
-        let Some(addr) = self.under_way.remove(&token) else { return Poll::Ready(None) };
-        Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone())))))
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.tx = Some(tx.downgrade());
+        self.rx = rx;
+        Some(tx)
+    }
+
+    /// The next answer of a query under way; with every sender gone (the driver went
+    /// away: its runtime shut down), each query still under way ends so, one a call.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Option<(SocketAddr, T)>> {
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some((token, addr, answer))) => {
+                    if self.under_way.remove(&token).is_some() {
+                        return Poll::Ready(Some((addr, T::from_answer(answer))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    let Some(&token) = self.under_way.keys().next() else { return Poll::Ready(None) };
+                    let Some(addr) = self.under_way.remove(&token) else { return Poll::Ready(None) };
+                    return Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone())))));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
