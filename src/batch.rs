@@ -418,7 +418,7 @@ impl<'a, T, D: TextDecoder> Results<'a, T, D> {
                 // (Linux: the reports behind the error); elsewhere the timers deal with it.
                 Err(e) => {
                     let endpoint = &mut batch.endpoint;
-                    let reports = batch.udp.take_unreachable(&mut |heard| heard.hand_to(endpoint));
+                    let reports = net::take_unreachable(&batch.udp.socket, |heard| heard.hand_to(endpoint));
                     if reports == 0 && !net::is_icmp(&e) {
                         std::thread::sleep(IDLE_WAIT);
                     }

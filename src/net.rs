@@ -111,9 +111,9 @@ pub(crate) fn report_unreachable(socket: &UdpSocket) {
 /// error is `ConnectionRefused`) since the last call, for a socket set up with
 /// [`report_unreachable`]; elsewhere nothing. How many reports were read (of any kind:
 /// with reports on, the OS fails a send or a receive with the error of each).
-pub(crate) fn take_unreachable(socket: &UdpSocket, take: impl FnMut(SocketAddr, io::Error)) -> usize {
+pub(crate) fn take_unreachable(socket: &UdpSocket, mut take: impl FnMut(Heard<'_>)) -> usize {
     #[cfg(target_os = "linux")]
-    return unreachable::read(socket, take);
+    return unreachable::read(socket, |to, e| take(Heard::Unreachable(to, e)));
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (socket, take);
@@ -138,7 +138,7 @@ pub(crate) fn send_to(
     for _ in 0..SEND_TRIES {
         match socket.send_to(datagram, to) {
             Err(e) if !is_transient(&e) => {
-                if take_unreachable(socket, |at, e| take(Heard::Unreachable(at, e))) == 0 {
+                if take_unreachable(socket, &mut take) == 0 {
                     return Err(e);
                 }
             }
@@ -162,7 +162,7 @@ impl Heard<'_> {
     pub(crate) fn hand_to<J: Job<D>, D: TextDecoder>(self, endpoint: &mut Endpoint<J, D>) {
         match self {
             Heard::Datagram(datagram, from) => endpoint.handle_datagram(from, datagram, Instant::now()),
-            Heard::Unreachable(to, e) => endpoint.handle_unreachable(to, Error::Io(e), Instant::now()),
+            Heard::Unreachable(to, e) => endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
         }
     }
 }
@@ -224,19 +224,13 @@ impl Udp {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // The error of a report (Linux), or an ICMP error elsewhere: consumed.
                 Err(e) => {
-                    if self.take_unreachable(&mut take) == 0 && !is_icmp(&e) {
+                    if take_unreachable(&self.socket, &mut take) == 0 && !is_icmp(&e) {
                         return Err(e);
                     }
                 }
             }
         }
         Ok(())
-    }
-
-    /// Hands `take` the destinations reported unreachable ([`take_unreachable`]): call
-    /// it when a receive failed. How many reports were read.
-    pub(crate) fn take_unreachable(&self, take: &mut impl FnMut(Heard<'_>)) -> usize {
-        take_unreachable(&self.socket, |to, e| take(Heard::Unreachable(to, e)))
     }
 
     /// Waits at most `wait` for one datagram.

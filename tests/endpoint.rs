@@ -892,16 +892,16 @@ fn an_unreachable_report_ends_only_a_query_that_sent() {
     e.push_at(addr(2), Kind::Info, t0);
     assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
     // Server 2's query is timed from its push but has sent nothing: a report is not its.
-    e.handle_unreachable(addr(2), refused(), t0 + ms(1));
+    e.handle_send_error(addr(2), refused(), t0 + ms(1));
     assert!(output(&mut e).is_none());
-    e.handle_unreachable(addr(1), refused(), t0 + ms(1));
+    e.handle_send_error(addr(1), refused(), t0 + ms(1));
     let (from, answer) = output(&mut e).expect("server 1's query ends");
     assert_eq!(from, addr(1));
     assert!(
         matches!(answer, AnyAnswer::Info(Err(Error::Io(ref io))) if io.kind() == std::io::ErrorKind::ConnectionRefused)
     );
     assert_eq!(sends(&mut e, t0 + ms(25)), [(addr(2), Query::Info(None))]);
-    e.handle_unreachable(addr(2), refused(), t0 + ms(26));
+    e.handle_send_error(addr(2), refused(), t0 + ms(26));
     assert_eq!(output(&mut e).map(|(a, _)| a), Some(addr(2)));
 }
 

@@ -509,20 +509,12 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self.settle(index, now);
     }
 
-    /// Ends the query under way to `to` with `error` (the driver could not send to it).
+    /// Ends the query under way to `to` with `error`: the driver could not send to it,
+    /// or the OS reported that `to` cannot be reached (an ICMP "port unreachable" read
+    /// from the socket's error queue, say). Only a query that sent a request is ended (a
+    /// report of an earlier query's request, come late, does not end one that has sent
+    /// nothing yet).
     pub fn handle_send_error(&mut self, to: SocketAddr, error: Error, now: Instant) {
-        let Some(&index) = self.by_addr.get(&normalized(to)) else { return };
-        if let Some(job) = self.slots.get_mut(index).and_then(Option::as_mut).and_then(|s| s.job.as_mut()) {
-            job.fail(error, now);
-        }
-        self.settle(index, now);
-    }
-
-    /// The OS's report that `to` cannot be reached (an ICMP "port unreachable" read
-    /// from the socket's error queue, say): ends that server's query under way with
-    /// `error`, if it sent a request (a report of an earlier query's request, come late,
-    /// does not end a query that has sent nothing yet).
-    pub fn handle_unreachable(&mut self, to: SocketAddr, error: Error, now: Instant) {
         let Some(&index) = self.by_addr.get(&normalized(to)) else { return };
         let server = self.slots.get_mut(index).and_then(Option::as_mut);
         if let Some(job) = server.and_then(|s| s.job.as_deref_mut()).filter(|job| job.has_sent()) {

@@ -14,7 +14,7 @@ use ::tokio::sync::{mpsc, oneshot};
 use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::net::{self, Heard, READ_BATCH, RECV_BUFFER};
+use crate::net::{self, READ_BATCH, RECV_BUFFER};
 use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
 
 pub(super) const NO_IO: &str =
@@ -247,7 +247,7 @@ where
                         // timers deal with it.
                         Err(_) => {
                             let endpoint = &mut self.endpoint;
-                            net::take_unreachable(&socket.raw, |to, e| Heard::Unreachable(to, e).hand_to(endpoint));
+                            net::take_unreachable(&socket.raw, |heard| heard.hand_to(endpoint));
                         }
                     }
                 }
@@ -257,7 +257,7 @@ where
             if cfg!(target_os = "linux") {
                 let endpoint = &mut self.endpoint;
                 let _ = socket.tokio.try_io(Interest::ERROR, || {
-                    net::take_unreachable(&socket.raw, |to, e| Heard::Unreachable(to, e).hand_to(endpoint));
+                    net::take_unreachable(&socket.raw, |heard| heard.hand_to(endpoint));
                     Err::<(), _>(io::ErrorKind::WouldBlock.into())
                 });
             }
