@@ -245,7 +245,7 @@ fn floor(socket: &UdpSocket, query: Query, buf: &mut [u8]) -> usize {
     let Ok(Datagram::Challenge(c)) = Datagram::classify(&buf[..n]) else { panic!("no challenge") };
     socket.send(&query.with_challenge(c).encode()).unwrap();
     let mut total = socket.recv(buf).unwrap();
-    if buf.starts_with(&a2s_query::proto::SPLIT_HEADER) {
+    if buf.starts_with(&[0xFE, 0xFF, 0xFF, 0xFF]) {
         for _ in 1..buf[8] {
             total += socket.recv(buf).unwrap();
         }
@@ -258,7 +258,7 @@ fn floor(socket: &UdpSocket, query: Query, buf: &mut [u8]) -> usize {
 fn floor_polled(socket: &UdpSocket, request: &[u8], buf: &mut [u8]) -> usize {
     socket.send(request).unwrap();
     let mut total = socket.recv(buf).unwrap();
-    if buf.starts_with(&a2s_query::proto::SPLIT_HEADER) {
+    if buf.starts_with(&[0xFE, 0xFF, 0xFF, 0xFF]) {
         for _ in 1..buf[8] {
             total += socket.recv(buf).unwrap();
         }

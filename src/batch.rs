@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::options::{builder, pacing_options, query_options, Options};
-use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Player, Players, Rules};
+use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
 
 /// The longest a pass of the run spends reading input before it reads the socket.
 const INPUT_TIME: Duration = Duration::from_millis(1);
@@ -158,7 +158,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 /// defaults if every server under way were hostile, and about 1 MB for 512 real
 /// servers (their replies are a few KB): lower `max_in_flight` or the limits for
 /// untrusted lists. Plus about 80 bytes for each server remembered, up to
-/// [`MAX_REMEMBERED`](crate::proto::MAX_REMEMBERED).
+/// 65 536 of them.
 #[derive(Debug)]
 pub struct Batch<D: TextDecoder = Encoding> {
     endpoint: Endpoint<AnyQuery<D>, D>,
@@ -179,11 +179,6 @@ impl Batch<Encoding> {
     }
 }
 
-/// The players list of a result, as the short methods give it.
-fn entries<S: crate::TextBuf>(answer: AnyAnswer<S>) -> Result<Vec<Player<S>>> {
-    Result::<Players<S>>::from_answer(answer).map(|p| p.entries)
-}
-
 impl<D: TextDecoder> Batch<D> {
     /// Asks every server for its info; items come in completion order.
     pub fn info<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Info<D::Text>>, D>
@@ -194,16 +189,7 @@ impl<D: TextDecoder> Batch<D> {
     }
 
     /// Asks every server who is playing.
-    pub fn players<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Vec<Player<D::Text>>>, D>
-    where
-        I::Input: 'a,
-    {
-        Results::new(Driving::Borrowed(self), addrs.into_input(), Kind::Players, entries)
-    }
-
-    /// Asks every server who is playing, keeping what each header said (the declared
-    /// count, whether the list was cut short), as [`Client::player_list`](crate::Client::player_list).
-    pub fn player_lists<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Players<D::Text>>, D>
+    pub fn players<'a, I: IntoInput>(&'a mut self, addrs: I) -> Results<'a, Result<Players<D::Text>>, D>
     where
         I::Input: 'a,
     {
@@ -578,11 +564,11 @@ pub fn players_many<'a, I: IntoInput>(
     addrs: I,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Results<'a, Result<Vec<Player>>>>
+) -> Result<Results<'a, Result<Players>>>
 where
     I::Input: 'a,
 {
-    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Players, entries))
+    Ok(Results::new(one_use(timeout, encoding)?, addrs.into_input(), Kind::Players, Asked::from_answer))
 }
 
 /// Asks every server in `addrs` for its rules, at once. See [`info_many`].

@@ -14,7 +14,7 @@ use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::options::{address_options, builder, constructors, query_options, Options};
 use crate::proto::{
-    Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Player, Players, Rules,
+    Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Players, Rules,
 };
 
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
@@ -149,7 +149,10 @@ impl<D: TextDecoder> Client<D> {
         self.query(addr, Kind::Info).and_then(Asked::from_answer)
     }
 
-    /// Asks a server who is playing.
+    /// Asks a server who is playing: the list reads as a slice of [`Player`](crate::Player)s
+    /// (`players.len()`, `players[0]`, `for p in &players`) and keeps what the header
+    /// said, the declared count (which includes players still connecting) and whether
+    /// the list was cut short.
     ///
     /// Entries whose names are empty (Valheim, ARK, players still connecting) are
     /// kept: filter them if you like.
@@ -157,16 +160,7 @@ impl<D: TextDecoder> Client<D> {
     /// # Errors
     /// As [`Client::info`]. Some servers never answer player queries (Conan Exiles,
     /// CS2 with `host_players_show` below 2): that is a [`Error::Timeout`].
-    pub fn players<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Vec<Player<D::Text>>> {
-        Ok(self.player_list(addr)?.entries)
-    }
-
-    /// Asks a server who is playing, keeping what the header said: the declared count
-    /// (which includes players still connecting) and whether the list was cut short.
-    ///
-    /// # Errors
-    /// As [`Client::players`].
-    pub fn player_list<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Players<D::Text>> {
+    pub fn players<A: ToSocketAddrs + Debug>(&mut self, addr: A) -> Result<Players<D::Text>> {
         self.query(addr, Kind::Players).and_then(Asked::from_answer)
     }
 

@@ -184,11 +184,7 @@ pub fn info<A: ToSocketAddrs + std::fmt::Debug>(addr: A, timeout: Duration, enco
 ///
 /// # Errors
 /// [`Error::Timeout`] when no answer comes in time; see [`Client::players`].
-pub fn players<A: ToSocketAddrs + std::fmt::Debug>(
-    addr: A,
-    timeout: Duration,
-    encoding: Encoding,
-) -> Result<Vec<Player>> {
+pub fn players<A: ToSocketAddrs + std::fmt::Debug>(addr: A, timeout: Duration, encoding: Encoding) -> Result<Players> {
     one_use(timeout, encoding).players(addr)
 }
 

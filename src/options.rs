@@ -84,9 +84,8 @@ macro_rules! query_options {
         /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
         /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply
         /// wins when it comes in time, never past the query's timeout. By default the
-        /// wait is learned per server: [`GOLDSRC_GRACE`](crate::proto::GOLDSRC_GRACE)
-        /// (300 ms) the first time, none for a server that then sent only `0x6D`, until
-        /// the `0x49` for one known to send both (HLDS sends it with its next frame, not
+        /// wait is learned per server: 300 ms the first time, none for a server that
+        /// then sent only `0x6D`, until the `0x49` for one known to send both (HLDS sends it with its next frame, not
         /// with the `0x6D`). A fixed grace here replaces that; zero takes the first
         /// reply.
         pub fn goldsrc_grace(mut self, grace: std::time::Duration) -> Self {

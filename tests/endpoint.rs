@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 
 use a2s_query::proto::{
     encode_challenge, encode_players, encode_rules, split_packet, AllQueries, AnyAnswer, AnyQuery, Challenge, Endpoint,
-    EndpointConfig, Exchange, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat, DRAIN_FLOOR,
-    DRAIN_UNKNOWN_ROUND_TRIP,
+    EndpointConfig, Exchange, Info, Kind, Player, Query, Rules, ShipLayout, SourceInfo, SplitFormat,
 };
 use a2s_query::{Encoding, Error, Stray};
 
+/// The shortest drain, when the round trip is known (documented on `Exchange::draining`).
+const DRAIN_FLOOR: Duration = Duration::from_millis(50);
+/// How long a finished query drains when no round trip of its server is known (documented
+/// on `Exchange::draining`).
+const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
 const C1: Challenge = Challenge([0x11, 0x22, 0x33, 0x44]);
 const C2: Challenge = Challenge([0x55, 0x66, 0x77, 0x08]);
 

@@ -11,7 +11,7 @@ use a2s_query::proto::{
     SourceInfo, SplitFormat,
 };
 use a2s_query::server::Responder;
-use a2s_query::{Client, Encoding, Error, IpVersion, Raw};
+use a2s_query::{Client, Encoding, Error, IpVersion, Players, Raw};
 use common::fake::{Act, Fake};
 use common::roster;
 
@@ -120,14 +120,14 @@ fn info_with_challenge() {
 #[test]
 fn players_without_challenge() {
     let server = Fake::v4(|q, _| direct(q));
-    assert_eq!(client().players(server.addr).unwrap(), roster(3));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests(), vec![Query::Players(Challenge::REQUEST)]);
 }
 
 #[test]
 fn players_with_challenge() {
     let server = Fake::v4(|q, _| challenged(q, direct));
-    assert_eq!(client().players(server.addr).unwrap(), roster(3));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests(), vec![Query::Players(Challenge::REQUEST), Query::Players(CHALLENGE)]);
 }
 
@@ -160,7 +160,7 @@ fn repeated_challenges_are_followed() {
                 }
             },
         );
-    assert_eq!(client().players(server.addr).unwrap(), roster(3));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(3)));
     let sent = server.requests();
     assert_eq!(sent.len(), 4);
     assert_eq!(sent[3], Query::Players(Challenge([3, 0, 0, 0])));
@@ -177,7 +177,7 @@ fn copies_of_one_challenge_are_one_round() {
             (0..6).map(|_| Act::Send(challenge_reply(CHALLENGE))).collect()
         }
     });
-    assert_eq!(client().players(server.addr).unwrap(), roster(3));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests(), vec![Query::Players(Challenge::REQUEST), Query::Players(CHALLENGE)]);
 }
 
@@ -227,7 +227,7 @@ fn split_source_without_size_field() {
 #[test]
 fn split_goldsrc() {
     let server = split_server(players_reply(64), SplitFormat::GoldSrc, false, |f| f);
-    assert_eq!(client().players(server.addr).unwrap(), roster(64));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(64)));
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn junk_first_is_skipped() {
 fn wrong_reply_type_is_skipped() {
     // A rules reply (a leftover, say) before the players reply.
     let server = Fake::v4(|q, _| challenged(q, |_| vec![Act::Send(rules_reply(2)), Act::Send(players_reply(4))]));
-    assert_eq!(client().players(server.addr).unwrap(), roster(4));
+    assert_eq!(client().players(server.addr).unwrap(), Players::new(roster(4)));
 }
 
 #[test]
@@ -361,7 +361,7 @@ fn host_name_localhost() {
     let info = a2s_query::info(format!("localhost:{port}"), TIMEOUT, Encoding::Utf8).unwrap();
     assert_source_name(&info, "direct");
     let players = a2s_query::players(("localhost", port), TIMEOUT, Default::default()).unwrap();
-    assert_eq!(players, roster(3));
+    assert_eq!(players, Players::new(roster(3)));
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn ipv6_loopback() {
     let server = Fake::on("[::1]:0", |q, _| challenged(q, direct));
     let mut c = Client::builder().timeout(TIMEOUT).prefer(IpVersion::V6).build();
     assert_source_name(&c.info(server.addr).unwrap(), "direct");
-    assert_eq!(c.players(server.addr).unwrap(), roster(3));
+    assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(c.rules(format!("[::1]:{}", server.addr.port())).unwrap().to_vec(), rule_set(5));
     assert!(c.local_addr().unwrap().is_ipv6());
 }
@@ -421,7 +421,7 @@ fn retries_resend_a_lost_request() {
     // The first request is "lost".
     let server = Fake::v4(|q, n| if n == 0 { vec![] } else { direct(q) });
     let mut c = Client::builder().timeout(Duration::from_millis(900)).retries(2).build();
-    assert_eq!(c.players(server.addr).unwrap(), roster(3));
+    assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests().len(), 2);
 
     // Without retries the loss is a timeout.
@@ -435,9 +435,9 @@ fn retries_resend_a_lost_request() {
 fn second_poll_reuses_the_challenge() {
     let server = Fake::v4(|q, _| challenged(q, direct));
     let mut c = client();
-    assert_eq!(c.players(server.addr).unwrap(), roster(3));
+    assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests().len(), 2);
-    assert_eq!(c.players(server.addr).unwrap(), roster(3));
+    assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(server.requests().len(), 3, "the second poll sent one request");
     assert_eq!(server.requests()[2], Query::Players(CHALLENGE));
     // The challenge serves the other queries too.
@@ -480,15 +480,15 @@ fn mixed_families_keep_their_sockets_and_challenges() {
     let v4 = Fake::v4(|q, _| challenged(q, direct));
     let v6 = Fake::on("[::1]:0", |q, _| challenged(q, direct));
     let mut c = client();
-    assert_eq!(c.players(v4.addr).unwrap(), roster(3));
+    assert_eq!(c.players(v4.addr).unwrap(), Players::new(roster(3)));
     let local_v4 = c.local_addr().unwrap();
-    assert_eq!(c.players(v6.addr).unwrap(), roster(3));
+    assert_eq!(c.players(v6.addr).unwrap(), Players::new(roster(3)));
     assert!(c.local_addr().unwrap().is_ipv6());
-    assert_eq!(c.players(v4.addr).unwrap(), roster(3));
+    assert_eq!(c.players(v4.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(c.local_addr(), Some(local_v4), "the same IPv4 socket");
     assert_eq!(v4.requests().len(), 3, "the third poll sent one request");
     assert_eq!(v4.requests()[2], Query::Players(CHALLENGE));
-    assert_eq!(c.players(v6.addr).unwrap(), roster(3));
+    assert_eq!(c.players(v6.addr).unwrap(), Players::new(roster(3)));
     assert_eq!(v6.requests()[2], Query::Players(CHALLENGE));
 }
 
@@ -589,7 +589,7 @@ fn rotated_challenge_is_followed_transparently() {
     });
     let mut c = client();
     for _ in 0..4 {
-        assert_eq!(c.players(server.addr).unwrap(), roster(3));
+        assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
     }
 }
 
@@ -638,6 +638,6 @@ fn responder_serves_the_free_functions() {
     let server = Responder::new(Info::Source(state), roster(20), rule_set(200)).spawn("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     assert_source_name(&a2s_query::info(addr, TIMEOUT, Encoding::Utf8).unwrap(), "responder");
-    assert_eq!(a2s_query::players(addr, TIMEOUT, Encoding::Utf8).unwrap(), roster(20));
+    assert_eq!(a2s_query::players(addr, TIMEOUT, Encoding::Utf8).unwrap(), Players::new(roster(20)));
     assert_eq!(a2s_query::rules(addr, TIMEOUT, Encoding::Utf8).unwrap().to_vec(), rule_set(200));
 }

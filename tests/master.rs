@@ -4,7 +4,11 @@
 
 use std::net::SocketAddrV4;
 
-use a2s_query::proto::{encode_master_request, Filter, MasterPage, Region, LIST_END};
+use a2s_query::proto::{encode_master_request, Filter, MasterPage, Region};
+use std::net::Ipv4Addr;
+
+/// Where a walk starts and ends: `0.0.0.0:0`.
+const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 use a2s_query::Error;
 
 #[test]

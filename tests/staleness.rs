@@ -10,8 +10,12 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use a2s_query::proto::{Query, SourceInfo, DRAIN_UNKNOWN_ROUND_TRIP};
+use a2s_query::proto::{Query, SourceInfo};
 use a2s_query::{Batch, Client};
+
+/// How long a finished query drains when no round trip of its server is known (documented
+/// on `Exchange::draining`).
+const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
 
 /// A scripted server: a socket on loopback that the test drives by hand.
 struct Scripted(UdpSocket);

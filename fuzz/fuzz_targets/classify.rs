@@ -1,7 +1,11 @@
 //! Datagram classification: a value or an error for any bytes, consistent with them.
 #![no_main]
 
-use a2s_query::proto::{encode_challenge, Datagram, SINGLE_HEADER, SPLIT_HEADER};
+use a2s_query::proto::{encode_challenge, Datagram};
+
+/// The header of a reply in one datagram, and of a fragment (the spec's -1 and -2).
+const SINGLE_HEADER: [u8; 4] = [0xFF; 4];
+const SPLIT_HEADER: [u8; 4] = [0xFE, 0xFF, 0xFF, 0xFF];
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,10 +12,6 @@ use super::rules::{Rules, S2A_RULES};
 use crate::encoding::{Raw, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 
-/// Steam app id of Arma 3.
-pub const ARMA3_APP_ID: u32 = 107_410;
-/// Steam app id of DayZ.
-pub const DAYZ_APP_ID: u32 = 221_100;
 /// Escaped bytes per chunk value, as servers cut them.
 const CHUNK_LEN: usize = 127;
 /// The escape byte.

@@ -18,9 +18,9 @@ use crate::encoding::TextDecoder;
 use crate::error::Error;
 
 /// The default window: servers queried at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 /// The default send rate, in datagrams per second.
-pub const DEFAULT_SEND_RATE: u32 = 2_000;
+pub(crate) const DEFAULT_SEND_RATE: u32 = 2_000;
 /// The pacer lets this much of the send rate's time go out in one burst: a driver's
 /// waits are as coarse as the system's timer (a few ms), and one that wakes late
 /// catches up that much, not more. (The replies a burst draws are bounded by the
@@ -28,7 +28,7 @@ pub const DEFAULT_SEND_RATE: u32 = 2_000;
 const BURST_TIME: Duration = Duration::from_millis(20);
 /// Most servers whose challenge, split layout and round trip are remembered between
 /// runs (about 80 bytes each); when it is full, half of them are forgotten.
-pub const MAX_REMEMBERED: usize = 65_536;
+pub(crate) const MAX_REMEMBERED: usize = 65_536;
 /// Slot tables longer than this are given back when no server is left in them.
 const KEEP_TABLES: usize = 64;
 
@@ -42,11 +42,11 @@ pub struct EndpointConfig {
     /// Each server's query: timeout (from its first send), retries, limits.
     pub exchange: ExchangeConfig,
     /// Most servers under way at once (queried, or waiting for their first send).
-    /// Default [`DEFAULT_MAX_IN_FLIGHT`].
+    /// Default 512.
     pub max_in_flight: usize,
     /// Most datagrams sent per second, first requests, challenge answers and retries
     /// alike (first requests first; a follow-up waits a quarter of the timeout at
-    /// most); 0 for no cap. Default [`DEFAULT_SEND_RATE`].
+    /// most); 0 for no cap. Default 2 000.
     pub send_rate: u32,
 }
 
@@ -215,7 +215,7 @@ impl<J, K> Server<J, K> {
 /// `max_reply_bytes`); a server waiting for a place holds about 400 bytes (its slot, its
 /// queued query, its table entries), a draining one less. Once no server is left, the
 /// tables (past 64 places) are given back; what is learned stays, about 120 bytes a
-/// server, at most [`MAX_REMEMBERED`] servers.
+/// server, at most 65 536 servers.
 #[derive(Debug)]
 pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     config: EndpointConfig,

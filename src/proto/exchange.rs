@@ -15,15 +15,15 @@ use crate::limits::Limits;
 /// After a GoldSrc (`0x6D`) info reply from a server not met before, how long to wait
 /// for the Source (`0x49`) reply that old HLDS and dproto servers send too: the spec's
 /// 300 ms (HLDS sends its `0x49` with the next server frame, not with the `0x6D`).
-pub const GOLDSRC_GRACE: Duration = Duration::from_millis(300);
+pub(crate) const GOLDSRC_GRACE: Duration = Duration::from_millis(300);
 /// Taken off half a server's shortest round trip to make the soonest a reply can
 /// answer a request: what a reply sooner than that is late for an earlier query.
 const STALE_SLACK: Duration = Duration::from_millis(5);
 /// The shortest drain: replies owed by a query that ended are waited for at least this
 /// long (see [`Draining`]).
-pub const DRAIN_FLOOR: Duration = Duration::from_millis(50);
+pub(crate) const DRAIN_FLOOR: Duration = Duration::from_millis(50);
 /// The drain of a server whose round trip is unknown (it never answered).
-pub const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
+pub(crate) const DRAIN_UNKNOWN_ROUND_TRIP: Duration = Duration::from_millis(250);
 /// How one query behaves: the options of a [`Client`](crate::Client), for one exchange.
 ///
 /// New options may come (`#[non_exhaustive]`): start from `default()` and set the
@@ -48,7 +48,7 @@ pub struct ExchangeConfig {
     /// After a GoldSrc (`0x6D`) info reply, how long to wait for the Source (`0x49`)
     /// one that old HLDS and dproto servers send too. `None` (the default): learned per
     /// server ([`Learned::info_replies`]): a server not met before is waited for
-    /// [`GOLDSRC_GRACE`] (or two round trips, if longer); one that answered only `0x6D`
+    /// 300 ms (or two round trips, if longer); one that answered only `0x6D`
     /// after that wait is not waited for again; one known to send both is waited for
     /// until its `0x49` (never past the deadline). `Some(Duration::ZERO)` takes the
     /// first reply.
@@ -101,7 +101,7 @@ pub struct Learned {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InfoReplies {
-    /// Not known yet: after a GoldSrc (`0x6D`) reply, wait [`GOLDSRC_GRACE`] for a
+    /// Not known yet: after a GoldSrc (`0x6D`) reply, wait 300 ms for a
     /// Source one.
     #[default]
     Unknown,
@@ -123,7 +123,7 @@ pub struct Draining {
     /// that timed out or was cancelled).
     pub replies: u32,
     /// How long to wait for them, from the end of the query: two of the server's
-    /// round trips (at least [`DRAIN_FLOOR`]; [`DRAIN_UNKNOWN_ROUND_TRIP`] when none is
+    /// round trips (at least 50 ms; 250 ms when none is
     /// known).
     pub window: Duration,
 }

@@ -15,15 +15,13 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 
 /// Bit of the split id that marks a bzip2-compressed reply.
-pub const COMPRESSED_FLAG: u32 = 0x8000_0000;
+pub(crate) const COMPRESSED_FLAG: u32 = 0x8000_0000;
 /// Payload bytes per fragment a Source server uses by default (1260 - 12).
-pub const DEFAULT_SPLIT_SIZE: usize = 1248;
-/// Payload bytes per fragment of a GoldSrc server (1400 - 9).
-pub const GOLDSRC_SPLIT_SIZE: usize = 1391;
+pub(crate) const DEFAULT_SPLIT_SIZE: usize = 1248;
 /// Most fragments the GoldSrc layout can number (a nibble).
-pub const GOLDSRC_MAX_FRAGMENTS: usize = 15;
+pub(crate) const GOLDSRC_MAX_FRAGMENTS: usize = 15;
 /// App ids whose servers leave the size field out, at protocol 7 (spec §4.3).
-pub const APPS_WITHOUT_SPLIT_SIZE: [u32; 4] = [215, 17550, 17700, 240];
+pub(crate) const APPS_WITHOUT_SPLIT_SIZE: [u32; 4] = [215, 17550, 17700, 240];
 
 const BZIP2_MAGIC: &[u8; 3] = b"BZh";
 

@@ -9,23 +9,23 @@ use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 
 /// Reply type byte of a Source info reply (`'I'`).
-pub const S2A_INFO: u8 = 0x49;
+pub(crate) const S2A_INFO: u8 = 0x49;
 /// Reply type byte of an obsolete GoldSrc info reply (`'m'`).
-pub const S2A_INFO_GOLDSRC: u8 = 0x6D;
+pub(crate) const S2A_INFO_GOLDSRC: u8 = 0x6D;
 
 /// App id of The Ship, whose info reply carries three extra bytes.
-pub const THE_SHIP_APP_ID: u16 = 2400;
+pub(crate) const THE_SHIP_APP_ID: u16 = 2400;
 
 /// Extra Data Flag: game port follows.
-pub const EDF_PORT: u8 = 0x80;
+pub(crate) const EDF_PORT: u8 = 0x80;
 /// Extra Data Flag: server SteamID follows.
-pub const EDF_STEAM_ID: u8 = 0x10;
+pub(crate) const EDF_STEAM_ID: u8 = 0x10;
 /// Extra Data Flag: SourceTV port and name follow.
-pub const EDF_SOURCE_TV: u8 = 0x40;
+pub(crate) const EDF_SOURCE_TV: u8 = 0x40;
 /// Extra Data Flag: keywords (`sv_tags`) follow.
-pub const EDF_KEYWORDS: u8 = 0x20;
+pub(crate) const EDF_KEYWORDS: u8 = 0x20;
 /// Extra Data Flag: 64-bit GameID follows.
-pub const EDF_GAME_ID: u8 = 0x01;
+pub(crate) const EDF_GAME_ID: u8 = 0x01;
 const EDF_KNOWN: u8 = EDF_PORT | EDF_STEAM_ID | EDF_SOURCE_TV | EDF_KEYWORDS | EDF_GAME_ID;
 
 /// Bytes of the spectator count and slots an HLTV proxy may append (two i32).

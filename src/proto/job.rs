@@ -9,7 +9,7 @@ use super::exchange::{later, Answer, Draining, Exchange, ExchangeConfig, Learned
 use super::fragment::Reassembler;
 use super::info::{Info, S2A_INFO_GOLDSRC};
 use super::packet::Request;
-use super::players::{Player, Players};
+use super::players::Players;
 use super::rules::Rules;
 use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
@@ -576,15 +576,6 @@ asked!(Info, Info);
 asked!(Players, Players);
 asked!(Rules, Rules);
 asked!(ArmaRules, ArmaRules);
-
-impl<S: TextBuf> super::sealed::Sealed for Result<Vec<Player<S>>> {}
-/// The list alone, as `players` gives it.
-impl<S: TextBuf> Asked<S> for Result<Vec<Player<S>>> {
-    const KIND: Kind = Kind::Players;
-    fn from_answer(answer: AnyAnswer<S>) -> Self {
-        Result::<Players<S>>::from_answer(answer).map(|list| list.entries)
-    }
-}
 
 impl<S: TextBuf> super::sealed::Sealed for Answers<S> {}
 impl<S: TextBuf> Asked<S> for Answers<S> {

@@ -13,11 +13,11 @@ use super::filter::{Filter, Region};
 use crate::error::{Error, Result};
 
 /// The request's type byte (`'1'`).
-pub const A2M_GET_SERVERS_BATCH2: u8 = 0x31;
+pub(crate) const A2M_GET_SERVERS_BATCH2: u8 = 0x31;
 /// The start of every reply page: `FF FF FF FF 66 0A`.
-pub const M2A_SERVER_BATCH: [u8; 6] = [0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0x0A];
+pub(crate) const M2A_SERVER_BATCH: [u8; 6] = [0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0x0A];
 /// The seed of a walk's first request, and the entry that ends the list.
-pub const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+pub(crate) const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 /// Bytes per address in a page: 4 for the IP, 2 for the port (big-endian).
 const ENTRY_LEN: usize = 6;
 /// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
@@ -27,12 +27,14 @@ pub const MAX_LISTED: usize = 1_000_000;
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The request for the page after `seed` (the last address of the page before, or
-/// [`LIST_END`] for the first).
+/// `0.0.0.0:0` for the first).
 ///
 /// ```
-/// use a2s_query::proto::{encode_master_request, Filter, Region, LIST_END};
+/// use a2s_query::proto::{encode_master_request, Filter, Region};
+/// use std::net::{Ipv4Addr, SocketAddrV4};
 /// # fn main() -> a2s_query::Result<()> {
-/// let request = encode_master_request(Region::Europe, LIST_END, &Filter::new().app_id(440))?;
+/// let first = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+/// let request = encode_master_request(Region::Europe, first, &Filter::new().app_id(440))?;
 /// assert_eq!(request, b"1\x030.0.0.0:0\0\\appid\\440\0");
 /// # Ok(()) }
 /// ```
@@ -61,7 +63,7 @@ fn request_bytes(region: Region, seed: SocketAddrV4, filter: &str) -> Vec<u8> {
 pub struct MasterPage {
     /// The addresses, in the master's order, without the end marker.
     pub servers: Vec<SocketAddrV4>,
-    /// Whether the page ended the list (it held [`LIST_END`]).
+    /// Whether the page ended the list (it held `0.0.0.0:0`).
     pub last: bool,
 }
 

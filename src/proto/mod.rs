@@ -65,7 +65,7 @@ mod writer;
 pub use crate::limits::Limits;
 #[doc(no_inline)]
 pub use arma::ArmaRules;
-pub use arma::{ArmaMod, Difficulty, Dlc, ARMA3_APP_ID, DAYZ_APP_ID};
+pub use arma::{ArmaMod, Difficulty, Dlc};
 
 /// Keeps [`Job`] and [`Answer`] to the crate's own types, so their methods can change
 /// without breaking anyone.
@@ -73,36 +73,24 @@ pub(crate) mod sealed {
     /// Implemented by the crate's jobs and answers only.
     pub trait Sealed {}
 }
-pub use endpoint::{Endpoint, EndpointConfig, QueryId, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SEND_RATE, MAX_REMEMBERED};
-pub use exchange::{
-    Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned, DRAIN_FLOOR, DRAIN_UNKNOWN_ROUND_TRIP,
-    GOLDSRC_GRACE,
-};
+pub use endpoint::{Endpoint, EndpointConfig, QueryId};
+pub use exchange::{Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned};
 pub use filter::{Filter, Region};
 #[doc(no_inline)]
 pub use fragment::SplitFormat;
-pub use fragment::{
-    split_packet, Pushed, Reassembler, APPS_WITHOUT_SPLIT_SIZE, COMPRESSED_FLAG, DEFAULT_SPLIT_SIZE,
-    GOLDSRC_MAX_FRAGMENTS, GOLDSRC_SPLIT_SIZE,
-};
+pub(crate) use fragment::DEFAULT_SPLIT_SIZE;
+pub use fragment::{split_packet, Pushed, Reassembler};
 #[doc(no_inline)]
 pub use info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
-pub use info::{
-    EDF_GAME_ID, EDF_KEYWORDS, EDF_PORT, EDF_SOURCE_TV, EDF_STEAM_ID, S2A_INFO, S2A_INFO_GOLDSRC, THE_SHIP_APP_ID,
-};
 #[doc(no_inline)]
 pub use job::Answers;
 pub use job::{AllQueries, AnyAnswer, AnyQuery, Asked, Job, Kind};
-pub use master::{
-    encode_master_request, MasterConfig, MasterPage, MasterWalk, A2M_GET_SERVERS_BATCH2, LIST_END, M2A_SERVER_BATCH,
-};
-pub use packet::{
-    encode_challenge, Challenge, Datagram, Message, Query, Request, A2S_GETCHALLENGE, A2S_INFO, A2S_PLAYER, A2S_RULES,
-    INFO_PAYLOAD, S2C_CHALLENGE, SINGLE_HEADER, SPLIT_HEADER,
-};
-pub use players::{encode_players, ShipLayout, S2A_PLAYER};
+pub use master::{encode_master_request, MasterConfig, MasterPage, MasterWalk};
+pub(crate) use master::{A2M_GET_SERVERS_BATCH2, LIST_END};
+pub use packet::{encode_challenge, Challenge, Datagram, Message, Query, Request};
+pub use players::{encode_players, ShipLayout};
 #[doc(no_inline)]
 pub use players::{Player, Players};
 #[doc(no_inline)]
 pub use rules::Rules;
-pub use rules::{encode_rules, RulesIter, RulesView, S2A_RULES};
+pub use rules::{encode_rules, RulesIter, RulesView};

@@ -6,22 +6,22 @@ use super::reader::Reader;
 use crate::error::{Error, Result};
 
 /// Header of a reply (and every request) sent in one datagram: -1 as little-endian i32.
-pub const SINGLE_HEADER: [u8; 4] = [0xFF, 0xFF, 0xFF, 0xFF];
+pub(crate) const SINGLE_HEADER: [u8; 4] = [0xFF, 0xFF, 0xFF, 0xFF];
 /// Header of one fragment of a split reply: -2 as little-endian i32.
-pub const SPLIT_HEADER: [u8; 4] = [0xFE, 0xFF, 0xFF, 0xFF];
+pub(crate) const SPLIT_HEADER: [u8; 4] = [0xFE, 0xFF, 0xFF, 0xFF];
 
 /// Request type byte of A2S_INFO (`'T'`).
-pub const A2S_INFO: u8 = 0x54;
+pub(crate) const A2S_INFO: u8 = 0x54;
 /// Request type byte of A2S_PLAYER (`'U'`).
-pub const A2S_PLAYER: u8 = 0x55;
+pub(crate) const A2S_PLAYER: u8 = 0x55;
 /// Request type byte of A2S_RULES (`'V'`).
-pub const A2S_RULES: u8 = 0x56;
+pub(crate) const A2S_RULES: u8 = 0x56;
 /// Request type byte of the legacy A2S_SERVERQUERY_GETCHALLENGE (`'W'`).
-pub const A2S_GETCHALLENGE: u8 = 0x57;
+pub(crate) const A2S_GETCHALLENGE: u8 = 0x57;
 /// Reply type byte of S2C_CHALLENGE (`'A'`).
-pub const S2C_CHALLENGE: u8 = 0x41;
+pub(crate) const S2C_CHALLENGE: u8 = 0x41;
 /// The fixed payload of A2S_INFO, terminator included.
-pub const INFO_PAYLOAD: &[u8; 20] = b"Source Engine Query\0";
+pub(crate) const INFO_PAYLOAD: &[u8; 20] = b"Source Engine Query\0";
 
 /// The four opaque bytes a server hands out and expects echoed back.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

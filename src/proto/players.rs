@@ -7,7 +7,7 @@ use crate::encoding::TextDecoder;
 use crate::error::{Error, Result};
 
 /// Reply type byte of a player list (`'D'`).
-pub const S2A_PLAYER: u8 = 0x44;
+pub(crate) const S2A_PLAYER: u8 = 0x44;
 
 /// Bytes of The Ship's extra fields per player (deaths and money, an `i32` each).
 const SHIP_EXTRA_LEN: usize = 8;
@@ -128,10 +128,15 @@ impl<S> Players<S> {
         let count = u8::try_from(entries.len()).unwrap_or(u8::MAX);
         Players { count, entries, ship_layout: None, truncated: false }
     }
+}
 
-    /// The entries in wire order, as `&players.entries` gives them.
-    pub fn iter(&self) -> std::slice::Iter<'_, Player<S>> {
-        self.entries.iter()
+/// The list reads as a slice of its entries: `players.len()`, `players[0]`,
+/// `players.iter()`.
+impl<S> std::ops::Deref for Players<S> {
+    type Target = [Player<S>];
+
+    fn deref(&self) -> &[Player<S>] {
+        &self.entries
     }
 }
 

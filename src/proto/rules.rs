@@ -7,7 +7,7 @@ use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 
 /// Reply type byte of a rules list (`'E'`).
-pub const S2A_RULES: u8 = 0x45;
+pub(crate) const S2A_RULES: u8 = 0x45;
 
 /// A server's rules (console variables): name/value pairs in wire order.
 ///

@@ -51,7 +51,7 @@ use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, ZERO_TIMEOUT};
 use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
-use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Player, Players, Rules};
+use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Players, Rules};
 use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
 
 mod driver;
@@ -73,7 +73,7 @@ pub async fn players<A: ToSocketAddrs + std::fmt::Debug>(
     addr: A,
     timeout: Duration,
     encoding: Encoding,
-) -> Result<Vec<Player>> {
+) -> Result<Players> {
     one_use(timeout, encoding).players(addr).await
 }
 
@@ -218,16 +218,7 @@ where
     ///
     /// # Errors
     /// As [`Client::info`].
-    pub async fn players<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Vec<Player<D::Text>>> {
-        Ok(self.player_list(addr).await?.entries)
-    }
-
-    /// Asks a server who is playing, with the header's count and the cut-off flag. As
-    /// [`crate::Client::player_list`]. Cancel safe.
-    ///
-    /// # Errors
-    /// As [`Client::info`].
-    pub async fn player_list<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Players<D::Text>> {
+    pub async fn players<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A) -> Result<Players<D::Text>> {
         self.query(addr, Kind::Players).await.and_then(Asked::from_answer)
     }
 
@@ -275,17 +266,7 @@ where
     }
 
     /// Asks every server of `addrs` who is playing. See [`Client::info_many`].
-    pub fn players_many<I>(&self, addrs: I) -> Many<Result<Vec<Player<D::Text>>>, D>
-    where
-        I: IntoIterator<Item = SocketAddr>,
-        I::IntoIter: Send + 'static,
-    {
-        Many::new(self.clone(), addrs)
-    }
-
-    /// Asks every server of `addrs` who is playing, with each list's header. See
-    /// [`Client::info_many`].
-    pub fn player_lists_many<I>(&self, addrs: I) -> Many<Result<Players<D::Text>>, D>
+    pub fn players_many<I>(&self, addrs: I) -> Many<Result<Players<D::Text>>, D>
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,

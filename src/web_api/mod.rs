@@ -50,22 +50,22 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use reply::{parse_server_list, parse_servers_at_address, Listing, ServerAtAddress, ServerSummary, MAX_SERVERS};
+pub use reply::{parse_server_list, parse_servers_at_address, Listing, ServerAtAddress, ServerSummary};
 
 use crate::proto::Filter;
 
 /// Where the Steam Web API answers.
-pub const STEAM_API: &str = "https://api.steampowered.com";
+pub(crate) const STEAM_API: &str = "https://api.steampowered.com";
 
 /// The most servers `GetServerList` may return in one call, whatever the limit asked:
 /// unconfirmed for the Web API (one user reports lists of 10 000 at most through Steam's
 /// own client protocol, icewind1991/steam-vent#6, 2024; others report 10 000 to 20 000
 /// from this method). A listing this long may be cut there: [`Listing::limit_reached`]
 /// says so, to be safe.
-pub const REPORTED_LIST_CAP: u32 = 10_000;
+pub(crate) const REPORTED_LIST_CAP: u32 = 10_000;
 
 /// The environment variable [`WebApi::from_env`] reads the key from.
-pub const KEY_VARIABLE: &str = "STEAM_API_KEY";
+pub(crate) const KEY_VARIABLE: &str = "STEAM_API_KEY";
 
 /// The largest reply body read (a 20 000-server list is about 8 MB).
 const BODY_LIMIT: u64 = 64 << 20;
@@ -192,7 +192,7 @@ impl fmt::Debug for WebApi {
 }
 
 impl WebApi {
-    /// A client with your Web API key, against [`STEAM_API`], waiting up to 30 s.
+    /// A client with your Web API key, against `https://api.steampowered.com`, waiting up to 30 s.
     pub fn new(key: impl Into<String>) -> Self {
         let key = key.into().trim().to_owned();
         Self::with_key((!key.is_empty()).then_some(key))
@@ -220,7 +220,7 @@ impl WebApi {
         WebApi { key, base: STEAM_API.to_owned(), timeout, agent: agent(timeout, STEAM_API) }
     }
 
-    /// Sends requests to `base` instead of [`STEAM_API`]: a proxy, or a fake in tests
+    /// Sends requests to `base` instead of `https://api.steampowered.com`: a proxy, or a fake in tests
     /// (such as [`crate::server::FakeWebApi`]). The key goes there too. A loopback
     /// address is reached directly, whatever proxy the environment names.
     pub fn base_url(mut self, base: impl Into<String>) -> Self {
@@ -239,7 +239,7 @@ impl WebApi {
 
     /// Up to `limit` servers matching `filter` (`GetServerList`; the API's own default
     /// limit is 100). A listing that holds as many servers as the limit, or as the API's
-    /// possible cap ([`REPORTED_LIST_CAP`]), may not be all of them:
+    /// possible cap (10 000), may not be all of them:
     /// [`Listing::limit_reached`] says so (narrow the filter, by region or map, or ask a
     /// higher limit). A throttle (HTTP 429) or a server error (5xx) is retried twice,
     /// after what `Retry-After` says or 1 s then 2 s, all within the timeout; a

@@ -139,10 +139,10 @@ impl ServerAtAddress {
 pub struct Listing<T> {
     /// The servers, in the order the reply gave them.
     pub servers: Vec<T>,
-    /// Entries without a readable `addr`, and those past [`MAX_SERVERS`].
+    /// Entries without a readable `addr`, and those past the first 200 000.
     pub skipped: usize,
     /// Whether the reply held as many entries as the limit asked, or as the API's
-    /// reported cap ([`REPORTED_LIST_CAP`](super::REPORTED_LIST_CAP)), in
+    /// reported cap (10 000), in
     /// [`WebApi::server_list`](super::WebApi::server_list): there may be more than it
     /// gave. Narrow the filter (a region, a map, `\empty\1`) or ask a higher limit.
     pub limit_reached: bool,
@@ -233,7 +233,7 @@ pub fn parse_servers_at_address(body: &[u8]) -> Result<Listing<ServerAtAddress>,
 
 /// Most servers kept from one reply (users report lists of 20 000): past it, entries
 /// are counted as skipped. With the body cap, it bounds what a reply can make us hold.
-pub const MAX_SERVERS: usize = 200_000;
+pub(crate) const MAX_SERVERS: usize = 200_000;
 
 /// What a response says besides its servers.
 #[derive(Debug, Default)]

@@ -132,7 +132,7 @@ where
             }
         }
         What::Players => {
-            let list = client.player_list(addr).map_err(failed)?;
+            let list = client.players(addr).map_err(failed)?;
             print_players(&list, json, out)?;
             if list.truncated {
                 note_cut_short(addr, "players", list.entries.len(), list.count);
@@ -162,7 +162,7 @@ where
             // timeouts. Past that, a part the server will not give (many never answer
             // rules) is null in the JSON and named on stderr; the rest is still shown.
             let info = client.info(addr).map_err(failed)?;
-            let players = client.player_list(addr);
+            let players = client.players(addr);
             let rules = client.rules(addr);
             if json {
                 let mut doc = Map::new();
@@ -331,7 +331,7 @@ where
                     }
                 }
                 What::Players => {
-                    for (addr, r) in self.batch.player_lists(input) {
+                    for (addr, r) in self.batch.players(input) {
                         emit(Row { players: Some(r.as_ref()), ..Row::of(addr) }, out)?;
                     }
                 }
