@@ -329,7 +329,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 
     /// As [`Exchange::new`], reusing the buffers of a reassembler that an earlier
     /// exchange gave back ([`Exchange::into_reassembler`]), so polling does not allocate.
-    pub fn reusing(
+    pub(crate) fn reusing(
         mut reassembler: Reassembler,
         config: ExchangeConfig,
         decoder: D,
@@ -380,7 +380,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     /// Gives back the reassembler, its buffers kept, for the next exchange.
-    pub fn into_reassembler(self) -> Reassembler {
+    pub(crate) fn into_reassembler(self) -> Reassembler {
         self.reassembler
     }
 
@@ -413,7 +413,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 
     /// Whether a request is due: [`Exchange::poll_transmit`] would give one now. A
     /// driver that paces its sends checks this first and polls when it may send.
-    pub fn has_transmit(&self) -> bool {
+    pub(crate) fn has_transmit(&self) -> bool {
         self.transmit && !self.done
     }
 
@@ -542,7 +542,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     /// Ends the exchange with `error`, if not over already: for a driver whose send
     /// failed (no route to the server, say), or whose socket was told the port is
     /// closed. Its requests are then owed nothing ([`Exchange::draining`]).
-    pub fn fail(&mut self, error: Error) {
+    pub(crate) fn fail(&mut self, error: Error) {
         if !self.done {
             // (The failed request owes nothing; earlier copies still may.)
             self.sends = self.sends.saturating_sub(1);
@@ -557,7 +557,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     /// Whether a request went out.
-    pub fn has_sent(&self) -> bool {
+    pub(crate) fn has_sent(&self) -> bool {
         self.first_sent.is_some()
     }
 
@@ -600,7 +600,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 
     /// Whether any datagram came from the server after the first request (an answer,
     /// a challenge or a stray): false means it was silent.
-    pub fn heard(&self) -> bool {
+    pub(crate) fn heard(&self) -> bool {
         self.heard
     }
 

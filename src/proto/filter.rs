@@ -35,7 +35,7 @@ pub enum Region {
 
 impl Region {
     /// The region byte.
-    pub fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Region::UsEast => 0x00,
             Region::UsWest => 0x01,
@@ -102,7 +102,7 @@ impl std::str::FromStr for Region {
 
 impl Region {
     /// The region of a byte: a named one, or [`Region::Other`].
-    pub fn from_byte(byte: u8) -> Region {
+    pub(crate) fn from_byte(byte: u8) -> Region {
         match byte {
             0x00 => Region::UsEast,
             0x01 => Region::UsWest,

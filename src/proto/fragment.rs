@@ -297,8 +297,7 @@ impl Bucket {
 
 /// What one fragment handed to [`Reassembler::push_fragment`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Pushed<'a> {
+pub(crate) enum Pushed<'a> {
     /// The reply is complete: its bytes, starting with `FF FF FF FF` (decompressed and
     /// verified if it was compressed), valid until the next push.
     Complete(&'a [u8]),
@@ -398,13 +397,13 @@ impl Reassembler {
     }
 
     /// Changes the limits; replies being collected are dropped.
-    pub fn set_limits(&mut self, limits: Limits) {
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
         self.clear();
     }
 
     /// Drops every reply being collected (buffers are kept for reuse).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         while let Some(bucket) = self.buckets.pop() {
             self.recycle(bucket);
         }
@@ -418,19 +417,7 @@ impl Reassembler {
     /// Takes one split datagram (whole, `FE FF FF FF` header included). Returns the
     /// reassembled reply once its last fragment is in: the reply's own bytes, starting
     /// with `FF FF FF FF` (decompressed and verified if it was compressed), valid
-    /// until the next call. [`Reassembler::push_fragment`] says more.
-    ///
-    /// # Errors
-    /// As [`Reassembler::push_fragment`].
-    pub fn push(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>> {
-        Ok(match self.push_fragment(datagram)? {
-            Pushed::Complete(whole) => Some(whole),
-            Pushed::Stored { .. } | Pushed::Duplicate => None,
-        })
-    }
-
-    /// Takes one split datagram (whole, `FE FF FF FF` header included) and says what
-    /// it did: completed a reply, stored a new fragment, or was a copy.
+    /// until the next call. A copy of a fragment already held changes nothing.
     ///
     /// # Errors
     /// Errors about the fragment alone leave every reply being collected as it was:
@@ -443,7 +430,16 @@ impl Reassembler {
     /// when its fragments add up past the byte limit; [`Error::DecompressedTooLarge`],
     /// [`Error::Decompress`], [`Error::SizeMismatch`], [`Error::Checksum`] for a
     /// completed compressed reply that does not check out.
-    pub fn push_fragment(&mut self, datagram: &[u8]) -> Result<Pushed<'_>> {
+    pub fn push(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>> {
+        Ok(match self.push_fragment(datagram)? {
+            Pushed::Complete(whole) => Some(whole),
+            Pushed::Stored { .. } | Pushed::Duplicate => None,
+        })
+    }
+
+    /// As [`Reassembler::push`], saying what the fragment did: completed a reply,
+    /// stored a new fragment, or was a copy.
+    pub(crate) fn push_fragment(&mut self, datagram: &[u8]) -> Result<Pushed<'_>> {
         let mut r = Reader::new(datagram, 0);
         let header = r.array4("split header")?;
         if header != SPLIT_HEADER {

@@ -52,7 +52,7 @@ pub enum ServerType {
 
 impl ServerType {
     /// Reads the type byte; GoldSrc's upper-case letters mean the same.
-    pub fn from_byte(b: u8) -> Self {
+    pub(crate) fn from_byte(b: u8) -> Self {
         match b.to_ascii_lowercase() {
             b'd' => ServerType::Dedicated,
             b'l' => ServerType::NonDedicated,
@@ -73,7 +73,7 @@ impl ServerType {
 
     /// The byte a GoldSrc `0x6D` reply carries: `'D'`, `'L'`, `'P'` (upper case, as real
     /// servers send; spec §3.2), or the unknown byte as it was.
-    pub fn to_goldsrc_byte(self) -> u8 {
+    pub(crate) fn to_goldsrc_byte(self) -> u8 {
         match self {
             ServerType::Other(b) => b,
             known => known.to_byte().to_ascii_uppercase(),
@@ -110,7 +110,7 @@ pub enum Platform {
 
 impl Platform {
     /// Reads the environment byte, in either case.
-    pub fn from_byte(b: u8) -> Self {
+    pub(crate) fn from_byte(b: u8) -> Self {
         match b.to_ascii_lowercase() {
             b'l' => Platform::Linux,
             b'w' => Platform::Windows,
@@ -131,7 +131,7 @@ impl Platform {
 
     /// The byte a GoldSrc `0x6D` reply carries: `'L'`, `'W'`, `'M'` (upper case, as real
     /// servers send; spec §3.2), or the unknown byte as it was.
-    pub fn to_goldsrc_byte(self) -> u8 {
+    pub(crate) fn to_goldsrc_byte(self) -> u8 {
         match self {
             Platform::Other(b) => b,
             known => known.to_byte().to_ascii_uppercase(),
@@ -170,7 +170,7 @@ pub struct TheShip {
 /// (`String`, or `Vec<u8>` with [`Raw`](crate::Raw)).
 ///
 /// ```
-/// use a2s_query::proto::SourceInfo;
+/// use a2s_query::proto::{Datagram, Info, SourceInfo};
 /// use a2s_query::{Encoding, Raw};
 ///
 /// // Rust puts the real player counts in its keywords; the GameID carries the full app id.
@@ -180,11 +180,12 @@ pub struct TheShip {
 /// sent.keywords = Some("mp300,cp120".into());
 /// sent.game_id = Some(252_490);
 /// sent.encode(&mut reply)?;
-/// let info = SourceInfo::parse(&reply[5..], Encoding::Utf8)?;
+/// let Datagram::Single(message) = Datagram::classify(&reply)? else { unreachable!() };
+/// let Info::Source(info) = Info::parse(message, Encoding::Utf8)? else { unreachable!() };
 /// assert_eq!(info.keywords.as_deref(), Some("mp300,cp120"));
 /// assert_eq!(info.full_app_id(), 252_490);
 /// // The same reply, strings as bytes.
-/// assert_eq!(SourceInfo::parse(&reply[5..], Raw)?.server_name, b"rust main");
+/// assert_eq!(Info::parse(message, Raw)?.server_name(), b"rust main");
 /// # Ok::<(), a2s_query::Error>(())
 /// ```
 ///
@@ -282,7 +283,7 @@ impl<S> SourceInfo<S> {
     /// # Errors
     /// [`Error::Truncated`] when a mandatory field is cut off; [`Error::InvalidText`]
     /// from a strict decoder.
-    pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
+    pub(crate) fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
         let mut r = Reader::new(body, Message::BODY_OFFSET);
         let protocol = r.u8("protocol")?;
         let server_name = r.text(decoder, "server name")?;
@@ -620,7 +621,7 @@ impl<S> GoldSrcInfo<S> {
     /// # Errors
     /// [`Error::Truncated`] when a mandatory field is cut off; [`Error::InvalidText`]
     /// from a strict decoder.
-    pub fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
+    pub(crate) fn parse<D: TextDecoder<Text = S>>(body: &[u8], decoder: D) -> Result<Self> {
         let mut r = Reader::new(body, Message::BODY_OFFSET);
         let address = r.text(decoder, "address")?;
         let server_name = r.text(decoder, "server name")?;
@@ -760,9 +761,15 @@ pub enum Info<S = String> {
 impl<S> Info<S> {
     /// Parses an info message of either layout.
     ///
+    /// Tolerant where real servers differ: in the Source layout the EDF byte and
+    /// everything after `version` are optional and unknown EDF bits are ignored; in
+    /// the GoldSrc layout the mod block is read when its flag is set and the block is
+    /// there, and the trailing bots byte is optional; unknown server types and
+    /// platforms are kept, trailing bytes ignored.
+    ///
     /// # Errors
-    /// [`Error::UnexpectedType`] for a message of another type; otherwise as
-    /// [`SourceInfo::parse`] and [`GoldSrcInfo::parse`].
+    /// [`Error::UnexpectedType`] for a message of another type; [`Error::Truncated`]
+    /// when a mandatory field is cut off; [`Error::InvalidText`] from a strict decoder.
     pub fn parse<D: TextDecoder<Text = S>>(message: Message<'_>, decoder: D) -> Result<Self> {
         match message.kind {
             S2A_INFO => SourceInfo::parse(message.body, decoder).map(Info::Source),

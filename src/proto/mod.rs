@@ -79,7 +79,7 @@ pub use filter::{Filter, Region};
 #[doc(no_inline)]
 pub use fragment::SplitFormat;
 pub(crate) use fragment::DEFAULT_SPLIT_SIZE;
-pub use fragment::{split_packet, Pushed, Reassembler};
+pub use fragment::{split_packet, Reassembler};
 #[doc(no_inline)]
 pub use info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
 #[doc(no_inline)]

@@ -215,16 +215,14 @@ pub(crate) fn seconds<'de, De: Deserializer<'de>>(d: De) -> Result<Duration, De:
     Duration::try_from_secs_f64(secs).map_err(|_| de::Error::custom(format!("{secs} is not a duration in seconds")))
 }
 
-/// From its one-character form (`"d"`, `"l"`, ...), as [`ServerType::from_byte`] reads
-/// the wire's byte.
+/// From its one-character form (`"d"`, `"l"`, ...), read as the wire's byte is.
 impl<'de> Deserialize<'de> for ServerType {
     fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
         Ok(ServerType::from_byte(one_byte(char::deserialize(d)?)?))
     }
 }
 
-/// From its one-character form (`"l"`, `"w"`, ...), as [`Platform::from_byte`] reads
-/// the wire's byte.
+/// From its one-character form (`"l"`, `"w"`, ...), read as the wire's byte is.
 impl<'de> Deserialize<'de> for Platform {
     fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
         Ok(Platform::from_byte(one_byte(char::deserialize(d)?)?))
