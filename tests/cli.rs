@@ -258,6 +258,11 @@ fn bad_arguments_print_usage_and_exit_2() {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
+        if args.is_empty() {
+            // No command: the list of commands, on standard error.
+            assert!(err.contains("Usage: a2s <COMMAND>") && err.contains("players"), "{err}");
+            continue;
+        }
         // clap's message: what is wrong, then where to look.
         assert!(err.starts_with("error: ") && err.contains("--help"), "{args:?}: {err}");
     }
@@ -298,17 +303,51 @@ fn encoding_labels_decode_a_servers_code_page() {
 
 #[test]
 fn help_shows_every_default_and_examples() {
-    for flag in ["--help", "-h"] {
-        let out = run(&[flag]);
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let out = run(args);
         assert_eq!(out.status.code(), Some(0));
         let text = String::from_utf8(out.stdout).unwrap();
-        for part in ["Usage: a2s", "info", "players", "rules", "all", "--file", "--json", "Examples:", "a2s info "] {
-            assert!(text.contains(part), "{flag}: {part} missing in {text}");
+        for part in
+            ["Usage: a2s <COMMAND>", "info", "players", "rules", "all", "list", "ports", "Examples:", "a2s info "]
+        {
+            assert!(text.contains(part), "{args:?}: {part} missing in {text}");
         }
-        if flag == "--help" {
-            for default in ["[default: 3]", "[default: 0]", "[default: utf8]", "[default: 512]", "[default: 2000]"] {
-                assert!(text.contains(default), "{default} missing in {text}");
-            }
+        // The commands' options are on their own pages.
+        assert!(!text.contains("--max-in-flight <N>") && !text.contains("--master <HOST:PORT>"), "{text}");
+    }
+    // Each command's page has its options, their defaults and examples; `a2s help
+    // COMMAND` is the same page as `a2s COMMAND --help`.
+    let pages: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "info",
+            &[
+                "--file",
+                "--json",
+                "[default: 3]",
+                "[default: 0]",
+                "[default: utf8]",
+                "[default: 512]",
+                "[default: 2000]",
+            ],
+            &["--master", "--arma"],
+        ),
+        ("rules", &["--arma", "--encoding", "a2s rules "], &["--key"]),
+        (
+            "list",
+            &["--key", "--master", "--filter", "--region", "--limit", "--pace", "a2s list "],
+            &["--encoding", "--arma", "--api-url"],
+        ),
+        ("ports", &["--timeout", "--json", "a2s ports "], &["--retries", "--encoding", "--file"]),
+    ];
+    for (command, has, lacks) in pages {
+        let page = String::from_utf8(run(&[command, "--help"]).stdout).unwrap();
+        assert_eq!(String::from_utf8(run(&["help", command]).stdout).unwrap(), page);
+        assert!(page.contains(&format!("Usage: a2s {command}")) && page.contains("Examples:"), "{page}");
+        for part in has {
+            assert!(page.contains(part), "{command}: {part} missing in {page}");
+        }
+        for part in lacks {
+            assert!(!page.contains(part), "{command}: {part} should not be in {page}");
         }
     }
     let version = run(&["--version"]);
@@ -323,14 +362,18 @@ fn options_anywhere_and_in_equals_form() {
     let addr = server.local_addr().to_string();
     let forms: [&[&str]; 3] = [
         &["info", &addr, "--json", "--timeout", "2", "--retries", "2"],
-        &["--json", "--timeout=2", "info", "--retries=2", &addr],
-        &["--retries", "2", "info", "--json", &addr, "--timeout=2"],
+        &["info", "--json", "--timeout=2", "--retries=2", &addr],
+        &["info", "--retries", "2", "--json", &addr, "--timeout=2"],
     ];
     for args in forms {
         let v = json_of(&run(args));
         assert_eq!(v["server_name"], "cli test", "{args:?}");
         assert_eq!(keys(&v), sorted(SOURCE_KEYS));
     }
+    // A command's options follow it.
+    let out = run(&["--json", "info", &addr]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--json"));
     let out = run(&["info", &addr, "--encoding=ebcdic"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();

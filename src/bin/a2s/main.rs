@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use a2s_query::proto::{Filter, Region};
 use a2s_query::{Encoding, Raw, TextBuf, TextDecoder};
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use output::{Batched, Out, Stop};
@@ -31,19 +31,81 @@ Examples:
   a2s all -f servers.txt --json --rate 5000 | jq -c 'select(.info.player_count > 0)'
   STEAM_API_KEY=... a2s list --filter '\\appid\\440\\empty\\1' --limit 500 | a2s info -f -
   a2s list --master master.example.net:27010 --region europe --filter '\\gamedir\\cstrike'
-  a2s ports 203.0.113.7";
+  a2s ports 203.0.113.7
+  a2s help rules";
+
+const QUERY_EXAMPLES: &str = "\
+Examples:
+  a2s info 203.0.113.7:27015
+  a2s players 203.0.113.7:27015 --json
+  a2s all 203.0.113.7:27015 203.0.113.8:27015 --timeout 1.5 --retries 1
+  a2s info -f servers.txt --rate 5000 --max-in-flight 2000";
+
+const RULES_EXAMPLES: &str = "\
+Examples:
+  a2s rules 203.0.113.7:27015
+  a2s rules 203.0.113.7:2303 --arma --json";
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  STEAM_API_KEY=... a2s list --filter '\\appid\\440\\empty\\1' --limit 500
+  a2s list --key KEY --filter '\\gamedir\\tf' | a2s info -f -
+  a2s list --master master.example.net:27010 --region europe --filter '\\gamedir\\cstrike'";
+
+const PORTS_EXAMPLES: &str = "\
+Examples:
+  a2s ports 203.0.113.7
+  a2s ports 203.0.113.7 198.51.100.4 --json";
 
 /// Ask Valve game servers (A2S) for their info, players and rules.
 #[derive(Parser, Debug)]
-#[command(name = "a2s", version, after_help = EXAMPLES)]
-struct Args {
-    /// What to ask each server, or `list` servers, or the `ports` at an IP.
-    #[arg(value_enum)]
+#[command(name = "a2s", version, after_help = EXAMPLES, subcommand_required = true)]
+struct Cli {
+    #[command(subcommand)]
     command: Command,
+}
 
+/// The commands, each with its own options.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Name, map, player counts and more.
+    #[command(after_help = QUERY_EXAMPLES)]
+    Info(QueryArgs),
+    /// Who is playing.
+    #[command(after_help = QUERY_EXAMPLES)]
+    Players(QueryArgs),
+    /// The server's console variables.
+    #[command(after_help = RULES_EXAMPLES)]
+    Rules {
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Decode an Arma 3 or DayZ server's binary rules (mods, DLCs, difficulty,
+        /// signatures).
+        #[arg(long)]
+        arma: bool,
+    },
+    /// Info, players and rules.
+    #[command(after_help = QUERY_EXAMPLES)]
+    All(QueryArgs),
+    /// The servers of a game, one address a line.
+    ///
+    /// From the Steam Web API (with a key), or from a master server (--master).
+    #[command(after_help = LIST_EXAMPLES)]
+    List(ListArgs),
+    /// The servers Steam knows at an IP, with their query ports.
+    ///
+    /// For when a query times out because it went to the game port. No key needed;
+    /// Valve asks for one call every ten minutes or so.
+    #[command(after_help = PORTS_EXAMPLES)]
+    Ports(PortsArgs),
+}
+
+/// The options of the queries (info, players, rules, all).
+#[derive(clap::Args, Debug)]
+struct QueryArgs {
     /// Servers as host:port (the query port, often 27015). Several, or -f, query them
-    /// all at once. With `ports`: IP addresses.
-    #[arg(value_name = "ADDR")]
+    /// all at once.
+    #[arg(value_name = "ADDR", required_unless_present = "file")]
     addrs: Vec<String>,
 
     /// Read servers from FILE, one host:port a line ("-": standard input); blank lines
@@ -55,25 +117,18 @@ struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Seconds each query may take, from its first send [default: 3]. With `list` and
-    /// `ports`: the whole listing [default: 30 for the Web API, 300 for a master].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
-    timeout: Option<Duration>,
+    /// Seconds each query may take, from its first send.
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    timeout: Duration,
 
-    /// Extra sends of a request that got no answer [default: 0]. With `list --master`:
-    /// of a page [default: 3].
-    #[arg(long, value_name = "N")]
-    retries: Option<u8>,
+    /// Extra sends of a request that got no answer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u8,
 
     /// How server text becomes text: utf8 (invalid bytes become U+FFFD), utf8-strict,
     /// latin1, raw (bytes), or a WHATWG label such as windows-1251 or gbk.
     #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
     encoding: Decoding,
-
-    /// With rules: decode an Arma 3 or DayZ server's binary rules (mods, DLCs,
-    /// difficulty, signatures).
-    #[arg(long)]
-    arma: bool,
 
     /// Most servers under way at once (several servers).
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
@@ -82,74 +137,77 @@ struct Args {
     /// Most datagrams sent a second (several servers); 0 for no cap.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     rate: u32,
+}
 
-    /// list: your Steam Web API key (an empty one counts as none), else the
-    /// STEAM_API_KEY environment variable (which other users of this machine cannot see
-    /// in the process list). Get one at
-    /// <https://steamcommunity.com/dev/apikey>.
-    #[arg(long, value_name = "KEY", help_heading = "Server lists")]
+/// The options of `list`.
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Your Steam Web API key (an empty one counts as none), else the STEAM_API_KEY
+    /// environment variable (which other users of this machine cannot see in the
+    /// process list). Get one at <https://steamcommunity.com/dev/apikey>.
+    #[arg(long, value_name = "KEY", conflicts_with = "master")]
     key: Option<String>,
 
-    /// list: walk the UDP master server at HOST:PORT instead of asking the Web API.
-    /// Valve's own stopped answering in 2025; community masters of mods still run.
-    #[arg(long, value_name = "HOST:PORT", help_heading = "Server lists")]
+    /// Walk the UDP master server at HOST:PORT instead of asking the Web API. Valve's
+    /// own stopped answering in 2025; community masters of mods still run.
+    #[arg(long, value_name = "HOST:PORT")]
     master: Option<String>,
 
-    /// list: only servers matching FILTER, in the master syntax, e.g.
+    /// Only servers matching FILTER, in the master syntax, e.g.
     /// '\appid\440\empty\1\nor\1\map\ctf_2fort'.
-    #[arg(long, value_name = "FILTER", value_parser = filter, help_heading = "Server lists")]
+    #[arg(long, value_name = "FILTER", value_parser = filter)]
     filter: Option<Filter>,
 
-    /// list --master: us-east, us-west, south-america, europe, asia, australia,
+    /// With --master: us-east, us-west, south-america, europe, asia, australia,
     /// middle-east, africa or world [default: world].
-    #[arg(long, value_name = "REGION", value_parser = region, help_heading = "Server lists")]
+    #[arg(long, value_name = "REGION", value_parser = region, requires = "master", conflicts_with = "key")]
     region: Option<Region>,
 
-    /// list: at most N servers [default: 100 from the Web API, every one from a master].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Server lists")]
+    /// At most N servers [default: 100 from the Web API, every one from a master].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
 
-    /// list --master: seconds between two page requests [default: 2, the 30 a minute
+    /// With --master: seconds between two page requests [default: 2, the 30 a minute
     /// masters allow before they go silent for a minute]; 0 for none.
-    #[arg(long, value_name = "SECS", value_parser = pause, help_heading = "Server lists")]
+    #[arg(long, value_name = "SECS", value_parser = pause, requires = "master", conflicts_with = "key")]
     pace: Option<Duration>,
+
+    /// With --master: extra sends of a page request that got no answer [default: 3].
+    #[arg(long, value_name = "N", requires = "master", conflicts_with = "key")]
+    retries: Option<u8>,
+
+    /// Seconds the whole listing may take [default: 30 for the Web API, 300 for a
+    /// master].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    timeout: Option<Duration>,
+
+    /// JSON Lines: an object a server.
+    #[arg(long)]
+    json: bool,
 
     /// The Steam Web API's base URL (tests point it at a local fake).
     #[arg(long, value_name = "URL", hide = true)]
     api_url: Option<String>,
 }
 
-/// The first argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Command {
-    /// Name, map, player counts and more.
-    Info,
-    /// Who is playing.
-    Players,
-    /// The server's console variables.
-    Rules,
-    /// All three.
-    All,
-    /// The servers of a game, one address a line: from the Steam Web API (a key), or from
-    /// a master server (--master).
-    List,
-    /// The servers Steam knows at an IP, with their query and game ports: for when a
-    /// query times out because it went to the game port. No key needed; Valve asks for
-    /// one call every ten minutes or so.
-    Ports,
-}
+/// The options of `ports`.
+#[derive(clap::Args, Debug)]
+struct PortsArgs {
+    /// IP addresses to look up.
+    #[arg(value_name = "IP", required = true)]
+    ips: Vec<String>,
 
-impl Command {
-    /// The query a server is asked, for the commands that ask servers.
-    fn query(self) -> Option<What> {
-        match self {
-            Command::Info => Some(What::Info),
-            Command::Players => Some(What::Players),
-            Command::Rules => Some(What::Rules),
-            Command::All => Some(What::All),
-            Command::List | Command::Ports => None,
-        }
-    }
+    /// Seconds the lookup may take [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    timeout: Option<Duration>,
+
+    /// JSON: an object an IP.
+    #[arg(long)]
+    json: bool,
+
+    /// The Steam Web API's base URL (tests point it at a local fake).
+    #[arg(long, value_name = "URL", hide = true)]
+    api_url: Option<String>,
 }
 
 /// What each server is asked.
@@ -166,9 +224,6 @@ enum Decoding {
     Text(Encoding),
     Raw,
 }
-
-/// How long a query may take when `--timeout` is not given.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))?;
@@ -202,14 +257,12 @@ fn region(s: &str) -> Result<Region, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    check(&args);
-    let status = match (args.command, args.command.query()) {
-        (_, Some(query)) => match args.encoding {
-            Decoding::Text(e) => run(&args, query, e),
-            Decoding::Raw => run(&args, query, Raw),
-        },
-        (Command::List, None) => listing::list(
+    let status = match Cli::parse().command {
+        Command::Info(query) => run(&query, What::Info, false),
+        Command::Players(query) => run(&query, What::Players, false),
+        Command::Rules { query, arma } => run(&query, What::Rules, arma),
+        Command::All(query) => run(&query, What::All, false),
+        Command::List(args) => listing::list(
             &listing::ListArgs {
                 master: args.master.as_deref(),
                 key: args.key.as_deref(),
@@ -224,82 +277,32 @@ fn main() -> ExitCode {
             },
             &mut Out::new(),
         ),
-        (_, None) => listing::ports(&args.addrs, args.api_url.as_deref(), args.timeout, args.json, &mut Out::new()),
+        Command::Ports(args) => {
+            listing::ports(&args.ips, args.api_url.as_deref(), args.timeout, args.json, &mut Out::new())
+        }
     };
     ExitCode::from(status)
 }
 
-/// Ends with a usage error (status 2) for options that do not go together.
-fn check(args: &Args) {
-    let usage = |kind, text: &str| Args::command().error(kind, text).exit();
-    use clap::error::ErrorKind::{ArgumentConflict, MissingRequiredArgument};
-    let listing = [
-        ("--key", args.key.is_some()),
-        ("--master", args.master.is_some()),
-        ("--filter", args.filter.is_some()),
-        ("--region", args.region.is_some()),
-        ("--limit", args.limit.is_some()),
-        ("--pace", args.pace.is_some()),
-    ];
-    match args.command {
-        Command::List => {
-            if !args.addrs.is_empty() || args.file.is_some() {
-                usage(
-                    ArgumentConflict,
-                    "list takes no servers: a2s list [--key KEY | --master HOST:PORT] [--filter F]",
-                );
-            }
-            if args.master.is_some() && args.key.is_some() {
-                usage(ArgumentConflict, "--key is for the Web API, --master for a master server: give one");
-            }
-            if args.master.is_none() {
-                let master_only = [
-                    ("--region", args.region.is_some()),
-                    ("--pace", args.pace.is_some()),
-                    ("--retries", args.retries.is_some()),
-                ];
-                if let Some((name, _)) = master_only.into_iter().find(|(_, given)| *given) {
-                    usage(ArgumentConflict, &format!("{name} goes with --master HOST:PORT"));
-                }
-            }
-        }
-        Command::Ports => {
-            if args.addrs.is_empty() || args.file.is_some() {
-                usage(MissingRequiredArgument, "give the IP addresses to look up: a2s ports 203.0.113.7");
-            }
-            if args.retries.is_some() {
-                usage(ArgumentConflict, "--retries goes with queries and list --master");
-            }
-            if let Some((name, _)) = listing.into_iter().find(|(_, given)| *given) {
-                usage(ArgumentConflict, &format!("{name} goes with list: a2s list {name} ..."));
-            }
-        }
-        _ => {
-            if let Some((name, _)) = listing.into_iter().find(|(_, given)| *given) {
-                usage(ArgumentConflict, &format!("{name} goes with list: a2s list {name} ..."));
-            }
-            if args.addrs.is_empty() && args.file.is_none() {
-                usage(MissingRequiredArgument, "give a server (ADDR), or a list with -f FILE");
-            }
-        }
-    }
-    if args.arma && args.command != Command::Rules {
-        usage(ArgumentConflict, "--arma goes with the rules query: a2s rules ADDR --arma");
+/// Runs a query command with the decoder asked for; the exit status.
+fn run(args: &QueryArgs, query: What, arma: bool) -> u8 {
+    match args.encoding {
+        Decoding::Text(e) => query_servers(args, query, arma, e),
+        Decoding::Raw => query_servers(args, query, arma, Raw),
     }
 }
 
-/// Runs the command; the exit status.
-fn run<D: TextDecoder>(args: &Args, query: What, decoder: D) -> u8
+/// Asks one server, or every server given; the exit status.
+fn query_servers<D: TextDecoder>(args: &QueryArgs, query: What, arma: bool, decoder: D) -> u8
 where
     D::Text: Serialize + AsRef<[u8]>,
     <D::Text as TextBuf>::Slice: Serialize,
 {
     let mut out = Out::new();
-    let timeout = args.timeout.unwrap_or(QUERY_TIMEOUT);
-    let retries = args.retries.unwrap_or(0);
+    let (timeout, retries) = (args.timeout, args.retries);
     if let ([addr], None) = (args.addrs.as_slice(), &args.file) {
         let client = a2s_query::Client::builder().timeout(timeout).retries(retries).encoding(decoder).build();
-        return match output::single(client, addr, query, (args.json, args.arma), &mut out) {
+        return match output::single(client, addr, query, (args.json, arma), &mut out) {
             Ok(status) => status,
             Err(Stop::Closed) => 0,
             Err(Stop::Failed(status)) => status,
@@ -334,7 +337,7 @@ where
             return 1;
         }
     };
-    let run = Batched { batch, query, json: args.json, arma: args.arma };
+    let run = Batched { batch, query, json: args.json, arma };
     run.go(&args.addrs, list, total, &mut out)
 }
 
@@ -343,4 +346,62 @@ fn open(path: &str) -> io::Result<Box<dyn BufRead + Send>> {
         return Ok(Box::new(io::BufReader::new(io::stdin())));
     }
     Ok(Box::new(io::BufReader::new(std::fs::File::open(path)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command line as a shell splits it: words, and 'single-quoted' words.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        for c in line.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            out.push(word);
+        }
+        out
+    }
+
+    /// Every example in the help parses as written (each command of a pipe, after
+    /// any environment assignment).
+    #[test]
+    fn every_example_in_the_help_parses() {
+        let mut checked = 0;
+        for text in [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES] {
+            for line in text.lines().skip(1) {
+                for command in line.split(" | ").filter(|c| c.trim_start().starts_with("a2s ") || c.contains(" a2s ")) {
+                    let args: Vec<String> = words(command).into_iter().skip_while(|w| w != "a2s").collect();
+                    let parsed = Cli::try_parse_from(&args);
+                    // `help` prints and exits; every other example is a command to run.
+                    let fine = match &parsed {
+                        Ok(_) => true,
+                        Err(e) => e.kind() == clap::error::ErrorKind::DisplayHelp,
+                    };
+                    assert!(fine, "{command}: {parsed:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 19);
+    }
+
+    #[test]
+    fn the_quoted_filter_stays_one_word() {
+        assert_eq!(
+            words("a2s list --filter '\\appid\\440' --limit 5"),
+            ["a2s", "list", "--filter", "\\appid\\440", "--limit", "5"]
+        );
+    }
 }
