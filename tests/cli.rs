@@ -991,3 +991,145 @@ fn a_list_from_a_fifo_is_read_once_with_the_bar_on() {
     assert!(status.success(), "{status:?}");
     assert!(json.contains("cli test"), "the listed server was queried: {json:?}");
 }
+
+// ---- a2s serve ----
+
+/// A running `a2s serve`, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Served {
+    /// Starts `a2s serve ARGS --listen 127.0.0.1:0` and reads the address it printed.
+    fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+        let addr = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first:?}"));
+        Served { addr: addr.to_string(), child }
+    }
+
+    /// Ctrl-C (SIGINT), then the exit status and what it wrote on stderr.
+    #[cfg(unix)]
+    fn interrupt(mut self) -> (Option<i32>, String) {
+        use nix::sys::signal::{kill, Signal};
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGINT).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status.code(), err)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The built-in example answers our client, and a hand-written reading of its bytes
+/// (the challenge first: the info reply is larger than the request); Ctrl-C ends it
+/// with status 0 and a count of the requests.
+#[test]
+#[cfg(unix)]
+fn serve_answers_our_client_and_a_hand_reading_then_stops_on_ctrl_c() {
+    let served = Served::start(&[]);
+    let t = Duration::from_secs(3);
+    let info = a2s_query::info(served.addr.as_str(), t, Default::default()).unwrap();
+    assert_eq!((info.server_name(), info.map_name(), info.player_count()), ("a2s-query example server", "de_dust2", 3));
+    let players = a2s_query::players(served.addr.as_str(), t, Default::default()).unwrap();
+    assert_eq!(players.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+    assert_eq!(&a2s_query::rules(served.addr.as_str(), t, Default::default()).unwrap()["mp_timelimit"], "30");
+
+    // By hand, from the spec: FF FF FF FF 'T' "Source Engine Query\0", then again with
+    // the four challenge bytes of the 'A' reply.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(t)).unwrap();
+    let mut request = b"\xFF\xFF\xFF\xFFTSource Engine Query\0".to_vec();
+    socket.send_to(&request, served.addr.as_str()).unwrap();
+    let mut buf = [0u8; 1400];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!((n, &buf[..5]), (9, &b"\xFF\xFF\xFF\xFFA"[..]), "a challenge first");
+    request.extend_from_slice(&buf[5..9]);
+    socket.send_to(&request, served.addr.as_str()).unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    let reply = &buf[..n];
+    assert_eq!(&reply[..6], b"\xFF\xFF\xFF\xFFI\x11", "an info reply, protocol 17");
+    let name_end = reply[6..].iter().position(|&b| b == 0).unwrap() + 6;
+    assert_eq!(&reply[6..name_end], b"a2s-query example server");
+    assert!(reply[name_end + 1..].starts_with(b"de_dust2\0"));
+
+    let (status, err) = served.interrupt();
+    assert_eq!(status, Some(0), "{err}");
+    // Two each: the challenge, then the query (three one-use clients and the hand reading).
+    assert!(err.contains("stopped after 8 requests"), "{err}");
+}
+
+/// What `a2s all --json` printed of a server, served, reads back the same (the ping
+/// aside); a server that did not answer rules does not answer them when served.
+#[test]
+fn serve_a_recorded_server_is_a_copy() {
+    let original = source_server();
+    let recorded = run(&["all", &original.local_addr().to_string(), "--json"]);
+    assert!(recorded.status.success());
+    let dir = std::env::temp_dir().join(format!("a2s-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    std::fs::write(&path, &recorded.stdout).unwrap();
+
+    let served = Served::start(&[path.to_str().unwrap()]);
+    let copy = json_of(&run(&["all", &served.addr, "--json"]));
+    let mut want = json_doc(&recorded);
+    let mut got = copy.clone();
+    for doc in [&mut want, &mut got] {
+        doc["info"].as_object_mut().unwrap().remove("ping");
+    }
+    assert_eq!(got, want);
+    assert_eq!(copy["info"]["server_name"], "cli test");
+    drop(served);
+
+    let mut no_rules = json_doc(&recorded);
+    no_rules["rules"] = Value::Null;
+    std::fs::write(&path, no_rules.to_string()).unwrap();
+    let served = Served::start(&[path.to_str().unwrap()]);
+    let out = run(&["rules", &served.addr, "--timeout", "0.3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&run(&["players", &served.addr, "--json"]))[1]["name"], "bob");
+    drop(served);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A state that is not a server's JSON is a usage error naming the file and the shape
+/// wanted.
+#[test]
+fn serve_refuses_a_state_it_cannot_read() {
+    let dir = std::env::temp_dir().join(format!("a2s-serve-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("empty.json", "", "empty"),
+        ("junk.json", "hello", "not JSON"),
+        ("shape.json", "{\"x\": 1}", "a2s all ADDR --json"),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = run(&["serve", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(name) && err.contains(says), "{name}: {err}");
+    }
+    let out = run(&["serve", dir.join("missing.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

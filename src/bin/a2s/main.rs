@@ -2,7 +2,8 @@
 //! command line. One server: its answer as text, or one JSON document. Several (as
 //! arguments, from a file or from standard input): the many-servers engine, a row or a
 //! JSON line per server as each answers. `list` prints the servers of a game, from the
-//! Steam Web API or a master server; `ports` the servers Steam knows at an IP.
+//! Steam Web API or a master server; `ports` the servers Steam knows at an IP; `serve`
+//! answers queries as a recorded server (or an example one) would.
 //!
 //! Exit status: 0 when every server answered, 1 when one did not (or a listed address
 //! was bad), 2 for bad usage. A closed standard output (`| head`) ends it quietly.
@@ -11,6 +12,7 @@ mod list;
 mod listing;
 mod output;
 mod progress;
+mod serve;
 mod show;
 
 use std::io::{self, BufRead};
@@ -32,6 +34,7 @@ Examples:
   STEAM_API_KEY=... a2s list --filter '\\appid\\440\\empty\\1' --limit 500 | a2s info -f -
   a2s list --master master.example.net:27010 --region europe --filter '\\gamedir\\cstrike'
   a2s ports 203.0.113.7
+  a2s serve
   a2s help rules";
 
 const QUERY_EXAMPLES: &str = "\
@@ -56,6 +59,12 @@ const PORTS_EXAMPLES: &str = "\
 Examples:
   a2s ports 203.0.113.7
   a2s ports 203.0.113.7 198.51.100.4 --json";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  a2s serve
+  a2s serve --listen 127.0.0.1:27016
+  a2s all 203.0.113.7:27015 --json > server.json && a2s serve server.json";
 
 /// Ask Valve game servers (A2S) for their info, players and rules.
 #[derive(Parser, Debug)]
@@ -98,6 +107,27 @@ enum Command {
     /// Valve asks for one call every ten minutes or so.
     #[command(after_help = PORTS_EXAMPLES)]
     Ports(PortsArgs),
+    /// Answer queries on a local port as a server would, until Ctrl-C.
+    ///
+    /// From STATE, what `a2s all ADDR --json` printed (a copy of a real server), or a
+    /// built-in example server without one. A reply larger than its request goes only
+    /// to a client that proved its address (a challenge first), so the port cannot be
+    /// used to reflect traffic at others.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+}
+
+/// The options of `serve`.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// A server's state: what `a2s all ADDR --json` (or `a2s info ADDR --json`) printed.
+    #[arg(value_name = "STATE")]
+    state: Option<String>,
+
+    /// The address to answer on [default: 127.0.0.1:27015, or a free port when that
+    /// one is taken]. 0.0.0.0:27015 answers other machines too.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 /// The options of the queries (info, players, rules, all).
@@ -280,6 +310,9 @@ fn main() -> ExitCode {
         Command::Ports(args) => {
             listing::ports(&args.ips, args.api_url.as_deref(), args.timeout, args.json, &mut Out::new())
         }
+        Command::Serve(args) => {
+            serve::serve(&serve::Serve { state: args.state.as_deref(), listen: args.listen.as_deref() })
+        }
     };
     ExitCode::from(status)
 }
@@ -379,9 +412,15 @@ mod tests {
     #[test]
     fn every_example_in_the_help_parses() {
         let mut checked = 0;
-        for text in [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES] {
+        for text in [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES, SERVE_EXAMPLES] {
             for line in text.lines().skip(1) {
-                for command in line.split(" | ").filter(|c| c.trim_start().starts_with("a2s ") || c.contains(" a2s ")) {
+                for command in line
+                    .split(" | ")
+                    .flat_map(|c| c.split(" && "))
+                    .filter(|c| c.trim_start().starts_with("a2s ") || c.contains(" a2s "))
+                {
+                    // A redirection is the shell's, not an argument.
+                    let command = command.split(" > ").next().unwrap_or(command);
                     let args: Vec<String> = words(command).into_iter().skip_while(|w| w != "a2s").collect();
                     let parsed = Cli::try_parse_from(&args);
                     // `help` prints and exits; every other example is a command to run.
@@ -394,7 +433,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 19);
+        assert_eq!(checked, 24);
     }
 
     #[test]
