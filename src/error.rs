@@ -60,7 +60,10 @@ pub enum Error {
     /// connect, send, receive). The message includes the cause; `source()` does not
     /// repeat it. Encoding errors are never this variant (they are
     /// [`Error::Unencodable`]).
-    #[error("I/O error: {0}")]
+    ///
+    /// Of kind `ConnectionRefused`, the server's host said nothing listens on that UDP
+    /// port (ICMP port unreachable), and the message says so.
+    #[error("{}", io_message(.0))]
     Io(io::Error),
 
     /// The address could not be resolved, or resolved to nothing. The message includes
@@ -260,6 +263,17 @@ impl Clone for Error {
             Error::Unencodable(why) => Error::Unencodable(why),
             Error::Runtime(why) => Error::Runtime(why),
         }
+    }
+}
+
+/// An I/O error's sentence: a refusal in plain words (over UDP it is only ever the
+/// host's "port unreachable").
+fn io_message(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "refused: nothing listens on that UDP port (the host answered port unreachable)".to_string()
+        }
+        _ => format!("I/O error: {e}"),
     }
 }
 
@@ -572,8 +586,11 @@ mod tests {
     #[test]
     fn causes_are_told_once() {
         use std::error::Error as _;
-        let e = Error::from(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
-        assert_eq!(e.to_string(), "I/O error: refused");
+        let e = Error::from(io::Error::new(io::ErrorKind::PermissionDenied, "denied"));
+        assert_eq!(e.to_string(), "I/O error: denied");
+        assert!(e.source().is_none());
+        let e = Error::from(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(e.to_string(), "refused: nothing listens on that UDP port (the host answered port unreachable)");
         assert!(e.source().is_none());
         let e = Error::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "invalid socket address"));
         assert_eq!(

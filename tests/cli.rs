@@ -904,8 +904,9 @@ fn ports_shows_the_query_and_game_ports() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("no server at 2001:db8::7"));
 }
 
-/// A single query that times out suggests `a2s ports`; options of list elsewhere, and
-/// list with servers, are usage errors.
+/// A single query that times out asks whether it went to the query port (for a public
+/// address the hint names `a2s ports`: the binary's unit tests); options of list
+/// elsewhere, and list with servers, are usage errors.
 #[test]
 fn list_usage_and_the_ports_hint() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -913,7 +914,7 @@ fn list_usage_and_the_ports_hint() {
     let out = run(&["info", &addr, "--timeout", "0.2"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("no reply") && err.contains("a2s ports 127.0.0.1"), "{err}");
+    assert!(err.contains("no reply") && err.contains(&format!("is {addr} the query port?")), "{err}");
 
     let bad: [&[&str]; 10] = [
         &["list", "127.0.0.1:27015"],
@@ -1132,4 +1133,109 @@ fn serve_refuses_a_state_it_cannot_read() {
     let out = run(&["serve", dir.join("missing.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- one behaviour everywhere ----
+
+/// `--json` prints one object for every server asked, error or not, alone or in a
+/// list; a closed port is "refused" alone and in a list (where the OS reports it:
+/// Linux), and the summary counts it so.
+#[test]
+fn an_error_is_one_json_object_and_a_refusal_is_a_refusal_everywhere() {
+    let closed = common::closed_ports(["127.0.0.1", "127.0.0.2"]);
+    let (addr, _guard) = &closed[0];
+    let addr = addr.to_string();
+    let out = run(&["info", &addr, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_doc(&out);
+    assert_eq!(v["address"], addr.as_str());
+    assert!(v["error"].as_str().unwrap().starts_with("refused: nothing listens"), "{v}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("a2s: {addr}: refused")), "{err}");
+
+    let server = source_server();
+    let live = server.local_addr().to_string();
+    let out = run(&["info", &live, &addr, "--json", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one object a server");
+    let dead = lines.iter().find(|l| l["address"] == addr.as_str()).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    if cfg!(target_os = "linux") {
+        assert!(dead["error"].as_str().unwrap().starts_with("refused"), "{dead}");
+        assert!(err.contains("1 answered, 0 timed out, 1 refused, 0 failed"), "{err}");
+    }
+    assert_eq!(lines.iter().find(|l| l["address"] == live.as_str()).unwrap()["info"]["server_name"], "cli test");
+}
+
+/// `all` over a list names the part that failed and counts the server as answered
+/// with a part missing, not as failed.
+#[test]
+fn all_in_a_list_names_the_part_that_failed() {
+    let mut responder = Responder::new(Info::Source(SourceInfo::default()), players(), vec![]);
+    responder.answer_rules = false;
+    let quiet = responder.spawn("127.0.0.1:0").unwrap();
+    let full = source_server();
+    let (quiet_addr, full_addr) = (quiet.local_addr().to_string(), full.local_addr().to_string());
+    let out = run(&["all", &quiet_addr, &full_addr, "--json", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1), "a part missing is not a full answer");
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let partial = lines.iter().find(|l| l["address"] == quiet_addr.as_str()).unwrap();
+    assert_eq!(partial["error"], "rules: no reply within 1s");
+    assert_eq!((partial["rules"].clone(), partial["players"][1]["name"].clone()), (Value::Null, Value::from("bob")));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("2 answered (1 with a part missing), 0 timed out, 0 failed"), "{err}");
+}
+
+/// One hint, once, and only where it helps: a silent loopback port is not sent to a
+/// Steam lookup that cannot know it; junk that says "query port" itself gets none more.
+#[test]
+fn one_hint_once_where_it_helps() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let err = String::from_utf8(run(&["all", &addr, "--timeout", "0.2"]).stderr).unwrap();
+    assert_eq!(err.matches("query port").count(), 1, "{err}");
+    assert!(!err.contains("a2s ports"), "Steam knows nothing of loopback: {err}");
+
+    // A web server's reply on the port: the error itself asks about the query port.
+    let web = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let web_addr = web.local_addr().unwrap().to_string();
+    let answering = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        if let Ok((_, from)) = web.recv_from(&mut buf) {
+            let _ = web.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
+        }
+    });
+    let out = run(&["info", &web_addr, "--timeout", "2"]);
+    answering.join().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.matches("query port").count(), 1, "{err}");
+}
+
+/// A timeout too small for any reply is a usage error (status 2), not a failed query.
+#[test]
+fn a_vanishing_timeout_is_a_usage_error() {
+    let out = run(&["info", "127.0.0.1:27015", "--timeout", "1e-10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("at least 0.001 seconds"));
+}
+
+/// An address wider than its column takes a line of its own; every row's next column
+/// starts at the same place.
+#[test]
+fn columns_hold_for_long_addresses() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let long = "a-host-name-far-too-long-for-the-column.invalid";
+    let out = run(&["info", &addr, long, "--timeout", "2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines[0].find("PING").unwrap() + "PING".len();
+    let row = lines.iter().find(|l| l.starts_with(&addr)).unwrap();
+    assert_eq!(row.find(" ms").unwrap() + " ms".len(), at, "{text}");
+    let own = lines.iter().position(|l| *l == long).unwrap_or_else(|| panic!("{long} on a line of its own: {text}"));
+    assert!(lines[own + 1].starts_with(&" ".repeat(21)) && lines[own + 1].trim_start().starts_with("error:"), "{text}");
 }

@@ -255,12 +255,20 @@ enum Decoding {
     Raw,
 }
 
+/// The shortest timeout taken: below it no reply could come, even on loopback.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))?;
     if secs <= 0.0 {
         return Err(format!("{s:?}: the timeout must be more than 0 seconds"));
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))
+    let time =
+        Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))?;
+    if time < MIN_TIMEOUT {
+        return Err(format!("{s:?}: the timeout must be at least 0.001 seconds"));
+    }
+    Ok(time)
 }
 
 /// Seconds that may be 0.

@@ -112,13 +112,20 @@ where
     D::Text: Serialize + AsRef<[u8]>,
     <D::Text as TextBuf>::Slice: Serialize,
 {
+    // Said on stderr, with one hint where it can help; with --json also one object on
+    // stdout, as a list gives each server that failed.
     let failed = |e: Error| {
         warn(&format!("a2s: {addr}: {e}"));
-        let refused = matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
-        if e.is_timeout() || refused {
-            // The game port is the usual mistake: Steam knows the query port.
-            let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
-            warn(&format!("a2s: is {addr} the query port? `a2s ports {host}` asks Steam which ports its servers use"));
+        if let Some(hint) = hint(addr, &e) {
+            warn(&hint);
+        }
+        if json {
+            let mut doc = Map::new();
+            doc.insert("address".into(), Value::String(addr.to_string()));
+            doc.insert("error".into(), Value::String(e.to_string()));
+            if let Err(stop) = out.json(&Value::Object(doc), true) {
+                return stop;
+            }
         }
         Stop::Failed(1)
     };
@@ -208,6 +215,36 @@ where
     Ok(0)
 }
 
+/// Whether nothing listens on the port: the host answered ICMP port unreachable.
+fn refused(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+/// The one hint for a server that did not answer, where one can help: the game port
+/// is the usual mistake. Steam knows the query ports of a public address; of a
+/// loopback or private one it knows nothing.
+fn hint(addr: &str, e: &Error) -> Option<String> {
+    if !(e.is_timeout() || refused(e)) || e.to_string().contains("query port") {
+        return None;
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
+    let local = ip.is_some_and(|ip| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    });
+    Some(if local {
+        format!("a2s: is {addr} the query port? Many games answer queries on the game port + 1, or on 27015")
+    } else {
+        format!("a2s: is {addr} the query port? `a2s ports {host}` asks Steam which ports its servers use")
+    })
+}
+
 fn print_players<S: Serialize + AsRef<[u8]>>(list: &Players<S>, json: bool, out: &mut Out) -> Result<(), Stop> {
     if json {
         out.json(&list.entries, true)
@@ -250,16 +287,20 @@ impl<S: TextBuf> Row<'_, S> {
         parts.into_iter().flatten()
     }
 
-    /// Counts it: answered when every part did; timed out when its first part did
-    /// (the rest of `all` is not asked then); failed otherwise.
+    /// Counts it by its first part (the rest of `all` is not asked when that fails):
+    /// answered (with a part missing when a later one failed), timed out, refused or
+    /// failed.
     fn count(&self, counts: &Counts) {
-        let first = self.outcomes().next().flatten();
-        let counter = if self.outcomes().all(|e| e.is_none()) {
-            &counts.answered
-        } else if first.is_some_and(Error::is_timeout) {
-            &counts.timed_out
-        } else {
-            &counts.failed
+        let counter = match self.outcomes().next().flatten() {
+            None => {
+                if self.outcomes().any(|e| e.is_some()) {
+                    counts.partial.fetch_add(1, Ordering::Relaxed);
+                }
+                &counts.answered
+            }
+            Some(e) if e.is_timeout() => &counts.timed_out,
+            Some(e) if refused(e) => &counts.refused,
+            Some(_) => &counts.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -285,10 +326,7 @@ where
         let mut progress = Progress::start(bar, total.map(|t| t + addrs.len() as u64));
         let counts = Arc::clone(&progress.counts);
         let (json, query, arma) = (self.json, self.query, self.arma);
-        let status = |counts: &Counts| {
-            let (_, timed_out, failed) = counts.get();
-            u8::from(timed_out + failed > 0)
-        };
+        let status = |counts: &Counts| u8::from(counts.get().any_missing());
         if !json {
             let head =
                 if arma { format!("{}  MODS  NAMES", fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH)) } else { header(query) };
@@ -308,7 +346,7 @@ where
                     doc.insert("error".into(), Value::String(error.to_string()));
                     out.json(&Value::Object(doc), false)?;
                 } else {
-                    out.line(&format!("{}  error: {error}", fit(&clean(text.as_bytes()), usize::MAX, ADDR_WIDTH)))?;
+                    out.line(&format!("{}  error: {error}", address_cell(&clean(text.as_bytes()))))?;
                 }
             }
             Ok(())
@@ -364,11 +402,10 @@ where
         if let Err(stop) = result {
             return stopped(stop, status(&counts));
         }
-        let (answered, timed_out, failed) = counts.get();
+        let tally = counts.get();
         let secs = progress.started.elapsed().as_secs_f64();
-        let servers = plural(answered + timed_out + failed, "server", "servers");
-        let mut summary =
-            format!("a2s: {servers} in {secs:.2} s: {answered} answered, {timed_out} timed out, {failed} failed");
+        let servers = plural(tally.done(), "server", "servers");
+        let mut summary = format!("a2s: {servers} in {secs:.2} s: {}", tally.describe());
         let (repeated, read_error) = list::update(&shared, |p| (p.repeated, p.read_error.take()));
         if repeated > 0 {
             summary.push_str(&format!(", {repeated} listed again (asked once)"));
@@ -391,7 +428,18 @@ pub fn stopped(stop: Stop, so_far: u8) -> u8 {
     }
 }
 
+/// The address column: an IPv4 address with its port fits.
 const ADDR_WIDTH: usize = 21;
+
+/// An address padded to its column; one too long for it (IPv6, a bad line) on a line
+/// of its own, the row going on below it under the next column, so no column shifts.
+fn address_cell(addr: &str) -> String {
+    if show::columns(addr) <= ADDR_WIDTH {
+        fit(addr, ADDR_WIDTH, ADDR_WIDTH)
+    } else {
+        format!("{addr}\n{}", " ".repeat(ADDR_WIDTH))
+    }
+}
 
 fn header(query: What) -> String {
     let a = fit("ADDRESS", ADDR_WIDTH, ADDR_WIDTH);
@@ -405,7 +453,7 @@ fn header(query: What) -> String {
 
 /// One row of the table; a failed part shows its error.
 fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
-    let addr = fit(&row.addr.to_string(), usize::MAX, ADDR_WIDTH);
+    let addr = address_cell(&row.addr.to_string());
     let first_error = row
         .info
         .and_then(Result::err)
@@ -498,4 +546,26 @@ where
         doc.insert("truncated".into(), Value::Bool(true));
     }
     Ok(Value::Object(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_ports_hint_only_where_steam_can_know() {
+        let timeout = Error::Timeout { timeout: Duration::from_secs(1), fragments: None, ignored: Default::default() };
+        let said = |addr: &str| hint(addr, &timeout).unwrap();
+        assert!(said("203.0.113.7:27015").ends_with("`a2s ports 203.0.113.7` asks Steam which ports its servers use"));
+        assert!(said("play.example.net:27015").contains("`a2s ports play.example.net`"));
+        for local in ["127.0.0.1:27015", "192.168.1.20:27015", "10.1.2.3:2303", "[::1]:27015", "[fd00::5]:27015"] {
+            assert!(said(local).contains("game port + 1"), "{local}");
+        }
+        let refused = Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(hint("203.0.113.7:27015", &refused).is_some());
+        let junk = Error::NotA2s { header: *b"HTTP" };
+        assert_eq!(hint("203.0.113.7:27015", &junk), None, "its own message asks already");
+        assert_eq!(hint("203.0.113.7:27015", &Error::InvalidInput("x")), None);
+    }
 }

@@ -36,17 +36,60 @@ pub fn warn(line: &str) {
 #[derive(Default)]
 pub struct Counts {
     pub answered: AtomicU64,
+    /// Of those answered, those with a later part missing (`all`'s players or rules).
+    pub partial: AtomicU64,
     pub timed_out: AtomicU64,
+    /// Nothing listens on the port (the host said so: ICMP port unreachable).
+    pub refused: AtomicU64,
     pub failed: AtomicU64,
 }
 
+/// A reading of the counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub answered: u64,
+    pub partial: u64,
+    pub timed_out: u64,
+    pub refused: u64,
+    pub failed: u64,
+}
+
 impl Counts {
-    pub fn get(&self) -> (u64, u64, u64) {
-        (
-            self.answered.load(Ordering::Relaxed),
-            self.timed_out.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
+    pub fn get(&self) -> Tally {
+        Tally {
+            answered: self.answered.load(Ordering::Relaxed),
+            partial: self.partial.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Tally {
+    /// Servers done.
+    pub fn done(&self) -> u64 {
+        self.answered + self.timed_out + self.refused + self.failed
+    }
+
+    /// Whether any server, or any part of one, did not answer.
+    pub fn any_missing(&self) -> bool {
+        self.partial + self.timed_out + self.refused + self.failed > 0
+    }
+
+    /// "3 answered (1 with a part missing), 1 timed out, 1 refused, 0 failed": refused
+    /// and the missing parts only when there are some.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} answered", self.answered);
+        if self.partial > 0 {
+            text.push_str(&format!(" ({} with a part missing)", self.partial));
+        }
+        text.push_str(&format!(", {} timed out", self.timed_out));
+        if self.refused > 0 {
+            text.push_str(&format!(", {} refused", self.refused));
+        }
+        text.push_str(&format!(", {} failed", self.failed));
+        text
     }
 }
 
@@ -95,8 +138,8 @@ impl Drop for Progress {
 }
 
 fn draw(counts: &Counts, total: Option<u64>, started: Instant) {
-    let (answered, timed_out, failed) = counts.get();
-    let done = answered + timed_out + failed;
+    let tally = counts.get();
+    let done = tally.done();
     let head = match total {
         Some(total) if total > 0 => {
             let filled = (done.min(total) * WIDTH / total) as usize;
@@ -107,8 +150,5 @@ fn draw(counts: &Counts, total: Option<u64>, started: Instant) {
     };
     let secs = started.elapsed().as_secs_f64();
     let _guard = STDERR.lock();
-    let _ = write!(
-        io::stderr().lock(),
-        "\r\x1b[K{head}: {answered} answered, {timed_out} timed out, {failed} failed, {secs:.1} s"
-    );
+    let _ = write!(io::stderr().lock(), "\r\x1b[K{head}: {}, {secs:.1} s", tally.describe());
 }
