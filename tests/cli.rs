@@ -11,7 +11,7 @@ use std::time::Duration;
 mod common;
 
 use a2s_query::proto::{GoldSrcInfo, SourceInfo, TheShip};
-use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, Responder, RunningServer};
+use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, RateLimit, Responder, RunningServer};
 use a2s_query::web_api::{ServerAtAddress, ServerSummary};
 use a2s_query::{Info, Player};
 use serde_json::Value;
@@ -904,9 +904,8 @@ fn ports_shows_the_query_and_game_ports() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("no server at 2001:db8::7"));
 }
 
-/// A single query that times out asks whether it went to the query port (for a public
-/// address the hint names `a2s ports`: the binary's unit tests); options of list
-/// elsewhere, and list with servers, are usage errors.
+/// A single query that times out asks whether it went to the query port and names `a2s
+/// doctor`; options of list elsewhere, and list with servers, are usage errors.
 #[test]
 fn list_usage_and_the_ports_hint() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -914,7 +913,7 @@ fn list_usage_and_the_ports_hint() {
     let out = run(&["info", &addr, "--timeout", "0.2"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("no reply") && err.contains(&format!("is {addr} the query port?")), "{err}");
+    assert!(err.contains("no reply") && err.contains(&format!("`a2s doctor {addr}`")), "{err}");
 
     let bad: [&[&str]; 10] = [
         &["list", "127.0.0.1:27015"],
@@ -1189,15 +1188,14 @@ fn all_in_a_list_names_the_part_that_failed() {
     assert!(err.contains("2 answered (1 with a part missing), 0 timed out, 0 failed"), "{err}");
 }
 
-/// One hint, once, and only where it helps: a silent loopback port is not sent to a
-/// Steam lookup that cannot know it; junk that says "query port" itself gets none more.
+/// One hint, once, and only where it helps: junk that says "query port" itself gets
+/// none more.
 #[test]
 fn one_hint_once_where_it_helps() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
     let err = String::from_utf8(run(&["all", &addr, "--timeout", "0.2"]).stderr).unwrap();
     assert_eq!(err.matches("query port").count(), 1, "{err}");
-    assert!(!err.contains("a2s ports"), "Steam knows nothing of loopback: {err}");
 
     // A web server's reply on the port: the error itself asks about the query port.
     let web = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1229,7 +1227,8 @@ fn a_vanishing_timeout_is_a_usage_error() {
 fn columns_hold_for_long_addresses() {
     let server = source_server();
     let addr = server.local_addr().to_string();
-    let long = "a-host-name-far-too-long-for-the-column.invalid";
+    // A listed line that is no address (no port: refused before any lookup).
+    let long = "a-line-far-too-long-for-the-address-column";
     let out = run(&["info", &addr, long, "--timeout", "2"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -1238,4 +1237,165 @@ fn columns_hold_for_long_addresses() {
     assert_eq!(row.find(" ms").unwrap() + " ms".len(), at, "{text}");
     let own = lines.iter().position(|l| *l == long).unwrap_or_else(|| panic!("{long} on a line of its own: {text}"));
     assert!(lines[own + 1].starts_with(&" ".repeat(21)) && lines[own + 1].trim_start().starts_with("error:"), "{text}");
+}
+
+// ---- a2s doctor ----
+
+/// `a2s doctor ADDR --json` run to its end: the report and the exit status.
+fn doctor(args: &[&str]) -> (Value, Option<i32>) {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = run(&all);
+    (json_doc(&out), out.status.code())
+}
+
+/// The steps a report took, by name, with whether each went well.
+fn steps(report: &Value) -> Vec<(String, bool)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_string(), s["ok"].as_bool().unwrap()))
+        .collect()
+}
+
+/// A server that answers everything: every query tried, and nothing to fix.
+#[test]
+fn doctor_finds_nothing_wrong_with_a_server_that_answers() {
+    let server = source_server();
+    let addr = server.local_addr().to_string();
+    let (report, status) = doctor(&[&addr]);
+    assert_eq!(status, Some(0));
+    assert_eq!(report["conclusion"], "answers");
+    let names: Vec<(String, bool)> =
+        ["resolve", "info", "players", "rules", "burst"].iter().map(|s| (s.to_string(), true)).collect();
+    assert_eq!(steps(&report), names);
+    assert!(report["says"].as_str().unwrap().contains("\"cli test\" answers every query"), "{report}");
+    // As text: a line a step, then the conclusion and what to do.
+    let text = String::from_utf8(run(&["doctor", &addr]).stdout).unwrap();
+    assert!(text.contains("ok  burst") && text.contains("Conclusion: ") && text.contains("What to do: "), "{text}");
+}
+
+/// A closed port: refused, said so, and the nearby ports tried (none answers).
+#[test]
+fn doctor_tells_a_refusal() {
+    let closed = common::closed_ports(["127.62.0.1", "127.62.0.2"]);
+    let addr = closed[0].0.to_string();
+    let (report, status) = doctor(&[&addr, "--timeout", "1"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "refused", "{report}");
+    assert_eq!(
+        steps(&report),
+        [("resolve".into(), true), ("info".into(), false), ("steam".into(), false), ("nearby".into(), false)]
+    );
+    assert!(report["steps"][1]["said"].as_str().unwrap().starts_with("refused: nothing listens"), "{report}");
+    assert!(report["steps"][2]["said"].as_str().unwrap().contains("a local address"), "Steam is not asked: {report}");
+}
+
+/// Another service on the port: named by what it looks like.
+#[test]
+fn doctor_names_what_answers_instead() {
+    let web = std::net::UdpSocket::bind("127.63.0.1:0").unwrap();
+    web.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let addr = web.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answering = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((_, from)) = web.recv_from(&mut buf) {
+                    let _ = web.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
+                }
+            }
+        })
+    };
+    let (report, status) = doctor(&[&addr, "--timeout", "1"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    answering.join().unwrap();
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "not-a2s", "{report}");
+    assert!(report["steps"][1]["said"].as_str().unwrap().contains("an HTTP server"), "{report}");
+}
+
+/// Silence on the port given, a server one port up: found, and named as the query port.
+#[test]
+fn doctor_finds_the_query_port_one_up() {
+    let (silent, server) = loop {
+        let silent = std::net::UdpSocket::bind("127.64.0.1:0").unwrap();
+        let up = silent.local_addr().unwrap().port().checked_add(1);
+        let spawned = up.and_then(|p| {
+            Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]).spawn(("127.64.0.1", p)).ok()
+        });
+        if let Some(server) = spawned {
+            break (silent, server);
+        }
+    };
+    let addr = silent.local_addr().unwrap().to_string();
+    let (report, status) = doctor(&[&addr, "--timeout", "0.5"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "wrong-port", "{report}");
+    assert_eq!(report["answers_at"], server.local_addr().to_string());
+    assert!(report["steps"][1]["said"].as_str().unwrap().starts_with("no reply within 500ms"), "{report}");
+    assert!(report["advice"].as_str().unwrap().contains(&format!("a2s info {}", server.local_addr())), "{report}");
+}
+
+/// Steam names the query port of the game port given (asked here of a local fake, which
+/// `--api-url` allows for a local address).
+#[test]
+fn doctor_asks_steam_which_query_port_it_knows() {
+    let silent = std::net::UdpSocket::bind("127.65.0.1:0").unwrap();
+    let game_port = silent.local_addr().unwrap().port();
+    // Far from the given port, so that only Steam's word finds it.
+    let server = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]).spawn("127.65.0.1:0").unwrap();
+    let mut known = ServerAtAddress::new(server.local_addr());
+    known.game_port = Some(game_port);
+    known.game_dir = "tf".into();
+    let api = FakeWebApi::new(KEY, vec![]).at_address(vec![known]).spawn().unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let (report, status) = doctor(&[&addr, "--timeout", "0.5", "--api-url", &api.base_url()]);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "wrong-port", "{report}");
+    assert_eq!(report["answers_at"], server.local_addr().to_string());
+    assert!(report["says"].as_str().unwrap().contains(&format!("{game_port} is the game port of")), "{report}");
+    assert_eq!(api.requests()[0].param("addr"), Some("127.65.0.1"));
+}
+
+/// A server that answers INFO only: the other queries tried and said missing.
+#[test]
+fn doctor_tells_a_server_that_answers_info_only() {
+    let mut responder = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
+    responder.answer_players = false;
+    let server = responder.spawn("127.0.0.1:0").unwrap();
+    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "0.5"]);
+    assert_eq!(status, Some(0), "it answers");
+    assert_eq!(report["conclusion"], "info-only", "{report}");
+    assert_eq!(steps(&report)[2], ("players".to_string(), false));
+    assert_eq!(steps(&report)[3], ("rules".to_string(), true));
+    assert!(report["says"].as_str().unwrap().ends_with("answers INFO but not players"), "{report}");
+}
+
+/// A flood filter: the burst finds where the server starts dropping.
+#[test]
+fn doctor_sees_a_rate_limit() {
+    let mut responder = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
+    // Twelve requests a minute: four go to info, players and rules, the rest to the
+    // burst (its first query takes two: the challenge, then the query).
+    responder.rate_limit = Some(RateLimit::new(12, Duration::from_secs(60), Duration::from_secs(60)));
+    let server = responder.spawn("127.0.0.1:0").unwrap();
+    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "0.5"]);
+    assert_eq!(status, Some(0), "it answers");
+    assert_eq!(report["conclusion"], "rate-limited", "{report}");
+    assert_eq!(report["steps"][4]["said"], "answered 7 quick queries, then dropped them");
+}
+
+/// A name that does not resolve ends the examination at once.
+#[test]
+fn doctor_stops_at_a_name_that_does_not_resolve() {
+    // (No port: refused before any lookup, so no resolver is asked.)
+    let (report, status) = doctor(&["127.0.0.1"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "unresolved");
+    assert_eq!(steps(&report), [("resolve".to_string(), false)]);
 }

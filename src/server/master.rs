@@ -54,8 +54,9 @@ pub struct FakeMaster {
     pub rate_limit: Option<RateLimit>,
 }
 
-/// A master's rate limit: at most `requests` answered in any `window`; one more and
-/// it answers nothing for `silence`. Valve's masters: 30 a minute, then 60 s.
+/// A rate limit, a master's or a game server's: at most `requests` answered in any
+/// `window`; one more and it answers nothing for `silence`. Valve's masters: 30 a
+/// minute, then 60 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimit {
@@ -77,16 +78,16 @@ impl RateLimit {
     }
 }
 
-/// What a rate-limited master has answered lately.
+/// What a rate-limited server has answered lately.
 #[derive(Debug, Default)]
-struct Pacing {
+pub(crate) struct Pacing {
     answered: Vec<Instant>,
     silent_until: Option<Instant>,
 }
 
 impl Pacing {
     /// Whether a request arriving `now` may be answered under `limit`.
-    fn allows(&mut self, limit: &RateLimit, now: Instant) -> bool {
+    pub(crate) fn allows(&mut self, limit: &RateLimit, now: Instant) -> bool {
         if self.silent_until.is_some_and(|until| now < until) {
             return false;
         }

@@ -61,13 +61,14 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::proto::{
     encode_challenge, encode_players, encode_rules, split_packet, Challenge, Info, Player, Query, ShipLayout,
     SplitFormat, DEFAULT_SPLIT_SIZE,
 };
+use master::Pacing;
 
 /// How often the serving thread checks whether it should stop.
 const POLL: Duration = Duration::from_millis(20);
@@ -117,6 +118,13 @@ pub struct Responder<S = String> {
     /// Answer rules queries. Default on; off plays a server that never answers them
     /// (CS2 by default, Conan Exiles): rules requests get no reply at all.
     pub answer_rules: bool,
+    /// Answer player queries. Default on; off plays a server that answers INFO only
+    /// (CS2 with `host_players_show` below 2).
+    pub answer_players: bool,
+    /// A flood filter, as game servers have: past the limit, requests from everyone go
+    /// unanswered for its silence. Applied by [`Responder::spawn`]'s thread (the one
+    /// with a clock). Default none.
+    pub rate_limit: Option<RateLimit>,
     /// The random key of the challenges handed out.
     key: RandomState,
     split_id: u32,
@@ -136,6 +144,8 @@ impl<S: AsRef<[u8]>> Responder<S> {
             compress: false,
             ship_layout: ShipLayout::Trailing,
             answer_rules: true,
+            answer_players: true,
+            rate_limit: None,
             key: RandomState::new(),
             split_id: 0,
         }
@@ -162,7 +172,9 @@ impl<S: AsRef<[u8]>> Responder<S> {
     /// written (a NUL in a string, more than 255 players, too many fragments).
     pub fn respond(&mut self, request: &[u8], client: SocketAddr) -> Result<Vec<Vec<u8>>> {
         let Ok(query) = Query::parse(request) else { return Ok(Vec::new()) };
-        if matches!(query, Query::Rules(_)) && !self.answer_rules {
+        if (matches!(query, Query::Rules(_)) && !self.answer_rules)
+            || (matches!(query, Query::Players(_)) && !self.answer_players)
+        {
             return Ok(Vec::new());
         }
         let expected = self.challenge_for(client);
@@ -238,12 +250,16 @@ impl<S: AsRef<[u8]>> Responder<S> {
 
 fn serve<S: AsRef<[u8]>>(socket: &UdpSocket, state: &Mutex<Responder<S>>, stop: &AtomicBool, served: &AtomicU64) {
     let mut buf = vec![0; 2048];
+    let mut pacing = Pacing::default();
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
         let request = buf.get(..n).unwrap_or_default();
         served.fetch_add(1, Ordering::Relaxed);
         let replies = match state.lock() {
-            Ok(mut s) => s.respond(request, from).unwrap_or_default(),
+            Ok(mut s) => match s.rate_limit {
+                Some(limit) if !pacing.allows(&limit, Instant::now()) => Vec::new(),
+                _ => s.respond(request, from).unwrap_or_default(),
+            },
             Err(_) => return,
         };
         for r in replies {

@@ -3,11 +3,13 @@
 //! arguments, from a file or from standard input): the many-servers engine, a row or a
 //! JSON line per server as each answers. `list` prints the servers of a game, from the
 //! Steam Web API or a master server; `ports` the servers Steam knows at an IP; `serve`
-//! answers queries as a recorded server (or an example one) would.
+//! answers queries as a recorded server (or an example one) would; `doctor` explains a
+//! server that does not answer.
 //!
 //! Exit status: 0 when every server answered, 1 when one did not (or a listed address
 //! was bad), 2 for bad usage. A closed standard output (`| head`) ends it quietly.
 
+mod doctor;
 mod list;
 mod listing;
 mod output;
@@ -34,6 +36,7 @@ Examples:
   STEAM_API_KEY=... a2s list --filter '\\appid\\440\\empty\\1' --limit 500 | a2s info -f -
   a2s list --master master.example.net:27010 --region europe --filter '\\gamedir\\cstrike'
   a2s ports 203.0.113.7
+  a2s doctor 203.0.113.7:27015
   a2s serve
   a2s help rules";
 
@@ -59,6 +62,11 @@ const PORTS_EXAMPLES: &str = "\
 Examples:
   a2s ports 203.0.113.7
   a2s ports 203.0.113.7 198.51.100.4 --json";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  a2s doctor 203.0.113.7:27015
+  a2s doctor play.example.net:2302 --json";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -115,6 +123,36 @@ enum Command {
     /// used to reflect traffic at others.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Explain a server that does not answer, step by step, ending with what to do.
+    ///
+    /// Asks INFO and reads what comes back (an answer, a refusal, another service,
+    /// silence); on no answer, tries the usual query ports near the one given and, for
+    /// a public address, asks Steam which query ports it knows there; on an answer,
+    /// tries players and rules and a short burst (a flood filter drops queries). Every
+    /// probe is bounded.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+}
+
+/// The options of `doctor`.
+#[derive(clap::Args, Debug)]
+struct DoctorArgs {
+    /// The server as host:port, as you would query it.
+    #[arg(value_name = "ADDR")]
+    addr: String,
+
+    /// Seconds the first query may take (the probes after it take at most 1.5).
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    timeout: Duration,
+
+    /// One JSON document: each step, the conclusion and the advice.
+    #[arg(long)]
+    json: bool,
+
+    /// The Steam Web API's base URL (tests point it at a local fake; then it is asked
+    /// for a local address too).
+    #[arg(long, value_name = "URL", hide = true)]
+    api_url: Option<String>,
 }
 
 /// The options of `serve`.
@@ -318,6 +356,15 @@ fn main() -> ExitCode {
         Command::Ports(args) => {
             listing::ports(&args.ips, args.api_url.as_deref(), args.timeout, args.json, &mut Out::new())
         }
+        Command::Doctor(args) => doctor::doctor(
+            &doctor::Doctor {
+                addr: &args.addr,
+                timeout: args.timeout,
+                json: args.json,
+                api_url: args.api_url.as_deref(),
+            },
+            &mut Out::new(),
+        ),
         Command::Serve(args) => {
             serve::serve(&serve::Serve { state: args.state.as_deref(), listen: args.listen.as_deref() })
         }
@@ -420,7 +467,9 @@ mod tests {
     #[test]
     fn every_example_in_the_help_parses() {
         let mut checked = 0;
-        for text in [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES, SERVE_EXAMPLES] {
+        for text in
+            [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES, SERVE_EXAMPLES, DOCTOR_EXAMPLES]
+        {
             for line in text.lines().skip(1) {
                 for command in line
                     .split(" | ")
@@ -441,7 +490,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 24);
+        assert_eq!(checked, 27);
     }
 
     #[test]
