@@ -83,7 +83,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
         net::report_unreachable(&socket);
         Ok(Batch {
             endpoint: Endpoint::new(options.endpoint, options.decoder),
-            udp: Udp::new(socket),
+            udp: Udp::new(socket, options.recording),
             dual,
             recv_buffer,
             buf: vec![0; RECV_BUFFER],
@@ -263,7 +263,10 @@ impl<D: TextDecoder> Batch<D> {
         };
         let endpoint = &mut self.endpoint;
         match net::send_to(&self.udp.socket, request, to, |heard| heard.hand_to(endpoint)) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.udp.note_sent(to, request);
+                Ok(())
+            }
             // As if the datagram were lost on the way: the retries and timeout deal with it.
             Err(e) if net::is_transient(&e) => Ok(()),
             Err(e) => Err(Error::Io(e)),

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
-use crate::limits::Limits;
 use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
 use crate::options::{address_options, builder, constructors, query_options, Options};
 use crate::proto::{
@@ -252,7 +251,7 @@ impl<D: TextDecoder> Client<D> {
         // The timeout counts from here: a wait for the server to drain is part of the call.
         let started = Instant::now();
         let slot = if target.is_ipv4() { &mut self.v4 } else { &mut self.v6 };
-        let conn = connection(slot, target, self.options.bind, &self.options.endpoint.exchange.limits)?;
+        let conn = connection(slot, target, &self.options)?;
         self.last_v4 = target.is_ipv4();
         // Whatever is queued came before this call's request: in before it goes out,
         // it is owed to an earlier call (or stray), never this one's answer.
@@ -273,8 +272,9 @@ fn drive<D: TextDecoder>(
 ) -> Result<AnyAnswer<D::Text>> {
     loop {
         while let Some((_, request)) = endpoint.poll_transmit(Instant::now()) {
-            if let Err(e) = conn.udp.socket.send(&request) {
-                endpoint.handle_send_error(target, Error::Io(e), Instant::now());
+            match conn.udp.socket.send(&request) {
+                Ok(_) => conn.udp.note_sent(target, &request),
+                Err(e) => endpoint.handle_send_error(target, Error::Io(e), Instant::now()),
             }
         }
         if let Some((_, _, answer)) = endpoint.poll_output() {
@@ -299,17 +299,16 @@ fn drive<D: TextDecoder>(
 
 /// The socket in `slot` (opened on first use), connected to `target`, so the kernel
 /// drops datagrams from any other address or port.
-fn connection<'a>(
+fn connection<'a, D>(
     slot: &'a mut Option<Connection>,
     target: SocketAddr,
-    bind: Option<SocketAddr>,
-    limits: &Limits,
+    options: &Options<D>,
 ) -> Result<&'a mut Connection> {
     let conn = match slot {
         Some(conn) => conn,
         None => {
-            let (socket, recv_buffer) = net::open_for(target, bind, limits)?;
-            slot.insert(Connection { udp: Udp::new(socket), peer: None, recv_buffer })
+            let (socket, recv_buffer) = net::open_for(target, options.bind, &options.endpoint.exchange.limits)?;
+            slot.insert(Connection { udp: Udp::new(socket, options.recording.clone()), peer: None, recv_buffer })
         }
     };
     if conn.peer != Some(target) {

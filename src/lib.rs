@@ -121,6 +121,7 @@ pub mod master;
 mod net;
 mod options;
 pub mod proto;
+mod recording;
 pub mod server;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -137,6 +138,7 @@ pub use error::{Error, Ignored, Result, Stray};
 pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
 pub use net::IpVersion;
+pub use recording::{Captured, Recording};
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
 pub use proto::{

@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::proto::{Endpoint, Job};
-use crate::TextDecoder;
+use crate::{Recording, TextDecoder};
 
 #[cfg(target_os = "linux")]
 mod unreachable;
@@ -178,11 +178,28 @@ pub(crate) struct Udp {
     nonblocking: bool,
     /// The read timeout currently set.
     read_timeout: Option<Duration>,
+    /// Where each datagram sent and received is noted, if anywhere.
+    recording: Option<Recording>,
 }
 
 impl Udp {
-    pub(crate) fn new(socket: UdpSocket) -> Self {
-        Udp { socket, nonblocking: false, read_timeout: None }
+    pub(crate) fn new(socket: UdpSocket, recording: Option<Recording>) -> Self {
+        Udp { socket, nonblocking: false, read_timeout: None, recording }
+    }
+
+    /// Notes a datagram sent to `to` in the recording, if there is one.
+    pub(crate) fn note_sent(&self, to: SocketAddr, datagram: &[u8]) {
+        if let Some(recording) = &self.recording {
+            recording.note(to, true, datagram);
+        }
+    }
+
+    /// Notes a datagram received, and passes the read on.
+    fn note_received(&self, read: (usize, SocketAddr), buf: &[u8]) -> (usize, SocketAddr) {
+        if let Some(recording) = &self.recording {
+            recording.note(read.1, false, buf.get(..read.0).unwrap_or_default());
+        }
+        read
     }
 
     /// One datagram already queued, if any, without waiting. An ICMP error queued for
@@ -192,7 +209,7 @@ impl Udp {
         let look = socket2::SockRef::from(&self.socket).recv_with_flags(&mut [], libc::MSG_PEEK | libc::MSG_DONTWAIT);
         match look {
             // (Blocking, but something is there: the read returns at once.)
-            Ok(_) => self.socket.recv_from(buf).map(Some),
+            Ok(_) => self.socket.recv_from(buf).map(|read| Some(self.note_received(read, buf))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
@@ -207,7 +224,7 @@ impl Udp {
             self.nonblocking = true;
         }
         match self.socket.recv_from(buf) {
-            Ok(got) => Ok(Some(got)),
+            Ok(got) => Ok(Some(self.note_received(got, buf))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
@@ -246,7 +263,7 @@ impl Udp {
             self.socket.set_read_timeout(Some(wait))?;
             self.read_timeout = Some(wait);
         }
-        self.socket.recv_from(buf)
+        self.socket.recv_from(buf).map(|read| self.note_received(read, buf))
     }
 }
 

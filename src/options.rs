@@ -20,6 +20,8 @@ pub(crate) struct Options<D> {
     pub(crate) bind: Option<SocketAddr>,
     /// The kernel receive buffer asked for (a many-servers socket).
     pub(crate) recv_buffer: usize,
+    /// Where every datagram sent and received is noted, if anywhere.
+    pub(crate) recording: Option<crate::Recording>,
 }
 
 impl Default for Options<Encoding> {
@@ -31,6 +33,7 @@ impl Default for Options<Encoding> {
             prefer: IpVersion::V4,
             bind: None,
             recv_buffer: MAX_SOCKET_RECV_BUFFER,
+            recording: None,
         }
     }
 }
@@ -44,6 +47,7 @@ impl<D> Options<D> {
             prefer: self.prefer,
             bind: self.bind,
             recv_buffer: self.recv_buffer,
+            recording: self.recording,
         }
     }
 }
@@ -99,6 +103,14 @@ macro_rules! query_options {
         /// dropped it in silence is asked for a fresh one at the next send.
         pub fn reuse_challenges(mut self, reuse: bool) -> Self {
             self.options.endpoint.exchange.reuse_challenge = reuse;
+            self
+        }
+
+        /// Notes every datagram sent and received in `recording`, with its time: a
+        /// server's exact bytes, for a bug report or a test case (what `a2s
+        /// --record` writes). Default none.
+        pub fn record(mut self, recording: &crate::Recording) -> Self {
+            self.options.recording = Some(recording.clone());
             self
         }
     };

@@ -1003,9 +1003,14 @@ struct Served {
 impl Served {
     /// Starts `a2s serve ARGS --listen 127.0.0.1:0` and reads the address it printed.
     fn start(args: &[&str]) -> Served {
+        Served::start_command("serve", args)
+    }
+
+    /// Starts `a2s COMMAND ARGS --listen 127.0.0.1:0` and reads the address it printed.
+    fn start_command(command: &str, args: &[&str]) -> Served {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
-            .arg("serve")
+            .arg(command)
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
@@ -1398,4 +1403,60 @@ fn doctor_stops_at_a_name_that_does_not_resolve() {
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "unresolved");
     assert_eq!(steps(&report), [("resolve".to_string(), false)]);
+}
+
+// ---- --record and a2s replay ----
+
+/// A server recorded with `all --record`, replayed: the same JSON as the original query
+/// (the ping aside), and the files of a test case beside each query's datagrams.
+#[test]
+fn record_then_replay_gives_the_same_answers() {
+    let original = source_server();
+    let dir = std::env::temp_dir().join(format!("a2s-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let addr = original.local_addr().to_string();
+    let recorded = run(&["all", &addr, "--json", "--record", dir.to_str().unwrap()]);
+    assert!(recorded.status.success(), "{}", String::from_utf8_lossy(&recorded.stderr));
+    assert!(String::from_utf8(recorded.stderr.clone()).unwrap().contains("recorded 3 queries"));
+    let server_dir = dir.join(format!("127.0.0.1-{}", original.local_addr().port()));
+    for query in ["info", "players", "rules"] {
+        for file in ["expected.json", "exchange.json", "packet-0.bin"] {
+            assert!(server_dir.join(query).join(file).is_file(), "{query}/{file}");
+        }
+    }
+    let exchange: Value =
+        serde_json::from_slice(&std::fs::read(server_dir.join("info/exchange.json")).unwrap()).unwrap();
+    let directions: Vec<&str> =
+        exchange["datagrams"].as_array().unwrap().iter().map(|d| d["dir"].as_str().unwrap()).collect();
+    assert_eq!(directions, ["sent", "received", "sent", "received"], "request, challenge, request, reply");
+    drop(original);
+
+    // The --record folder holds one server: replay takes it as it is.
+    let replayed = Served::start_command("replay", &[dir.to_str().unwrap()]);
+    let again = json_of(&run(&["all", &replayed.addr, "--json"]));
+    let mut want = json_doc(&recorded);
+    let mut got = again;
+    for doc in [&mut want, &mut got] {
+        doc["info"].as_object_mut().unwrap().remove("ping");
+    }
+    assert_eq!(got, want);
+    drop(replayed);
+
+    // A list records each server in its folder.
+    let (one, two) = (source_server(), source_server());
+    let list_dir = dir.join("list");
+    let out = run(&[
+        "info",
+        &one.local_addr().to_string(),
+        &two.local_addr().to_string(),
+        "--record",
+        list_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_dir(&list_dir).unwrap().count(), 2);
+    // Several servers: replay asks for one.
+    let out = run(&["replay", list_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("several servers"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

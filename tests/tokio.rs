@@ -676,3 +676,23 @@ async fn many_is_a_stream_and_the_queries_match_the_blocking_side() {
     assert_eq!(one.info.unwrap().server_name(), "stream 2");
     assert_eq!(one.players.unwrap().entries, roster(2));
 }
+
+/// The async client records as the blocking ones do: each datagram both ways, its
+/// server, in order (here a split reply: every fragment).
+#[tokio::test]
+async fn a_recording_holds_every_datagram_both_ways() {
+    let server = split_server("127.0.0.1:0", false);
+    let recording = a2s_query::Recording::new();
+    let client = Client::builder().timeout(TIMEOUT).record(&recording).build();
+    let rules = client.rules(server.local_addr()).await.unwrap();
+    assert_eq!(rules.len(), 200);
+    let captured = recording.take();
+    assert!(captured.iter().all(|c| c.peer == server.local_addr()));
+    let sent: Vec<bool> = captured.iter().map(|c| c.sent).collect();
+    // The request, the challenge, the request again, then the fragments.
+    assert_eq!(&sent[..3], [true, false, true]);
+    assert!(sent.len() > 4 && sent[3..].iter().all(|s| !s), "{sent:?}");
+    assert!(captured[3..].iter().all(|c| c.bytes.starts_with(b"\xFE\xFF\xFF\xFF")), "fragments");
+    assert!(captured.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(recording.take().is_empty(), "taken once");
+}

@@ -4,7 +4,8 @@
 //! The captures are third-party data and are read in place: `A2S_VECTORS` names the
 //! folder (default `../shared/vectors` beside this crate). Without it the tests say so
 //! and pass, unless `A2S_VECTORS_REQUIRED=1`, which makes a missing folder or a short
-//! corpus fail.
+//! corpus fail. Further folders in `A2S_VECTORS` (a list, as `PATH` is) hold cases of
+//! your own, such as `a2s --record` writes: each is checked the same way.
 
 mod common;
 
@@ -21,11 +22,15 @@ struct Case {
 }
 
 fn load(name: &str) -> Option<Case> {
-    let dir = common::vectors_dir()?.join(name);
+    Some(load_from(&common::vectors_dir()?, name))
+}
+
+fn load_from(root: &std::path::Path, name: &str) -> Case {
+    let dir = root.join(name);
     let meta: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     let count = meta["packet_count"].as_u64().unwrap() as usize;
     let packets = (0..count).map(|i| std::fs::read(dir.join(format!("packet-{i}.bin"))).unwrap()).collect();
-    Some(Case { meta, packets })
+    Case { meta, packets }
 }
 
 /// The reply's bytes from its datagrams, in arrival order and, for splits, reversed too.
@@ -225,11 +230,15 @@ fn check_rules(name: &str, case: &Case, payload: &[u8]) {
 
 fn run(name: &str) {
     let Some(case) = load(name) else { return };
-    let payload = reassemble(&case);
+    check(name, &case);
+}
+
+fn check(name: &str, case: &Case) {
+    let payload = reassemble(case);
     match case.meta["kind"].as_str().unwrap() {
-        "info_source" | "info_goldsrc" => check_info(name, &case, &payload),
-        "players" => check_players(name, &case, &payload),
-        "rules" => check_rules(name, &case, &payload),
+        "info_source" | "info_goldsrc" => check_info(name, case, &payload),
+        "players" => check_players(name, case, &payload),
+        "rules" => check_rules(name, case, &payload),
         other => panic!("{name}: unknown kind {other}"),
     }
 }
@@ -285,4 +294,51 @@ fn corpus_is_complete_and_every_case_is_named() {
     named.sort();
     assert_eq!(on_disk, named, "cases on disk vs named tests");
     assert!(on_disk.len() >= EXPECTED_CASES, "only {} cases in {}", on_disk.len(), dir.display());
+}
+
+/// Cases in further folders of `A2S_VECTORS` (recordings of your own): each checked as
+/// the corpus's are.
+#[test]
+fn cases_of_further_folders() {
+    for dir in common::vectors_dirs().into_iter().skip(1) {
+        let names = common::case_names(&dir);
+        assert!(!names.is_empty(), "no case in {}", dir.display());
+        for name in names {
+            check(&format!("{}/{name}", dir.display()), &load_from(&dir, &name));
+        }
+    }
+}
+
+/// What `a2s all ADDR --record DIR` writes is a case this test reads: a server with a
+/// split rules reply recorded, and each of its three queries checked.
+#[test]
+fn a_recording_is_a_case() {
+    let Some(a2s) = option_env!("CARGO_BIN_EXE_a2s") else {
+        eprintln!("SKIPPED: the a2s command is built with the cli feature");
+        return;
+    };
+    let mut info = SourceInfo::default();
+    (info.server_name, info.map_name, info.keywords) = ("recorded".into(), "cp_dustbowl".into(), Some("a,b".into()));
+    let rules: Vec<(String, String)> = (0..150).map(|i| (format!("rule_{i:03}"), format!("value {i}"))).collect();
+    let players = vec![a2s_query::Player::new("alice".to_string(), 4, 30.5)];
+    let server = a2s_query::server::Responder::new(Info::Source(info), players, rules).spawn("127.0.0.1:0").unwrap();
+    let dir = std::env::temp_dir().join(format!("a2s-recorded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(a2s)
+        .args(["all", &server.local_addr().to_string(), "--record"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names = common::case_names(&dir);
+    assert_eq!(names.iter().map(|n| n.rsplit('/').next().unwrap()).collect::<Vec<_>>(), ["info", "players", "rules"]);
+    for name in &names {
+        let case = load_from(&dir, name);
+        check(name, &case);
+        assert_eq!(case.meta["expected_complete"], true, "{name}");
+    }
+    let rules = load_from(&dir, &names[2]);
+    assert!(rules.packets.len() > 1 && rules.meta["split"] == true, "the rules came split");
+    assert_eq!(rules.meta["expected"]["rules_ordered"][149], json!(["rule_149", "value 149"]));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

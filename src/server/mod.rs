@@ -121,6 +121,9 @@ pub struct Responder<S = String> {
     /// Answer player queries. Default on; off plays a server that answers INFO only
     /// (CS2 with `host_players_show` below 2).
     pub answer_players: bool,
+    /// A recorded server's replies, sent as they were received instead of the state's
+    /// (`a2s replay`). Default none.
+    pub replay: Option<Replay>,
     /// A flood filter, as game servers have: past the limit, requests from everyone go
     /// unanswered for its silence. Applied by [`Responder::spawn`]'s thread (the one
     /// with a clock). Default none.
@@ -145,6 +148,7 @@ impl<S: AsRef<[u8]>> Responder<S> {
             ship_layout: ShipLayout::Trailing,
             answer_rules: true,
             answer_players: true,
+            replay: None,
             rate_limit: None,
             key: RandomState::new(),
             split_id: 0,
@@ -189,6 +193,14 @@ impl<S: AsRef<[u8]>> Responder<S> {
             encode_challenge(expected, &mut out);
             return Ok(if proven || out.len() <= request.len() { vec![out] } else { Vec::new() });
         }
+        if let Some(replay) = &self.replay {
+            let recorded = match query {
+                Query::Info(_) => &replay.info,
+                Query::Players(_) => &replay.players,
+                _ => &replay.rules,
+            };
+            return Ok(self.guarded(recorded.clone(), proven, request.len(), expected));
+        }
         match query {
             Query::Info(_) => self.info.encode(&mut out)?,
             Query::Players(_) => encode_players(&self.players, self.ship_layout, &mut out)?,
@@ -204,13 +216,23 @@ impl<S: AsRef<[u8]>> Responder<S> {
             self.split_id = self.split_id.wrapping_add(1) & 0x7FFF_FFFF;
             split_packet(&out, self.split_id, self.split_format, self.split_size, self.compress)?
         };
-        if proven || reply.iter().map(Vec::len).sum::<usize>() <= request.len() {
-            return Ok(reply);
+        Ok(self.guarded(reply, proven, request.len(), expected))
+    }
+
+    /// The reply, when the client proved its address or it is no larger than the
+    /// request; otherwise the challenge, when that is no larger; otherwise nothing.
+    fn guarded(&self, reply: Vec<Vec<u8>>, proven: bool, request: usize, challenge: Challenge) -> Vec<Vec<u8>> {
+        if proven || reply.iter().map(Vec::len).sum::<usize>() <= request {
+            return reply;
         }
         // Not proven and larger than the request: the challenge, never the reply.
-        let mut challenge = Vec::new();
-        encode_challenge(expected, &mut challenge);
-        Ok(if challenge.len() <= request.len() { vec![challenge] } else { Vec::new() })
+        let mut out = Vec::new();
+        encode_challenge(challenge, &mut out);
+        if out.len() <= request {
+            vec![out]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Serves on a UDP socket bound to `addr` (port 0 picks a free one) in a new
@@ -272,6 +294,20 @@ fn serve<S: AsRef<[u8]>>(socket: &UdpSocket, state: &Mutex<Responder<S>>, stop: 
 /// that cannot be spoofed from outside, so the servers here trust it unproven.
 pub(crate) fn from_loopback(from: SocketAddr) -> bool {
     from.ip().to_canonical().is_loopback()
+}
+
+/// A recorded server's replies for a [`Responder`] to send as they were: the datagrams
+/// of each kind of reply, in the order they came. A kind left empty goes unanswered.
+/// The responder's own challenges guard them, as they guard its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replay {
+    /// The info reply's datagrams.
+    pub info: Vec<Vec<u8>>,
+    /// The players reply's datagrams.
+    pub players: Vec<Vec<u8>>,
+    /// The rules reply's datagrams.
+    pub rules: Vec<Vec<u8>>,
 }
 
 /// A [`Responder`] serving in its thread; stops when dropped.

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::net::{self, READ_BATCH, RECV_BUFFER};
 use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
+use crate::Recording;
 
 pub(super) const NO_IO: &str =
     "the tokio runtime has no IO driver: build it with enable_all() (or enable_io() and enable_time())";
@@ -83,14 +84,22 @@ pub(super) struct Driver<D: TextDecoder> {
     waiters: HashMap<QueryId, (u64, Waiter<D::Text>)>,
     queries: HashMap<u64, QueryId>,
     buf: Vec<u8>,
+    /// Where each datagram sent and received is noted, if anywhere.
+    recording: Option<Recording>,
 }
 
 impl<D: TextDecoder> Driver<D>
 where
     D::Text: Send,
 {
-    pub(super) fn new(config: EndpointConfig, decoder: D, bind: Option<SocketAddr>) -> Self {
+    pub(super) fn new(
+        config: EndpointConfig,
+        decoder: D,
+        bind: Option<SocketAddr>,
+        recording: Option<Recording>,
+    ) -> Self {
         Driver {
+            recording,
             endpoint: Endpoint::new(config, decoder),
             limits: config.exchange.limits,
             bind,
@@ -193,7 +202,11 @@ where
             let endpoint = &mut self.endpoint;
             let sent = net::send_to(&socket.raw, &request, to, |heard| heard.hand_to(endpoint));
             match sent {
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some(recording) = &self.recording {
+                        recording.note(to, true, &request);
+                    }
+                }
                 // A full send queue, say: as if lost on the way; the retries and the
                 // timeout deal with it, and the reads go on meanwhile.
                 Err(e) if net::is_transient(&e) => {}
@@ -239,6 +252,9 @@ where
                     match read {
                         Ok((n, from)) => {
                             let datagram = self.buf.get(..n).unwrap_or_default();
+                            if let Some(recording) = &self.recording {
+                                recording.note(from, false, datagram);
+                            }
                             self.endpoint.handle_datagram(from, datagram, Instant::now());
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -360,7 +360,7 @@ where
         }
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
-        let driver = Driver::new(options.endpoint, options.decoder, options.bind);
+        let driver = Driver::new(options.endpoint, options.decoder, options.bind, options.recording.clone());
         runtime.spawn(driver.run(commands));
         drivers.insert(runtime.id(), Ok(inbox.clone()));
         Ok(inbox)

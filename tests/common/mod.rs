@@ -8,13 +8,19 @@ use std::path::PathBuf;
 use a2s_query::proto::{Datagram, GoldSrcInfo, Info, Message, Player, Players, Reassembler, Rules};
 use a2s_query::{Encoding, Limits, Raw};
 
-/// The shared vectors folder: `A2S_VECTORS`, else `../shared/vectors` beside the crate.
-/// `None` (said loudly) when it is missing, unless `A2S_VECTORS_REQUIRED=1`.
+/// The vectors folders: `A2S_VECTORS` (several, as `PATH` lists them: recordings of
+/// your own beside the shared corpus), else `../shared/vectors` beside the crate.
+pub fn vectors_dirs() -> Vec<PathBuf> {
+    match std::env::var_os("A2S_VECTORS") {
+        Some(list) => std::env::split_paths(&list).collect(),
+        None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")],
+    }
+}
+
+/// The shared vectors folder: the first of [`vectors_dirs`]. `None` (said loudly) when
+/// it is missing, unless `A2S_VECTORS_REQUIRED=1`.
 pub fn vectors_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("A2S_VECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"),
-    };
+    let dir = vectors_dirs().into_iter().next()?;
     if dir.is_dir() {
         return Some(dir);
     }
@@ -56,10 +62,14 @@ pub fn packets(dir: &std::path::Path, name: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// Every datagram of every case.
+/// Every datagram of every case, in every vectors folder.
 pub fn all_packets() -> Vec<Vec<Vec<u8>>> {
-    let Some(dir) = vectors_dir() else { return Vec::new() };
-    case_names(&dir).iter().map(|n| packets(&dir, n)).collect()
+    let Some(first) = vectors_dir() else { return Vec::new() };
+    let further = vectors_dirs().into_iter().skip(1).filter(|d| d.is_dir());
+    std::iter::once(first)
+        .chain(further)
+        .flat_map(|dir| case_names(&dir).iter().map(|n| packets(&dir, n)).collect::<Vec<_>>())
+        .collect()
 }
 
 /// Runs a reply's bytes through every parser with every decoder. Returns how many

@@ -14,10 +14,12 @@ mod list;
 mod listing;
 mod output;
 mod progress;
+mod record;
 mod serve;
 mod show;
 
 use std::io::{self, BufRead};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ Examples:
   a2s ports 203.0.113.7
   a2s doctor 203.0.113.7:27015
   a2s serve
+  a2s info 203.0.113.7:27015 --record rec && a2s replay rec
   a2s help rules";
 
 const QUERY_EXAMPLES: &str = "\
@@ -67,6 +70,11 @@ const DOCTOR_EXAMPLES: &str = "\
 Examples:
   a2s doctor 203.0.113.7:27015
   a2s doctor play.example.net:2302 --json";
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  a2s all 203.0.113.7:27015 --record rec
+  a2s replay rec --listen 127.0.0.1:27016";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -132,6 +140,26 @@ enum Command {
     /// probe is bounded.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+    /// Serve a recording (`--record DIR`) as the server sent it, until Ctrl-C.
+    ///
+    /// Any client can then be run against the bytes a real server sent. Challenges are
+    /// this command's own, as `serve`'s.
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay(ReplayArgs),
+}
+
+/// The options of `replay`.
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// A recorded server's folder (or one query's, or a `--record` folder holding one
+    /// server).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+
+    /// The address to answer on [default: 127.0.0.1:27015, or a free port when that
+    /// one is taken].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 /// The options of `doctor`.
@@ -205,6 +233,12 @@ struct QueryArgs {
     /// Most datagrams sent a second (several servers); 0 for no cap.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     rate: u32,
+
+    /// Write every datagram sent and received, and what was read from them, below DIR:
+    /// a folder a server, a test case a query (the layout of the shared vectors), for a
+    /// bug report or `a2s replay`.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 /// The options of `list`.
@@ -365,6 +399,21 @@ fn main() -> ExitCode {
             },
             &mut Out::new(),
         ),
+        Command::Replay(args) => match record::load(&args.dir) {
+            Ok((what, replay)) => {
+                let mut responder = a2s_query::server::Responder::new(
+                    a2s_query::Info::Source(a2s_query::SourceInfo::default()),
+                    vec![],
+                    vec![],
+                );
+                responder.replay = Some(replay);
+                serve::run(responder, args.listen.as_deref(), &format!("replaying {what}"))
+            }
+            Err(e) => {
+                warn(&format!("a2s: {e}"));
+                2
+            }
+        },
         Command::Serve(args) => {
             serve::serve(&serve::Serve { state: args.state.as_deref(), listen: args.listen.as_deref() })
         }
@@ -386,11 +435,46 @@ where
     D::Text: Serialize + AsRef<[u8]>,
     <D::Text as TextBuf>::Slice: Serialize,
 {
+    let recording = a2s_query::Recording::new();
+    let status = ask(args, query, arma, decoder, &recording);
+    match &args.record {
+        Some(dir) => status.max(write_recording(dir, &recording)),
+        None => status,
+    }
+}
+
+/// Writes what was recorded below `dir`; the exit status it leaves.
+fn write_recording(dir: &std::path::Path, recording: &a2s_query::Recording) -> u8 {
+    match record::write(dir, &recording.take()) {
+        Ok(cases) => {
+            warn(&format!("a2s: recorded {} under {}", plural_cases(cases.len()), dir.display()));
+            0
+        }
+        Err(e) => {
+            warn(&format!("a2s: cannot write the recording: {e}"));
+            1
+        }
+    }
+}
+
+fn plural_cases(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "query" } else { "queries" })
+}
+
+/// Asks the servers, recording when asked to; the exit status.
+fn ask<D: TextDecoder>(args: &QueryArgs, query: What, arma: bool, decoder: D, recording: &a2s_query::Recording) -> u8
+where
+    D::Text: Serialize + AsRef<[u8]>,
+    <D::Text as TextBuf>::Slice: Serialize,
+{
     let mut out = Out::new();
     let (timeout, retries) = (args.timeout, args.retries);
     if let ([addr], None) = (args.addrs.as_slice(), &args.file) {
-        let client = a2s_query::Client::builder().timeout(timeout).retries(retries).encoding(decoder).build();
-        return match output::single(client, addr, query, (args.json, arma), &mut out) {
+        let mut builder = a2s_query::Client::builder().timeout(timeout).retries(retries).encoding(decoder);
+        if args.record.is_some() {
+            builder = builder.record(recording);
+        }
+        return match output::single(builder.build(), addr, query, (args.json, arma), &mut out) {
             Ok(status) => status,
             Err(Stop::Closed) => 0,
             Err(Stop::Failed(status)) => status,
@@ -411,13 +495,16 @@ where
             }
         },
     };
-    let batch = a2s_query::Batch::builder()
+    let mut builder = a2s_query::Batch::builder()
         .timeout(timeout)
         .retries(retries)
         .max_in_flight(args.max_in_flight as usize)
         .send_rate(args.rate)
-        .encoding(decoder)
-        .build();
+        .encoding(decoder);
+    if args.record.is_some() {
+        builder = builder.record(recording);
+    }
+    let batch = builder.build();
     let batch = match batch {
         Ok(b) => b,
         Err(e) => {
@@ -467,9 +554,16 @@ mod tests {
     #[test]
     fn every_example_in_the_help_parses() {
         let mut checked = 0;
-        for text in
-            [EXAMPLES, QUERY_EXAMPLES, RULES_EXAMPLES, LIST_EXAMPLES, PORTS_EXAMPLES, SERVE_EXAMPLES, DOCTOR_EXAMPLES]
-        {
+        for text in [
+            EXAMPLES,
+            QUERY_EXAMPLES,
+            RULES_EXAMPLES,
+            LIST_EXAMPLES,
+            PORTS_EXAMPLES,
+            SERVE_EXAMPLES,
+            DOCTOR_EXAMPLES,
+            REPLAY_EXAMPLES,
+        ] {
             for line in text.lines().skip(1) {
                 for command in line
                     .split(" | ")
@@ -490,7 +584,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 27);
+        assert_eq!(checked, 31);
     }
 
     #[test]

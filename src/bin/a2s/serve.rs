@@ -48,7 +48,13 @@ pub fn serve(args: &Serve<'_>) -> u8 {
         None => responder(example()),
     };
     let summary = describe(&responder);
-    let server = match spawn(responder, args.listen) {
+    run(responder, args.listen, &summary)
+}
+
+/// Answers with `responder` until Ctrl-C (or SIGTERM), saying `summary` first; the
+/// exit status.
+pub fn run(responder: Responder, listen: Option<&str>, summary: &str) -> u8 {
+    let server = match spawn(responder, listen) {
         Ok(server) => server,
         Err(e) => {
             warn(&format!("a2s: cannot listen: {e}"));
