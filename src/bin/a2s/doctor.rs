@@ -245,12 +245,12 @@ fn look_elsewhere(
     let json = args.json;
     let ip = target.ip();
     let port = target.port();
-    let mut candidates: Vec<u16> = [port.checked_add(1), port.checked_add(2), port.checked_sub(1)]
-        .into_iter()
-        .flatten()
-        .chain(USUAL_PORTS)
-        .filter(|&p| p != port && p != 0)
-        .collect();
+    // The offsets games put their query port at: +1 (Arma 3, Valheim, Unturned), +2
+    // (Rust: one above its RCON port, 28017 beside 28015), +29 (Insurgency: Sandstorm's
+    // 27131 beside 27102), and -1 for a port given one too high.
+    let offsets = [port.checked_add(1), port.checked_add(2), port.checked_add(29), port.checked_sub(1)];
+    let mut candidates: Vec<u16> =
+        offsets.into_iter().flatten().chain(USUAL_PORTS).filter(|&p| p != port && p != 0).collect();
 
     // Steam knows the query ports of servers that announce themselves; of a loopback
     // or private address it knows nothing.

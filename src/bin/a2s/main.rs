@@ -156,8 +156,7 @@ struct ReplayArgs {
     #[arg(value_name = "DIR")]
     dir: PathBuf,
 
-    /// The address to answer on [default: 127.0.0.1:27015, or a free port when that
-    /// one is taken].
+    /// The address to answer on [default: a free loopback port, printed].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
 }

@@ -48,10 +48,12 @@ pub fn serve(args: &Serve<'_>) -> u8 {
         None => responder(example()),
     };
     let summary = describe(&responder);
-    run(responder, args.listen, &summary)
+    // The usual query port, so that a newcomer's first query needs no port to copy.
+    run(responder, Some(args.listen.unwrap_or(DEFAULT_LISTEN)), &summary)
 }
 
-/// Answers with `responder` until Ctrl-C (or SIGTERM), saying `summary` first; the
+/// Answers with `responder` on `listen` (a free loopback port when `None`, or when
+/// the default port is taken) until Ctrl-C (or SIGTERM), saying `summary` first; the
 /// exit status.
 pub fn run(responder: Responder, listen: Option<&str>, summary: &str) -> u8 {
     let server = match spawn(responder, listen) {
@@ -158,22 +160,21 @@ fn describe(responder: &Responder) -> String {
     )
 }
 
-/// Binds `listen`, or the default port, or any free loopback port when that one is
-/// taken.
+/// Binds `listen` (the default port falling back to a free one when taken), or a free
+/// loopback port.
 fn spawn(responder: Responder, listen: Option<&str>) -> a2s_query::Result<RunningServer> {
-    if let Some(addr) = listen {
-        return responder.spawn(addr);
-    }
-    // Try the usual port first without giving the responder away.
-    match std::net::UdpSocket::bind(DEFAULT_LISTEN) {
-        Ok(probe) => {
-            drop(probe);
-            responder.spawn(DEFAULT_LISTEN)
-        }
-        Err(e) if e.kind() == ErrorKind::AddrInUse => {
-            let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-            responder.spawn(any)
-        }
-        Err(e) => Err(a2s_query::Error::Io(e)),
+    let free = SocketAddr::from(([127, 0, 0, 1], 0));
+    match listen {
+        None => responder.spawn(free),
+        // Try the usual port first without giving the responder away.
+        Some(DEFAULT_LISTEN) => match std::net::UdpSocket::bind(DEFAULT_LISTEN) {
+            Ok(probe) => {
+                drop(probe);
+                responder.spawn(DEFAULT_LISTEN)
+            }
+            Err(e) if e.kind() == ErrorKind::AddrInUse => responder.spawn(free),
+            Err(e) => Err(a2s_query::Error::Io(e)),
+        },
+        Some(addr) => responder.spawn(addr),
     }
 }
