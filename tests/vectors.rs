@@ -313,7 +313,8 @@ fn cases_of_further_folders() {
 /// split rules reply recorded, and each of its three queries checked.
 #[test]
 fn a_recording_is_a_case() {
-    let Some(a2s) = option_env!("CARGO_BIN_EXE_a2s") else {
+    // (Cargo names the binary even when a run without the cli feature did not build it.)
+    let Some(a2s) = option_env!("CARGO_BIN_EXE_a2s").filter(|path| std::path::Path::new(path).is_file()) else {
         eprintln!("SKIPPED: the a2s command is built with the cli feature");
         return;
     };
