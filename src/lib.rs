@@ -138,7 +138,7 @@ pub use error::{Error, Ignored, Result, Stray};
 pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
 pub use net::IpVersion;
-pub use recording::{Captured, Recording};
+pub use recording::{Captured, RecordedQuery, Recording};
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
 pub use proto::{

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::proto::{Datagram, Kind, Query};
+
 /// Bytes of datagrams a recording keeps; past them, datagrams are counted, not kept.
 const MAX_RECORDED_BYTES: usize = 64 << 20;
 
@@ -98,5 +100,134 @@ impl Recording {
         // A dual-stack socket's IPv4 peers as IPv4.
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         log.captured.push(Captured { at: now.duration_since(started), peer, sent, bytes: bytes.to_vec() });
+    }
+}
+
+/// One query's share of a recording: every datagram of its exchange with its server,
+/// and the reply's datagrams alone, each kept once in the order they came (no
+/// challenge, no stray), ready to be parsed or written as a test case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedQuery {
+    /// The server asked.
+    pub server: SocketAddr,
+    /// What it was asked: [`Kind::Info`], [`Kind::Players`] or [`Kind::Rules`].
+    pub kind: Kind,
+    /// Every datagram both ways, from the first request of this query on.
+    pub exchange: Vec<Captured>,
+    /// The reply's datagrams (a whole reply, or the fragments of a split one). Empty
+    /// when none came.
+    pub reply: Vec<Vec<u8>>,
+}
+
+impl RecordedQuery {
+    /// A recording cut into its queries, in the order they were first asked. A request
+    /// of the kind under way with its server (a retry, the request again with its
+    /// challenge) continues that query; a challenge request belongs to the query it
+    /// precedes.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use a2s_query::{Client, Recording, RecordedQuery, proto::Kind};
+    /// # let state = a2s_query::Info::Source(a2s_query::SourceInfo::default());
+    /// # let server = a2s_query::server::Responder::new(state, vec![], vec![]).spawn("127.0.0.1:0")?;
+    /// # let addr = server.local_addr();
+    /// let recording = Recording::new();
+    /// let mut client = Client::builder().timeout(Duration::from_secs(2)).record(&recording).build();
+    /// client.info(addr)?;
+    /// client.players(addr)?;
+    /// let queries = RecordedQuery::split(&recording.take());
+    /// assert_eq!(queries.iter().map(|q| q.kind).collect::<Vec<_>>(), [Kind::Info, Kind::Players]);
+    /// assert_eq!(queries[0].exchange.len(), 4, "request, challenge, request, reply");
+    /// assert_eq!(queries[0].reply.len(), 1);
+    /// # Ok::<(), a2s_query::Error>(())
+    /// ```
+    pub fn split(captured: &[Captured]) -> Vec<RecordedQuery> {
+        let mut queries: Vec<RecordedQuery> = Vec::new();
+        // A challenge request waiting for the query it precedes, per server.
+        let mut waiting: Vec<Captured> = Vec::new();
+        for datagram in captured {
+            let current = queries.iter().rposition(|q| q.server == datagram.peer);
+            if datagram.sent {
+                let kind = match Query::parse(&datagram.bytes) {
+                    Ok(Query::Info(_)) => Kind::Info,
+                    Ok(Query::Players(_)) => Kind::Players,
+                    Ok(Query::Rules(_)) => Kind::Rules,
+                    _ => {
+                        waiting.push(datagram.clone());
+                        continue;
+                    }
+                };
+                match current.and_then(|i| queries.get_mut(i)).filter(|q| q.kind == kind) {
+                    Some(query) => query.exchange.push(datagram.clone()),
+                    None => {
+                        let (mut exchange, rest): (Vec<Captured>, Vec<Captured>) =
+                            waiting.drain(..).partition(|w| w.peer == datagram.peer);
+                        waiting = rest;
+                        exchange.push(datagram.clone());
+                        queries.push(RecordedQuery { server: datagram.peer, kind, exchange, reply: Vec::new() });
+                    }
+                }
+                continue;
+            }
+            let Some(query) = current.and_then(|i| queries.get_mut(i)) else { continue };
+            query.exchange.push(datagram.clone());
+            let part_of_reply =
+                matches!(Datagram::classify(&datagram.bytes), Ok(Datagram::Single(_) | Datagram::Split(_)));
+            if part_of_reply && !query.reply.contains(&datagram.bytes) {
+                query.reply.push(datagram.bytes.clone());
+            }
+        }
+        queries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64, peer: &str, sent: bool, bytes: &[u8]) -> Captured {
+        Captured { at: Duration::from_millis(ms), peer: peer.parse().unwrap(), sent, bytes: bytes.to_vec() }
+    }
+
+    /// Queries are cut by their requests, per server; a retry continues its query; a
+    /// copy of the reply, a challenge and a stray stay out of the reply; a query with
+    /// no reply keeps its exchange.
+    #[test]
+    fn a_recording_cuts_into_its_queries() {
+        let (a, b) = ("127.0.0.1:1", "127.0.0.2:2");
+        let info = Query::Info(None).encode().to_vec();
+        let reply = b"\xFF\xFF\xFF\xFFI\x11x".to_vec();
+        let challenge = b"\xFF\xFF\xFF\xFFA\x01\x02\x03\x04".to_vec();
+        let players = Query::Players(crate::proto::Challenge([1, 2, 3, 4])).encode().to_vec();
+        let captured = [
+            at(0, a, true, &info),
+            at(1, b, true, &info),
+            at(2, a, false, &challenge),
+            at(3, a, true, &info),
+            at(4, a, false, &reply),
+            at(5, a, false, &reply),
+            at(6, a, false, b"HTTP"),
+            at(7, a, true, &players),
+            at(8, b, true, &info),
+        ];
+        let queries = RecordedQuery::split(&captured);
+        let summary: Vec<(SocketAddr, Kind, usize, usize)> =
+            queries.iter().map(|q| (q.server, q.kind, q.exchange.len(), q.reply.len())).collect();
+        let (a, b): (SocketAddr, SocketAddr) = (a.parse().unwrap(), b.parse().unwrap());
+        assert_eq!(summary, [(a, Kind::Info, 6, 1), (b, Kind::Info, 2, 0), (a, Kind::Players, 1, 0)]);
+        assert_eq!(queries[0].reply, [reply]);
+    }
+
+    /// Past its cap a recording counts what it drops.
+    #[test]
+    fn a_full_recording_counts_what_it_drops() {
+        let recording = Recording::new();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let big = vec![0u8; MAX_RECORDED_BYTES / 2];
+        for _ in 0..3 {
+            recording.note(peer, false, &big);
+        }
+        assert_eq!((recording.take().len(), recording.dropped()), (2, 1));
     }
 }

@@ -199,10 +199,11 @@ fn all_keeps_what_it_got_when_rules_never_come() {
     let out = run(&["all", &addr, "--json", "--timeout", "3"]);
     assert_eq!(out.status.code(), Some(1));
     let v = json_doc(&out);
-    assert_eq!(keys(&v), sorted(&["info", "players", "rules"]));
+    assert_eq!(keys(&v), sorted(&["info", "players", "rules", "error"]));
     assert_eq!(v["info"]["kind"], "source");
     assert_eq!(v["players"][1]["name"], "bob");
     assert_eq!(v["rules"], Value::Null);
+    assert_eq!(v["error"], "rules: no reply within 3s", "which part failed, and why");
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().collect::<Vec<_>>(), [format!("a2s: {addr}: rules: no reply within 3s")]);
 
@@ -317,7 +318,7 @@ fn help_shows_every_default_and_examples() {
     }
     // Each command's page has its options, their defaults and examples; `a2s help
     // COMMAND` is the same page as `a2s COMMAND --help`.
-    let pages: [(&str, &[&str], &[&str]); 4] = [
+    let pages: [(&str, &[&str], &[&str]); 7] = [
         (
             "info",
             &[
@@ -338,6 +339,9 @@ fn help_shows_every_default_and_examples() {
             &["--encoding", "--arma", "--api-url"],
         ),
         ("ports", &["--timeout", "--json", "a2s ports "], &["--retries", "--encoding", "--file"]),
+        ("serve", &["--listen", "a2s serve"], &["--timeout", "--file <FILE>", "--retries"]),
+        ("doctor", &["--timeout", "--json", "a2s doctor "], &["--retries", "--file", "--api-url"]),
+        ("replay", &["--listen", "a2s replay "], &["--timeout", "--json"]),
     ];
     for (command, has, lacks) in pages {
         let page = String::from_utf8(run(&[command, "--help"]).stdout).unwrap();
@@ -1166,7 +1170,8 @@ fn an_error_is_one_json_object_and_a_refusal_is_a_refusal_everywhere() {
     assert_eq!(lines.len(), 2, "one object a server");
     let dead = lines.iter().find(|l| l["address"] == addr.as_str()).unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
-    if cfg!(target_os = "linux") {
+    // (Where another socket took the port meanwhile, it does not answer "unreachable".)
+    if cfg!(target_os = "linux") && !common::taken_meanwhile(closed[0].0) {
         assert!(dead["error"].as_str().unwrap().starts_with("refused"), "{dead}");
         assert!(err.contains("1 answered, 0 timed out, 1 refused, 0 failed"), "{err}");
     }
@@ -1203,16 +1208,9 @@ fn one_hint_once_where_it_helps() {
     assert_eq!(err.matches("query port").count(), 1, "{err}");
 
     // A web server's reply on the port: the error itself asks about the query port.
-    let web = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let web_addr = web.local_addr().unwrap().to_string();
-    let answering = std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        if let Ok((_, from)) = web.recv_from(&mut buf) {
-            let _ = web.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
-        }
-    });
+    let (web_addr, web) = http_on("127.0.0.1:0");
     let out = run(&["info", &web_addr, "--timeout", "2"]);
-    answering.join().unwrap();
+    drop(web);
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.matches("query port").count(), 1, "{err}");
@@ -1301,24 +1299,9 @@ fn doctor_tells_a_refusal() {
 /// Another service on the port: named by what it looks like.
 #[test]
 fn doctor_names_what_answers_instead() {
-    let web = std::net::UdpSocket::bind("127.63.0.1:0").unwrap();
-    web.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let addr = web.local_addr().unwrap().to_string();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let answering = {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 64];
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok((_, from)) = web.recv_from(&mut buf) {
-                    let _ = web.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
-                }
-            }
-        })
-    };
+    let (addr, web) = http_on("127.63.0.1:0");
     let (report, status) = doctor(&[&addr, "--timeout", "1"]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    answering.join().unwrap();
+    drop(web);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "not-a2s", "{report}");
     assert!(report["steps"][1]["said"].as_str().unwrap().contains("an HTTP server"), "{report}");
@@ -1338,11 +1321,11 @@ fn doctor_finds_the_query_port_one_up() {
         }
     };
     let addr = silent.local_addr().unwrap().to_string();
-    let (report, status) = doctor(&[&addr, "--timeout", "0.5"]);
+    let (report, status) = doctor(&[&addr, "--timeout", "2"]);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "wrong-port", "{report}");
     assert_eq!(report["answers_at"], server.local_addr().to_string());
-    assert!(report["steps"][1]["said"].as_str().unwrap().starts_with("no reply within 500ms"), "{report}");
+    assert!(report["steps"][1]["said"].as_str().unwrap().starts_with("no reply within 2s"), "{report}");
     assert!(report["advice"].as_str().unwrap().contains(&format!("a2s info {}", server.local_addr())), "{report}");
 }
 
@@ -1359,7 +1342,7 @@ fn doctor_asks_steam_which_query_port_it_knows() {
     known.game_dir = "tf".into();
     let api = FakeWebApi::new(KEY, vec![]).at_address(vec![known]).spawn().unwrap();
     let addr = silent.local_addr().unwrap().to_string();
-    let (report, status) = doctor(&[&addr, "--timeout", "0.5", "--api-url", &api.base_url()]);
+    let (report, status) = doctor(&[&addr, "--timeout", "2", "--api-url", &api.base_url()]);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "wrong-port", "{report}");
     assert_eq!(report["answers_at"], server.local_addr().to_string());
@@ -1373,7 +1356,7 @@ fn doctor_tells_a_server_that_answers_info_only() {
     let mut responder = Responder::new(Info::Source(SourceInfo::default()), vec![], vec![]);
     responder.answer_players = false;
     let server = responder.spawn("127.0.0.1:0").unwrap();
-    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "0.5"]);
+    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "2"]);
     assert_eq!(status, Some(0), "it answers");
     assert_eq!(report["conclusion"], "info-only", "{report}");
     assert_eq!(steps(&report)[2], ("players".to_string(), false));
@@ -1389,10 +1372,13 @@ fn doctor_sees_a_rate_limit() {
     // burst (its first query takes two: the challenge, then the query).
     responder.rate_limit = Some(RateLimit::new(12, Duration::from_secs(60), Duration::from_secs(60)));
     let server = responder.spawn("127.0.0.1:0").unwrap();
-    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "0.5"]);
+    let (report, status) = doctor(&[&server.local_addr().to_string(), "--timeout", "2"]);
     assert_eq!(status, Some(0), "it answers");
     assert_eq!(report["conclusion"], "rate-limited", "{report}");
-    assert_eq!(report["steps"][4]["said"], "answered 7 quick queries, then dropped them");
+    // Seven when nothing was sent twice (a resend of a slow reply takes one more).
+    let said = report["steps"][4]["said"].as_str().unwrap();
+    let answered: u32 = said.strip_prefix("answered ").unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((4..=7).contains(&answered) && said.ends_with("quick queries, then dropped them"), "{said}");
 }
 
 /// A name that does not resolve ends the examination at once.
@@ -1458,5 +1444,128 @@ fn record_then_replay_gives_the_same_answers() {
     let out = run(&["replay", list_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("several servers"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A UDP socket answering every datagram as a web server would, until dropped: its
+/// address and its guard.
+fn http_on(bind: &str) -> (String, HttpStub) {
+    let socket = std::net::UdpSocket::bind(bind).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let thread = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((_, from)) = socket.recv_from(&mut buf) {
+                    let _ = socket.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
+                }
+            }
+        })
+    };
+    (addr, HttpStub { stop, thread: Some(thread) })
+}
+
+/// Stops an [`http_on`] stub when dropped.
+struct HttpStub {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// An A2S reply that breaks the protocol: the right port, a quirk to record and report.
+#[test]
+fn doctor_tells_a_broken_reply_and_says_to_record_it() {
+    let socket = std::net::UdpSocket::bind("127.66.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answering = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((_, from)) = socket.recv_from(&mut buf) {
+                    // An info reply cut off after its protocol byte.
+                    let _ = socket.send_to(b"\xFF\xFF\xFF\xFFI\x11", from);
+                }
+            }
+        })
+    };
+    let (report, status) = doctor(&[&addr, "--timeout", "2"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    answering.join().unwrap();
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "broken-reply", "{report}");
+    assert!(report["advice"].as_str().unwrap().contains(&format!("a2s info {addr} --record rec")), "{report}");
+    assert_eq!(steps(&report).len(), 2, "no other port asked: this one answers");
+}
+
+/// Silence on the port and on every port near it: said plainly, with what to check.
+#[test]
+fn doctor_tells_plain_silence() {
+    let silent = std::net::UdpSocket::bind("127.67.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let (report, status) = doctor(&[&addr, "--timeout", "0.3"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["conclusion"], "silent", "{report}");
+    assert_eq!(
+        steps(&report),
+        [("resolve".into(), true), ("info".into(), false), ("steam".into(), false), ("nearby".into(), false)]
+    );
+    assert!(report["advice"].as_str().unwrap().contains("firewall"), "{report}");
+}
+
+/// A state whose players were `null` (the server did not answer them) is served so:
+/// players unanswered; a state that cannot be sent is refused at once.
+#[test]
+fn serve_copies_a_server_that_did_not_answer_players() {
+    let dir = std::env::temp_dir().join(format!("a2s-serve-nulls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let original = source_server();
+    let mut state = json_of(&run(&["all", &original.local_addr().to_string(), "--json"]));
+    state["players"] = Value::Null;
+    std::fs::write(&path, state.to_string()).unwrap();
+    let served = Served::start(&[path.to_str().unwrap()]);
+    assert_eq!(run(&["players", &served.addr, "--timeout", "0.3"]).status.code(), Some(1));
+    assert_eq!(json_of(&run(&["rules", &served.addr, "--json"]))["sv_tags"], "ctf");
+    drop(served);
+    state["info"]["server_name"] = Value::from("nul\u{0}");
+    std::fs::write(&path, state.to_string()).unwrap();
+    let out = run(&["serve", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("the info cannot be sent"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A query that got no reply leaves its exchange to look at but no test case; a
+/// folder that is not empty is refused before anything is asked.
+#[test]
+fn record_keeps_an_unanswered_query_out_of_the_cases() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let dir = std::env::temp_dir().join(format!("a2s-record-silent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run(&["info", &addr.to_string(), "--timeout", "0.3", "--record", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let case = dir.join(format!("127.0.0.1-{}", addr.port())).join("info");
+    assert!(case.join("exchange.json").is_file());
+    assert!(!case.join("expected.json").exists(), "no reply, no case");
+    let out = run(&["replay", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "nothing to replay");
+    let out = run(&["info", &addr.to_string(), "--record", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not empty"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -494,6 +494,30 @@ mod tests {
         assert!(matches!(Datagram::classify(&direct[0]), Ok(Datagram::Single(m)) if m.kind == 0x49));
     }
 
+    /// A replayed recording is guarded as the state is: an unproven address gets the
+    /// challenge (never more than it sent), a proven one the recorded datagrams as they
+    /// were, and a kind not recorded nothing.
+    #[test]
+    fn a_replay_is_never_amplified_either() {
+        let victim: SocketAddr = "203.0.113.9:27005".parse().unwrap();
+        let mut r = responder();
+        r.require_challenge = false;
+        let fragments = vec![vec![0xFE; 1200], vec![0xFE; 900]];
+        r.replay = Some(Replay {
+            info: vec![b"\xFF\xFF\xFF\xFFI recorded".to_vec()],
+            players: vec![],
+            rules: fragments.clone(),
+        });
+        let request = Query::Rules(Challenge::REQUEST).encode();
+        let out = r.respond(&request, victim).unwrap();
+        assert!(out.iter().map(Vec::len).sum::<usize>() <= request.len(), "{out:?}");
+        let Ok(Datagram::Challenge(c)) = Datagram::classify(&out[0]) else { panic!("{out:?}") };
+        assert_eq!(r.respond(&Query::Rules(c).encode(), victim).unwrap(), fragments, "proven: as recorded");
+        assert!(r.respond(&Query::Players(c).encode(), victim).unwrap().is_empty(), "not recorded: no reply");
+        let info = r.respond(&Query::Info(Some(c)).encode(), victim).unwrap();
+        assert_eq!(info, [b"\xFF\xFF\xFF\xFFI recorded".to_vec()]);
+    }
+
     #[test]
     fn a_server_that_never_answers_rules_stays_silent_but_answers_the_rest() {
         let mut r = responder();

@@ -15,6 +15,8 @@ use crate::output::{Out, Stop};
 const BURST: usize = 20;
 /// How long a nearby port or a burst query is given, at most.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long Steam's list of the servers at an address may take.
+const STEAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// The ports games use for queries when the given one is silent: the usual Source
 /// range (a server per port upwards from 27015).
 const USUAL_PORTS: std::ops::RangeInclusive<u16> = 27015..=27020;
@@ -41,7 +43,7 @@ struct Report {
     address: String,
     steps: Vec<Step>,
     /// One word for tools: answers, info-only, rate-limited, wrong-port, refused,
-    /// not-a2s, silent, unresolved.
+    /// not-a2s, broken-reply, silent, unresolved.
     conclusion: &'static str,
     /// The conclusion in a sentence.
     says: String,
@@ -59,6 +61,8 @@ enum First {
     /// Something answered, not A2S: what it looks like.
     Junk(String),
     Silent,
+    /// An A2S reply that breaks the protocol: the right port, a reply we cannot read.
+    Broken(Error),
     Failed(Error),
 }
 
@@ -152,13 +156,26 @@ fn examine(args: &Doctor<'_>, report: &mut Report, out: &mut Out) -> Result<(), 
             report.step("info", true, said, out, json)?;
             info
         }
+        First::Broken(e) => {
+            report.step("info", false, format!("a broken reply: {e}"), out, json)?;
+            report.conclude(
+                "broken-reply",
+                format!("{} answers in A2S, but its reply breaks the protocol ({e})", args.addr),
+                format!(
+                    "record it and report it: `a2s info {} --record rec`, then attach the folder to an issue \
+                     (a server quirk this crate does not read yet)",
+                    args.addr
+                ),
+            );
+            return Ok(());
+        }
         first => {
             let (conclusion, said) = match &first {
                 First::Refused => ("refused", format!("refused: nothing listens on UDP port {port}")),
                 First::Junk(looks) => ("not-a2s", format!("something answers on port {port}, but not A2S: {looks}")),
                 First::Silent => ("silent", format!("no reply within {:?} (asked twice)", args.timeout)),
                 First::Failed(e) => ("silent", e.to_string()),
-                First::Answered(_) => ("answers", String::new()),
+                First::Answered(_) | First::Broken(_) => ("answers", String::new()),
             };
             report.step("info", false, said, out, json)?;
             return look_elsewhere(args, target, conclusion, report, out);
@@ -181,21 +198,25 @@ fn examine(args: &Doctor<'_>, report: &mut Report, out: &mut Out) -> Result<(), 
     // 4. A short burst: does it start dropping?
     let mut burst = Client::builder().timeout(PROBE_TIMEOUT.min(args.timeout)).build();
     let mut answered = 0;
-    let mut dropped = 0;
+    let mut in_a_row = 0;
     for _ in 0..BURST {
         match burst.info(target) {
-            Ok(_) => answered += 1,
+            Ok(_) => {
+                answered += 1;
+                in_a_row = 0;
+            }
             Err(e) if e.is_timeout() => {
-                dropped += 1;
-                // Two in a row is enough to tell; no need to wait out the rest.
-                if dropped >= 2 {
+                in_a_row += 1;
+                // Two in a row is a filter, not a lost datagram; no need to wait out
+                // the rest.
+                if in_a_row >= 2 {
                     break;
                 }
             }
-            Err(_) => dropped += 1,
+            Err(_) => in_a_row = 0,
         }
     }
-    let limited = dropped >= 2;
+    let limited = in_a_row >= 2;
     let said = if limited {
         format!("answered {answered} quick queries, then dropped them")
     } else {
@@ -249,14 +270,16 @@ fn look_elsewhere(
     // (Rust: one above its RCON port, 28017 beside 28015), +29 (Insurgency: Sandstorm's
     // 27131 beside 27102), and -1 for a port given one too high.
     let offsets = [port.checked_add(1), port.checked_add(2), port.checked_add(29), port.checked_sub(1)];
-    let mut candidates: Vec<u16> =
-        offsets.into_iter().flatten().chain(USUAL_PORTS).filter(|&p| p != port && p != 0).collect();
+    // Asked at once; the answer taken is the likeliest: Steam's word for the port
+    // given, then these offsets in order, then the usual ports, then what else Steam
+    // knows there.
+    let mut candidates: Vec<u16> = offsets.into_iter().flatten().chain(USUAL_PORTS).collect();
 
     // Steam knows the query ports of servers that announce themselves; of a loopback
     // or private address it knows nothing.
     let mut steam_note = None;
     if public(ip) || args.api_url.is_some() {
-        let mut api = WebApi::without_key();
+        let mut api = WebApi::without_key().timeout(STEAM_TIMEOUT);
         if let Some(url) = args.api_url {
             api = api.base_url(url);
         }
@@ -274,23 +297,26 @@ fn look_elsewhere(
                     })
                     .collect();
                 report.step("steam", true, format!("Steam knows {}", known.join(", ")), out, json)?;
-                let given_game_port = listing.servers.iter().find(|s| s.game_port == Some(port));
-                if let Some(server) = given_game_port {
-                    steam_note = Some(format!("{port} is the game port of {}", server.addr));
+                let here = listing.servers.iter().filter(|s| s.addr.ip() == ip);
+                if let Some(server) = here.clone().find(|s| s.game_port == Some(port)) {
+                    steam_note = Some((server.addr, format!("{port} is the game port of {}", server.addr)));
+                    candidates.insert(0, server.addr.port());
                 }
-                candidates.extend(listing.servers.iter().filter(|s| s.addr.ip() == ip).map(|s| s.addr.port()));
+                candidates.extend(here.map(|s| s.addr.port()));
             }
             Err(e) => report.step("steam", false, format!("could not ask Steam: {e}"), out, json)?,
         }
     } else {
         report.step("steam", false, format!("not asked: Steam knows nothing of {ip}, a local address"), out, json)?;
     }
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates.retain(|&p| p != port);
+    // Each port once, in its first (likeliest) place.
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|&p| p != port && p != 0 && seen.insert(p));
 
     let found = probe(ip, &candidates, args.timeout);
-    let tried = format!("{} other ports: {}", candidates.len(), ranges(&candidates));
+    let mut sorted = candidates.clone();
+    sorted.sort_unstable();
+    let tried = format!("{} other ports: {}", sorted.len(), ranges(&sorted));
     match &found {
         Some((addr, name)) => {
             report.step("nearby", true, format!("{addr} answers: {name:?} (tried {tried})"), out, json)?
@@ -300,12 +326,13 @@ fn look_elsewhere(
 
     let given = args.addr;
     if let Some((addr, name)) = found {
-        let why = steam_note.map_or_else(String::new, |note| format!(" ({note})"));
+        let why =
+            steam_note.filter(|(server, _)| *server == addr).map_or_else(String::new, |(_, note)| format!(" ({note})"));
         report.answers_at = Some(addr.to_string());
         report.conclude(
             "wrong-port",
             format!("{given} is not the query port{why}: {name:?} answers at {addr}"),
-            format!("query {addr} instead: a2s info {addr}"),
+            format!("query {addr} instead: a2s info {addr} (and `a2s doctor {addr}` to check it through)"),
         );
         return Ok(());
     }
@@ -331,13 +358,14 @@ fn look_elsewhere(
     Ok(())
 }
 
-/// The first answer among `ports` at `ip`, asked at once with a batch.
+/// The likeliest answer among `ports` at `ip` (the first in `ports` that answers),
+/// all asked at once with a batch.
 fn probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<(SocketAddr, String)> {
     let mut batch = Batch::builder().timeout(PROBE_TIMEOUT.min(timeout)).retries(1).send_rate(200).build().ok()?;
     let addrs: Vec<SocketAddr> = ports.iter().map(|&p| SocketAddr::new(ip, p)).collect();
     let mut answers: Vec<(SocketAddr, String)> =
         batch.info(addrs).filter_map(|(addr, r)| r.ok().map(|info| (addr, info.server_name().to_string()))).collect();
-    answers.sort_by_key(|(addr, _)| addr.port());
+    answers.sort_by_key(|(addr, _)| ports.iter().position(|&p| p == addr.port()));
     answers.into_iter().next()
 }
 
@@ -359,6 +387,7 @@ fn classify(e: Error) -> First {
         }),
         _ if e.is_timeout() => First::Silent,
         _ if matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused) => First::Refused,
+        _ if e.is_broken_reply() => First::Broken(e),
         _ => First::Failed(e),
     }
 }

@@ -40,7 +40,8 @@ Examples:
   a2s ports 203.0.113.7
   a2s doctor 203.0.113.7:27015
   a2s serve
-  a2s info 203.0.113.7:27015 --record rec && a2s replay rec
+  a2s all 203.0.113.7:27015 --record rec
+  a2s replay rec
   a2s help rules";
 
 const QUERY_EXAMPLES: &str = "\
@@ -80,7 +81,8 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   a2s serve
   a2s serve --listen 127.0.0.1:27016
-  a2s all 203.0.113.7:27015 --json > server.json && a2s serve server.json";
+  a2s all 203.0.113.7:27015 --json > server.json
+  a2s serve server.json";
 
 /// Ask Valve game servers (A2S) for their info, players and rules.
 #[derive(Parser, Debug)]
@@ -168,7 +170,8 @@ struct DoctorArgs {
     #[arg(value_name = "ADDR")]
     addr: String,
 
-    /// Seconds the first query may take (the probes after it take at most 1.5).
+    /// Seconds each query of the server given may take (the ports near it, the burst
+    /// and Steam get at most 1.5, 1.5 and 5).
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
     timeout: Duration,
 
@@ -406,7 +409,8 @@ fn main() -> ExitCode {
                     vec![],
                 );
                 responder.replay = Some(replay);
-                serve::run(responder, args.listen.as_deref(), &format!("replaying {what}"))
+                let listen = args.listen.as_deref().map_or(serve::Listen::Free, serve::Listen::Given);
+                serve::run(responder, listen, &format!("replaying {what}"))
             }
             Err(e) => {
                 warn(&format!("a2s: {e}"));
@@ -434,6 +438,12 @@ where
     D::Text: Serialize + AsRef<[u8]>,
     <D::Text as TextBuf>::Slice: Serialize,
 {
+    if let Some(dir) = &args.record {
+        if let Err(e) = record::check_dir(dir) {
+            warn(&format!("a2s: --record {e}"));
+            return 2;
+        }
+    }
     let recording = a2s_query::Recording::new();
     let status = ask(args, query, arma, decoder, &recording);
     match &args.record {
@@ -444,9 +454,15 @@ where
 
 /// Writes what was recorded below `dir`; the exit status it leaves.
 fn write_recording(dir: &std::path::Path, recording: &a2s_query::Recording) -> u8 {
-    match record::write(dir, &recording.take()) {
+    let captured = recording.take();
+    let dropped = recording.dropped();
+    match record::write(dir, &captured) {
         Ok(cases) => {
             warn(&format!("a2s: recorded {} under {}", plural_cases(cases.len()), dir.display()));
+            if dropped > 0 {
+                warn(&format!("a2s: the recording was full: {dropped} datagrams past 64 MiB were not kept"));
+                return 1;
+            }
             0
         }
         Err(e) => {

@@ -184,6 +184,14 @@ where
                     Err(_) => Value::Null,
                 };
                 doc.insert("rules".into(), rules_json);
+                // Which part failed and why, as a list's JSON line says it.
+                let failed: Vec<String> = [("players", players.as_ref().err()), ("rules", rules.as_ref().err())]
+                    .into_iter()
+                    .filter_map(|(part, e)| e.map(|e| format!("{part}: {e}")))
+                    .collect();
+                if !failed.is_empty() {
+                    doc.insert("error".into(), Value::String(failed.join("; ")));
+                }
                 out.json(&doc, true)?;
             } else {
                 out.lines(&show::info(&info))?;
@@ -227,7 +235,9 @@ fn hint(addr: &str, e: &Error) -> Option<String> {
     if !(e.is_timeout() || refused(e)) || e.to_string().contains("query port") {
         return None;
     }
-    Some(format!("a2s: is {addr} the query port? `a2s doctor {addr}` looks for it and says why this one is silent"))
+    Some(format!(
+        "a2s: is {addr} the query port? `a2s doctor {addr}` looks for it and says why this one does not answer"
+    ))
 }
 
 fn print_players<S: Serialize + AsRef<[u8]>>(list: &Players<S>, json: bool, out: &mut Out) -> Result<(), Stop> {
@@ -445,6 +455,10 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
         .or_else(|| row.players.and_then(Result::err))
         .or_else(|| row.rules.and_then(Result::err))
         .or_else(|| row.arma.and_then(Result::err));
+    // A later part's failure, named: `all`'s players or rules.
+    let part_error = [("players", row.players.and_then(Result::err)), ("rules", row.rules.and_then(Result::err))]
+        .into_iter()
+        .find_map(|(part, e)| e.map(|e| format!("{part}: {e}")));
     match (row.info, row.players, row.rules) {
         (Some(Ok(info)), players, rules) => {
             let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
@@ -464,7 +478,7 @@ fn text_row<S: TextBuf + AsRef<[u8]>>(row: &Row<'_, S>) -> String {
                     if cut {
                         line.push_str("  (cut short)");
                     }
-                    if let Some(e) = first_error {
+                    if let Some(e) = part_error {
                         line.push_str(&format!("  ({e})"));
                     }
                     line
@@ -544,7 +558,7 @@ mod tests {
         assert_eq!(
             hint("203.0.113.7:27015", &timeout).unwrap(),
             "a2s: is 203.0.113.7:27015 the query port? `a2s doctor 203.0.113.7:27015` looks for it and says why this \
-             one is silent"
+             one does not answer"
         );
         let refused = Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(hint("127.0.0.1:9", &refused).is_some());

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use a2s_query::proto::{Datagram, Info, Message, Players, Reassembler, Rules};
+use a2s_query::proto::{Datagram, Info, Kind, Message, Players, Reassembler, Rules};
 use a2s_query::server::Replay;
-use a2s_query::{Captured, Encoding, GoldSrcInfo, SourceInfo};
+use a2s_query::{Captured, Encoding, GoldSrcInfo, RecordedQuery, SourceInfo};
 use serde_json::{json, Map, Value};
 
 /// The most datagrams a replayed reply may have (a Source split reply numbers at most
@@ -18,69 +18,50 @@ const MAX_PACKETS: usize = 255;
 /// The largest datagram read back.
 const MAX_PACKET_BYTES: u64 = 65_535;
 
-/// The query a request asks, by its type byte.
-fn query_of(request: &[u8]) -> Option<&'static str> {
-    match request.get(4) {
-        Some(0x54) => Some("info"),
-        Some(0x55) => Some("players"),
-        Some(0x56) => Some("rules"),
-        _ => None,
+/// The folder name of a query's case.
+fn query_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Players => "players",
+        Kind::Rules => "rules",
+        _ => "info",
     }
 }
 
-/// Whether a datagram is a challenge (`FF FF FF FF 41`): part of the exchange, not of
-/// the reply.
-fn is_challenge(datagram: &[u8]) -> bool {
-    datagram.starts_with(b"\xFF\xFF\xFF\xFFA")
-}
-
-/// One query's datagrams, both ways.
-struct Segment<'a> {
-    query: &'static str,
-    datagrams: Vec<&'a Captured>,
-}
-
-/// Writes each server's queries as cases below `dir`; the case folders written.
+/// Writes each server's queries below `dir` (which must be empty or new): a test case
+/// for each query answered, the exchange alone for one that was not. The folders
+/// written.
 pub fn write(dir: &Path, captured: &[Captured]) -> Result<Vec<PathBuf>, String> {
-    let mut servers: BTreeMap<SocketAddr, Vec<Segment<'_>>> = BTreeMap::new();
-    for datagram in captured {
-        let segments = servers.entry(datagram.peer).or_default();
-        let asks = if datagram.sent { query_of(&datagram.bytes) } else { None };
-        match (asks, segments.last_mut()) {
-            // The same query again (after a challenge, or a retry): the same segment.
-            (Some(query), Some(last)) if last.query == query => last.datagrams.push(datagram),
-            (Some(query), _) => segments.push(Segment { query, datagrams: vec![datagram] }),
-            (None, Some(last)) => last.datagrams.push(datagram),
-            // A challenge request or a datagram before any query: no case of its own.
-            (None, None) => {}
-        }
-    }
     let mut written = Vec::new();
-    for (server, segments) in &servers {
+    let mut seen: BTreeMap<(SocketAddr, &str), usize> = BTreeMap::new();
+    for query in RecordedQuery::split(captured) {
+        let server = query.server;
         let folder = dir.join(format!("{}-{}", server.ip().to_string().replace(':', "_"), server.port()));
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for segment in segments {
-            let n = seen.entry(segment.query).or_insert(0);
-            *n += 1;
-            let name = if *n == 1 { segment.query.to_string() } else { format!("{}-{n}", segment.query) };
-            let case = folder.join(name);
-            write_case(&case, *server, segment).map_err(|e| format!("{}: {e}", case.display()))?;
-            written.push(case);
-        }
+        let kind = query_name(query.kind);
+        let n = seen.entry((server, kind)).or_insert(0);
+        *n += 1;
+        let case = folder.join(if *n == 1 { kind.to_string() } else { format!("{kind}-{n}") });
+        write_case(&case, &query).map_err(|e| format!("{}: {e}", case.display()))?;
+        written.push(case);
     }
     Ok(written)
 }
 
-fn write_case(case: &Path, server: SocketAddr, segment: &Segment<'_>) -> std::io::Result<()> {
-    std::fs::create_dir_all(case)?;
-    let reply: Vec<&[u8]> =
-        segment.datagrams.iter().filter(|d| !d.sent && !is_challenge(&d.bytes)).map(|d| d.bytes.as_slice()).collect();
-    for (i, packet) in reply.iter().enumerate() {
-        std::fs::write(case.join(format!("packet-{i}.bin")), packet)?;
+/// Whether `dir` can take a recording: new, or an empty folder (old cases left there
+/// would mix with the new).
+pub fn check_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()) {
+        Ok(true) => Err(format!("{}: not empty; record into a new folder", dir.display())),
+        Ok(false) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
     }
-    let start = segment.datagrams.first().map(|d| d.at).unwrap_or_default();
-    let exchange: Vec<Value> = segment
-        .datagrams
+}
+
+fn write_case(case: &Path, query: &RecordedQuery) -> std::io::Result<()> {
+    std::fs::create_dir_all(case)?;
+    let start = query.exchange.first().map(|d| d.at).unwrap_or_default();
+    let exchange: Vec<Value> = query
+        .exchange
         .iter()
         .map(|d| {
             json!({
@@ -90,9 +71,18 @@ fn write_case(case: &Path, server: SocketAddr, segment: &Segment<'_>) -> std::io
             })
         })
         .collect();
-    let exchange = json!({ "server": server.to_string(), "query": segment.query, "datagrams": exchange });
-    std::fs::write(case.join("exchange.json"), pretty(&exchange))?;
-    std::fs::write(case.join("expected.json"), pretty(&expected(server, segment.query, &reply)))
+    let kind = query_name(query.kind);
+    let doc = json!({ "server": query.server.to_string(), "query": kind, "datagrams": exchange });
+    std::fs::write(case.join("exchange.json"), pretty(&doc))?;
+    if query.reply.is_empty() {
+        // No reply: nothing to test, only the exchange to look at.
+        return Ok(());
+    }
+    for (i, packet) in query.reply.iter().enumerate() {
+        std::fs::write(case.join(format!("packet-{i}.bin")), packet)?;
+    }
+    let reply: Vec<&[u8]> = query.reply.iter().map(Vec::as_slice).collect();
+    std::fs::write(case.join("expected.json"), pretty(&expected(query.server, kind, &reply)))
 }
 
 fn pretty(value: &Value) -> String {
@@ -238,10 +228,9 @@ pub fn load(dir: &Path) -> Result<(String, Replay), String> {
         let meta: Value = serde_json::from_slice(&read_capped(&case.join("expected.json"), 16 << 20)?)
             .map_err(|e| format!("{}: not JSON: {e}", case.join("expected.json").display()))?;
         let count = meta["packet_count"].as_u64().unwrap_or(0);
-        let count = usize::try_from(count)
-            .ok()
-            .filter(|&n| n <= MAX_PACKETS)
-            .ok_or_else(|| format!("{}: packet_count {count} is more than a reply can have", case.display()))?;
+        let count = usize::try_from(count).ok().filter(|&n| (1..=MAX_PACKETS).contains(&n)).ok_or_else(|| {
+            format!("{}: packet_count {count}: a reply has 1 to {MAX_PACKETS} datagrams", case.display())
+        })?;
         let packets = (0..count)
             .map(|i| read_capped(&case.join(format!("packet-{i}.bin")), MAX_PACKET_BYTES))
             .collect::<Result<Vec<_>, _>>()?;

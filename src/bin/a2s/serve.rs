@@ -1,10 +1,11 @@
 //! `a2s serve`: a server's state answered on a local port, from what `a2s all --json`
 //! printed (or a built-in example), until Ctrl-C.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 
+use a2s_query::proto::{encode_players, encode_rules, ShipLayout};
 use a2s_query::server::{Responder, RunningServer};
 use a2s_query::{Info, Player, Rules, ServerType, SourceInfo};
 use serde::Deserialize;
@@ -38,24 +39,40 @@ pub struct Serve<'a> {
 /// Serves until Ctrl-C (or SIGTERM); the exit status.
 pub fn serve(args: &Serve<'_>) -> u8 {
     let responder = match args.state {
-        Some(path) => match read_state(path) {
-            Ok(state) => responder(state),
+        Some(path) => match read_state(path).and_then(responder) {
+            Ok(responder) => responder,
             Err(e) => {
                 warn(&format!("a2s: {path}: {e}"));
                 return 2;
             }
         },
-        None => responder(example()),
+        None => match responder(example()) {
+            Ok(responder) => responder,
+            Err(e) => {
+                warn(&format!("a2s: the example server: {e}"));
+                return 1;
+            }
+        },
     };
     let summary = describe(&responder);
     // The usual query port, so that a newcomer's first query needs no port to copy.
-    run(responder, Some(args.listen.unwrap_or(DEFAULT_LISTEN)), &summary)
+    let listen = args.listen.map_or(Listen::Usual, Listen::Given);
+    run(responder, listen, &summary)
 }
 
-/// Answers with `responder` on `listen` (a free loopback port when `None`, or when
-/// the default port is taken) until Ctrl-C (or SIGTERM), saying `summary` first; the
-/// exit status.
-pub fn run(responder: Responder, listen: Option<&str>, summary: &str) -> u8 {
+/// Where to answer.
+pub enum Listen<'a> {
+    /// The address given.
+    Given(&'a str),
+    /// 127.0.0.1:27015, or a free loopback port when that one is taken.
+    Usual,
+    /// A free loopback port.
+    Free,
+}
+
+/// Answers with `responder` on `listen` until Ctrl-C (or SIGTERM), saying `summary`
+/// first; the exit status.
+pub fn run(responder: Responder, listen: Listen<'_>, summary: &str) -> u8 {
     let server = match spawn(responder, listen) {
         Ok(server) => server,
         Err(e) => {
@@ -70,9 +87,13 @@ pub fn run(responder: Responder, listen: Option<&str>, summary: &str) -> u8 {
         warn(&format!("a2s: cannot catch Ctrl-C: {e}"));
         return 1;
     }
-    // The first line names the address, for a person or a script to read.
-    println!("listening on {}", server.local_addr());
-    println!("{summary}; Ctrl-C stops");
+    // The first line names the address, for a person or a script to read. (A closed
+    // standard output stops nothing: the server goes on until Ctrl-C.)
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on {}", server.local_addr());
+    let _ = writeln!(stdout, "{summary}; Ctrl-C stops");
+    let _ = stdout.flush();
+    drop(stdout);
     let _ = stop_rx.recv();
     let requests = server.requests();
     server.stop();
@@ -109,16 +130,29 @@ fn read_state(path: &str) -> Result<State, String> {
     })
 }
 
-/// A responder for the state: the players and rules as recorded, rules unanswered
-/// when the server did not answer them.
-fn responder(state: State) -> Responder {
-    let players = state.players.unwrap_or_default();
+/// A responder for the state: the players and rules as recorded, unanswered when the
+/// server did not answer them; or why the state cannot be sent (a NUL in a string,
+/// more than 255 players, ...).
+fn responder(state: State) -> Result<Responder, String> {
+    let answer_players = state.players.is_some();
     let answer_rules = state.rules.is_some();
+    let players = state.players.unwrap_or_default();
     let rules =
         state.rules.map(|r| r.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()).unwrap_or_default();
     let mut responder = Responder::new(state.info, players, rules);
+    responder.answer_players = answer_players;
     responder.answer_rules = answer_rules;
-    responder
+    // Each reply written once now, so that a state that cannot be sent is said at once
+    // rather than left unanswered.
+    let mut out = Vec::new();
+    responder.info.encode(&mut out).map_err(|e| format!("the info cannot be sent: {e}"))?;
+    out.clear();
+    encode_players(&responder.players, ShipLayout::Trailing, &mut out)
+        .map_err(|e| format!("the players cannot be sent: {e}"))?;
+    out.clear();
+    encode_rules(responder.rules.iter().map(|(n, v)| (n, v)), &mut out)
+        .map_err(|e| format!("the rules cannot be sent: {e}"))?;
+    Ok(responder)
 }
 
 /// A server to try the command on: a few players, a few rules.
@@ -160,14 +194,14 @@ fn describe(responder: &Responder) -> String {
     )
 }
 
-/// Binds `listen` (the default port falling back to a free one when taken), or a free
-/// loopback port.
-fn spawn(responder: Responder, listen: Option<&str>) -> a2s_query::Result<RunningServer> {
+/// Binds the address to answer on.
+fn spawn(responder: Responder, listen: Listen<'_>) -> a2s_query::Result<RunningServer> {
     let free = SocketAddr::from(([127, 0, 0, 1], 0));
     match listen {
-        None => responder.spawn(free),
+        Listen::Given(addr) => responder.spawn(addr),
+        Listen::Free => responder.spawn(free),
         // Try the usual port first without giving the responder away.
-        Some(DEFAULT_LISTEN) => match std::net::UdpSocket::bind(DEFAULT_LISTEN) {
+        Listen::Usual => match std::net::UdpSocket::bind(DEFAULT_LISTEN) {
             Ok(probe) => {
                 drop(probe);
                 responder.spawn(DEFAULT_LISTEN)
@@ -175,6 +209,5 @@ fn spawn(responder: Responder, listen: Option<&str>) -> a2s_query::Result<Runnin
             Err(e) if e.kind() == ErrorKind::AddrInUse => responder.spawn(free),
             Err(e) => Err(a2s_query::Error::Io(e)),
         },
-        Some(addr) => responder.spawn(addr),
     }
 }
