@@ -147,7 +147,7 @@ impl RecordedQuery {
         // A challenge request waiting for the query it precedes, per server.
         let mut waiting: Vec<Captured> = Vec::new();
         for datagram in captured {
-            let current = queries.iter().rposition(|q| q.server == datagram.peer);
+            let latest = queries.iter().rposition(|q| q.server == datagram.peer);
             if datagram.sent {
                 let kind = match Query::parse(&datagram.bytes) {
                     Ok(Query::Info(_)) => Kind::Info,
@@ -158,7 +158,10 @@ impl RecordedQuery {
                         continue;
                     }
                 };
-                match current.and_then(|i| queries.get_mut(i)).filter(|q| q.kind == kind) {
+                // The same query again while unanswered (a retry, the request with its
+                // challenge) goes on; once answered, the same kind is a new query.
+                let going_on = latest.and_then(|i| queries.get_mut(i)).filter(|q| q.kind == kind && q.reply.is_empty());
+                match going_on {
                     Some(query) => query.exchange.push(datagram.clone()),
                     None => {
                         let (mut exchange, rest): (Vec<Captured>, Vec<Captured>) =
@@ -170,15 +173,56 @@ impl RecordedQuery {
                 }
                 continue;
             }
-            let Some(query) = current.and_then(|i| queries.get_mut(i)) else { continue };
+            let reply_kind = reply_kind(&datagram.bytes);
+            // A whole reply goes to the latest query of its kind with that server; a
+            // fragment, a challenge or a stray to the latest query.
+            let owner = match reply_kind {
+                Some(kind) => queries.iter().rposition(|q| q.server == datagram.peer && q.kind == kind).or(latest),
+                None => latest,
+            };
+            let Some(query) = owner.and_then(|i| queries.get_mut(i)) else { continue };
             query.exchange.push(datagram.clone());
-            let part_of_reply =
-                matches!(Datagram::classify(&datagram.bytes), Ok(Datagram::Single(_) | Datagram::Split(_)));
-            if part_of_reply && !query.reply.contains(&datagram.bytes) {
-                query.reply.push(datagram.bytes.clone());
-            }
+            query.take_into_reply(&datagram.bytes, reply_kind.is_some());
         }
         queries
+    }
+
+    /// Keeps `datagram` as part of the reply when it is one: one whole reply (a Source
+    /// info reply over a GoldSrc one, as a client takes it; otherwise the first), or
+    /// the fragments of the first split reply, each once.
+    fn take_into_reply(&mut self, datagram: &[u8], whole: bool) {
+        if whole {
+            let source_over_goldsrc =
+                matches!((self.reply.first().and_then(|r| r.get(4)), datagram.get(4)), (Some(0x6D), Some(0x49)));
+            if self.reply.is_empty() || (self.reply.len() == 1 && source_over_goldsrc) {
+                self.reply = vec![datagram.to_vec()];
+            }
+            return;
+        }
+        if !matches!(Datagram::classify(datagram), Ok(Datagram::Split(_))) || self.reply.iter().any(|r| r == datagram) {
+            return;
+        }
+        // Fragments of one reply share its id (the four bytes after the header); a
+        // resent reply's come under another.
+        let id = |d: &[u8]| d.get(4..8).map(<[u8]>::to_vec);
+        let same_reply = self.reply.first().is_none_or(|first| first.starts_with(&[0xFE]) && id(first) == id(datagram));
+        if same_reply {
+            self.reply.push(datagram.to_vec());
+        }
+    }
+}
+
+/// The query a whole (unsplit) reply answers, by its type byte; `None` for a fragment,
+/// a challenge or anything else.
+fn reply_kind(datagram: &[u8]) -> Option<Kind> {
+    match Datagram::classify(datagram) {
+        Ok(Datagram::Single(message)) => match message.kind {
+            0x49 | 0x6D => Some(Kind::Info),
+            0x44 => Some(Kind::Players),
+            0x45 => Some(Kind::Rules),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -217,6 +261,42 @@ mod tests {
         let (a, b): (SocketAddr, SocketAddr) = (a.parse().unwrap(), b.parse().unwrap());
         assert_eq!(summary, [(a, Kind::Info, 6, 1), (b, Kind::Info, 2, 0), (a, Kind::Players, 1, 0)]);
         assert_eq!(queries[0].reply, [reply]);
+    }
+
+    /// A late copy of an earlier query's reply goes to that query, not the one under
+    /// way; a second info call after an answer is a query of its own; a Source info
+    /// reply wins over the GoldSrc one; a resent split reply's fragments stay out.
+    #[test]
+    fn each_reply_goes_to_its_own_query() {
+        let a = "127.0.0.1:1";
+        let info = Query::Info(None).encode().to_vec();
+        let players = Query::Players(crate::proto::Challenge([1, 2, 3, 4])).encode().to_vec();
+        let (goldsrc, source) = (b"\xFF\xFF\xFF\xFFm old".to_vec(), b"\xFF\xFF\xFF\xFFI\x11new".to_vec());
+        let list = b"\xFF\xFF\xFF\xFFD\x00".to_vec();
+        let fragment = |id: u8, n: u8| [&b"\xFE\xFF\xFF\xFF"[..], &[id, 0, 0, 0, 2, n, 0xE0, 0x04], b"x"].concat();
+        let rules = Query::Rules(crate::proto::Challenge([1, 2, 3, 4])).encode().to_vec();
+        let captured = [
+            at(0, a, true, &info),
+            at(1, a, false, &goldsrc),
+            at(2, a, false, &source),
+            at(3, a, true, &players),
+            at(4, a, false, &source),
+            at(5, a, false, &list),
+            at(6, a, true, &info),
+            at(7, a, false, &source),
+            at(8, a, true, &rules),
+            at(9, a, false, &fragment(7, 0)),
+            at(10, a, false, &fragment(9, 0)),
+            at(11, a, false, &fragment(7, 1)),
+        ];
+        let queries = RecordedQuery::split(&captured);
+        let kinds: Vec<Kind> = queries.iter().map(|q| q.kind).collect();
+        assert_eq!(kinds, [Kind::Info, Kind::Players, Kind::Info, Kind::Rules]);
+        assert_eq!(queries[0].reply, std::slice::from_ref(&source), "the Source reply, over the GoldSrc one");
+        assert_eq!(queries[0].exchange.len(), 4, "with the late copy");
+        assert_eq!(queries[1].reply, [list], "the late info copy is not the players' reply");
+        assert_eq!(queries[2].reply, [source]);
+        assert_eq!(queries[3].reply, [fragment(7, 0), fragment(7, 1)], "one reply's fragments");
     }
 
     /// Past its cap a recording counts what it drops.

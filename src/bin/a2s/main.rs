@@ -236,9 +236,9 @@ struct QueryArgs {
     #[arg(long, value_name = "N", default_value_t = 2000)]
     rate: u32,
 
-    /// Write every datagram sent and received, and what was read from them, below DIR:
-    /// a folder a server, a test case a query (the layout of the shared vectors), for a
-    /// bug report or `a2s replay`.
+    /// Write every datagram sent and received, and what was read from them, below DIR
+    /// (new, or empty): a folder a server, a test case a query answered (the layout of
+    /// the shared vectors), for a bug report or `a2s replay`.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
 }

@@ -24,7 +24,7 @@ const MAX_STATE_BYTES: u64 = 16 << 20;
 #[derive(Deserialize)]
 struct State {
     info: Info,
-    /// `null` when the server did not answer: served as an empty list.
+    /// `null` when the server did not answer: not answered here either.
     players: Option<Vec<Player>>,
     /// `null` when the server did not answer: not answered here either.
     rules: Option<Rules>,
@@ -122,8 +122,10 @@ fn read_state(path: &str) -> Result<State, String> {
         let info = Info::deserialize(&one).map_err(|e| format!("not an info document: {e}"))?;
         return Ok(State { info, players: Some(vec![]), rules: Some(Rules::default()) });
     }
-    if one.get("info").is_some_and(serde_json::Value::is_null) {
-        return Err("the server did not answer when this was recorded (info is null)".into());
+    if one.get("info").is_none_or(serde_json::Value::is_null) {
+        if let Some(error) = one.get("error").and_then(serde_json::Value::as_str) {
+            return Err(format!("the server did not answer when this was recorded ({error})"));
+        }
     }
     State::deserialize(&one).map_err(|e| {
         format!("not what `a2s all ADDR --json` prints ({{\"info\": ..., \"players\": ..., \"rules\": ...}}): {e}")
@@ -181,17 +183,17 @@ fn example() -> State {
 
 /// One line about what is served.
 fn describe(responder: &Responder) -> String {
+    let players = if responder.answer_players {
+        format!("{} players listed", responder.players.len())
+    } else {
+        "players unanswered".to_string()
+    };
     let rules = if responder.answer_rules {
         format!("{} rules", responder.rules.len())
     } else {
         "rules unanswered".to_string()
     };
-    format!(
-        "serving {:?} on {} ({} players listed, {rules})",
-        responder.info.server_name(),
-        responder.info.map_name(),
-        responder.players.len()
-    )
+    format!("serving {:?} on {} ({players}, {rules})", responder.info.server_name(), responder.info.map_name())
 }
 
 /// Binds the address to answer on.
