@@ -1327,6 +1327,11 @@ fn doctor_finds_the_query_port_one_up() {
     assert_eq!(report["conclusion"], "wrong-port", "{report}");
     assert_eq!(report["answers_at"], server.local_addr().to_string());
     assert!(report["steps"][1]["said"].as_str().unwrap().starts_with("no reply within 2s"), "{report}");
+    // The port found is examined as the given one would have been.
+    let last: Vec<(String, bool)> = steps(&report).split_off(3);
+    let want: Vec<(String, bool)> =
+        ["nearby", "players", "rules", "burst"].iter().map(|s| (s.to_string(), true)).collect();
+    assert_eq!(last, want, "{report}");
     assert!(report["advice"].as_str().unwrap().contains(&format!("a2s info {}", server.local_addr())), "{report}");
 }
 

@@ -182,20 +182,72 @@ fn examine(args: &Doctor<'_>, report: &mut Report, out: &mut Out) -> Result<(), 
         }
     };
 
-    // 3. The other queries: some servers answer INFO only.
-    let players = client.players(target);
-    let players_ok = match &players {
-        Ok(list) => report.step("players", true, format!("answered: {} listed", list.len()), out, json),
-        Err(e) => report.step("players", false, e.to_string(), out, json),
-    };
-    players_ok?;
-    let rules = client.rules(target);
-    match &rules {
-        Ok(rules) => report.step("rules", true, format!("answered: {} rules", rules.len()), out, json)?,
-        Err(e) => report.step("rules", false, e.to_string(), out, json)?,
+    let rest = the_rest(args, target, &mut client, report, out)?;
+    let name = info.server_name().to_string();
+    if rest.limited {
+        report.conclude(
+            "rate-limited",
+            format!("{name:?} answers, but drops queries past about {} in a burst (a flood filter)", rest.answered),
+            "ask it less often from one address: one query every few seconds, not many at once".into(),
+        );
+    } else if let Some(missing) = rest.missing() {
+        report.conclude(
+            "info-only",
+            format!("{name:?} answers INFO but not {missing}"),
+            "nothing is broken: the server is set not to answer those (CS2: host_players_show 2 shows players); \
+             ask for INFO only"
+                .into(),
+        );
+    } else {
+        report.conclude(
+            "answers",
+            format!("{name:?} answers every query at {target}"),
+            "nothing to fix here; if your program still fails, compare its address and timeout with these".into(),
+        );
     }
+    Ok(())
+}
 
-    // 4. A short burst: does it start dropping?
+/// What the other queries and the burst found at a server that answers INFO.
+struct Rest {
+    players: bool,
+    rules: bool,
+    /// It started dropping a burst of queries.
+    limited: bool,
+    /// Burst queries answered.
+    answered: usize,
+}
+
+impl Rest {
+    /// The queries it did not answer, if any.
+    fn missing(&self) -> Option<&'static str> {
+        match (self.players, self.rules) {
+            (true, true) => None,
+            (false, false) => Some("players or rules"),
+            (false, true) => Some("players"),
+            (true, false) => Some("rules"),
+        }
+    }
+}
+
+/// Players and rules (some servers answer INFO only), then a short burst: does it
+/// start dropping?
+fn the_rest(
+    args: &Doctor<'_>,
+    target: SocketAddr,
+    client: &mut Client,
+    report: &mut Report,
+    out: &mut Out,
+) -> Result<Rest, Stop> {
+    let json = args.json;
+    let players = match client.players(target) {
+        Ok(list) => report.step("players", true, format!("answered: {} listed", list.len()), out, json).map(|()| true),
+        Err(e) => report.step("players", false, e.to_string(), out, json).map(|()| false),
+    }?;
+    let rules = match client.rules(target) {
+        Ok(rules) => report.step("rules", true, format!("answered: {} rules", rules.len()), out, json).map(|()| true),
+        Err(e) => report.step("rules", false, e.to_string(), out, json).map(|()| false),
+    }?;
     let mut burst = Client::builder().timeout(PROBE_TIMEOUT.min(args.timeout)).build();
     let mut answered = 0;
     let mut in_a_row = 0;
@@ -223,35 +275,7 @@ fn examine(args: &Doctor<'_>, report: &mut Report, out: &mut Out) -> Result<(), 
         format!("answered {answered} of {BURST} quick queries")
     };
     report.step("burst", !limited, said, out, json)?;
-
-    let name = info.server_name().to_string();
-    if limited {
-        report.conclude(
-            "rate-limited",
-            format!("{name:?} answers, but drops queries past about {answered} in a burst (a flood filter)"),
-            "ask it less often from one address: one query every few seconds, not many at once".into(),
-        );
-    } else if players.is_err() || rules.is_err() {
-        let missing = match (players.is_err(), rules.is_err()) {
-            (true, true) => "players or rules",
-            (true, false) => "players",
-            _ => "rules",
-        };
-        report.conclude(
-            "info-only",
-            format!("{name:?} answers INFO but not {missing}"),
-            "nothing is broken: the server is set not to answer those (CS2: host_players_show 2 shows players); \
-             ask for INFO only"
-                .into(),
-        );
-    } else {
-        report.conclude(
-            "answers",
-            format!("{name:?} answers every query at {target}"),
-            "nothing to fix here; if your program still fails, compare its address and timeout with these".into(),
-        );
-    }
-    Ok(())
+    Ok(Rest { players, rules, limited, answered })
 }
 
 /// The given port did not answer: the usual query ports near it, and those Steam
@@ -326,13 +350,21 @@ fn look_elsewhere(
 
     let given = args.addr;
     if let Some((addr, name)) = found {
+        // The rest of the examination, at the port that answers.
+        let mut client = Client::builder().timeout(args.timeout).retries(1).build();
+        let rest = the_rest(args, addr, &mut client, report, out)?;
+        let there = match (rest.limited, rest.missing()) {
+            (true, _) => format!("; it drops queries past about {} in a burst (a flood filter)", rest.answered),
+            (false, Some(missing)) => format!("; it answers INFO but not {missing}"),
+            (false, None) => String::new(),
+        };
         let why =
             steam_note.filter(|(server, _)| *server == addr).map_or_else(String::new, |(_, note)| format!(" ({note})"));
         report.answers_at = Some(addr.to_string());
         report.conclude(
             "wrong-port",
-            format!("{given} is not the query port{why}: {name:?} answers at {addr}"),
-            format!("query {addr} instead: a2s info {addr} (and `a2s doctor {addr}` to check it through)"),
+            format!("{given} is not the query port{why}: {name:?} answers at {addr}{there}"),
+            format!("query {addr} instead: a2s info {addr}"),
         );
         return Ok(());
     }
@@ -380,15 +412,23 @@ fn classify(e: Error) -> First {
         Some(Stray::NotA2s { bytes, len }) => {
             First::Junk(looks_like(bytes.get(..usize::from(len)).unwrap_or_default()))
         }
-        Some(Stray::OtherReply { kind }) => First::Junk(match kind {
-            b'p' => "a text reply of the Quake family (print), an older protocol".to_string(),
-            b'j' => "a ping reply (A2A_ACK) to an info query".to_string(),
-            kind => format!("a reply of another type (0x{kind:02X})"),
-        }),
+        Some(Stray::OtherReply { kind }) => First::Junk(other_reply(kind)),
         _ if e.is_timeout() => First::Silent,
         _ if matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused) => First::Refused,
         _ if e.is_broken_reply() => First::Broken(e),
         _ => First::Failed(e),
+    }
+}
+
+/// What a reply with the A2S header but another type byte is: the connectionless
+/// replies of the Quake family (whose header A2S took) say their name in text.
+fn other_reply(kind: u8) -> String {
+    match kind {
+        b'p' => "a Quake-style text reply (\"print\"): an older game's protocol".to_string(),
+        b's' => "a Quake III-style status reply (\"statusResponse\"): another game's protocol".to_string(),
+        b'i' => "a Quake III-style info reply (\"infoResponse\"): another game's protocol".to_string(),
+        b'j' => "a ping reply (A2A_ACK) to an info query".to_string(),
+        kind => format!("a reply of another type (0x{kind:02X})"),
     }
 }
 
@@ -400,6 +440,8 @@ fn looks_like(bytes: &[u8]) -> String {
         [b'<', ..] => format!("it looks like HTML or XML ({:?})", text()),
         [b'{', ..] | [b'[', ..] => format!("it looks like JSON ({:?})", text()),
         [0x16, 0x03, ..] => "it looks like TLS".into(),
+        [b'\\', ..] => format!("it looks like GameSpy's text query ({:?}): another game's protocol", text()),
+        [0x1C, ..] => "it looks like RakNet (an unconnected pong, as Minecraft: Bedrock Edition sends)".into(),
         b if !b.is_empty() && b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') => {
             format!("text starting {:?}", text())
         }
@@ -452,6 +494,10 @@ mod tests {
         assert_eq!(looks_like(&[0x16, 0x03, 0x01, 0x02]), "it looks like TLS");
         assert_eq!(looks_like(b"SSH-"), "text starting \"SSH-\"");
         assert_eq!(looks_like(&[0x00, 0x9F]), "bytes 00 9F");
+        assert!(looks_like(b"\\hos").contains("GameSpy"));
+        assert!(looks_like(&[0x1C, 0, 0, 0]).contains("RakNet"));
+        assert!(other_reply(b's').contains("statusResponse") && other_reply(b'p').contains("print"));
+        assert_eq!(other_reply(0x7A), "a reply of another type (0x7A)");
     }
 
     #[test]
