@@ -1575,3 +1575,38 @@ fn record_keeps_an_unanswered_query_out_of_the_cases() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("not empty"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A reply from an address no query went to (a server answering from another port) is
+/// kept in the recording, beside the cases: it may be why a query went unanswered.
+#[test]
+fn record_keeps_what_came_from_elsewhere() {
+    let asked = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    asked.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (asked_addr, other_addr) = (asked.local_addr().unwrap(), other.local_addr().unwrap());
+    let answering = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        if let Ok((_, from)) = asked.recv_from(&mut buf) {
+            let _ = other.send_to(b"\xFF\xFF\xFF\xFFI\x11elsewhere\0", from);
+        }
+    });
+    let server = source_server();
+    let dir = std::env::temp_dir().join(format!("a2s-record-elsewhere-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Two servers: the batch's socket, which hears every address.
+    let out = run(&[
+        "info",
+        &asked_addr.to_string(),
+        &server.local_addr().to_string(),
+        "--timeout",
+        "1",
+        "--record",
+        dir.to_str().unwrap(),
+    ]);
+    answering.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the asked port never answered itself");
+    let doc: Value = serde_json::from_slice(&std::fs::read(dir.join("unsolicited.json")).unwrap()).unwrap();
+    assert_eq!(doc["datagrams"][0]["from"], other_addr.to_string());
+    assert!(doc["datagrams"][0]["hex"].as_str().unwrap().starts_with("ffffffff4911"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

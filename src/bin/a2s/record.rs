@@ -33,7 +33,21 @@ fn query_name(kind: Kind) -> &'static str {
 pub fn write(dir: &Path, captured: &[Captured]) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
     let mut seen: BTreeMap<(SocketAddr, &str), usize> = BTreeMap::new();
-    for query in RecordedQuery::split(captured) {
+    let queries = RecordedQuery::split(captured);
+    // Datagrams from an address no query went to (a server answering from another
+    // address or port, say): kept too, as they may be why a query went unanswered.
+    let asked: Vec<SocketAddr> = queries.iter().map(|q| q.server).collect();
+    let unsolicited: Vec<&Captured> = captured.iter().filter(|d| !d.sent && !asked.contains(&d.peer)).collect();
+    if !unsolicited.is_empty() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let list: Vec<Value> = unsolicited
+            .iter()
+            .map(|d| json!({ "t": d.at.as_secs_f64(), "from": d.peer.to_string(), "hex": hex(&d.bytes) }))
+            .collect();
+        let path = dir.join("unsolicited.json");
+        std::fs::write(&path, pretty(&json!({ "datagrams": list }))).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    for query in queries {
         let server = query.server;
         let folder = dir.join(format!("{}-{}", server.ip().to_string().replace(':', "_"), server.port()));
         let kind = query_name(query.kind);
@@ -67,7 +81,7 @@ fn write_case(case: &Path, query: &RecordedQuery) -> std::io::Result<()> {
             json!({
                 "t": (d.at.saturating_sub(start)).as_secs_f64(),
                 "dir": if d.sent { "sent" } else { "received" },
-                "hex": d.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "hex": hex(&d.bytes),
             })
         })
         .collect();
@@ -83,6 +97,10 @@ fn write_case(case: &Path, query: &RecordedQuery) -> std::io::Result<()> {
     }
     let reply: Vec<&[u8]> = query.reply.iter().map(Vec::as_slice).collect();
     std::fs::write(case.join("expected.json"), pretty(&expected(query.server, kind, &reply)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn pretty(value: &Value) -> String {
