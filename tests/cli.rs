@@ -1455,7 +1455,13 @@ fn record_then_replay_gives_the_same_answers() {
 
 /// A UDP socket answering every datagram as a web server would, until dropped: its
 /// address and its guard.
-fn http_on(bind: &str) -> (String, HttpStub) {
+fn http_on(bind: &str) -> (String, Stub) {
+    stub_on(bind, b"HTTP/1.1 400 Bad Request\r\n\r\n")
+}
+
+/// A UDP socket answering every datagram with `reply`, until dropped: its address and
+/// its guard.
+fn stub_on(bind: &str, reply: &'static [u8]) -> (String, Stub) {
     let socket = std::net::UdpSocket::bind(bind).unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let addr = socket.local_addr().unwrap().to_string();
@@ -1466,21 +1472,21 @@ fn http_on(bind: &str) -> (String, HttpStub) {
             let mut buf = [0u8; 64];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok((_, from)) = socket.recv_from(&mut buf) {
-                    let _ = socket.send_to(b"HTTP/1.1 400 Bad Request\r\n\r\n", from);
+                    let _ = socket.send_to(reply, from);
                 }
             }
         })
     };
-    (addr, HttpStub { stop, thread: Some(thread) })
+    (addr, Stub { stop, thread: Some(thread) })
 }
 
-/// Stops an [`http_on`] stub when dropped.
-struct HttpStub {
+/// Stops a [`stub_on`] stub when dropped.
+struct Stub {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for HttpStub {
+impl Drop for Stub {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
@@ -1492,25 +1498,10 @@ impl Drop for HttpStub {
 /// An A2S reply that breaks the protocol: the right port, a quirk to record and report.
 #[test]
 fn doctor_tells_a_broken_reply_and_says_to_record_it() {
-    let socket = std::net::UdpSocket::bind("127.66.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let addr = socket.local_addr().unwrap().to_string();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let answering = {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 64];
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok((_, from)) = socket.recv_from(&mut buf) {
-                    // An info reply cut off after its protocol byte.
-                    let _ = socket.send_to(b"\xFF\xFF\xFF\xFFI\x11", from);
-                }
-            }
-        })
-    };
+    // An info reply cut off after its protocol byte.
+    let (addr, stub) = stub_on("127.66.0.1:0", b"\xFF\xFF\xFF\xFFI\x11");
     let (report, status) = doctor(&[&addr, "--timeout", "2"]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    answering.join().unwrap();
+    drop(stub);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "broken-reply", "{report}");
     assert!(report["advice"].as_str().unwrap().contains(&format!("a2s info {addr} --record rec")), "{report}");
