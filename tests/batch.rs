@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use a2s_query::proto::{Info, Player, SourceInfo};
 use a2s_query::server::{loopback_v4, Farm, Fault, Responder, RunningFarm};
-use a2s_query::{Batch, Encoding};
+use a2s_query::{Batch, Encoding, Error, Stray};
 
 mod common;
 
@@ -218,10 +218,24 @@ fn dropping_the_iterator_stops_sending() {
     // A new run on the same batch: every server right, challenges remembered.
     let again: Vec<_> = batch.info(farm.addrs().iter().copied()).collect();
     assert_eq!(again.len(), 300);
+    let mut refused_early = Vec::new();
     for (addr, result) in again {
-        let info = result.unwrap_or_else(|e| panic!("{addr}: {e}"));
-        let i = index_of(info.server_name());
-        assert_eq!(farm.addrs()[i], addr, "{addr} answered as server {i}");
+        match result {
+            Ok(info) => {
+                let i = index_of(info.server_name());
+                assert_eq!(farm.addrs()[i], addr, "{addr} answered as server {i}");
+            }
+            // By design: a reply sooner than half the server's shortest round trip
+            // (measured in the first run, slow on a loaded machine) may be a late one of
+            // the abandoned query, and is refused; the guard then forgets that round
+            // trip, so the next query gets its answer.
+            Err(Error::Timeout { ignored, .. }) if ignored.telling == Some(Stray::Stale) => refused_early.push(addr),
+            Err(e) => panic!("{addr}: {e}"),
+        }
+    }
+    for (addr, result) in batch.info(refused_early) {
+        let info = result.unwrap_or_else(|e| panic!("{addr}, asked again: {e}"));
+        assert_eq!(farm.addrs()[index_of(info.server_name())], addr);
     }
 }
 
