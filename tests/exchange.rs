@@ -438,6 +438,7 @@ fn a_reply_too_soon_after_the_request_is_stale() {
     let mut learned = Learned::default();
     learned.round_trip = Some(ms(100));
     learned.min_round_trip = Some(ms(100));
+    learned.owed = true;
     let mut s: Script<Info> = Script::new(config(3000, 0), learned);
     s.sends(0);
     s.gets(20, &goldsrc_reply("previous query"));
@@ -456,6 +457,7 @@ fn a_trailing_goldsrc_reply_100_ms_late_loses_to_the_fresh_source_reply() {
     let mut learned = Learned::default();
     learned.round_trip = Some(ms(150));
     learned.min_round_trip = Some(ms(150));
+    learned.owed = true;
     let mut s: Script<Info> = Script::new(config(3000, 0), learned);
     s.sends(0);
     s.gets(100, &goldsrc_reply("previous query"));
@@ -474,6 +476,7 @@ fn a_query_that_timed_out_after_stale_replies_forgets_the_shortest_round_trip() 
     let mut learned = Learned::default();
     learned.round_trip = Some(ms(400));
     learned.min_round_trip = Some(ms(400));
+    learned.owed = true;
     let mut s: Script<Info> = Script::new(config(1000, 0), learned);
     s.sends(0);
     // The server got closer: its real answer now looks too early.
@@ -487,6 +490,36 @@ fn a_query_that_timed_out_after_stale_replies_forgets_the_shortest_round_trip() 
     s.sends(0);
     s.gets(50, &info_reply("closer"));
     assert_eq!(s.answer().ping(), ms(50));
+}
+
+/// A server that answered every query owes nothing: its reply, however much sooner
+/// than its shortest round trip so far (a game server answers within a frame: 30 ms
+/// one time, 2 ms the next), answers the query. Left owed, the same reply is refused.
+#[test]
+fn a_faster_reply_is_refused_only_when_an_earlier_query_is_owed() {
+    let mut s = info_script(config(3000, 0));
+    s.sends(0);
+    s.gets(60, &info_reply("first"));
+    s.answer();
+    let learned = s.ex.learned();
+    assert_eq!((learned.min_round_trip, learned.owed), (Some(ms(60)), false));
+
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    s.gets(2, &info_reply("within a frame"));
+    assert_eq!(s.answer().ping(), ms(2));
+
+    // Had the query before been dropped with its request unanswered, a reply this soon
+    // may be that one's: refused.
+    let mut s: Script<Info> = Script::new(config(3000, 0), learned);
+    s.sends(0);
+    let owed = s.ex.learned();
+    assert!(owed.owed && owed.min_round_trip == Some(ms(60)), "dropped now, its request would be owed");
+    let mut s: Script<Info> = Script::new(config(3000, 0), owed);
+    s.sends(0);
+    s.gets(2, &info_reply("the dropped one's"));
+    s.pending();
+    assert_eq!(s.ex.strays(), 1);
 }
 
 // ---- what a query leaves owed ----

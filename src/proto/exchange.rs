@@ -88,13 +88,20 @@ pub struct Learned {
     /// The last round trip measured unambiguously: from a request sent once (Karn's
     /// rule: a reply to a request sent twice may answer either copy).
     pub round_trip: Option<Duration>,
-    /// The shortest round trip measured: a reply that comes sooner than half of it
-    /// (less 5 ms) after a query's first request cannot answer it (it is a late reply to an
-    /// earlier query). Forgotten when a query timed out after such replies, so a
-    /// server that got closer is not shut out.
+    /// The shortest round trip measured: while an earlier query is owed a reply (see
+    /// `owed`), a reply that comes sooner than half of it (less 5 ms) after a query's
+    /// first request cannot answer it (it is a late reply to that query). Forgotten
+    /// when a query timed out after such replies, so a server that got closer is not
+    /// shut out.
     pub min_round_trip: Option<Duration>,
     /// Which info replies the server sends.
     pub info_replies: InfoReplies,
+    /// Whether the query before left replies owed (it ended, or was dropped, with a
+    /// request unanswered). Only then can a reply come that answers an earlier query,
+    /// and only then is a reply sooner than half the shortest round trip refused as
+    /// one: a server answering every query is never refused for getting faster (a
+    /// game server answers within a frame, so its round trips vary by a frame).
+    pub owed: bool,
 }
 
 /// Which info replies a server sends, as learned from its answers (spec §5).
@@ -259,8 +266,9 @@ struct Held<T> {
 /// [`Exchange::handle_datagram`] (or call [`Exchange::handle_timeout`] when the wait
 /// ran out), and stop when [`Exchange::poll_outcome`] has the answer. Hand in what was
 /// queued before a request went out before asking for that request (it answers an
-/// earlier one and is skipped as such); a reply sooner after the first request than
-/// half the server's shortest round trip is skipped too. When the exchange ends,
+/// earlier one and is skipped as such); while an earlier query is owed a reply, one
+/// sooner after the first request than half the server's shortest round trip is
+/// skipped too. When the exchange ends,
 /// [`Exchange::draining`] says what the server may still send for it.
 ///
 /// `T` is the answer ([`Info`], [`Players`] or [`Rules`] of `D::Text`), `D` the
@@ -568,7 +576,7 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
 
     /// What this exchange learned about the server, to hand to the next one.
     pub fn learned(&self) -> Learned {
-        self.learned
+        Learned { owed: self.draining().is_some(), ..self.learned }
     }
 
     /// What the server may still send for this exchange's requests, once it is over
@@ -615,10 +623,12 @@ impl<T: Answer<D>, D: TextDecoder> Exchange<T, D> {
     }
 
     /// Whether a reply at `now` is too soon after the first request to answer it:
-    /// sooner than half the shortest round trip this server ever had, less
-    /// [`STALE_SLACK`] (so never on a LAN, where a first round trip's own overheads
-    /// can dwarf the next).
+    /// something is owed by an earlier query, and the reply comes sooner than half the
+    /// shortest round trip this server ever had, less [`STALE_SLACK`].
     fn too_early(&self, now: Instant) -> bool {
+        if !self.learned.owed {
+            return false;
+        }
         match (self.first_sent, self.learned.min_round_trip) {
             (Some(first), Some(min)) => now.saturating_duration_since(first) < (min / 2).saturating_sub(STALE_SLACK),
             _ => false,
