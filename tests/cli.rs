@@ -1301,7 +1301,7 @@ fn doctor_tells_a_refusal() {
 #[test]
 fn doctor_names_what_answers_instead() {
     let (addr, web) = http_on("127.63.0.1:0");
-    let (report, status) = doctor(&[&addr, "--timeout", "1"]);
+    let (report, status) = doctor(&[&addr, "--timeout", "3"]);
     drop(web);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "not-a2s", "{report}");
@@ -1500,7 +1500,7 @@ impl Drop for Stub {
 fn doctor_tells_a_broken_reply_and_says_to_record_it() {
     // An info reply cut off after its protocol byte.
     let (addr, stub) = stub_on("127.66.0.1:0", b"\xFF\xFF\xFF\xFFI\x11");
-    let (report, status) = doctor(&[&addr, "--timeout", "2"]);
+    let (report, status) = doctor(&[&addr, "--timeout", "3"]);
     drop(stub);
     assert_eq!(status, Some(1));
     assert_eq!(report["conclusion"], "broken-reply", "{report}");
@@ -1584,13 +1584,14 @@ fn record_keeps_what_came_from_elsewhere() {
     let server = source_server();
     let dir = std::env::temp_dir().join(format!("a2s-record-elsewhere-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    // Two servers: the batch's socket, which hears every address.
+    // Two servers: the batch's socket, which hears every address. (The asked port's
+    // timeout is the stub's time to answer from elsewhere: ample.)
     let out = run(&[
         "info",
         &asked_addr.to_string(),
         &server.local_addr().to_string(),
         "--timeout",
-        "1",
+        "3",
         "--record",
         dir.to_str().unwrap(),
     ]);
