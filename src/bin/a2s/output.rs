@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use a2s_query::{Answers, ArmaRules, Batch, Client, Error, Info, Players, Rules, TextBuf, TextDecoder};
+use a2s_query::{Answers, ArmaRules, Batch, Client, Error, Info, Players, Rules, Stray, TextBuf, TextDecoder};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -232,7 +232,10 @@ fn refused(e: &Error) -> bool {
 /// is the usual mistake, and `a2s doctor` looks for the query port (near the one
 /// given, and for a public address in what Steam knows).
 fn hint(addr: &str, e: &Error) -> Option<String> {
-    if !(e.is_timeout() || refused(e)) || e.to_string().contains("query port") {
+    // What came instead may not have been A2S: the timeout's own message asks then.
+    let asks_already =
+        matches!(e, Error::Timeout { ignored, .. } if matches!(ignored.telling, Some(Stray::NotA2s { .. })));
+    if !(e.is_timeout() || refused(e)) || asks_already {
         return None;
     }
     Some(format!(
