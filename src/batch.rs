@@ -3,13 +3,13 @@
 //! live in [`proto`](crate::proto); this module only moves datagrams and reads the
 //! clock.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
-use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
+use crate::net::{self, IpVersion, SharedSocket, IDLE_WAIT};
 use crate::options::{builder, pacing_options, query_options, Options};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
 
@@ -19,8 +19,6 @@ const INPUT_TIME: Duration = Duration::from_millis(1);
 const FEED_POLL: Duration = Duration::from_millis(5);
 /// Addresses a [`Feed`](crate::Feed) reads ahead of the batch.
 pub(crate) const FEED_AHEAD: usize = 4096;
-/// The wait when nothing is due (only after a socket error).
-const IDLE_WAIT: Duration = Duration::from_millis(1);
 
 /// Options of a [`Batch`]. Build one with [`Batch::builder`].
 ///
@@ -69,24 +67,9 @@ impl<D: TextDecoder> BatchBuilder<D> {
         if options.endpoint.exchange.timeout.is_zero() {
             return Err(Error::InvalidInput(net::ZERO_TIMEOUT));
         }
-        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
-        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-        let (socket, recv_buffer) = match options.bind {
-            Some(local) => net::open(local, false, options.recv_buffer)?,
-            None => match net::open(any_v6, true, options.recv_buffer) {
-                Ok(opened) => opened,
-                Err(_) => net::open(any_v4, false, options.recv_buffer)?,
-            },
-        };
-        let dual = socket.local_addr()?.is_ipv6();
-        // A closed port is told at once where the OS says which server it concerns.
-        net::report_unreachable(&socket);
         Ok(Batch {
+            socket: SharedSocket::open(&options)?,
             endpoint: Endpoint::new(options.endpoint, options.decoder),
-            udp: Udp::new(socket, options.recording),
-            dual,
-            recv_buffer,
-            buf: vec![0; RECV_BUFFER],
             unmatched: 0,
         })
     }
@@ -162,12 +145,7 @@ impl<D: TextDecoder> BatchBuilder<D> {
 #[derive(Debug)]
 pub struct Batch<D: TextDecoder = Encoding> {
     endpoint: Endpoint<AnyQuery<D>, D>,
-    udp: Udp,
-    /// Whether the socket is IPv6 (taking IPv4 at mapped addresses).
-    dual: bool,
-    /// The kernel receive buffer granted.
-    recv_buffer: usize,
-    buf: Vec<u8>,
+    socket: SharedSocket,
     /// What the last run dropped as unmatched.
     unmatched: u64,
 }
@@ -229,13 +207,13 @@ impl<D: TextDecoder> Batch<D> {
     /// # Errors
     /// [`Error::Io`] when the operating system cannot say.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.udp.socket.local_addr()?)
+        Ok(self.socket.udp.socket.local_addr()?)
     }
 
     /// The kernel receive buffer the socket got, in bytes, as the kernel reports it
     /// (see [`BatchBuilder::recv_buffer`]).
     pub fn recv_buffer_size(&self) -> usize {
-        self.recv_buffer
+        self.socket.recv_buffer
     }
 
     /// Datagrams the last run dropped because they came from no server under way.
@@ -246,42 +224,6 @@ impl<D: TextDecoder> Batch<D> {
     /// Forgets what servers taught the batch (challenges, split layouts, round trips).
     pub fn forget_challenges(&mut self) {
         self.endpoint.forget_learned();
-    }
-
-    /// Sends one request; a transient failure (a full send queue) is taken as a loss.
-    fn send(&mut self, to: SocketAddr, request: &[u8]) -> Result<()> {
-        let to = match to {
-            // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
-            SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
-            SocketAddr::V6(_) if !self.dual => {
-                return Err(Error::InvalidInput(
-                    "an IPv6 server, but the batch's socket is IPv4 (bound so, or IPv6 is not available here); \
-                     leave the bind address out, or bind an IPv6 one",
-                ))
-            }
-            other => other,
-        };
-        let endpoint = &mut self.endpoint;
-        match net::send_to(&self.udp.socket, request, to, |heard| heard.hand_to(endpoint)) {
-            Ok(_) => {
-                self.udp.note_sent(to, request);
-                Ok(())
-            }
-            // As if the datagram were lost on the way: the retries and timeout deal with it.
-            Err(e) if net::is_transient(&e) => Ok(()),
-            Err(e) => Err(Error::Io(e)),
-        }
-    }
-
-    /// Hands the engine every datagram queued on the socket: before a request goes
-    /// out, nothing that came before it may be read after it (it would look like its
-    /// answer). Whether the socket failed.
-    fn hand_in_queued(&mut self) -> bool {
-        let endpoint = &mut self.endpoint;
-        // (An ICMP error ends the query it concerns where the OS tells which (Linux);
-        // elsewhere it is consumed, and the timers deal with it.)
-        let read = self.udp.read_queued(&mut self.buf, |heard| heard.hand_to(endpoint));
-        read.is_err()
     }
 }
 
@@ -367,14 +309,7 @@ impl<'a, T, D: TextDecoder> Results<'a, T, D> {
                 return None;
             }
             // Before any send: what came between runs, or since the last pass, is in.
-            let failing = batch.hand_in_queued();
-            batch.endpoint.handle_timeout(Instant::now());
-            // Each send is stamped when it goes: the ping counts from there.
-            while let Some((to, request)) = batch.endpoint.poll_transmit(Instant::now()) {
-                if let Err(e) = batch.send(to, &request) {
-                    batch.endpoint.handle_send_error(to, e, Instant::now());
-                }
-            }
+            batch.socket.turn(&mut batch.endpoint);
             if let Some((_, addr, answer)) = batch.endpoint.poll_output() {
                 return Some((addr, answer));
             }
@@ -391,28 +326,7 @@ impl<'a, T, D: TextDecoder> Results<'a, T, D> {
                 // (Cannot happen with the crate's jobs; a short wait rather than a spin.)
                 None => IDLE_WAIT,
             };
-            if failing {
-                // A socket that keeps failing: the deadlines end the run; no spinning.
-                std::thread::sleep(IDLE_WAIT);
-                continue;
-            }
-            match batch.udp.recv_wait(&mut batch.buf, wait) {
-                Ok((n, from)) => {
-                    let datagram = batch.buf.get(..n).unwrap_or_default();
-                    batch.endpoint.handle_datagram(from, datagram, Instant::now());
-                }
-                // The wait ran out.
-                Err(e) if net::is_timeout(&e) => {}
-                // An ICMP error: which server it concerns is told where the OS says it
-                // (Linux: the reports behind the error); elsewhere the timers deal with it.
-                Err(e) => {
-                    let endpoint = &mut batch.endpoint;
-                    let reports = net::take_unreachable(&batch.udp.socket, |heard| heard.hand_to(endpoint));
-                    if reports == 0 && !net::is_icmp(&e) {
-                        std::thread::sleep(IDLE_WAIT);
-                    }
-                }
-            }
+            batch.socket.wait(&mut batch.endpoint, wait);
         }
     }
 

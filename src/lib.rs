@@ -118,6 +118,7 @@ mod error;
 mod feed;
 mod limits;
 pub mod master;
+mod monitor;
 mod net;
 mod options;
 pub mod proto;
@@ -137,13 +138,14 @@ pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
 pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
+pub use monitor::{Events, Monitor, MonitorBuilder};
 pub use net::IpVersion;
 pub use recording::{Captured, RecordedQuery, Recording};
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]
 pub use proto::{
-    Answers, ArmaRules, GoldSrcInfo, Info, Platform, Player, Players, Rules, ServerType, SourceInfo, SplitFormat,
-    TheShip,
+    Answers, ArmaRules, Change, Event, GoldSrcInfo, Info, Platform, Player, Players, Reason, Rules, ServerType,
+    SourceInfo, SplitFormat, State, Status, TheShip,
 };
 
 fn one_use(timeout: Duration, encoding: Encoding) -> Client {

@@ -10,11 +10,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::proto::{Endpoint, Job};
-use crate::{Recording, TextDecoder};
+use crate::Recording;
 
+mod shared;
 #[cfg(target_os = "linux")]
 mod unreachable;
+
+pub(crate) use shared::{Engine, SharedSocket, IDLE_WAIT};
 
 /// Receive buffer: the largest UDP payload there is, so no datagram is ever cut
 /// (Rust servers send single datagrams up to ~64 KiB; DayZ sends 2.5 KB unsplit).
@@ -159,7 +161,7 @@ pub(crate) enum Heard<'a> {
 
 impl Heard<'_> {
     /// Hands it to the engine, as of now.
-    pub(crate) fn hand_to<J: Job<D>, D: TextDecoder>(self, endpoint: &mut Endpoint<J, D>) {
+    pub(crate) fn hand_to(self, endpoint: &mut impl Engine) {
         match self {
             Heard::Datagram(datagram, from) => endpoint.handle_datagram(from, datagram, Instant::now()),
             Heard::Unreachable(to, e) => endpoint.handle_send_error(to, Error::Io(e), Instant::now()),

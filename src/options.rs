@@ -55,12 +55,12 @@ impl<D> Options<D> {
 /// The setters of a query's options, on a builder `$builder<D>` with a field
 /// `options: Options<D>`.
 macro_rules! query_options {
-    ($builder:ident) => {
+    ($builder:ident $(, $field:ident)*) => {
         /// How strings become text: an [`Encoding`](crate::Encoding) (giving `String`s)
         /// or [`Raw`](crate::Raw) (giving `Vec<u8>`). Default
         /// [`Encoding::Utf8`](crate::Encoding::Utf8).
         pub fn encoding<E: TextDecoder>(self, decoder: E) -> $builder<E> {
-            $builder { options: self.options.with_decoder(decoder) }
+            $builder { options: self.options.with_decoder(decoder) $(, $field: self.$field)* }
         }
 
         /// Extra sends of a request that got no answer, for lossy links. The timeout is
@@ -119,10 +119,10 @@ macro_rules! query_options {
 /// A builder `$builder` with the default options, and its timeout setter (whose
 /// meaning, said in `$doc`, differs per driver).
 macro_rules! builder {
-    ($builder:ident, $doc:literal) => {
+    ($builder:ident, $doc:literal $(, $field:ident)*) => {
         impl Default for $builder<crate::Encoding> {
             fn default() -> Self {
-                $builder { options: crate::options::Options::default() }
+                $builder { options: crate::options::Options::default() $(, $field: Default::default())* }
             }
         }
 

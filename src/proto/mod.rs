@@ -13,6 +13,7 @@
 //! | Arma 3 / DayZ | [`ArmaRules`]: the binary rules decoded and encoded |
 //! | server lists | [`Filter`] (the filter both listers take), [`Region`], [`encode_master_request`], [`MasterPage`] |
 //! | every server's lifecycle | [`Endpoint`]: queries queued and joined per server, routed by address, drained, paced; [`Job`], [`AnyQuery`] |
+//! | servers watched over time | [`Watchlist`]: polls on a schedule, [`State`] debounced, [`Event`]s, failure [`Reason`]s |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
 //! | players | [`Players`], [`Player`], [`encode_players`] |
 //! | rules | [`Rules`], [`RulesView`] (zero-copy), [`encode_rules`] |
@@ -57,6 +58,7 @@ mod reader;
 mod rules;
 #[cfg(feature = "serde")]
 mod serialize;
+mod watchlist;
 mod writer;
 
 // The result types and the limits have their pages at the crate's root, where a newcomer
@@ -94,3 +96,6 @@ pub use players::{Player, Players};
 #[doc(no_inline)]
 pub use rules::Rules;
 pub use rules::{encode_rules, RulesIter, RulesView};
+#[doc(no_inline)]
+pub use watchlist::{Change, Event, Reason, State, Status};
+pub use watchlist::{WatchConfig, Watchlist};

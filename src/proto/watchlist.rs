@@ -1,0 +1,744 @@
+//! Many servers watched over time, I/O-free: each polled on a schedule through one
+//! [`Endpoint`], its answers turned into a state (up or down, debounced) and events
+//! (up, down, map changed, players joined, ...). The [`Monitor`](crate::Monitor) drives
+//! it over a socket; tests drive it with datagrams and hand-advanced time.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::endpoint::{normalized, Endpoint, EndpointConfig, QueryId};
+use super::exchange::later;
+use super::info::Info;
+use super::job::{AnyAnswer, AnyQuery, Kind};
+use super::packet::Request;
+use super::players::Players;
+use super::rules::Rules;
+use crate::encoding::{TextBuf, TextDecoder};
+use crate::error::{Error, Stray};
+
+/// The default time between two polls of a server.
+pub(crate) const DEFAULT_EVERY: Duration = Duration::from_secs(30);
+/// The default count of failed polls in a row that makes a server down.
+pub(crate) const DEFAULT_DOWN_AFTER: u32 = 3;
+/// The default longest time between two polls of a server long down.
+pub(crate) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The default cap on queries a second to one IP address: game servers drop queries
+/// past about ten a second from one address, and hosts run many servers.
+pub(crate) const DEFAULT_HOST_RATE: u32 = 5;
+/// Host pacing entries past this many more than the servers are pruned.
+const HOST_SLACK: usize = 64;
+
+/// How a [`Watchlist`] polls its servers and judges them.
+///
+/// New options may come (`#[non_exhaustive]`): start from `default()` and set the
+/// fields you change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WatchConfig {
+    /// Each query's timeout, retries and limits; the window and the send rate.
+    pub endpoint: EndpointConfig,
+    /// Time between two polls of a server, from the start of one to the start of the
+    /// next. Default 30 s.
+    pub every: Duration,
+    /// Each poll moves by up to this much either way, at random, so servers added
+    /// together are not polled in lockstep. `None`: a tenth of `every`.
+    pub jitter: Option<Duration>,
+    /// Ask each server for its players too (after its info, in the same poll): what
+    /// the joined and left events need. Default off.
+    pub players: bool,
+    /// Ask each server for its rules too. Default off.
+    pub rules: bool,
+    /// Failed polls in a row after which a server is down. Default 3 (at least 1).
+    pub down_after: u32,
+    /// A server down is polled less and less often, the interval doubling with each
+    /// failed poll, up to this. Default 5 minutes (never less than `every`).
+    pub max_backoff: Duration,
+    /// Most queries a second to one IP address, all its ports together: a host with
+    /// 40 servers is not flooded. Default 5; 0 for no cap.
+    pub host_rate: u32,
+    /// Player counts whose crossing is an event ([`Change::PlayersCrossed`]), such as
+    /// `[1, 10]` for "someone is on" and "ten or more". Default none.
+    pub thresholds: Vec<u32>,
+    /// Seeds the jitter (the driver gives a random one; a test a fixed one).
+    pub seed: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            endpoint: EndpointConfig::default(),
+            every: DEFAULT_EVERY,
+            jitter: None,
+            players: false,
+            rules: false,
+            down_after: DEFAULT_DOWN_AFTER,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            host_rate: DEFAULT_HOST_RATE,
+            thresholds: Vec::new(),
+            seed: 0,
+        }
+    }
+}
+
+/// Whether a server answers, as its last polls tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum State {
+    /// Not answered yet, nor failed enough times to be down.
+    #[default]
+    Unknown,
+    /// Its last poll's info query was answered (or fewer than `down_after` polls
+    /// failed since).
+    Up,
+    /// Its last `down_after` polls failed (or more).
+    Down,
+}
+
+/// `unknown`, `up` or `down`.
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Unknown => "unknown",
+            State::Up => "up",
+            State::Down => "down",
+        })
+    }
+}
+
+/// Why a query failed, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Nothing usable came back in time.
+    Timeout,
+    /// The host said nothing listens on that port (ICMP port unreachable).
+    Refused,
+    /// Something that is not A2S answered: another service on that port.
+    NotA2s,
+    /// An A2S reply that does not parse, decompress or check out, or one past the
+    /// [`Limits`](crate::Limits).
+    Malformed,
+    /// Suspected rate limit: the server answered a query of the poll, then let the next
+    /// one time out, as a server does that drops queries past a rate.
+    RateLimited,
+    /// Anything else (a socket error, an address the socket cannot reach).
+    Other,
+}
+
+impl Reason {
+    /// Every reason, in order (for a table of counts).
+    pub const ALL: [Reason; 6] =
+        [Reason::Timeout, Reason::Refused, Reason::NotA2s, Reason::Malformed, Reason::RateLimited, Reason::Other];
+
+    /// The reason of a failed query's error.
+    pub fn of(error: &Error) -> Reason {
+        match error {
+            Error::Timeout { ignored, .. } if matches!(ignored.telling, Some(Stray::NotA2s { .. })) => Reason::NotA2s,
+            Error::Timeout { .. } => Reason::Timeout,
+            Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => Reason::Refused,
+            Error::NotA2s { .. } => Reason::NotA2s,
+            e if e.is_broken_reply() || e.is_limit() => Reason::Malformed,
+            _ => Reason::Other,
+        }
+    }
+
+    /// Its place in [`Reason::ALL`].
+    fn index(self) -> usize {
+        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// `timeout`, `refused`, `not_a2s`, `malformed`, `rate_limited` or `other` (as metric
+/// labels and JSON take them).
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reason::Timeout => "timeout",
+            Reason::Refused => "refused",
+            Reason::NotA2s => "not_a2s",
+            Reason::Malformed => "malformed",
+            Reason::RateLimited => "rate_limited",
+            Reason::Other => "other",
+        })
+    }
+}
+
+/// What a [`Watchlist`] knows of one server: its state and its last good answers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status<S: TextBuf = String> {
+    /// The address as added.
+    pub addr: SocketAddr,
+    /// Up, down or not known yet.
+    pub state: State,
+    /// The last info answer.
+    pub info: Option<Info<S>>,
+    /// The last players answer (when players are asked).
+    pub players: Option<Players<S>>,
+    /// The last rules answer (when rules are asked).
+    pub rules: Option<Rules<S>>,
+    /// Polls failed since the last answer.
+    pub failures_in_row: u32,
+    /// The last failed query's error (kept after an answer: the last thing that went
+    /// wrong).
+    pub last_error: Option<Error>,
+    /// When the last info answer came.
+    pub last_success: Option<Instant>,
+    /// Polls started.
+    pub polls: u64,
+    /// Failed queries by reason, in [`Reason::ALL`]'s order ([`Status::failures`]).
+    failed: [u64; 6],
+}
+
+impl<S: TextBuf> Status<S> {
+    fn new(addr: SocketAddr) -> Self {
+        Status {
+            addr,
+            state: State::Unknown,
+            info: None,
+            players: None,
+            rules: None,
+            failures_in_row: 0,
+            last_error: None,
+            last_success: None,
+            polls: 0,
+            failed: [0; 6],
+        }
+    }
+
+    /// Queries that failed for `reason` since the server was added.
+    pub fn failures(&self, reason: Reason) -> u64 {
+        self.failed.get(reason.index()).copied().unwrap_or(0)
+    }
+}
+
+/// Something that changed on a server, found by a poll.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Change<S: TextBuf = String> {
+    /// It answers (its first answer, or its first after being down).
+    Up {
+        /// Its info.
+        info: Info<S>,
+    },
+    /// Its last `down_after` polls failed.
+    Down {
+        /// Why the last one failed.
+        reason: Reason,
+        /// The last one's error.
+        error: Error,
+    },
+    /// Another map.
+    MapChanged {
+        /// The map before.
+        from: S,
+        /// The map now.
+        to: S,
+    },
+    /// Another server name.
+    NameChanged {
+        /// The name before.
+        from: S,
+        /// The name now.
+        to: S,
+    },
+    /// Another player limit.
+    MaxPlayersChanged {
+        /// The limit before.
+        from: u8,
+        /// The limit now.
+        to: u8,
+    },
+    /// A password set or removed.
+    PasswordChanged {
+        /// Whether it asks for one now.
+        password: bool,
+    },
+    /// Another player count (the info's count, bots included).
+    PlayerCount {
+        /// The count before.
+        from: u8,
+        /// The count now.
+        to: u8,
+    },
+    /// The player count went past one of the thresholds, up or down.
+    PlayersCrossed {
+        /// The threshold crossed: `to >= threshold > from` going up, `from >= threshold
+        /// > to` going down.
+        threshold: u32,
+        /// The count before.
+        from: u8,
+        /// The count now.
+        to: u8,
+    },
+    /// A player by this name is on who was not at the last poll (players asked).
+    PlayerJoined {
+        /// The name.
+        name: S,
+    },
+    /// A player by this name left since the last poll.
+    PlayerLeft {
+        /// The name.
+        name: S,
+    },
+}
+
+/// One event of a watched server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Event<S: TextBuf = String> {
+    /// The server, as added.
+    pub addr: SocketAddr,
+    /// What changed.
+    pub change: Change<S>,
+}
+
+/// The poll under way to one server.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// Its query under way in the endpoint.
+    id: QueryId,
+    /// Whether a query of this poll was answered (a later timeout hints a rate limit).
+    answered: bool,
+}
+
+/// One watched server.
+#[derive(Debug)]
+struct Watched<S: TextBuf> {
+    status: Status<S>,
+    /// When its next poll is due (`None` while one is under way).
+    due: Option<Instant>,
+    /// The poll under way.
+    round: Option<Round>,
+    /// When the poll under way (or the last) started.
+    started: Instant,
+}
+
+/// Many servers polled over time through one [`Endpoint`], I/O-free: add and remove
+/// servers, hand in datagrams and the time, take the requests to send and the
+/// [`Event`]s. The [`Monitor`](crate::Monitor) is its blocking driver.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use a2s_query::proto::{Change, SourceInfo, State, WatchConfig, Watchlist};
+/// use a2s_query::Encoding;
+/// # fn main() -> a2s_query::Result<()> {
+/// let mut config = WatchConfig::default();
+/// config.endpoint.exchange.retries = 0;
+/// config.endpoint.exchange.timeout = Duration::from_secs(1);
+/// let mut watch = Watchlist::new(config, Encoding::Utf8);
+/// let server = "192.0.2.1:27015".parse().unwrap();
+/// let start = Instant::now();
+/// watch.add(server, start);
+///
+/// watch.handle_timeout(start);
+/// let (to, _info_request) = watch.poll_transmit(start).expect("the first poll");
+/// assert_eq!(to, server);
+/// let mut reply = Vec::new();
+/// let mut sent = SourceInfo::default();
+/// sent.map_name = "de_dust2".into();
+/// sent.encode(&mut reply)?;
+/// watch.handle_datagram(server, &reply, start + Duration::from_millis(30));
+///
+/// let event = watch.poll_event().expect("up");
+/// assert!(matches!(event.change, Change::Up { .. }));
+/// assert_eq!(watch.status(server).map(|s| s.state), Some(State::Up));
+/// // The next poll is due in about 30 s (give or take the jitter).
+/// let next = watch.poll_timeout().expect("a next poll");
+/// assert!(next >= start + Duration::from_secs(27) && next <= start + Duration::from_secs(33));
+/// # Ok(()) }
+/// ```
+///
+/// **Each server's state**: up on its first answer; down when `down_after` polls in a
+/// row failed (their info query: a players or rules query that fails leaves the state
+/// alone, and is counted by its reason). A server down is polled at a growing interval
+/// (doubling per failed poll, up to `max_backoff`), and up again on its first answer.
+///
+/// **Events** come from comparing each answer with the last good one: map, name, player
+/// limit, password, player count (and its crossing of the thresholds), and with players
+/// asked, who joined and left by name. Some games send every name empty (CS2, Valheim,
+/// Arma Reforger): for them only the counts change, no joined or left events. Names are
+/// compared as a multiset: two players of one name are two.
+///
+/// **Pacing**: the endpoint's window and send rate, and per destination IP address at
+/// most `host_rate` queries a second (a poll due when its host's share is spent waits
+/// for it).
+///
+/// **Memory**, per server: its status (about 560 bytes, plus the text of its last info,
+/// a few hundred bytes, and its player and rules lists when asked) and about 120 bytes
+/// the endpoint remembers; the events not taken yet.
+#[derive(Debug)]
+pub struct Watchlist<D: TextDecoder = crate::Encoding> {
+    config: WatchConfig,
+    endpoint: Endpoint<AnyQuery<D>, D>,
+    servers: HashMap<SocketAddr, Watched<D::Text>>,
+    /// Polls due, by time (an entry whose server's `due` differs is stale).
+    schedule: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
+    /// The earliest time the next poll may start, per host.
+    hosts: HashMap<IpAddr, Instant>,
+    events: VecDeque<Event<D::Text>>,
+    rng: u64,
+}
+
+impl<D: TextDecoder> Watchlist<D> {
+    /// A watchlist with no server yet.
+    pub fn new(config: WatchConfig, decoder: D) -> Self {
+        let rng = config.seed ^ 0x9E37_79B9_7F4A_7C15;
+        Watchlist {
+            endpoint: Endpoint::new(config.endpoint, decoder),
+            config,
+            servers: HashMap::new(),
+            schedule: BinaryHeap::new(),
+            hosts: HashMap::new(),
+            events: VecDeque::new(),
+            rng,
+        }
+    }
+
+    /// The options it runs with.
+    pub fn config(&self) -> &WatchConfig {
+        &self.config
+    }
+
+    /// Watches the server at `addr`, its first poll due at `now` (or when its host's
+    /// pacing allows). Whether it was new.
+    pub fn add(&mut self, addr: SocketAddr, now: Instant) -> bool {
+        if self.servers.contains_key(&addr) {
+            return false;
+        }
+        let watched = Watched { status: Status::new(addr), due: Some(now), round: None, started: now };
+        self.servers.insert(addr, watched);
+        self.schedule.push(Reverse((now, addr)));
+        true
+    }
+
+    /// Stops watching `addr`: its poll under way is dropped (what it owes drains), and
+    /// its events not taken yet stay. Its last status, if it was watched.
+    pub fn remove(&mut self, addr: SocketAddr, now: Instant) -> Option<Status<D::Text>> {
+        let watched = self.servers.remove(&addr)?;
+        if let Some(round) = watched.round {
+            self.endpoint.cancel(round.id, now);
+        }
+        Some(watched.status)
+    }
+
+    /// What is known of `addr`, if it is watched.
+    pub fn status(&self, addr: SocketAddr) -> Option<&Status<D::Text>> {
+        self.servers.get(&addr).map(|w| &w.status)
+    }
+
+    /// Every watched server's status, in no particular order.
+    pub fn statuses(&self) -> impl Iterator<Item = &Status<D::Text>> {
+        self.servers.values().map(|w| &w.status)
+    }
+
+    /// Servers watched.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Whether no server is watched.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// The next event, in the order found.
+    pub fn poll_event(&mut self) -> Option<Event<D::Text>> {
+        self.events.pop_front()
+    }
+
+    /// The next datagram to send and its destination (see
+    /// [`Endpoint::poll_transmit`]): call it until `None` after every `handle_*`,
+    /// `add` and `remove`, having handed in what was received.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Request)> {
+        self.endpoint.poll_transmit(now)
+    }
+
+    /// When to call [`Watchlist::handle_timeout`] if no datagram comes first: the next
+    /// poll due, or the endpoint's next timer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, addr))) = self.schedule.peek() {
+            if self.servers.get(&addr).is_some_and(|w| w.due == Some(at)) {
+                break;
+            }
+            self.schedule.pop();
+        }
+        let due = self.schedule.peek().map(|&Reverse((at, _))| at);
+        match (due, self.endpoint.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves the time to `now`: the endpoint's timers, and the polls due start.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.collect(now);
+        while let Some(&Reverse((at, addr))) = self.schedule.peek() {
+            if at > now {
+                break;
+            }
+            self.schedule.pop();
+            self.start_poll(addr, at, now);
+        }
+    }
+
+    /// Takes one datagram that came from `from` at `now`.
+    pub fn handle_datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+        self.endpoint.handle_datagram(from, datagram, now);
+        self.collect(now);
+    }
+
+    /// Ends the query under way to `to` with `error` (see
+    /// [`Endpoint::handle_send_error`]).
+    pub fn handle_send_error(&mut self, to: SocketAddr, error: Error, now: Instant) {
+        self.endpoint.handle_send_error(to, error, now);
+        self.collect(now);
+    }
+
+    /// Datagrams that came from no server with a query under way (dropped).
+    pub fn unmatched(&self) -> u64 {
+        self.endpoint.unmatched()
+    }
+
+    /// Starts the poll of `addr` that was due at `at`, unless its host's pacing holds it.
+    fn start_poll(&mut self, addr: SocketAddr, at: Instant, now: Instant) {
+        let Some(watched) = self.servers.get(&addr) else { return };
+        if watched.due != Some(at) || watched.round.is_some() {
+            return;
+        }
+        let host = normalized(addr).ip();
+        let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
+        if self.config.host_rate > 0 {
+            let free = self.hosts.get(&host).copied().unwrap_or(now);
+            if free > now {
+                // Its host's share is spent: the poll waits for it.
+                if let Some(w) = self.servers.get_mut(&addr) {
+                    w.due = Some(free);
+                }
+                self.schedule.push(Reverse((free, addr)));
+                return;
+            }
+            let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate;
+            self.hosts.insert(host, later(now, spacing));
+            if self.hosts.len() > self.servers.len() + HOST_SLACK {
+                self.hosts.retain(|_, free| *free > now);
+            }
+        }
+        let id = self.endpoint.push_kind(addr, Kind::Info);
+        if let Some(w) = self.servers.get_mut(&addr) {
+            w.due = None;
+            w.started = now;
+            w.status.polls += 1;
+            w.round = Some(Round { id, answered: false });
+        }
+    }
+
+    /// Takes the endpoint's finished queries: states, events, the next query of a poll
+    /// or the next poll.
+    fn collect(&mut self, now: Instant) {
+        while let Some((id, addr, answer)) = self.endpoint.poll_output() {
+            let Some(watched) = self.servers.get_mut(&addr) else { continue };
+            let Some(round) = watched.round.filter(|r| r.id == id) else { continue };
+            let next = match answer {
+                AnyAnswer::Info(result) => self.on_info(addr, round, result, now),
+                AnyAnswer::Players(result) => self.on_players(addr, round, result),
+                AnyAnswer::Rules(result) => self.on_rules(addr, round, result),
+                _ => None,
+            };
+            match next {
+                Some(kind) => {
+                    let id = self.endpoint.push_kind(addr, kind);
+                    if let Some(w) = self.servers.get_mut(&addr) {
+                        w.round = Some(Round { id, answered: true });
+                    }
+                }
+                None => self.end_poll(addr, now),
+            }
+        }
+    }
+
+    /// The info query's result; the poll's next query, if any.
+    fn on_info(
+        &mut self,
+        addr: SocketAddr,
+        round: Round,
+        result: crate::Result<Info<D::Text>>,
+        now: Instant,
+    ) -> Option<Kind> {
+        let (down_after, thresholds) = (self.config.down_after.max(1), &self.config.thresholds);
+        let watched = self.servers.get_mut(&addr)?;
+        let status = &mut watched.status;
+        let info = match result {
+            Ok(info) => info,
+            Err(error) => {
+                let reason =
+                    if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
+                status.failures_in_row = status.failures_in_row.saturating_add(1);
+                if let Some(count) = status.failed.get_mut(reason.index()) {
+                    *count += 1;
+                }
+                if status.failures_in_row >= down_after && status.state != State::Down {
+                    status.state = State::Down;
+                    let change = Change::Down { reason, error: error.clone() };
+                    self.events.push_back(Event { addr, change });
+                }
+                status.last_error = Some(error);
+                return None;
+            }
+        };
+        let was_up = status.state == State::Up;
+        status.state = State::Up;
+        status.failures_in_row = 0;
+        status.last_success = Some(now);
+        if !was_up {
+            self.events.push_back(Event { addr, change: Change::Up { info: info.clone() } });
+        }
+        if let Some(before) = status.info.as_ref() {
+            for change in info_changes(before, &info, thresholds) {
+                self.events.push_back(Event { addr, change });
+            }
+        }
+        status.info = Some(info);
+        if self.config.players {
+            Some(Kind::Players)
+        } else if self.config.rules {
+            Some(Kind::Rules)
+        } else {
+            None
+        }
+    }
+
+    /// The players query's result; the poll's next query, if any.
+    fn on_players(&mut self, addr: SocketAddr, round: Round, result: crate::Result<Players<D::Text>>) -> Option<Kind> {
+        let rules = self.config.rules.then_some(Kind::Rules);
+        let status = &mut self.servers.get_mut(&addr)?.status;
+        match result {
+            Ok(players) => {
+                if let Some(before) = status.players.as_ref() {
+                    for change in player_changes(before, &players) {
+                        self.events.push_back(Event { addr, change });
+                    }
+                }
+                status.players = Some(players);
+            }
+            Err(error) => note_failure(status, round, error),
+        }
+        rules
+    }
+
+    /// The rules query's result: the poll's last.
+    fn on_rules(&mut self, addr: SocketAddr, round: Round, result: crate::Result<Rules<D::Text>>) -> Option<Kind> {
+        let status = &mut self.servers.get_mut(&addr)?.status;
+        match result {
+            Ok(rules) => status.rules = Some(rules),
+            Err(error) => note_failure(status, round, error),
+        }
+        None
+    }
+
+    /// The poll of `addr` is over: its next one is scheduled.
+    fn end_poll(&mut self, addr: SocketAddr, now: Instant) {
+        let (every, max_backoff, down_after) = (self.config.every, self.config.max_backoff, self.config.down_after);
+        let jitter = self.config.jitter.unwrap_or(every / 10).min(every / 2);
+        let offset = self.jitter(jitter);
+        let Some(watched) = self.servers.get_mut(&addr) else { return };
+        watched.round = None;
+        let mut interval = every;
+        if watched.status.state == State::Down {
+            // Doubling with each failed poll past the one that made it down.
+            let doublings = watched.status.failures_in_row.saturating_sub(down_after.max(1)).min(16);
+            interval = every.saturating_mul(1 << doublings).min(max_backoff.max(every));
+        }
+        let due = later(watched.started, interval);
+        let due = match offset {
+            (true, d) => later(due, d),
+            (false, d) => due.checked_sub(d).unwrap_or(due),
+        };
+        // Never before the poll just ended (a timeout longer than the interval).
+        let due = due.max(now);
+        watched.due = Some(due);
+        self.schedule.push(Reverse((due, addr)));
+    }
+
+    /// A random offset within `±jitter`: (later, by how much).
+    fn jitter(&mut self, jitter: Duration) -> (bool, Duration) {
+        // splitmix64: small, and good enough to spread polls.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
+        let offset = if nanos == 0 { 0 } else { (z >> 1) % (nanos + 1) };
+        (z & 1 == 1, Duration::from_nanos(offset))
+    }
+}
+
+/// A failed players or rules query: counted by its reason, the state left alone.
+fn note_failure<S: TextBuf>(status: &mut Status<S>, round: Round, error: Error) {
+    let reason = if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
+    if let Some(count) = status.failed.get_mut(reason.index()) {
+        *count += 1;
+    }
+    status.last_error = Some(error);
+}
+
+/// What changed from one info answer to the next.
+fn info_changes<S: TextBuf>(before: &Info<S>, now: &Info<S>, thresholds: &[u32]) -> Vec<Change<S>> {
+    let mut changes = Vec::new();
+    if before.map_name() != now.map_name() {
+        changes.push(Change::MapChanged { from: before.map_name().to_owned(), to: now.map_name().to_owned() });
+    }
+    if before.server_name() != now.server_name() {
+        changes.push(Change::NameChanged { from: before.server_name().to_owned(), to: now.server_name().to_owned() });
+    }
+    if before.max_players() != now.max_players() {
+        changes.push(Change::MaxPlayersChanged { from: before.max_players(), to: now.max_players() });
+    }
+    if before.password_protected() != now.password_protected() {
+        changes.push(Change::PasswordChanged { password: now.password_protected() });
+    }
+    let (from, to) = (before.player_count(), now.player_count());
+    if from != to {
+        changes.push(Change::PlayerCount { from, to });
+        let (low, high) = (u32::from(from.min(to)), u32::from(from.max(to)));
+        for &threshold in thresholds {
+            if low < threshold && threshold <= high {
+                changes.push(Change::PlayersCrossed { threshold, from, to });
+            }
+        }
+    }
+    changes
+}
+
+/// Who joined and left from one players answer to the next, by name (empty names
+/// skipped: some games send no names at all).
+fn player_changes<S: TextBuf>(before: &Players<S>, now: &Players<S>) -> Vec<Change<S>> {
+    let mut counts: HashMap<&[u8], i32> = HashMap::new();
+    for p in before.iter().filter(|p| !p.name.as_ref().is_empty()) {
+        *counts.entry(p.name.as_ref()).or_default() -= 1;
+    }
+    for p in now.iter().filter(|p| !p.name.as_ref().is_empty()) {
+        *counts.entry(p.name.as_ref()).or_default() += 1;
+    }
+    let mut changes = Vec::new();
+    // In the order of the lists: those who left, as the old list had them, then those
+    // who joined, as the new list has them.
+    for p in before.iter() {
+        if let Some(n) = counts.get_mut(p.name.as_ref()).filter(|n| **n < 0) {
+            *n += 1;
+            changes.push(Change::PlayerLeft { name: p.name.clone() });
+        }
+    }
+    for p in now.iter() {
+        if let Some(n) = counts.get_mut(p.name.as_ref()).filter(|n| **n > 0) {
+            *n -= 1;
+            changes.push(Change::PlayerJoined { name: p.name.clone() });
+        }
+    }
+    changes
+}
