@@ -527,3 +527,22 @@ fn a_poll_longer_than_the_interval_is_followed_at_once_never_overlapped() {
     // the next request waits for it, so no late reply answers it.
     assert_eq!(s.polls(a), [ms(0), ms(5250), ms(10500), ms(15750)]);
 }
+
+#[test]
+fn servers_sharing_a_host_take_its_share_in_turn_and_none_starves() {
+    let mut c = config();
+    c.every = ms(100);
+    c.host_rate = 5;
+    let mut s = Script::new(c);
+    let (a, b) = (addr(1, 1), addr(1, 2));
+    s.w.add(a, s.t0);
+    s.w.add(b, s.t0);
+    s.run(ms(3990), &mut always(Server::new()));
+    // Five polls a second to the host, asked more often than that by both: they take
+    // the slots in turn, 200 ms apart.
+    let mut all: Vec<Duration> = s.polls(a).into_iter().chain(s.polls(b)).collect();
+    all.sort();
+    let expected: Vec<Duration> = (0..20).map(|i| ms(200 * i)).collect();
+    assert_eq!(all, expected);
+    assert_eq!((s.polls(a).len(), s.polls(b).len()), (10, 10));
+}

@@ -311,6 +311,9 @@ struct Watched<S: TextBuf> {
     status: Status<S>,
     /// When its next poll is due (`None` while one is under way).
     due: Option<Instant>,
+    /// Whether `due` is a slot booked with its host's pacing (taken without asking
+    /// again).
+    booked: bool,
     /// The poll under way.
     round: Option<Round>,
     /// When the poll under way (or the last) started.
@@ -409,7 +412,7 @@ impl<D: TextDecoder> Watchlist<D> {
         if self.servers.contains_key(&addr) {
             return false;
         }
-        let watched = Watched { status: Status::new(addr), due: Some(now), round: None, started: now };
+        let watched = Watched { status: Status::new(addr), due: Some(now), booked: false, round: None, started: now };
         self.servers.insert(addr, watched);
         self.schedule.push(Reverse((now, addr)));
         true
@@ -504,28 +507,31 @@ impl<D: TextDecoder> Watchlist<D> {
         self.endpoint.unmatched()
     }
 
-    /// Starts the poll of `addr` that was due at `at`, unless its host's pacing holds it.
+    /// Starts the poll of `addr` that was due at `at`, or books it the next free slot of
+    /// its host (first come, first served: no server is starved by its neighbours).
     fn start_poll(&mut self, addr: SocketAddr, at: Instant, now: Instant) {
-        let Some(watched) = self.servers.get(&addr) else { return };
+        let Some(watched) = self.servers.get_mut(&addr) else { return };
         if watched.due != Some(at) || watched.round.is_some() {
             return;
         }
-        let host = normalized(addr).ip();
-        let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
-        if self.config.host_rate > 0 {
-            let free = self.hosts.get(&host).copied().unwrap_or(now);
-            if free > now {
-                // Its host's share is spent: the poll waits for it.
-                if let Some(w) = self.servers.get_mut(&addr) {
-                    w.due = Some(free);
-                }
-                self.schedule.push(Reverse((free, addr)));
-                return;
-            }
+        let booked = std::mem::take(&mut watched.booked);
+        if self.config.host_rate > 0 && !booked {
+            let host = normalized(addr).ip();
+            let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
             let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate;
-            self.hosts.insert(host, later(now, spacing));
+            let slot = self.hosts.get(&host).copied().unwrap_or(now).max(now);
+            self.hosts.insert(host, later(slot, spacing));
             if self.hosts.len() > self.servers.len() + HOST_SLACK {
                 self.hosts.retain(|_, free| *free > now);
+            }
+            if slot > now {
+                // Its host's share is spent: the poll waits for the slot it booked.
+                if let Some(w) = self.servers.get_mut(&addr) {
+                    w.due = Some(slot);
+                    w.booked = true;
+                }
+                self.schedule.push(Reverse((slot, addr)));
+                return;
             }
         }
         let id = self.endpoint.push_kind(addr, Kind::Info);

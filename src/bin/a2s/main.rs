@@ -17,6 +17,7 @@ mod progress;
 mod record;
 mod serve;
 mod show;
+mod watch;
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ Examples:
   a2s list --master master.example.net:27010 --region europe --filter '\\gamedir\\cstrike'
   a2s ports 203.0.113.7
   a2s doctor 203.0.113.7:27015
+  a2s watch -f servers.txt --every 60 --json
   a2s serve
   a2s all 203.0.113.7:27015 --record rec
   a2s replay rec
@@ -76,6 +78,12 @@ const REPLAY_EXAMPLES: &str = "\
 Examples:
   a2s all 203.0.113.7:27015 --record rec
   a2s replay rec --listen 127.0.0.1:27016";
+
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  a2s watch 203.0.113.7:27015
+  a2s watch -f servers.txt --every 60 --players --json
+  a2s watch -f servers.txt --threshold 1 --threshold 20 --down-after 2";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -142,12 +150,76 @@ enum Command {
     /// probe is bounded.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+    /// Poll servers on a schedule and print what changes, until Ctrl-C.
+    ///
+    /// A line (or with --json a JSON line) each time a server comes up or goes down
+    /// (after --down-after failed polls in a row, with the reason), changes map, name,
+    /// player limit, password or player count, crosses a --threshold, or (with
+    /// --players) when a player joins or leaves. At most --host-rate queries a second go
+    /// to one IP address; a server down is polled less often, up to --max-backoff.
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
     /// Serve a recording (`--record DIR`) as the server sent it, until Ctrl-C.
     ///
     /// Any client can then be run against the bytes a real server sent. Challenges are
     /// this command's own, as `serve`'s.
     #[command(after_help = REPLAY_EXAMPLES)]
     Replay(ReplayArgs),
+}
+
+/// The options of `watch`.
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    /// Servers as host:port (the query port).
+    #[arg(value_name = "ADDR", required_unless_present = "file")]
+    addrs: Vec<String>,
+
+    /// Read servers from FILE, one host:port a line ("-": standard input); blank lines
+    /// and # comments are skipped, a bad line is reported and skipped.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+
+    /// Seconds between two polls of a server (each moved by up to a tenth either way,
+    /// so servers are not polled in lockstep).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    every: Duration,
+
+    /// Seconds each query may take, from its first send.
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    timeout: Duration,
+
+    /// Extra sends of a request that got no answer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u8,
+
+    /// Failed polls in a row after which a server is down.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    down_after: u32,
+
+    /// Ask for players too, for the joined and left events (games that send no names,
+    /// such as CS2, Valheim and Arma Reforger, give counts only).
+    #[arg(long)]
+    players: bool,
+
+    /// A player count whose crossing is an event (repeat for several).
+    #[arg(long = "threshold", value_name = "N")]
+    thresholds: Vec<u32>,
+
+    /// Most queries a second to one IP address, all its ports together; 0 for no cap.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    host_rate: u32,
+
+    /// The longest time between two polls of a server that is down, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
+    max_backoff: Duration,
+
+    /// JSON Lines: an object an event, with `time`, `address` and `event`.
+    #[arg(long)]
+    json: bool,
+
+    /// How server text becomes text: utf8, utf8-strict, latin1, raw, or a WHATWG label.
+    #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
+    encoding: Decoding,
 }
 
 /// The options of `replay`.
@@ -417,11 +489,44 @@ fn main() -> ExitCode {
                 2
             }
         },
+        Command::Watch(args) => watch(args),
         Command::Serve(args) => {
             serve::serve(&serve::Serve { state: args.state.as_deref(), listen: args.listen.as_deref() })
         }
     };
     ExitCode::from(status)
+}
+
+/// Runs `watch` with the decoder asked for; the exit status.
+fn watch(args: WatchArgs) -> u8 {
+    let list = match &args.file {
+        None => None,
+        Some(path) => match open(path) {
+            Ok(reader) => Some((if path == "-" { "stdin".to_string() } else { path.clone() }, reader)),
+            Err(e) => {
+                warn(&format!("a2s: {path}: {e}"));
+                return 2;
+            }
+        },
+    };
+    let watch = watch::Watch {
+        addrs: args.addrs,
+        list,
+        every: args.every,
+        timeout: args.timeout,
+        retries: args.retries,
+        down_after: args.down_after,
+        players: args.players,
+        thresholds: args.thresholds,
+        host_rate: args.host_rate,
+        max_backoff: args.max_backoff,
+        json: args.json,
+    };
+    let mut out = Out::new();
+    match args.encoding {
+        Decoding::Text(e) => watch::watch(watch, e, &mut out),
+        Decoding::Raw => watch::watch(watch, Raw, &mut out),
+    }
 }
 
 /// Runs a query command with the decoder asked for; the exit status.
@@ -576,6 +681,7 @@ mod tests {
             LIST_EXAMPLES,
             PORTS_EXAMPLES,
             SERVE_EXAMPLES,
+            WATCH_EXAMPLES,
             DOCTOR_EXAMPLES,
             REPLAY_EXAMPLES,
         ] {
@@ -599,7 +705,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 31);
+        assert_eq!(checked, 35);
     }
 
     #[test]

@@ -1,0 +1,203 @@
+//! `a2s watch`, the real binary, against servers of our own on loopback that go down,
+//! come back and change map: the JSON lines and the readable lines it prints, and how it
+//! ends (Ctrl-C, a closed pipe).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use a2s_query::server::{RateLimit, Responder, RunningServer};
+use a2s_query::{Info, SourceInfo};
+use serde_json::Value;
+
+/// Far past anything these tests wait for on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn server(map: &str) -> RunningServer {
+    let mut info = SourceInfo::default();
+    info.server_name = "watched".into();
+    info.map_name = map.into();
+    Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0").unwrap()
+}
+
+fn set_map(server: &RunningServer, map: &str) {
+    server.update(|r| {
+        if let Info::Source(info) = &mut r.info {
+            info.map_name = map.into();
+        }
+    });
+}
+
+/// Silent (a flood filter that answers nothing), or answering again.
+fn set_silent(server: &RunningServer, silent: bool) {
+    let limit = silent.then(|| RateLimit::new(0, Duration::from_secs(3600), Duration::from_secs(3600)));
+    server.update(|r| r.rate_limit = limit);
+}
+
+/// `a2s watch` running, its lines read as they come.
+struct Watching {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watching {
+    fn start(args: &[&str]) -> Watching {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
+            .arg("watch")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watching { child, lines }
+    }
+
+    /// The next line, within [`PATIENCE`].
+    fn line(&self) -> String {
+        self.lines.recv_timeout(PATIENCE).expect("a line within the patience")
+    }
+
+    /// The next JSON event of `address` (events of other servers are skipped).
+    fn event_of(&self, address: &str) -> Value {
+        loop {
+            let event: Value = serde_json::from_str(&self.line()).unwrap();
+            if event["address"] == address {
+                return event;
+            }
+        }
+    }
+
+    /// Ctrl-C (SIGINT), then the exit status and what it wrote on stderr.
+    #[cfg(unix)]
+    fn interrupt(mut self) -> (Option<i32>, String) {
+        use nix::sys::signal::{kill, Signal};
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGINT).unwrap();
+        self.finish()
+    }
+
+    /// Waits for the end: the exit status and what it wrote on stderr.
+    fn finish(&mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "a2s watch did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status.code(), err)
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn json_events_of_servers_going_down_coming_back_and_changing_map() {
+    let (steady, changing, flaky) = (server("de_dust2"), server("de_dust2"), server("cs_office"));
+    let [steady_addr, changing_addr, flaky_addr] = [&steady, &changing, &flaky].map(|s| s.local_addr().to_string());
+    let list = std::env::temp_dir().join(format!("a2s-watch-{}.txt", std::process::id()));
+    std::fs::write(&list, format!("# watched\n{steady_addr}\n{changing_addr}\n\n{flaky_addr}\n")).unwrap();
+    let watching = Watching::start(&[
+        "-f",
+        list.to_str().unwrap(),
+        "--every",
+        "0.1",
+        "--timeout",
+        "1",
+        "--down-after",
+        "2",
+        "--json",
+    ]);
+
+    // Each comes up first, with its info (in the order the host's pacing let them).
+    let mut up: Vec<String> = (0..3)
+        .map(|_| {
+            let up: Value = serde_json::from_str(&watching.line()).unwrap();
+            assert_eq!((&up["event"], &up["info"]["server_name"]), (&"up".into(), &"watched".into()), "{up}");
+            let time = up["time"].as_str().unwrap();
+            assert!(time.len() == 24 && time.ends_with('Z'), "{time}");
+            up["address"].as_str().unwrap().to_string()
+        })
+        .collect();
+    up.sort();
+    let mut watched = vec![steady_addr.clone(), changing_addr.clone(), flaky_addr.clone()];
+    watched.sort();
+    assert_eq!(up, watched);
+
+    set_map(&changing, "de_inferno");
+    let changed = watching.event_of(&changing_addr);
+    assert_eq!(
+        (&changed["event"], &changed["from"], &changed["to"]),
+        (&"map_changed".into(), &"de_dust2".into(), &"de_inferno".into()),
+        "{changed}"
+    );
+
+    set_silent(&flaky, true);
+    let down = watching.event_of(&flaky_addr);
+    assert_eq!((&down["event"], &down["reason"]), (&"down".into(), &"timeout".into()), "{down}");
+    assert!(down["error"].as_str().unwrap().starts_with("no reply within 1s"), "{down}");
+    set_silent(&flaky, false);
+    let back = watching.event_of(&flaky_addr);
+    assert_eq!((&back["event"], &back["info"]["map_name"]), (&"up".into(), &"cs_office".into()), "{back}");
+
+    let (status, err) = watching.interrupt();
+    std::fs::remove_file(&list).unwrap();
+    assert_eq!(status, Some(0), "{err}");
+    assert!(err.contains("watching 3 servers every 0.1 s"), "{err}");
+    assert!(err.contains("stopped after"), "{err}");
+}
+
+#[test]
+fn readable_lines_and_a_closed_pipe_ends_it_quietly() {
+    let running = server("de_dust2");
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let addr = running.local_addr().to_string();
+    let mut watching = Watching::start(&[&addr, &closed_addr, "--every", "0.1", "--timeout", "1", "--down-after", "1"]);
+    let mut lines = [watching.line(), watching.line()];
+    lines.sort_by_key(|l| !l.contains(&format!(" {addr} ")));
+    let [up, down] = lines;
+    assert!(up.ends_with(&format!(" {addr} up: watched on de_dust2, 0/0 players")), "{up}");
+    // Refused where the OS tells which server a "port unreachable" concerns (Linux).
+    let refused = format!(" {closed_addr} down: refused: nothing listens on that UDP port");
+    let timed_out = format!(" {closed_addr} down (timeout): no reply within 1s");
+    assert!(down.contains(&refused) || down.contains(&timed_out), "{down}");
+
+    // The reader goes away; the next event's line meets a closed pipe and ends the watch.
+    let Watching { lines, .. } = &mut watching;
+    drop(std::mem::replace(lines, mpsc::channel().1));
+    // (The reading thread ends at its next line: make lines come until the watch ends.)
+    let deadline = Instant::now() + PATIENCE;
+    for map in ["de_inferno", "de_nuke"].into_iter().cycle() {
+        if watching.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a2s watch did not end at a closed pipe");
+        set_map(&running, map);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, err) = watching.finish();
+    assert_eq!(status, Some(0), "{err}");
+    assert!(!err.contains("cannot write"), "{err}");
+}
