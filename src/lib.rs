@@ -115,6 +115,8 @@ mod batch;
 mod client;
 mod encoding;
 mod error;
+#[cfg(feature = "exporter")]
+pub mod exporter;
 mod feed;
 mod limits;
 pub mod master;

@@ -1,6 +1,8 @@
-//! `a2s watch`, the real binary, against servers of our own on loopback that go down,
-//! come back and change map: the JSON lines and the readable lines it prints, and how it
-//! ends (Ctrl-C, a closed pipe).
+//! `a2s watch` and `a2s exporter`, the real binary, against servers of our own on
+//! loopback that go down, come back and change map: the JSON lines and the readable
+//! lines `watch` prints, the metrics `exporter` serves, and how each ends (Ctrl-C, a
+//! closed pipe). (The exporter's values are read by an independent parser in
+//! `tests/exporter/`.)
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -43,8 +45,12 @@ struct Watching {
 
 impl Watching {
     fn start(args: &[&str]) -> Watching {
+        Watching::start_command("watch", args)
+    }
+
+    fn start_command(command: &str, args: &[&str]) -> Watching {
         let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
-            .arg("watch")
+            .arg(command)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -187,17 +193,56 @@ fn readable_lines_and_a_closed_pipe_ends_it_quietly() {
     // The reader goes away; the next event's line meets a closed pipe and ends the watch.
     let Watching { lines, .. } = &mut watching;
     drop(std::mem::replace(lines, mpsc::channel().1));
-    // (The reading thread ends at its next line: make lines come until the watch ends.)
+    // (The reading thread ends at its next line: make lines come until the watch ends,
+    // a new map each time, so that every poll finds a change.)
     let deadline = Instant::now() + PATIENCE;
-    for map in ["de_inferno", "de_nuke"].into_iter().cycle() {
+    for n in 0.. {
         if watching.child.try_wait().unwrap().is_some() {
             break;
         }
         assert!(Instant::now() < deadline, "a2s watch did not end at a closed pipe");
-        set_map(&running, map);
+        set_map(&running, &format!("map_{n}"));
         std::thread::sleep(Duration::from_millis(100));
     }
     let (status, err) = watching.finish();
     assert_eq!(status, Some(0), "{err}");
     assert!(!err.contains("cannot write"), "{err}");
+}
+
+/// `a2s exporter` serves the listed servers' metrics and a probe, and stops on Ctrl-C.
+#[test]
+#[cfg(all(unix, feature = "exporter"))]
+fn exporter_serves_metrics_and_a_probe_until_ctrl_c() {
+    let running = server("de_dust2");
+    let addr = running.local_addr().to_string();
+    let exporting = Watching::start_command("exporter", &[&addr, "--listen", "127.0.0.1:0", "--every", "0.1"]);
+    let first = exporting.line();
+    let http = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("{first}"));
+    let get = |path: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent.get(&format!("http://{http}{path}")).call().unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    };
+    let up = format!("a2s_up{{address=\"{addr}\"}} 1\n");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        if body.contains(&up) {
+            assert!(body.contains("a2s_servers 1\n"), "{body}");
+            assert!(
+                body.contains(&format!("a2s_info{{address=\"{addr}\",name=\"watched\",map=\"de_dust2\"")),
+                "{body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never up:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = get(&format!("/probe?target={addr}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("a2s_probe_success 1\n") && body.contains(&up), "{body}");
+    let (status, err) = exporting.interrupt();
+    assert_eq!(status, Some(0), "{err}");
+    assert!(err.contains("stopped"), "{err}");
 }

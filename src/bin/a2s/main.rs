@@ -41,6 +41,7 @@ Examples:
   a2s ports 203.0.113.7
   a2s doctor 203.0.113.7:27015
   a2s watch -f servers.txt --every 60 --json
+  a2s exporter -f servers.txt
   a2s serve
   a2s all 203.0.113.7:27015 --record rec
   a2s replay rec
@@ -84,6 +85,12 @@ Examples:
   a2s watch 203.0.113.7:27015
   a2s watch -f servers.txt --every 60 --players --json
   a2s watch -f servers.txt --threshold 1 --threshold 20 --down-after 2";
+
+const EXPORTER_EXAMPLES: &str = "\
+Examples:
+  a2s exporter -f servers.txt --every 30
+  a2s exporter --listen 127.0.0.1:10015
+  a2s exporter -f servers.txt --player-names --listen 0.0.0.0:10015";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -159,6 +166,15 @@ enum Command {
     /// to one IP address; a server down is polled less often, up to --max-backoff.
     #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
+    /// Serve Prometheus metrics of servers over HTTP, until Ctrl-C.
+    ///
+    /// /metrics: the servers listed (ADDR or -f), polled in the background every
+    /// --every seconds (a scrape never waits on a slow server). /probe?target=HOST:PORT:
+    /// one server asked at scrape time (blackbox_exporter's multi-target pattern, so
+    /// Prometheus can spread targets over several exporters). Needs the `exporter`
+    /// feature.
+    #[command(after_help = EXPORTER_EXAMPLES)]
+    Exporter(ExporterArgs),
     /// Serve a recording (`--record DIR`) as the server sent it, until Ctrl-C.
     ///
     /// Any client can then be run against the bytes a real server sent. Challenges are
@@ -220,6 +236,53 @@ struct WatchArgs {
     /// How server text becomes text: utf8, utf8-strict, latin1, raw, or a WHATWG label.
     #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
     encoding: Decoding,
+}
+
+/// The options of `exporter`.
+#[derive(clap::Args, Debug)]
+struct ExporterArgs {
+    /// Servers as host:port for /metrics (none: /probe only).
+    #[arg(value_name = "ADDR")]
+    addrs: Vec<String>,
+
+    /// Read servers for /metrics from FILE, one host:port a line ("-": standard input).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+
+    /// The address to serve HTTP on [default: 0.0.0.0:10015].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Seconds between two polls of a listed server.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    every: Duration,
+
+    /// Seconds each query may take (a probe: at most Prometheus's scrape timeout less
+    /// half a second).
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    timeout: Duration,
+
+    /// Extra sends of a request that got no answer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u8,
+
+    /// Failed polls in a row after which a listed server is down (a2s_up 0).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    down_after: u32,
+
+    /// Most queries a second to one IP address; 0 for no cap.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    host_rate: u32,
+
+    /// The longest time between two polls of a server that is down, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
+    max_backoff: Duration,
+
+    /// Ask for players too and export each named player's time on the server
+    /// (a2s_player_connected_seconds with a `player` label: a series per player, mind
+    /// the cardinality).
+    #[arg(long)]
+    player_names: bool,
 }
 
 /// The options of `replay`.
@@ -490,6 +553,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Watch(args) => watch(args),
+        Command::Exporter(args) => exporter(args),
         Command::Serve(args) => {
             serve::serve(&serve::Serve { state: args.state.as_deref(), listen: args.listen.as_deref() })
         }
@@ -497,21 +561,75 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
+/// Runs `exporter`, where it was built in; the exit status.
+#[cfg(feature = "exporter")]
+fn exporter(args: ExporterArgs) -> u8 {
+    use a2s_query::exporter::{Exporter, DEFAULT_PORT};
+    let mut builder = Exporter::builder()
+        .listen(args.listen.unwrap_or_else(|| format!("0.0.0.0:{DEFAULT_PORT}")))
+        .player_names(args.player_names)
+        .probe_timeout(args.timeout)
+        .probe_retries(args.retries);
+    if !args.addrs.is_empty() || args.file.is_some() {
+        let built = a2s_query::Monitor::builder()
+            .every(args.every)
+            .timeout(args.timeout)
+            .retries(args.retries)
+            .down_after(args.down_after)
+            .players(args.player_names)
+            .host_rate(args.host_rate)
+            .max_backoff(args.max_backoff)
+            .build();
+        let monitor = match built {
+            Ok(monitor) => monitor,
+            Err(e) => {
+                warn(&format!("a2s: {e}"));
+                return 1;
+            }
+        };
+        match watch::fill(monitor, args.addrs, args.file.as_deref()) {
+            Ok(monitor) => builder = builder.monitor(monitor),
+            Err(status) => return status,
+        }
+    }
+    let exporter = match builder.spawn() {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            warn(&format!("a2s: {e}"));
+            return 1;
+        }
+    };
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    }) {
+        warn(&format!("a2s: cannot catch Ctrl-C: {e}"));
+        return 1;
+    }
+    let local = exporter.local_addr();
+    // The first line names the address, for a person or a script to read.
+    println!("listening on {local}");
+    warn(&format!(
+        "a2s: metrics at http://{local}/metrics, one server at http://{local}/probe?target=HOST:PORT; Ctrl-C stops"
+    ));
+    let _ = stop_rx.recv();
+    exporter.stop();
+    warn("a2s: stopped");
+    0
+}
+
+/// Runs `exporter`, where it was built in; the exit status.
+#[cfg(not(feature = "exporter"))]
+fn exporter(_: ExporterArgs) -> u8 {
+    warn("a2s: this a2s was built without the exporter: cargo install --path . --features exporter");
+    2
+}
+
 /// Runs `watch` with the decoder asked for; the exit status.
 fn watch(args: WatchArgs) -> u8 {
-    let list = match &args.file {
-        None => None,
-        Some(path) => match open(path) {
-            Ok(reader) => Some((if path == "-" { "stdin".to_string() } else { path.clone() }, reader)),
-            Err(e) => {
-                warn(&format!("a2s: {path}: {e}"));
-                return 2;
-            }
-        },
-    };
     let watch = watch::Watch {
         addrs: args.addrs,
-        list,
+        file: args.file,
         every: args.every,
         timeout: args.timeout,
         retries: args.retries,
@@ -682,6 +800,7 @@ mod tests {
             PORTS_EXAMPLES,
             SERVE_EXAMPLES,
             WATCH_EXAMPLES,
+            EXPORTER_EXAMPLES,
             DOCTOR_EXAMPLES,
             REPLAY_EXAMPLES,
         ] {
@@ -705,7 +824,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 35);
+        assert_eq!(checked, 39);
     }
 
     #[test]

@@ -20,7 +20,7 @@ const CHECK_STOP: Duration = Duration::from_millis(200);
 /// What `watch` was asked.
 pub struct Watch {
     pub addrs: Vec<String>,
-    pub list: Option<list::List>,
+    pub file: Option<String>,
     pub every: Duration,
     pub timeout: Duration,
     pub retries: u8,
@@ -48,35 +48,17 @@ where
         .max_backoff(args.max_backoff)
         .encoding(decoder)
         .build();
-    let mut monitor = match built {
+    let monitor = match built {
         Ok(monitor) => monitor,
         Err(e) => {
             warn(&format!("a2s: {e}"));
             return 1;
         }
     };
-    let shared = Shared::default();
-    let mut status = 0;
-    for addr in list::input(args.addrs, args.list, &shared) {
-        if let Err(e) = monitor.add(addr) {
-            warn(&format!("a2s: {addr}: {e}"));
-            status = 1;
-        }
-    }
-    let read_error = list::update(&shared, |p| {
-        if !p.bad.is_empty() {
-            status = 1;
-        }
-        p.read_error.take()
-    });
-    if let Some(e) = read_error {
-        warn(&format!("a2s: cannot read the list: {e}"));
-        return 1;
-    }
-    if monitor.is_empty() {
-        warn("a2s: no server to watch");
-        return 1;
-    }
+    let mut monitor = match fill(monitor, args.addrs, args.file.as_deref()) {
+        Ok(monitor) => monitor,
+        Err(status) => return status,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
@@ -98,7 +80,7 @@ where
         match printed {
             Ok(()) => {}
             // A closed output (`| head`) ends the watch quietly.
-            Err(Stop::Closed) => return status,
+            Err(Stop::Closed) => return 0,
             Err(Stop::Failed(s)) => return s,
         }
     }
@@ -107,7 +89,37 @@ where
         seconds(started.elapsed()),
         if events == 1 { "" } else { "s" }
     ));
-    status
+    0
+}
+
+/// The monitor with the servers given and listed in `file` ("-": standard input); the
+/// exit status when none can be watched or the list cannot be read.
+pub fn fill<D: TextDecoder>(mut monitor: Monitor<D>, addrs: Vec<String>, file: Option<&str>) -> Result<Monitor<D>, u8> {
+    let list = match file {
+        None => None,
+        Some(path) => match crate::open(path) {
+            Ok(reader) => Some((if path == "-" { "stdin".to_string() } else { path.to_string() }, reader)),
+            Err(e) => {
+                warn(&format!("a2s: {path}: {e}"));
+                return Err(2);
+            }
+        },
+    };
+    let shared = Shared::default();
+    for addr in list::input(addrs, list, &shared) {
+        if let Err(e) = monitor.add(addr) {
+            warn(&format!("a2s: {addr}: {e}"));
+        }
+    }
+    if let Some(e) = list::update(&shared, |p| p.read_error.take()) {
+        warn(&format!("a2s: cannot read the list: {e}"));
+        return Err(1);
+    }
+    if monitor.is_empty() {
+        warn("a2s: no server to watch");
+        return Err(1);
+    }
+    Ok(monitor)
 }
 
 /// "30 s", "1.5 s".
