@@ -546,3 +546,19 @@ fn servers_sharing_a_host_take_its_share_in_turn_and_none_starves() {
     assert_eq!(all, expected);
     assert_eq!((s.polls(a).len(), s.polls(b).len()), (10, 10));
 }
+
+#[test]
+fn polls_past_the_window_wait_their_turn_in_the_schedule() {
+    let mut c = config();
+    c.endpoint.max_in_flight = 2;
+    let mut s = Script::new(c);
+    let servers: Vec<SocketAddr> = (0..5).map(|i| addr(1 + i, 27015)).collect();
+    for a in &servers {
+        s.w.add(*a, s.t0);
+    }
+    s.run(ms(2500), &mut |_, _| Does::Silent);
+    // Two at a time, each holding its place for its 1 s timeout.
+    let mut first: Vec<Duration> = servers.iter().map(|a| s.polls(*a)[0]).collect();
+    first.sort();
+    assert_eq!(first, [ms(0), ms(0), ms(1000), ms(1000), ms(2000)]);
+}

@@ -28,7 +28,10 @@ pub(crate) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The default cap on queries a second to one IP address: game servers drop queries
 /// past about ten a second from one address, and hosts run many servers.
 pub(crate) const DEFAULT_HOST_RATE: u32 = 5;
-/// Host pacing entries past this many more than the servers are pruned.
+/// Room for events kept when none is left to take; a burst's room past it is given back.
+const KEEP_EVENTS: usize = 64;
+/// The host pacing table is pruned of hosts free again once it holds this many more
+/// entries than after its last pruning (at least).
 const HOST_SLACK: usize = 64;
 
 /// How a [`Watchlist`] polls its servers and judges them.
@@ -145,24 +148,30 @@ impl Reason {
         }
     }
 
-    /// Its place in [`Reason::ALL`].
-    fn index(self) -> usize {
-        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
-    }
-}
-
-/// `timeout`, `refused`, `not_a2s`, `malformed`, `rate_limited` or `other` (as metric
-/// labels and JSON take them).
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+    /// Its word, as metric labels and JSON take it: `timeout`, `refused`, `not_a2s`,
+    /// `malformed`, `rate_limited` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Reason::Timeout => "timeout",
             Reason::Refused => "refused",
             Reason::NotA2s => "not_a2s",
             Reason::Malformed => "malformed",
             Reason::RateLimited => "rate_limited",
             Reason::Other => "other",
-        })
+        }
+    }
+
+    /// Its place in [`Reason::ALL`].
+    fn index(self) -> usize {
+        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// `timeout`, `refused`, `not_a2s`, `malformed`, `rate_limited` or `other`
+/// ([`Reason::as_str`]).
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -190,7 +199,7 @@ pub struct Status<S: TextBuf = String> {
     /// Polls started.
     pub polls: u64,
     /// Failed queries by reason, in [`Reason::ALL`]'s order ([`Status::failures`]).
-    failed: [u64; 6],
+    failed: [u32; 6],
 }
 
 impl<S: TextBuf> Status<S> {
@@ -211,7 +220,7 @@ impl<S: TextBuf> Status<S> {
 
     /// Queries that failed for `reason` since the server was added.
     pub fn failures(&self, reason: Reason) -> u64 {
-        self.failed.get(reason.index()).copied().unwrap_or(0)
+        self.failed.get(reason.index()).copied().map_or(0, u64::from)
     }
 }
 
@@ -367,21 +376,27 @@ struct Watched<S: TextBuf> {
 /// compared as a multiset: two players of one name are two.
 ///
 /// **Pacing**: the endpoint's window and send rate, and per destination IP address at
-/// most `host_rate` queries a second (a poll due when its host's share is spent waits
-/// for it).
+/// most `host_rate` queries a second (a poll due when its host's share is spent books
+/// the host's next free slot: first come, first served).
 ///
-/// **Memory**, per server: its status (about 560 bytes, plus the text of its last info,
-/// a few hundred bytes, and its player and rules lists when asked) and about 120 bytes
-/// the endpoint remembers; the events not taken yet.
+/// **Memory**, per server: its record (512 bytes: its status with the last info, its
+/// schedule), the text of its last info (about 100 bytes for a community server), the
+/// endpoint's learned entry (about 80), and its share of the tables (their empty
+/// places included): about 925 bytes a server in all over 10 000 servers with info
+/// only (the monitor benchmark), more with player and rules lists; the events not taken
+/// yet. Polls past the endpoint's window wait in the schedule, not in its tables.
 #[derive(Debug)]
 pub struct Watchlist<D: TextDecoder = crate::Encoding> {
     config: WatchConfig,
     endpoint: Endpoint<AnyQuery<D>, D>,
-    servers: HashMap<SocketAddr, Watched<D::Text>>,
+    /// Boxed: the table's empty places (up to half of it) then cost a pointer each.
+    servers: HashMap<SocketAddr, Box<Watched<D::Text>>>,
     /// Polls due, by time (an entry whose server's `due` differs is stale).
     schedule: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
-    /// The earliest time the next poll may start, per host.
+    /// The earliest time the next poll may start, per host (hosts whose share is spent).
     hosts: HashMap<IpAddr, Instant>,
+    /// Hosts left after the last pruning of `hosts`.
+    hosts_kept: usize,
     events: VecDeque<Event<D::Text>>,
     rng: u64,
 }
@@ -396,6 +411,7 @@ impl<D: TextDecoder> Watchlist<D> {
             servers: HashMap::new(),
             schedule: BinaryHeap::new(),
             hosts: HashMap::new(),
+            hosts_kept: 0,
             events: VecDeque::new(),
             rng,
         }
@@ -413,7 +429,7 @@ impl<D: TextDecoder> Watchlist<D> {
             return false;
         }
         let watched = Watched { status: Status::new(addr), due: Some(now), booked: false, round: None, started: now };
-        self.servers.insert(addr, watched);
+        self.servers.insert(addr, Box::new(watched));
         self.schedule.push(Reverse((now, addr)));
         true
     }
@@ -450,7 +466,12 @@ impl<D: TextDecoder> Watchlist<D> {
 
     /// The next event, in the order found.
     pub fn poll_event(&mut self) -> Option<Event<D::Text>> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > KEEP_EVENTS {
+            // (A burst taken, such as every server's first answer: its room is given back.)
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// The next datagram to send and its destination (see
@@ -469,7 +490,8 @@ impl<D: TextDecoder> Watchlist<D> {
             }
             self.schedule.pop();
         }
-        let due = self.schedule.peek().map(|&Reverse((at, _))| at);
+        // (A full window: the next poll waits for a place, which an endpoint event makes.)
+        let due = self.schedule.peek().map(|&Reverse((at, _))| at).filter(|_| self.endpoint.wants_input());
         match (due, self.endpoint.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -480,19 +502,14 @@ impl<D: TextDecoder> Watchlist<D> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.collect(now);
-        while let Some(&Reverse((at, addr))) = self.schedule.peek() {
-            if at > now {
-                break;
-            }
-            self.schedule.pop();
-            self.start_poll(addr, at, now);
-        }
+        self.start_due(now);
     }
 
     /// Takes one datagram that came from `from` at `now`.
     pub fn handle_datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
         self.endpoint.handle_datagram(from, datagram, now);
         self.collect(now);
+        self.start_due(now);
     }
 
     /// Ends the query under way to `to` with `error` (see
@@ -500,6 +517,20 @@ impl<D: TextDecoder> Watchlist<D> {
     pub fn handle_send_error(&mut self, to: SocketAddr, error: Error, now: Instant) {
         self.endpoint.handle_send_error(to, error, now);
         self.collect(now);
+        self.start_due(now);
+    }
+
+    /// Starts the polls due by `now` while the endpoint's window has room: past it, a
+    /// poll waits here, as a schedule entry, not in the endpoint's tables.
+    fn start_due(&mut self, now: Instant) {
+        while self.endpoint.wants_input() {
+            let Some(&Reverse((at, addr))) = self.schedule.peek() else { break };
+            if at > now {
+                break;
+            }
+            self.schedule.pop();
+            self.start_poll(addr, at, now);
+        }
     }
 
     /// Datagrams that came from no server with a query under way (dropped).
@@ -521,8 +552,10 @@ impl<D: TextDecoder> Watchlist<D> {
             let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate;
             let slot = self.hosts.get(&host).copied().unwrap_or(now).max(now);
             self.hosts.insert(host, later(slot, spacing));
-            if self.hosts.len() > self.servers.len() + HOST_SLACK {
+            if self.hosts.len() > 2 * self.hosts_kept + HOST_SLACK {
+                // (Amortised: a host is kept only while its share is spent.)
                 self.hosts.retain(|_, free| *free > now);
+                self.hosts_kept = self.hosts.len();
             }
             if slot > now {
                 // Its host's share is spent: the poll waits for the slot it booked.
@@ -585,7 +618,7 @@ impl<D: TextDecoder> Watchlist<D> {
                     if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
                 if let Some(count) = status.failed.get_mut(reason.index()) {
-                    *count += 1;
+                    *count = count.saturating_add(1);
                 }
                 if status.failures_in_row >= down_after && status.state != State::Down {
                     status.state = State::Down;
@@ -688,7 +721,7 @@ impl<D: TextDecoder> Watchlist<D> {
 fn note_failure<S: TextBuf>(status: &mut Status<S>, round: Round, error: Error) {
     let reason = if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
     if let Some(count) = status.failed.get_mut(reason.index()) {
-        *count += 1;
+        *count = count.saturating_add(1);
     }
     status.last_error = Some(error);
 }
