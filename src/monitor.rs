@@ -112,21 +112,39 @@ impl<D: TextDecoder> MonitorBuilder<D> {
     /// [`Error::InvalidInput`] for a zero timeout or interval; [`Error::Io`] when no
     /// socket can be opened or bound.
     pub fn build(self) -> Result<Monitor<D>> {
+        let watch = self.watchlist()?;
+        Ok(Monitor {
+            socket: SharedSocket::open(&self.options)?,
+            watch,
+            prefer: self.options.prefer,
+            bind: self.options.bind,
+        })
+    }
+
+    /// The monitor for async code ([`tokio::Monitor`](crate::tokio::Monitor)), on the
+    /// tokio runtime this is called from (feature `tokio`).
+    ///
+    /// # Errors
+    /// As [`MonitorBuilder::build`]; [`Error::Runtime`] outside a runtime with IO and
+    /// time enabled.
+    #[cfg(feature = "tokio")]
+    pub fn build_async(self) -> Result<crate::tokio::Monitor<D>> {
+        let watch = self.watchlist()?;
+        crate::tokio::Monitor::open(watch, &self.options)
+    }
+
+    /// The watchlist of these options, checked.
+    fn watchlist(&self) -> Result<Watchlist<D>> {
         if self.options.endpoint.exchange.timeout.is_zero() {
             return Err(Error::InvalidInput(net::ZERO_TIMEOUT));
         }
         if self.watch.every.is_zero() {
             return Err(Error::InvalidInput("a zero interval would poll without end; give one, e.g. 30 s"));
         }
-        let mut watch = self.watch;
+        let mut watch = self.watch.clone();
         watch.endpoint = self.options.endpoint;
         watch.seed = RandomState::new().hash_one(Instant::now());
-        Ok(Monitor {
-            socket: SharedSocket::open(&self.options)?,
-            watch: Watchlist::new(watch, self.options.decoder),
-            prefer: self.options.prefer,
-            bind: self.options.bind,
-        })
+        Ok(Watchlist::new(watch, self.options.decoder))
     }
 }
 

@@ -16,6 +16,8 @@ mod shared;
 #[cfg(target_os = "linux")]
 mod unreachable;
 
+#[cfg(feature = "tokio")]
+pub(crate) use shared::{destination, open_shared};
 pub(crate) use shared::{Engine, SharedSocket, IDLE_WAIT};
 
 /// Receive buffer: the largest UDP payload there is, so no datagram is ever cut

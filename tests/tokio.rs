@@ -696,3 +696,66 @@ async fn a_recording_holds_every_datagram_both_ways() {
     assert!(captured.windows(2).all(|w| w[0].at <= w[1].at));
     assert!(recording.take().is_empty(), "taken once");
 }
+
+/// The async monitor: its events as a `Stream` from servers on loopback that come up,
+/// change map and go away; a wait dropped half way loses nothing; no runtime, an error.
+#[tokio::test]
+async fn the_async_monitor_streams_the_events_of_servers() {
+    use a2s_query::{Change, Monitor, Reason, State};
+    use futures_core::Stream;
+    let patience = Duration::from_secs(30);
+    let one = Responder::new(source("one"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let mut monitor = Monitor::builder()
+        .every(Duration::from_millis(100))
+        .timeout(Duration::from_secs(1))
+        .down_after(1)
+        .build_async()
+        .unwrap();
+    let one_addr = monitor.add(one.local_addr()).await.unwrap();
+    monitor.add(closed_addr).await.unwrap();
+
+    let mut seen = Vec::new();
+    {
+        let mut events = monitor.events();
+        while seen.len() < 2 {
+            let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut events).poll_next(cx));
+            let event = tokio::time::timeout(patience, next).await.expect("an event").expect("servers are watched");
+            seen.push(event);
+        }
+    }
+    seen.sort_by_key(|e| e.addr != one_addr);
+    match &seen[0].change {
+        Change::Up { info } => assert_eq!(info.server_name(), "one"),
+        other => panic!("{other:?}"),
+    }
+    match &seen[1].change {
+        Change::Down { reason, .. } => assert!(matches!(reason, Reason::Refused | Reason::Timeout), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A wait dropped (a timeout around it) loses nothing: the change comes at the next.
+    assert!(tokio::time::timeout(Duration::from_millis(20), monitor.next_event()).await.is_err());
+    one.update(|r| {
+        if let Info::Source(info) = &mut r.info {
+            info.map_name = "cs_office".into();
+        }
+    });
+    let changed = tokio::time::timeout(patience, monitor.next_event()).await.unwrap().unwrap();
+    assert_eq!(changed.addr, one_addr);
+    assert!(matches!(&changed.change, Change::MapChanged { to, .. } if to == "cs_office"), "{:?}", changed.change);
+    assert_eq!(monitor.status(one_addr).unwrap().state, State::Up);
+    assert_eq!(monitor.status(closed_addr).unwrap().state, State::Down);
+
+    monitor.remove(one_addr);
+    monitor.remove(closed_addr);
+    assert!(monitor.next_event().await.is_none(), "nothing watched: the events end");
+}
+
+#[test]
+fn the_async_monitor_needs_a_runtime() {
+    let built = a2s_query::Monitor::builder().build_async();
+    assert!(matches!(built, Err(Error::Runtime(_))), "{built:?}");
+}

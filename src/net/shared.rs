@@ -1,7 +1,7 @@
 //! One unconnected socket for many servers, and the turn of a blocking driver over it:
 //! what the [`Batch`](crate::Batch) and the [`Monitor`](crate::Monitor) share.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::{Udp, RECV_BUFFER};
@@ -69,18 +69,7 @@ pub(crate) struct SharedSocket {
 impl SharedSocket {
     /// Opens the socket as `options` say (their bind address and receive buffer).
     pub(crate) fn open<D>(options: &Options<D>) -> Result<Self> {
-        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
-        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-        let (socket, recv_buffer) = match options.bind {
-            Some(local) => super::open(local, false, options.recv_buffer)?,
-            None => match super::open(any_v6, true, options.recv_buffer) {
-                Ok(opened) => opened,
-                Err(_) => super::open(any_v4, false, options.recv_buffer)?,
-            },
-        };
-        let dual = socket.local_addr()?.is_ipv6();
-        // A closed port is told at once where the OS says which server it concerns.
-        super::report_unreachable(&socket);
+        let (socket, recv_buffer, dual) = open_shared(options)?;
         Ok(SharedSocket {
             udp: Udp::new(socket, options.recording.clone()),
             dual,
@@ -129,17 +118,7 @@ impl SharedSocket {
 
     /// Sends one request; a transient failure (a full send queue) is taken as a loss.
     fn send(&mut self, to: SocketAddr, request: &[u8], engine: &mut impl Engine) -> Result<()> {
-        let to = match to {
-            // The IPv6 socket reaches IPv4 servers at their IPv4-mapped address.
-            SocketAddr::V4(v4) if self.dual => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
-            SocketAddr::V6(_) if !self.dual => {
-                return Err(Error::InvalidInput(
-                    "an IPv6 server, but the socket is IPv4 (bound so, or IPv6 is not available here); \
-                     leave the bind address out, or bind an IPv6 one",
-                ))
-            }
-            other => other,
-        };
+        let to = destination(to, self.dual)?;
         match super::send_to(&self.udp.socket, request, to, |heard| heard.hand_to(engine)) {
             Ok(_) => {
                 self.udp.note_sent(to, request);
@@ -149,5 +128,38 @@ impl SharedSocket {
             Err(e) if super::is_transient(&e) => Ok(()),
             Err(e) => Err(Error::Io(e)),
         }
+    }
+}
+
+/// Opens one socket for many servers as `options` say: bound where they say, else an
+/// IPv6 socket taking IPv4 too, else IPv4; the receive buffer granted, and whether it
+/// is IPv6 (taking IPv4 at mapped addresses). A closed port's report is turned on.
+pub(crate) fn open_shared<D>(options: &Options<D>) -> Result<(UdpSocket, usize, bool)> {
+    let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+    let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let (socket, recv_buffer) = match options.bind {
+        Some(local) => super::open(local, false, options.recv_buffer)?,
+        None => match super::open(any_v6, true, options.recv_buffer) {
+            Ok(opened) => opened,
+            Err(_) => super::open(any_v4, false, options.recv_buffer)?,
+        },
+    };
+    let dual = socket.local_addr()?.is_ipv6();
+    // A closed port is told at once where the OS says which server it concerns.
+    super::report_unreachable(&socket);
+    Ok((socket, recv_buffer, dual))
+}
+
+/// Where a datagram to `to` goes from a shared socket: an IPv4 server at its
+/// IPv4-mapped address from an IPv6 socket; an IPv6 server from an IPv4 socket is an
+/// error saying why.
+pub(crate) fn destination(to: SocketAddr, dual: bool) -> Result<SocketAddr> {
+    match to {
+        SocketAddr::V4(v4) if dual => Ok(SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())),
+        SocketAddr::V6(_) if !dual => Err(Error::InvalidInput(
+            "an IPv6 server, but the socket is IPv4 (bound so, or IPv6 is not available here); \
+             leave the bind address out, or bind an IPv6 one",
+        )),
+        other => Ok(other),
     }
 }

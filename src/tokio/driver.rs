@@ -3,18 +3,17 @@
 //! ([`Endpoint`]); everything about servers is the engine's.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ::tokio::io::Interest;
 use ::tokio::net::UdpSocket;
 use ::tokio::sync::{mpsc, oneshot};
 
+use super::socket::{readable, wait_until, Socket};
 use crate::encoding::{TextBuf, TextDecoder};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::Limits;
-use crate::net::{self, READ_BATCH, RECV_BUFFER};
+use crate::net::{self, RECV_BUFFER};
 use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
 use crate::Recording;
 
@@ -62,15 +61,6 @@ pub(super) enum Command<S: TextBuf> {
     Cancel {
         token: u64,
     },
-}
-
-/// One socket, as tokio's (to wait for it) and as a second handle on the same socket
-/// (to read what is queued with a real system call: tokio's `try_recv_from` answers
-/// from what its reactor last saw, and a datagram it has not seen yet would be read
-/// only after the next request went out).
-struct Socket {
-    tokio: UdpSocket,
-    raw: std::net::UdpSocket,
 }
 
 /// The client's task on one runtime: its sockets, the engine, and who waits for what.
@@ -199,18 +189,8 @@ where
             }
             let socket = if to.is_ipv4() { self.v4.as_ref() } else { self.v6.as_ref() };
             let Some(socket) = socket else { continue };
-            let endpoint = &mut self.endpoint;
-            let sent = net::send_to(&socket.raw, &request, to, |heard| heard.hand_to(endpoint));
-            match sent {
-                Ok(_) => {
-                    if let Some(recording) = &self.recording {
-                        recording.note(to, true, &request);
-                    }
-                }
-                // A full send queue, say: as if lost on the way; the retries and the
-                // timeout deal with it, and the reads go on meanwhile.
-                Err(e) if net::is_transient(&e) => {}
-                Err(e) => self.endpoint.handle_send_error(to, Error::Io(e), Instant::now()),
+            if let Err(e) = socket.send(&request, to, self.recording.as_ref(), &mut self.endpoint) {
+                self.endpoint.handle_send_error(to, e, Instant::now());
             }
         }
     }
@@ -225,81 +205,13 @@ where
             return Ok(socket);
         }
         let (socket, _) = net::open_for(to, bind, &self.limits)?;
-        socket.set_nonblocking(true)?;
-        // A closed port is told at once where the OS says which server it concerns.
-        net::report_unreachable(&socket);
-        let raw = socket.try_clone()?;
-        let tokio = UdpSocket::from_std(socket)?;
-        Ok(slot.insert(Socket { tokio, raw }))
+        Ok(slot.insert(Socket::new(socket)?))
     }
 
     /// Hands every datagram queued on the sockets to the engine.
     fn read_queued(&mut self) {
-        for v4 in [true, false] {
-            let socket = if v4 { self.v4.as_ref() } else { self.v6.as_ref() };
-            let Some(socket) = socket else { continue };
-            // First through tokio, which clears its readiness once the socket is empty
-            // (never losing a datagram that arrives meanwhile); then with a plain system
-            // call, for datagrams its reactor has not seen yet (they wake it later: a
-            // spurious wake at most).
-            for through_tokio in [true, false] {
-                for _ in 0..READ_BATCH {
-                    let read = if through_tokio {
-                        socket.tokio.try_io(Interest::READABLE, || socket.raw.recv_from(&mut self.buf))
-                    } else {
-                        socket.raw.recv_from(&mut self.buf)
-                    };
-                    match read {
-                        Ok((n, from)) => {
-                            let datagram = self.buf.get(..n).unwrap_or_default();
-                            if let Some(recording) = &self.recording {
-                                recording.note(from, false, datagram);
-                            }
-                            self.endpoint.handle_datagram(from, datagram, Instant::now());
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        // An ICMP error: which server it concerns is told where the OS
-                        // says it (Linux: the reports behind the error); elsewhere the
-                        // timers deal with it.
-                        Err(_) => {
-                            let endpoint = &mut self.endpoint;
-                            net::take_unreachable(&socket.raw, |heard| heard.hand_to(endpoint));
-                        }
-                    }
-                }
-            }
-            // The reports the reactor saw (which wake the task: see `readable`), its
-            // readiness cleared with them.
-            if cfg!(target_os = "linux") {
-                let endpoint = &mut self.endpoint;
-                let _ = socket.tokio.try_io(Interest::ERROR, || {
-                    net::take_unreachable(&socket.raw, |heard| heard.hand_to(endpoint));
-                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                });
-            }
+        for socket in [self.v4.as_ref(), self.v6.as_ref()].into_iter().flatten() {
+            socket.read_queued(&mut self.buf, self.recording.as_ref(), &mut self.endpoint);
         }
-    }
-}
-
-/// Until the socket has a datagram, or (Linux) an ICMP report queued.
-async fn readable(socket: Option<&UdpSocket>) {
-    let interest = if cfg!(target_os = "linux") { Interest::READABLE | Interest::ERROR } else { Interest::READABLE };
-    match socket {
-        Some(socket) => {
-            let _ = socket.ready(interest).await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn wait_until(mut timer: std::pin::Pin<&mut ::tokio::time::Sleep>, wake: Option<Instant>) {
-    match wake {
-        Some(at) => {
-            if timer.deadline() != at.into() {
-                timer.as_mut().reset(at.into());
-            }
-            timer.await;
-        }
-        None => std::future::pending().await,
     }
 }

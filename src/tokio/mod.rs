@@ -3,7 +3,8 @@
 //! the engine ([`Endpoint`](crate::proto::Endpoint)) that runs the blocking
 //! [`Client`](crate::Client) and [`Batch`](crate::Batch) runs these queries too, driven
 //! by one task per runtime (its `driver` module) over tokio's UDP socket and timer. No
-//! thread per query, no blocking call on the runtime.
+//! thread per query, no blocking call on the runtime. [`Monitor`] watches many servers
+//! over time as the blocking [`Monitor`](crate::Monitor) does, its events a `Stream`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -55,6 +56,10 @@ use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Players, Ru
 use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
 
 mod driver;
+mod monitor;
+mod socket;
+
+pub use monitor::{Events, Monitor};
 
 /// Asks the server at `addr` for its info, from async code. As [`crate::info`]; the
 /// name is resolved without blocking, within the timeout.
