@@ -18,9 +18,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use a2s_query::exporter::{Exporter, MONITOR_THREAD};
+use a2s_query::exporter::Exporter;
 use a2s_query::server::{Farm, Fault, Responder};
 use a2s_query::{Info, Monitor, SourceInfo, State};
+
+/// The name the exporter gives its monitor's thread.
+const MONITOR_THREAD: &str = "a2s-monitor";
 
 struct Counting;
 

@@ -27,13 +27,20 @@
 //! `a2s_failures_total` by `reason`, `a2s_polls_total`,
 //! `a2s_last_success_timestamp_seconds`; with player names on,
 //! `a2s_player_connected_seconds` by `player` (a series per player: mind the
-//! cardinality). `/metrics` adds `a2s_servers`; a probe adds `a2s_probe_success` and
-//! `a2s_probe_duration_seconds`.
+//! cardinality; players of one name are one series, the longest time on). `/metrics`
+//! adds `a2s_servers` (no label); a probe adds `a2s_probe_success` and
+//! `a2s_probe_duration_seconds`, and has no failure counters (its success says it).
+//!
+//! Each probe runs on a thread of its own (at most 256 at once; one more is answered
+//! 503), so a slow server holds no HTTP worker and `/metrics` never waits behind it.
+//! Servers are added and removed while it runs with [`Exporter::add`] and
+//! [`Exporter::remove`].
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,17 +54,21 @@ use tiny_http::{Header, Request, Response, Server};
 use crate::error::{Error, Result};
 use crate::{Client, Info, Monitor, Players, Reason, State, Status};
 
-/// The port `a2s exporter` listens on by default: Prometheus's exporter range
-/// (9100-9999) is taken whole, and no exporter of its list outside the range uses this
-/// one.
-pub const DEFAULT_PORT: u16 = 10015;
-/// The name of the thread that runs the monitor.
-pub const MONITOR_THREAD: &str = "a2s-monitor";
-/// Threads answering HTTP: a probe blocks one for its query's time.
-const WORKERS: usize = 8;
+/// The port listened on by default: Prometheus's exporter range (9100-9999) is taken
+/// whole, and no exporter of its list outside the range uses this one.
+const DEFAULT_PORT: u16 = 10015;
+/// The name of the thread that runs the monitor (a profile or a benchmark finds its
+/// time by it).
+const MONITOR_THREAD: &str = "a2s-monitor";
+/// Threads answering HTTP (a probe runs on a thread of its own).
+const WORKERS: usize = 4;
+/// Probes under way at once, at most; one more is answered 503.
+const MAX_PROBES: usize = 256;
 /// How often the monitor's thread looks for a scrape waiting (a scrape waits half of it
 /// on average; the look costs a wake-up).
 const SCRAPE_CHECK: Duration = Duration::from_millis(5);
+/// The least time left for a probe's players query to be asked.
+const MIN_PLAYERS_TIME: Duration = Duration::from_millis(50);
 /// The longest a scrape waits for the monitor's thread.
 const SCRAPE_WAIT: Duration = Duration::from_secs(5);
 /// What a probe leaves of Prometheus's scrape timeout for the answer to travel.
@@ -76,15 +87,17 @@ pub struct ExporterBuilder {
 }
 
 impl ExporterBuilder {
-    /// The address to serve HTTP on. Default `0.0.0.0:10015` ([`DEFAULT_PORT`]); a
-    /// port 0 takes a free one ([`Exporter::local_addr`] tells it).
+    /// The address to serve HTTP on. Default `0.0.0.0:10015` (outside Prometheus's
+    /// exporter range, 9100-9999, which is taken whole; no exporter its list names
+    /// uses 10015); a port 0 takes a free one ([`Exporter::local_addr`] tells it).
     pub fn listen(mut self, addr: impl Into<String>) -> Self {
         self.listen = addr.into();
         self
     }
 
-    /// The servers of `/metrics`: the monitor runs on the exporter's thread from now
-    /// on. Without one, `/metrics` answers 404 and only `/probe` serves.
+    /// The servers of `/metrics`: the monitor runs on the exporter's thread (named
+    /// `a2s-monitor`) from now on. Without one, `/metrics` answers 404 and only
+    /// `/probe` serves.
     pub fn monitor(mut self, monitor: Monitor) -> Self {
         self.monitor = Some(monitor);
         self
@@ -128,7 +141,7 @@ impl ExporterBuilder {
         let mut threads = Vec::new();
         let wishes = match self.monitor {
             Some(monitor) => {
-                let (tx, rx) = mpsc::channel::<Wish>();
+                let (tx, rx) = mpsc::channel::<ToMonitor>();
                 let stop = Arc::clone(&stop);
                 // (Named, so a profile or a benchmark can find the polling's own time.)
                 let thread = std::thread::Builder::new()
@@ -140,19 +153,36 @@ impl ExporterBuilder {
             }
             None => None,
         };
-        let probe = Probe { timeout: self.timeout, retries: self.retries, player_names: self.player_names };
+        let probe = Probe {
+            timeout: self.timeout,
+            retries: self.retries,
+            player_names: self.player_names,
+            under_way: Arc::new(AtomicUsize::new(0)),
+        };
+        let failure = Arc::new(Mutex::new(None));
         for _ in 0..WORKERS {
             let (server, stop, wishes) = (Arc::clone(&server), Arc::clone(&stop), wishes.clone());
+            let (probe, failure) = (probe.clone(), Arc::clone(&failure));
             threads.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(request) = server.recv() else { break };
-                    answer(request, wishes.as_ref(), probe);
+                    match server.recv() {
+                        Ok(request) => answer(request, wishes.as_ref(), &probe),
+                        Err(e) => {
+                            if !stop.swap(true, Ordering::Relaxed) {
+                                // Not a stop: the HTTP server's listener failed (too many
+                                // open files, say), and it accepts no more.
+                                if let Ok(mut failure) = failure.lock() {
+                                    failure.get_or_insert(e.to_string());
+                                }
+                            }
+                        }
+                    }
                 }
                 // (One unblock wakes one waiting thread: pass it on.)
                 server.unblock();
             }));
         }
-        Ok(Exporter { server, stop, threads, local })
+        Ok(Exporter { server, stop, threads, local, failure, monitor: wishes })
     }
 }
 
@@ -163,6 +193,10 @@ pub struct Exporter {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     local: SocketAddr,
+    /// Why it stopped serving on its own, if it did.
+    failure: Arc<Mutex<Option<String>>>,
+    /// The monitor's thread, if one runs.
+    monitor: Option<mpsc::Sender<ToMonitor>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -188,6 +222,31 @@ impl Exporter {
         self.local
     }
 
+    /// Watches one more server on `/metrics`, its first poll at once; false when no
+    /// monitor was given ([`ExporterBuilder::monitor`]).
+    pub fn add(&self, addr: SocketAddr) -> bool {
+        self.monitor.as_ref().is_some_and(|m| m.send(ToMonitor::Add(addr)).is_ok())
+    }
+
+    /// Stops watching `addr` on `/metrics` (its series go); false when no monitor was
+    /// given.
+    pub fn remove(&self, addr: SocketAddr) -> bool {
+        self.monitor.as_ref().is_some_and(|m| m.send(ToMonitor::Remove(addr)).is_ok())
+    }
+
+    /// Whether it still serves.
+    ///
+    /// # Errors
+    /// [`Error::Io`] once the HTTP server stopped on its own: its listener failed (too
+    /// many open files, say) and accepts no more connections.
+    pub fn serving(&self) -> Result<()> {
+        let failure = self.failure.lock().map_or_else(|e| e.into_inner().clone(), |f| f.clone());
+        match failure {
+            Some(why) => Err(Error::Io(io::Error::other(format!("the exporter stopped serving: {why}")))),
+            None => Ok(()),
+        }
+    }
+
     /// Stops serving (a request under way is answered first) and the monitor.
     pub fn stop(self) {}
 }
@@ -203,25 +262,47 @@ impl Drop for Exporter {
 }
 
 /// What a probe is asked with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Probe {
     timeout: Duration,
     retries: u8,
     player_names: bool,
+    /// Probes under way, each on a thread of its own (a slow server holds no worker).
+    under_way: Arc<AtomicUsize>,
 }
 
 /// A scrape's wish: the rows, sent back on the channel given.
 type Wish = mpsc::Sender<Vec<Row>>;
 
+/// What the monitor's thread is asked: the rows of a scrape, or a server more or less.
+#[derive(Debug)]
+enum ToMonitor {
+    Scrape(Wish),
+    Add(SocketAddr),
+    Remove(SocketAddr),
+}
+
 /// The monitor's thread: polls, and answers scrapes with what it knows.
-fn run_monitor(mut monitor: Monitor, wishes: &mpsc::Receiver<Wish>, stop: &AtomicBool) {
+fn run_monitor(mut monitor: Monitor, asks: &mpsc::Receiver<ToMonitor>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        // Events are the watch's; here only the statuses count.
-        while monitor.next_event_before(Instant::now() + SCRAPE_CHECK).is_some() {}
-        while let Ok(wish) = wishes.try_recv() {
-            let now = (Instant::now(), SystemTime::now());
-            let rows = monitor.statuses().map(|s| Row::of(s, now)).collect();
-            let _ = wish.send(rows);
+        // Events are the watch's; here only the statuses count. (One deadline a turn:
+        // a stream of events must not keep a scrape or the stop waiting.)
+        let until = Instant::now() + SCRAPE_CHECK;
+        while monitor.next_event_before(until).is_some() {}
+        while let Ok(ask) = asks.try_recv() {
+            match ask {
+                ToMonitor::Scrape(wish) => {
+                    let now = (Instant::now(), SystemTime::now());
+                    let rows = monitor.statuses().map(|s| Row::of(s, now)).collect();
+                    let _ = wish.send(rows);
+                }
+                ToMonitor::Add(addr) => {
+                    let _ = monitor.add(addr);
+                }
+                ToMonitor::Remove(addr) => {
+                    monitor.remove(addr);
+                }
+            }
         }
     }
 }
@@ -258,7 +339,7 @@ impl Row {
 }
 
 /// Answers one HTTP request.
-fn answer(request: Request, wishes: Option<&mpsc::Sender<Wish>>, probe: Probe) {
+fn answer(request: Request, wishes: Option<&mpsc::Sender<ToMonitor>>, probe: &Probe) {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let response = match path {
@@ -274,7 +355,24 @@ fn answer(request: Request, wishes: Option<&mpsc::Sender<Wish>>, probe: Probe) {
                     .find(|h| h.field.equiv("X-Prometheus-Scrape-Timeout-Seconds"))
                     .and_then(|h| h.value.as_str().parse::<f64>().ok())
                     .and_then(|s| Duration::try_from_secs_f64(s).ok());
-                probe_target(&target, probe, scrape_timeout)
+                // On a thread of its own: a slow server holds no worker (and no scrape
+                // of /metrics waits behind it).
+                if probe.under_way.fetch_add(1, Ordering::Relaxed) >= MAX_PROBES {
+                    probe.under_way.fetch_sub(1, Ordering::Relaxed);
+                    text(503, "too many probes under way; try again\n")
+                } else {
+                    let own = probe.clone();
+                    let spawned = std::thread::Builder::new().spawn(move || {
+                        let _ = request.respond(probe_target(&target, &own, scrape_timeout));
+                        own.under_way.fetch_sub(1, Ordering::Relaxed);
+                    });
+                    if spawned.is_err() {
+                        // (The request went with the thread that could not start: its
+                        // connection closes unanswered.)
+                        probe.under_way.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
             }
             None => text(400, "give the server to probe: /probe?target=HOST:PORT\n"),
         },
@@ -302,39 +400,43 @@ fn exposition(body: String) -> Response<std::io::Cursor<Vec<u8>>> {
 }
 
 /// `/metrics`: what the monitor knows of every server.
-fn metrics(wishes: &mpsc::Sender<Wish>, player_names: bool) -> Response<std::io::Cursor<Vec<u8>>> {
+fn metrics(wishes: &mpsc::Sender<ToMonitor>, player_names: bool) -> Response<std::io::Cursor<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
-    if wishes.send(tx).is_err() {
+    if wishes.send(ToMonitor::Scrape(tx)).is_err() {
         return text(503, "the monitor stopped\n");
     }
     match rx.recv_timeout(SCRAPE_WAIT) {
         Ok(rows) => {
             let servers = Number::Count(i64::try_from(rows.len()).unwrap_or(i64::MAX));
-            let head = vec![Single { name: "a2s_servers", help: "Servers watched", unit: None, value: servers }];
+            let head = vec![Single {
+                name: "a2s_servers",
+                help: "Servers watched",
+                unit: None,
+                address: None,
+                value: servers,
+            }];
             exposition(encoded(Snapshot { head, rows, player_names }))
         }
         Err(_) => text(503, "the monitor did not answer in time\n"),
     }
 }
 
-/// `/probe?target=`: one server asked now.
-fn probe_target(target: &str, probe: Probe, scrape_timeout: Option<Duration>) -> Response<std::io::Cursor<Vec<u8>>> {
-    let Probe { timeout, retries, player_names } = probe;
-    let timeout =
-        scrape_timeout.map_or(timeout, |s| timeout.min(s.saturating_sub(PROBE_MARGIN))).max(Duration::from_millis(1));
+/// `/probe?target=`: one server asked now, within the timeout (or Prometheus's scrape
+/// timeout less a margin), its players too in what is left of it.
+fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -> Response<std::io::Cursor<Vec<u8>>> {
+    let limit = scrape_timeout.map_or(probe.timeout, |s| probe.timeout.min(s.saturating_sub(PROBE_MARGIN)));
+    let limit = limit.max(Duration::from_millis(1));
     let started = Instant::now();
-    let mut client = Client::builder().timeout(timeout).retries(retries).build();
-    let info = client.info(target);
-    let players = match (&info, player_names) {
-        (Ok(_), true) => client.players(target).ok(),
+    let info = Client::builder().timeout(limit).retries(probe.retries).build().info(target);
+    let left = limit.saturating_sub(started.elapsed());
+    let players = match (&info, probe.player_names) {
+        (Ok(_), true) if left >= MIN_PLAYERS_TIME => {
+            Client::builder().timeout(left).retries(probe.retries).build().players(target).ok()
+        }
         _ => None,
     };
     let elapsed = started.elapsed();
     let success = info.is_ok();
-    let mut failures = Vec::new();
-    if let Err(e) = &info {
-        failures.push((Reason::of(e), 1));
-    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
     let row = Row {
         address: target.to_string(),
@@ -342,24 +444,27 @@ fn probe_target(target: &str, probe: Probe, scrape_timeout: Option<Duration>) ->
         last_success: success.then_some(now),
         info: info.ok(),
         players,
-        failures,
+        failures: Vec::new(),
         polls: None,
     };
+    let address = Some(target.to_string());
     let head = vec![
         Single {
             name: "a2s_probe_success",
             help: "Whether the server answered the probe's info query",
             unit: None,
+            address: address.clone(),
             value: Number::Count(i64::from(success)),
         },
         Single {
             name: "a2s_probe_duration",
             help: "How long the probe took",
             unit: Some(Unit::Seconds),
+            address,
             value: Number::Measure(elapsed.as_secs_f64()),
         },
     ];
-    exposition(encoded(Snapshot { head, rows: vec![row], player_names }))
+    exposition(encoded(Snapshot { head, rows: vec![row], player_names: probe.player_names }))
 }
 
 /// The exposition of `snapshot`, as `prometheus-client` writes it.
@@ -373,12 +478,13 @@ fn encoded(snapshot: Snapshot) -> String {
     body
 }
 
-/// A gauge with no labels.
+/// A gauge of one series (with an `address` label, or none).
 #[derive(Debug)]
 struct Single {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
+    address: Option<String>,
     value: Number,
 }
 
@@ -448,9 +554,11 @@ impl Collector for Snapshot {
         for single in &self.head {
             let mut family =
                 encoder.encode_descriptor(single.name, single.help, single.unit.as_ref(), MetricType::Gauge)?;
+            let labels: Vec<(&str, &str)> = single.address.iter().map(|a| ("address", a.as_str())).collect();
+            let mut series = family.encode_family(&labels)?;
             match single.value {
-                Number::Count(n) => family.encode_gauge(&n)?,
-                Number::Measure(x) => family.encode_gauge(&x)?,
+                Number::Count(n) => series.encode_gauge(&n)?,
+                Number::Measure(x) => series.encode_gauge(&x)?,
             }
         }
         let up = self.rows.iter().map(|r| (address(r), i64::from(r.state == State::Up))).collect();
@@ -497,15 +605,22 @@ impl Collector for Snapshot {
         let help = "When the server last answered, in seconds since the Unix epoch";
         Self::gauges(&mut encoder, ("a2s_last_success_timestamp", help, Some(&Unit::Seconds)), last)?;
         if self.player_names {
+            // One series a name: players of one name (bots, "Player") are one series,
+            // the longest time on.
             let connected = self
                 .rows
                 .iter()
                 .filter(|r| r.state == State::Up)
                 .flat_map(|r| {
                     let list = r.players.as_ref().map(|p| &p.entries[..]).unwrap_or_default();
-                    list.iter().filter(|p| !p.name.is_empty()).map(|p| {
-                        (vec![("address", r.address.as_str()), ("player", p.name.as_str())], f64::from(p.duration))
-                    })
+                    let mut longest: BTreeMap<&str, f64> = BTreeMap::new();
+                    for p in list.iter().filter(|p| !p.name.is_empty()) {
+                        let time = longest.entry(p.name.as_str()).or_insert(f64::NEG_INFINITY);
+                        *time = time.max(f64::from(p.duration));
+                    }
+                    longest
+                        .into_iter()
+                        .map(|(name, time)| (vec![("address", r.address.as_str()), ("player", name)], time))
                 })
                 .collect();
             let help = "How long each named player has been on";

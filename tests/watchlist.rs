@@ -317,23 +317,48 @@ fn each_failure_has_its_reason() {
 }
 
 #[test]
-fn an_answer_then_a_timeout_in_one_poll_is_a_suspected_rate_limit_and_not_down() {
+fn a_players_query_answered_before_that_times_out_is_a_suspected_rate_limit_and_not_down() {
     let mut c = config();
     c.players = true;
     let mut s = Script::new(c);
     let a = addr(1, 27015);
     s.w.add(a, s.t0);
-    s.run(secs(45), &mut |_, _| Does::InfoOnly(Server::new()));
+    // Everything answered at 0 and 10 s; from 20 s the info only (a flood filter).
+    s.run(secs(45), &mut |_, at| {
+        if at < secs(20) {
+            Does::Answer(Server::new())
+        } else {
+            Does::InfoOnly(Server::new())
+        }
+    });
     assert_eq!(kinds(&s.take_events()), ["Up"]);
     let status = s.w.status(a).unwrap();
     assert_eq!(status.state, State::Up);
-    assert_eq!(status.failures(Reason::RateLimited), 5);
+    assert_eq!(status.failures(Reason::RateLimited), 3);
     assert_eq!(status.failures(Reason::Timeout), 0);
-    assert!(status.players.is_none());
+    assert!(status.players.is_some(), "the last good list is kept");
     // Each poll: info, then players after it.
     let players: Vec<Duration> =
         s.sent.iter().filter(|(_, _, q)| matches!(q, Query::Players(_))).map(|(t, _, _)| *t).collect();
     assert_eq!(players, [ms(20), secs(10) + ms(20), secs(20) + ms(20), secs(30) + ms(20), secs(40) + ms(20)]);
+}
+
+#[test]
+fn a_kind_never_answered_times_out_as_a_timeout_not_a_rate_limit() {
+    let mut c = config();
+    c.players = true;
+    c.rules = true;
+    let mut s = Script::new(c);
+    let a = addr(1, 27015);
+    s.w.add(a, s.t0);
+    // Info and players answered; rules never (as many servers): each poll asks all three.
+    s.run(secs(25), &mut always(Server::new()));
+    let status = s.w.status(a).unwrap();
+    assert_eq!(status.state, State::Up);
+    assert_eq!((status.failures(Reason::Timeout), status.failures(Reason::RateLimited)), (3, 0));
+    assert!(status.rules.is_none());
+    let rules = s.sent.iter().filter(|(_, _, q)| matches!(q, Query::Rules(_))).count();
+    assert_eq!(rules, 3, "rules asked after players in every poll");
 }
 
 #[test]
@@ -561,4 +586,69 @@ fn polls_past_the_window_wait_their_turn_in_the_schedule() {
     let mut first: Vec<Duration> = servers.iter().map(|a| s.polls(*a)[0]).collect();
     first.sort();
     assert_eq!(first, [ms(0), ms(0), ms(1000), ms(1000), ms(2000)]);
+}
+
+#[test]
+fn polls_of_one_host_held_by_a_full_window_still_go_a_share_apart() {
+    let mut c = config();
+    c.endpoint.max_in_flight = 2;
+    c.host_rate = 5;
+    let mut s = Script::new(c);
+    let x: Vec<SocketAddr> = (0..3).map(|i| addr(1, 100 + i)).collect();
+    for a in &x {
+        s.w.add(*a, s.t0);
+    }
+    // x[0] goes at once and books x[1] and x[2] at 0.2 and 0.4 s; a server of another
+    // host takes the window's other place at 1 ms. Both time out near 1 s, when x[1]
+    // and x[2] are long past their slots: they go a fifth of a second apart, not
+    // together.
+    let filler = addr(9, 1);
+    s.run(ms(1), &mut |_, _| Does::Silent);
+    s.w.add(filler, s.at(ms(1)));
+    s.run(ms(1500), &mut |_, _| Does::Silent);
+    assert_eq!(s.polls(filler), [ms(1)]);
+    let mut polls: Vec<Duration> = x.iter().map(|a| s.polls(*a)[0]).collect();
+    polls.sort();
+    assert_eq!(polls, [ms(0), ms(1000), ms(1200)]);
+}
+
+#[test]
+fn a_server_removed_with_its_reply_on_the_way_and_added_back_takes_only_its_new_answer() {
+    let mut s = Script::new(config());
+    let a = addr(1, 27015);
+    s.w.add(a, s.t0);
+    s.rtt = ms(500);
+    let old = Server { map: "old_map", ..Server::new() };
+    s.run(ms(100), &mut always(old));
+    // Its reply (old_map) is on the way when it is removed and added back at once.
+    s.w.remove(a, s.now);
+    assert!(s.w.add(a, s.now));
+    let new = Server { map: "new_map", ..Server::new() };
+    s.run(secs(3), &mut always(new));
+    let events = s.take_events();
+    assert_eq!(kinds(&events), ["Up"], "{events:?}");
+    match &events[0].1.change {
+        Change::Up { info } => assert_eq!(info.map_name(), "new_map", "the late reply answered the new poll"),
+        other => panic!("{other:?}"),
+    }
+    // The new poll waited for the old one's drain (its reply owed): 250 ms with no
+    // round trip known, from the removal at 100 ms.
+    assert_eq!(s.polls(a), [ms(0), ms(350)]);
+}
+
+#[test]
+fn a_socket_error_is_reason_other() {
+    let mut c = config();
+    c.down_after = 1;
+    let mut s = Script::new(c);
+    let a = addr(1, 27015);
+    s.w.add(a, s.t0);
+    s.run(ms(1), &mut |_, _| Does::Silent);
+    s.w.handle_send_error(a, Error::Io(io::ErrorKind::PermissionDenied.into()), s.now);
+    let event = s.w.poll_event().expect("down");
+    match &event.change {
+        Change::Down { reason, .. } => assert_eq!(*reason, Reason::Other),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.w.status(a).unwrap().failures(Reason::Other), 1);
 }

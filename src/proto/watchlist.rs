@@ -60,7 +60,8 @@ pub struct WatchConfig {
     /// failed poll, up to this. Default 5 minutes (never less than `every`).
     pub max_backoff: Duration,
     /// Most queries a second to one IP address, all its ports together: a host with
-    /// 40 servers is not flooded. Default 5; 0 for no cap.
+    /// 40 servers is not flooded. Default 5; 0 for no cap. (A query is one datagram
+    /// with a remembered challenge, two with a new one, more with retries.)
     pub host_rate: u32,
     /// Player counts whose crossing is an event ([`Change::PlayersCrossed`]), such as
     /// `[1, 10]` for "someone is on" and "ten or more". Default none.
@@ -124,8 +125,10 @@ pub enum Reason {
     /// An A2S reply that does not parse, decompress or check out, or one past the
     /// [`Limits`](crate::Limits).
     Malformed,
-    /// Suspected rate limit: the server answered a query of the poll, then let the next
-    /// one time out, as a server does that drops queries past a rate.
+    /// Suspected rate limit: the server answered this poll's info, then let a players
+    /// or rules query time out that it answered in earlier polls, as a server does
+    /// that drops queries past a rate. (A server that never answered that kind is
+    /// `Timeout`: many never answer rules.)
     RateLimited,
     /// Anything else (a socket error, an address the socket cannot reach).
     Other,
@@ -310,9 +313,12 @@ pub struct Event<S: TextBuf = String> {
 struct Round {
     /// Its query under way in the endpoint.
     id: QueryId,
-    /// Whether a query of this poll was answered (a later timeout hints a rate limit).
-    answered: bool,
 }
+
+/// The kinds of query a server has answered at least once (a later timeout of one,
+/// in a poll whose info it answered, hints a rate limit).
+const ANSWERED_PLAYERS: u8 = 1;
+const ANSWERED_RULES: u8 = 2;
 
 /// One watched server.
 #[derive(Debug)]
@@ -325,6 +331,8 @@ struct Watched<S: TextBuf> {
     booked: bool,
     /// The poll under way.
     round: Option<Round>,
+    /// The kinds of query it has answered ([`ANSWERED_PLAYERS`], [`ANSWERED_RULES`]).
+    answered: u8,
     /// When the poll under way (or the last) started.
     started: Instant,
 }
@@ -428,7 +436,14 @@ impl<D: TextDecoder> Watchlist<D> {
         if self.servers.contains_key(&addr) {
             return false;
         }
-        let watched = Watched { status: Status::new(addr), due: Some(now), booked: false, round: None, started: now };
+        let watched = Watched {
+            status: Status::new(addr),
+            due: Some(now),
+            booked: false,
+            round: None,
+            answered: 0,
+            started: now,
+        };
         self.servers.insert(addr, Box::new(watched));
         self.schedule.push(Reverse((now, addr)));
         true
@@ -545,11 +560,14 @@ impl<D: TextDecoder> Watchlist<D> {
         if watched.due != Some(at) || watched.round.is_some() {
             return;
         }
-        let booked = std::mem::take(&mut watched.booked);
+        let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
+        let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate.max(1);
+        // A booked slot is taken as booked only while it is its own: one started late
+        // (the window was full) books again, so that late polls of a host do not go
+        // together.
+        let booked = std::mem::take(&mut watched.booked) && now < later(at, spacing);
         if self.config.host_rate > 0 && !booked {
             let host = normalized(addr).ip();
-            let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
-            let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate;
             let slot = self.hosts.get(&host).copied().unwrap_or(now).max(now);
             self.hosts.insert(host, later(slot, spacing));
             if self.hosts.len() > 2 * self.hosts_kept + HOST_SLACK {
@@ -572,7 +590,7 @@ impl<D: TextDecoder> Watchlist<D> {
             w.due = None;
             w.started = now;
             w.status.polls += 1;
-            w.round = Some(Round { id, answered: false });
+            w.round = Some(Round { id });
         }
     }
 
@@ -581,18 +599,20 @@ impl<D: TextDecoder> Watchlist<D> {
     fn collect(&mut self, now: Instant) {
         while let Some((id, addr, answer)) = self.endpoint.poll_output() {
             let Some(watched) = self.servers.get_mut(&addr) else { continue };
-            let Some(round) = watched.round.filter(|r| r.id == id) else { continue };
+            if watched.round.is_none_or(|r| r.id != id) {
+                continue;
+            }
             let next = match answer {
-                AnyAnswer::Info(result) => self.on_info(addr, round, result, now),
-                AnyAnswer::Players(result) => self.on_players(addr, round, result),
-                AnyAnswer::Rules(result) => self.on_rules(addr, round, result),
+                AnyAnswer::Info(result) => self.on_info(addr, result, now),
+                AnyAnswer::Players(result) => self.on_players(addr, result),
+                AnyAnswer::Rules(result) => self.on_rules(addr, result),
                 _ => None,
             };
             match next {
                 Some(kind) => {
                     let id = self.endpoint.push_kind(addr, kind);
                     if let Some(w) = self.servers.get_mut(&addr) {
-                        w.round = Some(Round { id, answered: true });
+                        w.round = Some(Round { id });
                     }
                 }
                 None => self.end_poll(addr, now),
@@ -601,21 +621,14 @@ impl<D: TextDecoder> Watchlist<D> {
     }
 
     /// The info query's result; the poll's next query, if any.
-    fn on_info(
-        &mut self,
-        addr: SocketAddr,
-        round: Round,
-        result: crate::Result<Info<D::Text>>,
-        now: Instant,
-    ) -> Option<Kind> {
+    fn on_info(&mut self, addr: SocketAddr, result: crate::Result<Info<D::Text>>, now: Instant) -> Option<Kind> {
         let (down_after, thresholds) = (self.config.down_after.max(1), &self.config.thresholds);
         let watched = self.servers.get_mut(&addr)?;
         let status = &mut watched.status;
         let info = match result {
             Ok(info) => info,
             Err(error) => {
-                let reason =
-                    if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
+                let reason = Reason::of(&error);
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
                 if let Some(count) = status.failed.get_mut(reason.index()) {
                     *count = count.saturating_add(1);
@@ -652,11 +665,14 @@ impl<D: TextDecoder> Watchlist<D> {
     }
 
     /// The players query's result; the poll's next query, if any.
-    fn on_players(&mut self, addr: SocketAddr, round: Round, result: crate::Result<Players<D::Text>>) -> Option<Kind> {
+    fn on_players(&mut self, addr: SocketAddr, result: crate::Result<Players<D::Text>>) -> Option<Kind> {
         let rules = self.config.rules.then_some(Kind::Rules);
-        let status = &mut self.servers.get_mut(&addr)?.status;
+        let watched = self.servers.get_mut(&addr)?;
+        let answered_before = watched.answered & ANSWERED_PLAYERS != 0;
+        let status = &mut watched.status;
         match result {
             Ok(players) => {
+                watched.answered |= ANSWERED_PLAYERS;
                 if let Some(before) = status.players.as_ref() {
                     for change in player_changes(before, &players) {
                         self.events.push_back(Event { addr, change });
@@ -664,17 +680,21 @@ impl<D: TextDecoder> Watchlist<D> {
                 }
                 status.players = Some(players);
             }
-            Err(error) => note_failure(status, round, error),
+            Err(error) => note_failure(status, answered_before, error),
         }
         rules
     }
 
     /// The rules query's result: the poll's last.
-    fn on_rules(&mut self, addr: SocketAddr, round: Round, result: crate::Result<Rules<D::Text>>) -> Option<Kind> {
-        let status = &mut self.servers.get_mut(&addr)?.status;
+    fn on_rules(&mut self, addr: SocketAddr, result: crate::Result<Rules<D::Text>>) -> Option<Kind> {
+        let watched = self.servers.get_mut(&addr)?;
+        let answered_before = watched.answered & ANSWERED_RULES != 0;
         match result {
-            Ok(rules) => status.rules = Some(rules),
-            Err(error) => note_failure(status, round, error),
+            Ok(rules) => {
+                watched.answered |= ANSWERED_RULES;
+                watched.status.rules = Some(rules);
+            }
+            Err(error) => note_failure(&mut watched.status, answered_before, error),
         }
         None
     }
@@ -712,14 +732,16 @@ impl<D: TextDecoder> Watchlist<D> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
-        let offset = if nanos == 0 { 0 } else { (z >> 1) % (nanos + 1) };
+        let offset = nanos.checked_add(1).map_or(z >> 1, |span| (z >> 1) % span);
         (z & 1 == 1, Duration::from_nanos(offset))
     }
 }
 
-/// A failed players or rules query: counted by its reason, the state left alone.
-fn note_failure<S: TextBuf>(status: &mut Status<S>, round: Round, error: Error) {
-    let reason = if round.answered && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
+/// A failed players or rules query (its poll's info answered): counted by its reason,
+/// the state left alone. A timeout of a kind the server answered before is a suspected
+/// rate limit; of one it never answered, a timeout (many servers never answer rules).
+fn note_failure<S: TextBuf>(status: &mut Status<S>, answered_before: bool, error: Error) {
+    let reason = if answered_before && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
     if let Some(count) = status.failed.get_mut(reason.index()) {
         *count = count.saturating_add(1);
     }

@@ -470,12 +470,12 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))?;
     if secs <= 0.0 {
-        return Err(format!("{s:?}: the timeout must be more than 0 seconds"));
+        return Err(format!("{s:?}: give more than 0 seconds"));
     }
     let time =
         Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a number of seconds (like 2 or 0.5)"))?;
     if time < MIN_TIMEOUT {
-        return Err(format!("{s:?}: the timeout must be at least 0.001 seconds"));
+        return Err(format!("{s:?}: give at least 0.001 seconds"));
     }
     Ok(time)
 }
@@ -564,12 +564,12 @@ fn main() -> ExitCode {
 /// Runs `exporter`, where it was built in; the exit status.
 #[cfg(feature = "exporter")]
 fn exporter(args: ExporterArgs) -> u8 {
-    use a2s_query::exporter::{Exporter, DEFAULT_PORT};
-    let mut builder = Exporter::builder()
-        .listen(args.listen.unwrap_or_else(|| format!("0.0.0.0:{DEFAULT_PORT}")))
-        .player_names(args.player_names)
-        .probe_timeout(args.timeout)
-        .probe_retries(args.retries);
+    use a2s_query::exporter::Exporter;
+    let mut builder = Exporter::builder();
+    if let Some(listen) = args.listen {
+        builder = builder.listen(listen);
+    }
+    let mut builder = builder.player_names(args.player_names).probe_timeout(args.timeout).probe_retries(args.retries);
     if !args.addrs.is_empty() || args.file.is_some() {
         let built = a2s_query::Monitor::builder()
             .every(args.every)
@@ -612,10 +612,20 @@ fn exporter(args: ExporterArgs) -> u8 {
     warn(&format!(
         "a2s: metrics at http://{local}/metrics, one server at http://{local}/probe?target=HOST:PORT; Ctrl-C stops"
     ));
-    let _ = stop_rx.recv();
+    // Until Ctrl-C, or the HTTP server failing on its own.
+    let status = loop {
+        match stop_rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => break 0,
+        }
+        if let Err(e) = exporter.serving() {
+            warn(&format!("a2s: {e}"));
+            break 1;
+        }
+    };
     exporter.stop();
     warn("a2s: stopped");
-    0
+    status
 }
 
 /// Runs `exporter`, where it was built in; the exit status.

@@ -55,16 +55,17 @@ where
             return 1;
         }
     };
-    let mut monitor = match fill(monitor, args.addrs, args.file.as_deref()) {
-        Ok(monitor) => monitor,
-        Err(status) => return status,
-    };
+    // (Caught before the list is read: names to resolve may take a while.)
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
         warn(&format!("a2s: cannot catch Ctrl-C: {e}"));
         return 1;
     }
+    let mut monitor = match fill(monitor, args.addrs, args.file.as_deref()) {
+        Ok(monitor) => monitor,
+        Err(status) => return status,
+    };
     let servers = monitor.len();
     warn(&format!(
         "a2s: watching {servers} server{} every {}; Ctrl-C stops",
