@@ -138,7 +138,7 @@ impl ExporterBuilder {
             .to_ip()
             .ok_or_else(|| Error::Io(io::Error::other("the HTTP server has no IP address")))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        let mut monitor_thread = None;
         let wishes = match self.monitor {
             Some(monitor) => {
                 let (tx, rx) = mpsc::channel::<ToMonitor>();
@@ -148,7 +148,7 @@ impl ExporterBuilder {
                     .name(MONITOR_THREAD.into())
                     .spawn(move || run_monitor(monitor, &rx, &stop))
                     .map_err(Error::Io)?;
-                threads.push(thread);
+                monitor_thread = Some(thread);
                 Some(tx)
             }
             None => None,
@@ -160,10 +160,13 @@ impl ExporterBuilder {
             under_way: Arc::new(AtomicUsize::new(0)),
         };
         let failure = Arc::new(Mutex::new(None));
+        let exporter = Exporter { server, stop, monitor_thread, local, failure, monitor: wishes };
         for _ in 0..WORKERS {
-            let (server, stop, wishes) = (Arc::clone(&server), Arc::clone(&stop), wishes.clone());
-            let (probe, failure) = (probe.clone(), Arc::clone(&failure));
-            threads.push(std::thread::spawn(move || {
+            let (server, stop, wishes) =
+                (Arc::clone(&exporter.server), Arc::clone(&exporter.stop), exporter.monitor.clone());
+            let (probe, failure) = (probe.clone(), Arc::clone(&exporter.failure));
+            // (A worker that cannot start ends the exporter: dropped, it stops the rest.)
+            std::thread::Builder::new().spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match server.recv() {
                         Ok(request) => answer(request, wishes.as_ref(), &probe),
@@ -180,9 +183,9 @@ impl ExporterBuilder {
                 }
                 // (One unblock wakes one waiting thread: pass it on.)
                 server.unblock();
-            }));
+            })?;
         }
-        Ok(Exporter { server, stop, threads, local, failure, monitor: wishes })
+        Ok(exporter)
     }
 }
 
@@ -191,7 +194,9 @@ impl ExporterBuilder {
 pub struct Exporter {
     server: Arc<Server>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// The monitor's thread, joined at the end (the HTTP workers end on their own,
+    /// after the request they may be answering).
+    monitor_thread: Option<JoinHandle<()>>,
     local: SocketAddr,
     /// Why it stopped serving on its own, if it did.
     failure: Arc<Mutex<Option<String>>>,
@@ -247,7 +252,8 @@ impl Exporter {
         }
     }
 
-    /// Stops serving (a request under way is answered first) and the monitor.
+    /// Stops serving and the monitor. Requests under way are answered on their own
+    /// threads (a probe in its time, a scrape as fast as its client reads).
     pub fn stop(self) {}
 }
 
@@ -255,7 +261,7 @@ impl Drop for Exporter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.server.unblock();
-        for thread in self.threads.drain(..) {
+        if let Some(thread) = self.monitor_thread.take() {
             let _ = thread.join();
         }
     }
@@ -269,6 +275,15 @@ struct Probe {
     player_names: bool,
     /// Probes under way, each on a thread of its own (a slow server holds no worker).
     under_way: Arc<AtomicUsize>,
+}
+
+/// A probe's place among those under way, given back when dropped.
+struct ProbeSlot(Arc<AtomicUsize>);
+
+impl Drop for ProbeSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A scrape's wish: the rows, sent back on the channel given.
@@ -288,7 +303,7 @@ fn run_monitor(mut monitor: Monitor, asks: &mpsc::Receiver<ToMonitor>, stop: &At
         // Events are the watch's; here only the statuses count. (One deadline a turn:
         // a stream of events must not keep a scrape or the stop waiting.)
         let until = Instant::now() + SCRAPE_CHECK;
-        while monitor.next_event_before(until).is_some() {}
+        while Instant::now() < until && monitor.next_event_before(until).is_some() {}
         while let Ok(ask) = asks.try_recv() {
             match ask {
                 ToMonitor::Scrape(wish) => {
@@ -357,20 +372,18 @@ fn answer(request: Request, wishes: Option<&mpsc::Sender<ToMonitor>>, probe: &Pr
                     .and_then(|s| Duration::try_from_secs_f64(s).ok());
                 // On a thread of its own: a slow server holds no worker (and no scrape
                 // of /metrics waits behind it).
-                if probe.under_way.fetch_add(1, Ordering::Relaxed) >= MAX_PROBES {
-                    probe.under_way.fetch_sub(1, Ordering::Relaxed);
+                let slot = ProbeSlot(Arc::clone(&probe.under_way));
+                if slot.0.fetch_add(1, Ordering::Relaxed) >= MAX_PROBES {
                     text(503, "too many probes under way; try again\n")
                 } else {
                     let own = probe.clone();
-                    let spawned = std::thread::Builder::new().spawn(move || {
+                    // (The slot goes with the thread, and is given back however it ends;
+                    // a thread that cannot start drops the request, which tiny_http
+                    // answers 500.)
+                    let _ = std::thread::Builder::new().spawn(move || {
+                        let _slot = slot;
                         let _ = request.respond(probe_target(&target, &own, scrape_timeout));
-                        own.under_way.fetch_sub(1, Ordering::Relaxed);
                     });
-                    if spawned.is_err() {
-                        // (The request went with the thread that could not start: its
-                        // connection closes unanswered.)
-                        probe.under_way.fetch_sub(1, Ordering::Relaxed);
-                    }
                     return;
                 }
             }
@@ -424,7 +437,9 @@ fn metrics(wishes: &mpsc::Sender<ToMonitor>, player_names: bool) -> Response<std
 /// `/probe?target=`: one server asked now, within the timeout (or Prometheus's scrape
 /// timeout less a margin), its players too in what is left of it.
 fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -> Response<std::io::Cursor<Vec<u8>>> {
-    let limit = scrape_timeout.map_or(probe.timeout, |s| probe.timeout.min(s.saturating_sub(PROBE_MARGIN)));
+    // (A short scrape timeout keeps half of itself, not next to nothing.)
+    let scrape_limit = |s: Duration| s.saturating_sub(PROBE_MARGIN).max(s / 2);
+    let limit = scrape_timeout.map_or(probe.timeout, |s| probe.timeout.min(scrape_limit(s)));
     let limit = limit.max(Duration::from_millis(1));
     let started = Instant::now();
     let info = Client::builder().timeout(limit).retries(probe.retries).build().info(target);

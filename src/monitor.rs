@@ -256,7 +256,9 @@ impl<D: TextDecoder> Monitor<D> {
         }
     }
 
-    /// Polls until something changes on a server or `deadline` passes.
+    /// Polls until something changes on a server or `deadline` passes. (An event
+    /// already found is handed out even past the deadline: a loop that must stop at
+    /// it checks the clock too.)
     pub fn next_event_before(&mut self, deadline: Instant) -> Option<Event<D::Text>> {
         loop {
             if let Some(event) = self.watch.poll_event() {

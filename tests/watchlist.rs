@@ -323,24 +323,22 @@ fn a_players_query_answered_before_that_times_out_is_a_suspected_rate_limit_and_
     let mut s = Script::new(c);
     let a = addr(1, 27015);
     s.w.add(a, s.t0);
-    // Everything answered at 0 and 10 s; from 20 s the info only (a flood filter).
-    s.run(secs(45), &mut |_, at| {
-        if at < secs(20) {
-            Does::Answer(Server::new())
-        } else {
-            Does::InfoOnly(Server::new())
-        }
-    });
+    // Everything answered at 0 and 10 s; at 20 s the info only (a flood filter); at 30
+    // s everything again; from 40 s the info only, for good.
+    let flood = |at: Duration| at.as_secs() == 20 || at >= secs(40);
+    s.run(secs(65), &mut |_, at| if flood(at) { Does::InfoOnly(Server::new()) } else { Does::Answer(Server::new()) });
     assert_eq!(kinds(&s.take_events()), ["Up"]);
     let status = s.w.status(a).unwrap();
     assert_eq!(status.state, State::Up);
-    assert_eq!(status.failures(Reason::RateLimited), 3);
-    assert_eq!(status.failures(Reason::Timeout), 0);
+    // 20 and 40 s: answered when last asked, a suspected rate limit; 50 and 60 s: a
+    // lasting silence, a timeout.
+    assert_eq!(status.failures(Reason::RateLimited), 2);
+    assert_eq!(status.failures(Reason::Timeout), 2);
     assert!(status.players.is_some(), "the last good list is kept");
     // Each poll: info, then players after it.
     let players: Vec<Duration> =
         s.sent.iter().filter(|(_, _, q)| matches!(q, Query::Players(_))).map(|(t, _, _)| *t).collect();
-    assert_eq!(players, [ms(20), secs(10) + ms(20), secs(20) + ms(20), secs(30) + ms(20), secs(40) + ms(20)]);
+    assert_eq!(players, (0..7).map(|i| secs(10 * i) + ms(20)).collect::<Vec<_>>());
 }
 
 #[test]

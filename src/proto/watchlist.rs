@@ -126,9 +126,9 @@ pub enum Reason {
     /// [`Limits`](crate::Limits).
     Malformed,
     /// Suspected rate limit: the server answered this poll's info, then let a players
-    /// or rules query time out that it answered in earlier polls, as a server does
-    /// that drops queries past a rate. (A server that never answered that kind is
-    /// `Timeout`: many never answer rules.)
+    /// or rules query time out that it answered when last asked, as a server does that
+    /// drops queries past a rate. (One that did not answer it last time is `Timeout`:
+    /// many never answer rules, and a lasting silence is no flood filter.)
     RateLimited,
     /// Anything else (a socket error, an address the socket cannot reach).
     Other,
@@ -315,8 +315,8 @@ struct Round {
     id: QueryId,
 }
 
-/// The kinds of query a server has answered at least once (a later timeout of one,
-/// in a poll whose info it answered, hints a rate limit).
+/// The kinds of query a server answered the last time it was asked them (a timeout of
+/// one, in a poll whose info it answered, hints a rate limit).
 const ANSWERED_PLAYERS: u8 = 1;
 const ANSWERED_RULES: u8 = 2;
 
@@ -331,7 +331,8 @@ struct Watched<S: TextBuf> {
     booked: bool,
     /// The poll under way.
     round: Option<Round>,
-    /// The kinds of query it has answered ([`ANSWERED_PLAYERS`], [`ANSWERED_RULES`]).
+    /// The kinds of query it answered when last asked ([`ANSWERED_PLAYERS`],
+    /// [`ANSWERED_RULES`]).
     answered: u8,
     /// When the poll under way (or the last) started.
     started: Instant,
@@ -680,7 +681,10 @@ impl<D: TextDecoder> Watchlist<D> {
                 }
                 status.players = Some(players);
             }
-            Err(error) => note_failure(status, answered_before, error),
+            Err(error) => {
+                watched.answered &= !ANSWERED_PLAYERS;
+                note_failure(status, answered_before, error);
+            }
         }
         rules
     }
@@ -694,7 +698,10 @@ impl<D: TextDecoder> Watchlist<D> {
                 watched.answered |= ANSWERED_RULES;
                 watched.status.rules = Some(rules);
             }
-            Err(error) => note_failure(&mut watched.status, answered_before, error),
+            Err(error) => {
+                watched.answered &= !ANSWERED_RULES;
+                note_failure(&mut watched.status, answered_before, error);
+            }
         }
         None
     }
@@ -738,10 +745,14 @@ impl<D: TextDecoder> Watchlist<D> {
 }
 
 /// A failed players or rules query (its poll's info answered): counted by its reason,
-/// the state left alone. A timeout of a kind the server answered before is a suspected
-/// rate limit; of one it never answered, a timeout (many servers never answer rules).
+/// the state left alone. A timeout of a kind the server answered when last asked is a
+/// suspected rate limit; of one it did not, a timeout (many servers never answer rules,
+/// and a lasting silence is no flood filter).
 fn note_failure<S: TextBuf>(status: &mut Status<S>, answered_before: bool, error: Error) {
-    let reason = if answered_before && error.is_timeout() { Reason::RateLimited } else { Reason::of(&error) };
+    let reason = match Reason::of(&error) {
+        Reason::Timeout if answered_before => Reason::RateLimited,
+        reason => reason,
+    };
     if let Some(count) = status.failed.get_mut(reason.index()) {
         *count = count.saturating_add(1);
     }

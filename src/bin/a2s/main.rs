@@ -587,7 +587,8 @@ fn exporter(args: ExporterArgs) -> u8 {
                 return 1;
             }
         };
-        match watch::fill(monitor, args.addrs, args.file.as_deref()) {
+        let reading = std::sync::atomic::AtomicBool::new(false);
+        match watch::fill(monitor, args.addrs, args.file.as_deref(), &reading) {
             Ok(monitor) => builder = builder.monitor(monitor),
             Err(status) => return status,
         }

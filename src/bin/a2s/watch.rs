@@ -62,7 +62,7 @@ where
         warn(&format!("a2s: cannot catch Ctrl-C: {e}"));
         return 1;
     }
-    let mut monitor = match fill(monitor, args.addrs, args.file.as_deref()) {
+    let mut monitor = match fill(monitor, args.addrs, args.file.as_deref(), &stop) {
         Ok(monitor) => monitor,
         Err(status) => return status,
     };
@@ -95,7 +95,12 @@ where
 
 /// The monitor with the servers given and listed in `file` ("-": standard input); the
 /// exit status when none can be watched or the list cannot be read.
-pub fn fill<D: TextDecoder>(mut monitor: Monitor<D>, addrs: Vec<String>, file: Option<&str>) -> Result<Monitor<D>, u8> {
+pub fn fill<D: TextDecoder>(
+    mut monitor: Monitor<D>,
+    addrs: Vec<String>,
+    file: Option<&str>,
+    stop: &AtomicBool,
+) -> Result<Monitor<D>, u8> {
     let list = match file {
         None => None,
         Some(path) => match crate::open(path) {
@@ -107,7 +112,12 @@ pub fn fill<D: TextDecoder>(mut monitor: Monitor<D>, addrs: Vec<String>, file: O
         },
     };
     let shared = Shared::default();
+    // (Ctrl-C while the list is read ends it: names to resolve may take a while.)
     for addr in list::input(addrs, list, &shared) {
+        if stop.load(Ordering::Relaxed) {
+            warn("a2s: stopped while reading the list");
+            return Err(0);
+        }
         if let Err(e) = monitor.add(addr) {
             warn(&format!("a2s: {addr}: {e}"));
         }
