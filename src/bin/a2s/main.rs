@@ -195,12 +195,37 @@ struct WatchArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
 
+    #[command(flatten)]
+    poll: PollArgs,
+
+    /// Ask for players too, for the joined and left events (games that send no names,
+    /// such as CS2, Valheim and Arma Reforger, give counts only).
+    #[arg(long)]
+    players: bool,
+
+    /// A player count whose crossing is an event (repeat for several).
+    #[arg(long = "threshold", value_name = "N")]
+    thresholds: Vec<u32>,
+
+    /// JSON Lines: an object an event, with `time`, `address` and `event`.
+    #[arg(long)]
+    json: bool,
+
+    /// How server text becomes text: utf8, utf8-strict, latin1, raw, or a WHATWG label.
+    #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
+    encoding: Decoding,
+}
+
+/// How `watch` and `exporter` poll their servers.
+#[derive(clap::Args, Debug)]
+struct PollArgs {
     /// Seconds between two polls of a server (each moved by up to a tenth either way,
     /// so servers are not polled in lockstep).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
     every: Duration,
 
-    /// Seconds each query may take, from its first send.
+    /// Seconds each query may take, from its first send (an exporter's probe: at most
+    /// Prometheus's scrape timeout less half a second).
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
     timeout: Duration,
 
@@ -212,15 +237,6 @@ struct WatchArgs {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     down_after: u32,
 
-    /// Ask for players too, for the joined and left events (games that send no names,
-    /// such as CS2, Valheim and Arma Reforger, give counts only).
-    #[arg(long)]
-    players: bool,
-
-    /// A player count whose crossing is an event (repeat for several).
-    #[arg(long = "threshold", value_name = "N")]
-    thresholds: Vec<u32>,
-
     /// Most queries a second to one IP address, all its ports together; 0 for no cap.
     #[arg(long, value_name = "N", default_value_t = 5)]
     host_rate: u32,
@@ -228,14 +244,19 @@ struct WatchArgs {
     /// The longest time between two polls of a server that is down, in seconds.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
     max_backoff: Duration,
+}
 
-    /// JSON Lines: an object an event, with `time`, `address` and `event`.
-    #[arg(long)]
-    json: bool,
-
-    /// How server text becomes text: utf8, utf8-strict, latin1, raw, or a WHATWG label.
-    #[arg(long, value_name = "NAME", default_value = "utf8", value_parser = encoding)]
-    encoding: Decoding,
+impl PollArgs {
+    /// A monitor's options as these say.
+    fn monitor(&self) -> a2s_query::MonitorBuilder {
+        a2s_query::Monitor::builder()
+            .every(self.every)
+            .timeout(self.timeout)
+            .retries(self.retries)
+            .down_after(self.down_after)
+            .host_rate(self.host_rate)
+            .max_backoff(self.max_backoff)
+    }
 }
 
 /// The options of `exporter`.
@@ -253,30 +274,8 @@ struct ExporterArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
 
-    /// Seconds between two polls of a listed server.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
-    every: Duration,
-
-    /// Seconds each query may take (a probe: at most Prometheus's scrape timeout less
-    /// half a second).
-    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
-    timeout: Duration,
-
-    /// Extra sends of a request that got no answer.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    retries: u8,
-
-    /// Failed polls in a row after which a listed server is down (a2s_up 0).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    down_after: u32,
-
-    /// Most queries a second to one IP address; 0 for no cap.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    host_rate: u32,
-
-    /// The longest time between two polls of a server that is down, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
-    max_backoff: Duration,
+    #[command(flatten)]
+    poll: PollArgs,
 
     /// Ask for players too and export each named player's time on the server
     /// (a2s_player_connected_seconds with a `player` label: a series per player, mind
@@ -569,18 +568,10 @@ fn exporter(args: ExporterArgs) -> u8 {
     if let Some(listen) = args.listen {
         builder = builder.listen(listen);
     }
-    let mut builder = builder.player_names(args.player_names).probe_timeout(args.timeout).probe_retries(args.retries);
+    let mut builder =
+        builder.player_names(args.player_names).probe_timeout(args.poll.timeout).probe_retries(args.poll.retries);
     if !args.addrs.is_empty() || args.file.is_some() {
-        let built = a2s_query::Monitor::builder()
-            .every(args.every)
-            .timeout(args.timeout)
-            .retries(args.retries)
-            .down_after(args.down_after)
-            .players(args.player_names)
-            .host_rate(args.host_rate)
-            .max_backoff(args.max_backoff)
-            .build();
-        let monitor = match built {
+        let monitor = match args.poll.monitor().players(args.player_names).build() {
             Ok(monitor) => monitor,
             Err(e) => {
                 warn(&format!("a2s: {e}"));
@@ -641,14 +632,8 @@ fn watch(args: WatchArgs) -> u8 {
     let watch = watch::Watch {
         addrs: args.addrs,
         file: args.file,
-        every: args.every,
-        timeout: args.timeout,
-        retries: args.retries,
-        down_after: args.down_after,
-        players: args.players,
-        thresholds: args.thresholds,
-        host_rate: args.host_rate,
-        max_backoff: args.max_backoff,
+        every: args.poll.every,
+        monitor: args.poll.monitor().players(args.players).thresholds(args.thresholds),
         json: args.json,
     };
     let mut out = Out::new();

@@ -22,13 +22,8 @@ pub struct Watch {
     pub addrs: Vec<String>,
     pub file: Option<String>,
     pub every: Duration,
-    pub timeout: Duration,
-    pub retries: u8,
-    pub down_after: u32,
-    pub players: bool,
-    pub thresholds: Vec<u32>,
-    pub host_rate: u32,
-    pub max_backoff: Duration,
+    /// The monitor's options (its text decoder is set by [`watch`]).
+    pub monitor: a2s_query::MonitorBuilder,
     pub json: bool,
 }
 
@@ -37,17 +32,7 @@ pub fn watch<D: TextDecoder>(args: Watch, decoder: D, out: &mut Out) -> u8
 where
     D::Text: Serialize + AsRef<[u8]>,
 {
-    let built = Monitor::builder()
-        .every(args.every)
-        .timeout(args.timeout)
-        .retries(args.retries)
-        .down_after(args.down_after)
-        .players(args.players)
-        .thresholds(args.thresholds.iter().copied())
-        .host_rate(args.host_rate)
-        .max_backoff(args.max_backoff)
-        .encoding(decoder)
-        .build();
+    let built = args.monitor.encoding(decoder).build();
     let monitor = match built {
         Ok(monitor) => monitor,
         Err(e) => {
