@@ -60,6 +60,10 @@ where
     let started = Instant::now();
     let mut events: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
+        if output_closed() {
+            // (Its reader gone while nothing changed: `| head` had enough.)
+            return 0;
+        }
         let Some(event) = monitor.next_event_before(Instant::now() + CHECK_STOP) else { continue };
         events += 1;
         let printed = if args.json { out.json(&event_json(&event), false) } else { out.line(&event_line(&event)) };
@@ -116,6 +120,26 @@ pub fn fill<D: TextDecoder>(
         return Err(1);
     }
     Ok(monitor)
+}
+
+/// Whether standard output is a pipe whose reader has gone (Linux: asked without
+/// writing; elsewhere the next line written tells).
+#[cfg(target_os = "linux")]
+fn output_closed() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    let ready = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0);
+    let gone = PollFlags::POLLERR | PollFlags::POLLHUP;
+    ready && fds.first().and_then(PollFd::revents).is_some_and(|r| r.intersects(gone))
+}
+
+/// Whether standard output is a pipe whose reader has gone: told by the next line
+/// written here.
+#[cfg(not(target_os = "linux"))]
+fn output_closed() -> bool {
+    false
 }
 
 /// "30 s", "1.5 s".
