@@ -14,6 +14,40 @@ use crate::net::{self, IpVersion, SharedSocket};
 use crate::options::{builder, pacing_options, query_options, Options};
 use crate::proto::{Event, Status, WatchConfig, Watchlist};
 
+/// The methods both monitors (blocking and async) have over their [`Watchlist`], in a
+/// field `watch`: the servers watched and what is known of them.
+macro_rules! watched_servers {
+    () => {
+        /// Stops watching `addr`; its last status, if it was watched.
+        pub fn remove(&mut self, addr: SocketAddr) -> Option<Status<D::Text>> {
+            self.watch.remove(addr, Instant::now())
+        }
+
+        /// What is known of `addr`, if it is watched.
+        pub fn status(&self, addr: SocketAddr) -> Option<&Status<D::Text>> {
+            self.watch.status(addr)
+        }
+
+        /// Every watched server's status, in no particular order.
+        pub fn statuses(&self) -> impl Iterator<Item = &Status<D::Text>> {
+            self.watch.statuses()
+        }
+
+        /// Servers watched.
+        pub fn len(&self) -> usize {
+            self.watch.len()
+        }
+
+        /// Whether no server is watched.
+        pub fn is_empty(&self) -> bool {
+            self.watch.is_empty()
+        }
+    };
+}
+
+#[cfg(feature = "tokio")]
+pub(crate) use watched_servers;
+
 /// The longest one wait lasts when nothing is due (none: a server is always due).
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 
@@ -209,30 +243,7 @@ impl<D: TextDecoder> Monitor<D> {
         Ok(addr)
     }
 
-    /// Stops watching `addr`; its last status, if it was watched.
-    pub fn remove(&mut self, addr: SocketAddr) -> Option<Status<D::Text>> {
-        self.watch.remove(addr, Instant::now())
-    }
-
-    /// What is known of `addr`, if it is watched.
-    pub fn status(&self, addr: SocketAddr) -> Option<&Status<D::Text>> {
-        self.watch.status(addr)
-    }
-
-    /// Every watched server's status, in no particular order.
-    pub fn statuses(&self) -> impl Iterator<Item = &Status<D::Text>> {
-        self.watch.statuses()
-    }
-
-    /// Servers watched.
-    pub fn len(&self) -> usize {
-        self.watch.len()
-    }
-
-    /// Whether no server is watched.
-    pub fn is_empty(&self) -> bool {
-        self.watch.is_empty()
-    }
+    watched_servers!();
 
     /// The socket's local address.
     ///

@@ -85,30 +85,7 @@ impl<D: TextDecoder> Monitor<D> {
         Ok(addr)
     }
 
-    /// Stops watching `addr`; its last status, if it was watched.
-    pub fn remove(&mut self, addr: SocketAddr) -> Option<Status<D::Text>> {
-        self.watch.remove(addr, Instant::now())
-    }
-
-    /// What is known of `addr`, if it is watched.
-    pub fn status(&self, addr: SocketAddr) -> Option<&Status<D::Text>> {
-        self.watch.status(addr)
-    }
-
-    /// Every watched server's status, in no particular order.
-    pub fn statuses(&self) -> impl Iterator<Item = &Status<D::Text>> {
-        self.watch.statuses()
-    }
-
-    /// Servers watched.
-    pub fn len(&self) -> usize {
-        self.watch.len()
-    }
-
-    /// Whether no server is watched.
-    pub fn is_empty(&self) -> bool {
-        self.watch.is_empty()
-    }
+    crate::monitor::watched_servers!();
 
     /// The socket's local address.
     ///
