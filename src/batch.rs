@@ -10,7 +10,7 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::net::{self, IpVersion, SharedSocket, IDLE_WAIT};
-use crate::options::{builder, pacing_options, query_options, Options};
+use crate::options::{builder, pacing_options, query_options, shared_socket_options, Options};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
 
 /// The longest a pass of the run spends reading input before it reads the socket.
@@ -40,22 +40,7 @@ builder!(
 impl<D: TextDecoder> BatchBuilder<D> {
     query_options!(BatchBuilder);
     pacing_options!();
-
-    /// The local address to send from. Default: every address, a free port, over one
-    /// IPv6 socket that takes IPv4 too (or an IPv4 socket where IPv6 is not available).
-    /// An IPv4 address here limits the batch to IPv4 servers.
-    pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.options.bind = Some(local);
-        self
-    }
-
-    /// The kernel receive buffer to ask for, in bytes: room for the replies of a
-    /// window of servers arriving at once. Default 4 MiB (Linux grants at most
-    /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
-    pub fn recv_buffer(mut self, bytes: usize) -> Self {
-        self.options.recv_buffer = bytes;
-        self
-    }
+    shared_socket_options!();
 
     /// The batch, its socket open.
     ///

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, SharedSocket};
-use crate::options::{builder, pacing_options, query_options, Options};
+use crate::options::{builder, pacing_options, query_options, shared_socket_options, Options};
 use crate::proto::{Event, Status, WatchConfig, Watchlist};
 
 /// The methods both monitors (blocking and async) have over their [`Watchlist`], in a
@@ -72,6 +72,7 @@ builder!(
 impl<D: TextDecoder> MonitorBuilder<D> {
     query_options!(MonitorBuilder, watch);
     pacing_options!();
+    shared_socket_options!();
 
     /// Time between two polls of a server. Default 30 s.
     pub fn every(mut self, interval: Duration) -> Self {
@@ -130,13 +131,6 @@ impl<D: TextDecoder> MonitorBuilder<D> {
     /// Default IPv4.
     pub fn prefer(mut self, version: IpVersion) -> Self {
         self.options.prefer = version;
-        self
-    }
-
-    /// The local address to send from. Default: every address, a free port, over one
-    /// IPv6 socket that takes IPv4 too (or IPv4 where IPv6 is not available).
-    pub fn bind(mut self, local: SocketAddr) -> Self {
-        self.options.bind = Some(local);
         self
     }
 

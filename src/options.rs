@@ -202,4 +202,26 @@ macro_rules! pacing_options {
     };
 }
 
-pub(crate) use {address_options, builder, constructors, pacing_options, query_options};
+/// The setters of the one unconnected socket that many servers share (the batch's,
+/// the monitor's).
+macro_rules! shared_socket_options {
+    () => {
+        /// The local address to send from. Default: every address, a free port, over one
+        /// IPv6 socket that takes IPv4 too (or an IPv4 socket where IPv6 is not
+        /// available). An IPv4 address here limits it to IPv4 servers.
+        pub fn bind(mut self, local: std::net::SocketAddr) -> Self {
+            self.options.bind = Some(local);
+            self
+        }
+
+        /// The kernel receive buffer to ask for, in bytes: room for the replies of a
+        /// window of servers arriving at once. Default 4 MiB (Linux grants at most
+        /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
+        pub fn recv_buffer(mut self, bytes: usize) -> Self {
+            self.options.recv_buffer = bytes;
+            self
+        }
+    };
+}
+
+pub(crate) use {address_options, builder, constructors, pacing_options, query_options, shared_socket_options};
