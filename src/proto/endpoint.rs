@@ -10,6 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::addr_hash::{addr_map, AddrMap};
 use super::exchange::{later, ExchangeConfig, Learned};
 use super::fragment::Reassembler;
 use super::job::{Drain, Job};
@@ -223,7 +224,7 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     slots: Vec<Option<Server<J, J::Kind>>>,
     free: Vec<usize>,
     /// Occupied slots by normalized address.
-    by_addr: HashMap<SocketAddr, usize>,
+    by_addr: AddrMap<SocketAddr, usize>,
     /// The server of each query not yet given out.
     by_id: HashMap<QueryId, usize, BuildHasherDefault<IdHasher>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
@@ -239,7 +240,7 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// those that end before their job starts.
     expiries: BinaryHeap<Reverse<(Instant, QueryId)>>,
     done: VecDeque<(QueryId, SocketAddr, J::Output)>,
-    learned: HashMap<SocketAddr, Learned>,
+    learned: AddrMap<SocketAddr, Learned>,
     /// Emptied queues, a reassembler and a job's box, kept for their memory.
     spare_queues: Vec<VecDeque<Queued<J::Kind>>>,
     spare_reassembler: Option<Reassembler>,
@@ -259,7 +260,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             decoder,
             slots: Vec::new(),
             free: Vec::new(),
-            by_addr: HashMap::new(),
+            by_addr: addr_map(),
             by_id: HashMap::default(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
@@ -268,7 +269,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             admitted: 0,
             expiries: BinaryHeap::new(),
             done: VecDeque::new(),
-            learned: HashMap::new(),
+            learned: addr_map(),
             spare_queues: Vec::new(),
             spare_reassembler: None,
             spare_job: None,
@@ -283,13 +284,13 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// Starts from what earlier runs learned of servers (challenges, split layouts,
     /// round trips), as [`Endpoint::take_learned`] gave it.
     pub fn with_learned(mut self, learned: HashMap<SocketAddr, Learned>) -> Self {
-        self.learned = learned;
+        self.learned.extend(learned);
         self
     }
 
     /// Takes what this endpoint learned of each server.
     pub fn take_learned(&mut self) -> HashMap<SocketAddr, Learned> {
-        std::mem::take(&mut self.learned)
+        std::mem::replace(&mut self.learned, addr_map()).into_iter().collect()
     }
 
     /// Forgets what servers taught the endpoint (challenges, split layouts, round trips).

@@ -44,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+mod addr_hash;
 mod arma;
 mod endpoint;
 mod exchange;

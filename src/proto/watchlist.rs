@@ -9,6 +9,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::addr_hash::{addr_map, AddrMap};
 use super::endpoint::{normalized, Endpoint, EndpointConfig, QueryId};
 use super::exchange::later;
 use super::info::Info;
@@ -399,11 +400,11 @@ pub struct Watchlist<D: TextDecoder = crate::Encoding> {
     config: WatchConfig,
     endpoint: Endpoint<AnyQuery<D>, D>,
     /// Boxed: the table's empty places (up to half of it) then cost a pointer each.
-    servers: HashMap<SocketAddr, Box<Watched<D::Text>>>,
+    servers: AddrMap<SocketAddr, Box<Watched<D::Text>>>,
     /// Polls due, by time (an entry whose server's `due` differs is stale).
     schedule: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
     /// The earliest time the next poll may start, per host (hosts whose share is spent).
-    hosts: HashMap<IpAddr, Instant>,
+    hosts: AddrMap<IpAddr, Instant>,
     /// Hosts left after the last pruning of `hosts`.
     hosts_kept: usize,
     events: VecDeque<Event<D::Text>>,
@@ -417,9 +418,9 @@ impl<D: TextDecoder> Watchlist<D> {
         Watchlist {
             endpoint: Endpoint::new(config.endpoint, decoder),
             config,
-            servers: HashMap::new(),
+            servers: addr_map(),
             schedule: BinaryHeap::new(),
-            hosts: HashMap::new(),
+            hosts: addr_map(),
             hosts_kept: 0,
             events: VecDeque::new(),
             rng,
