@@ -10,8 +10,9 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::net::{self, IpVersion, SharedSocket, IDLE_WAIT};
-use crate::options::{builder, pacing_options, query_options, shared_socket_options, Options};
+use crate::options::{pacing_options, recv_buffer_option};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
+use crate::Builder;
 
 /// The longest a pass of the run spends reading input before it reads the socket.
 const INPUT_TIME: Duration = Duration::from_millis(1);
@@ -20,27 +21,13 @@ const FEED_POLL: Duration = Duration::from_millis(5);
 /// Addresses a [`Feed`](crate::Feed) reads ahead of the batch.
 pub(crate) const FEED_AHEAD: usize = 4096;
 
-/// Options of a [`Batch`]. Build one with [`Batch::builder`].
-///
-/// The defaults are for a home connection querying a public server list: 2 000
-/// datagrams a second (a request is about 60 bytes on the wire, a reply a few hundred:
-/// about 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
-#[derive(Debug, Clone)]
-pub struct BatchBuilder<D: TextDecoder = Encoding> {
-    options: Options<D>,
-}
-
-builder!(
-    BatchBuilder,
-    "Bounds each server's query, from its first send: its challenge round trip, \
-     fragments and retries. Default 3 s. [`Batch::all`] gives each of its three \
-     queries this time."
-);
-
-impl<D: TextDecoder> BatchBuilder<D> {
-    query_options!(BatchBuilder);
+/// A [`Batch`]'s own options: its pacing and its socket's receive buffer. The
+/// defaults are for a home connection querying a public server list: 2 000 datagrams
+/// a second (a request is about 60 bytes on the wire, a reply a few hundred: about
+/// 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
+impl<D: TextDecoder> Builder<Batch, D> {
     pacing_options!();
-    shared_socket_options!();
+    recv_buffer_option!();
 
     /// The batch, its socket open.
     ///
@@ -137,8 +124,8 @@ pub struct Batch<D: TextDecoder = Encoding> {
 
 impl Batch<Encoding> {
     /// Options for a batch, starting from the defaults.
-    pub fn builder() -> BatchBuilder<Encoding> {
-        BatchBuilder::default()
+    pub fn builder() -> Builder<Batch> {
+        Builder::default()
     }
 }
 
@@ -196,7 +183,7 @@ impl<D: TextDecoder> Batch<D> {
     }
 
     /// The kernel receive buffer the socket got, in bytes, as the kernel reports it
-    /// (see [`BatchBuilder::recv_buffer`]).
+    /// (see [`Builder::recv_buffer`]).
     pub fn recv_buffer_size(&self) -> usize {
         self.socket.recv_buffer
     }
@@ -450,7 +437,7 @@ fn one_use<'a>(timeout: Duration, encoding: Encoding) -> Result<Driving<'a, Enco
 /// ```
 ///
 /// # Errors
-/// As [`BatchBuilder::build`].
+/// As [`Batch::builder`]'s `build`.
 pub fn info_many<'a, I: IntoInput>(addrs: I, timeout: Duration, encoding: Encoding) -> Result<Results<'a, Result<Info>>>
 where
     I::Input: 'a,
@@ -461,7 +448,7 @@ where
 /// Asks every server in `addrs` who is playing, at once. See [`info_many`].
 ///
 /// # Errors
-/// As [`BatchBuilder::build`].
+/// As [`Batch::builder`]'s `build`.
 pub fn players_many<'a, I: IntoInput>(
     addrs: I,
     timeout: Duration,
@@ -476,7 +463,7 @@ where
 /// Asks every server in `addrs` for its rules, at once. See [`info_many`].
 ///
 /// # Errors
-/// As [`BatchBuilder::build`].
+/// As [`Batch::builder`]'s `build`.
 pub fn rules_many<'a, I: IntoInput>(
     addrs: I,
     timeout: Duration,
@@ -492,7 +479,7 @@ where
 /// [`Batch::all`].
 ///
 /// # Errors
-/// As [`BatchBuilder::build`].
+/// As [`Batch::builder`]'s `build`.
 pub fn all_many<'a, I: IntoInput>(addrs: I, timeout: Duration, encoding: Encoding) -> Result<Results<'a, Answers>>
 where
     I::Input: 'a,

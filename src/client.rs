@@ -10,54 +10,18 @@ use std::time::{Duration, Instant};
 
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
-use crate::net::{self, IpVersion, Udp, RECV_BUFFER};
-use crate::options::{address_options, builder, constructors, query_options, Options};
+use crate::net::{self, Udp, RECV_BUFFER};
+use crate::options::{constructors, prefer_option, Options};
 use crate::proto::{
     Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, EndpointConfig, Info, Kind, Players, Rules,
 };
+use crate::Builder;
 
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Options of a [`Client`]. Build one with [`Client::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use a2s_query::{Client, Encoding, Limits};
-/// # let mut info = a2s_query::SourceInfo::default();
-/// # info.server_name = "built".into();
-/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0")?;
-/// # let addr = server.local_addr();
-///
-/// let mut limits = Limits::default();
-/// limits.max_fragments = 32;
-/// let mut client = Client::builder()
-///     .timeout(Duration::from_secs(2))
-///     .retries(1)
-///     .encoding(Encoding::Latin1)
-///     .limits(limits)
-///     .build();
-/// let info = client.info(addr)?;
-/// assert_eq!(info.server_name(), "built");
-/// # Ok::<(), a2s_query::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder<D: TextDecoder = Encoding> {
-    pub(crate) options: Options<D>,
-}
-
-builder!(
-    ClientBuilder,
-    "Bounds each whole call: every challenge round trip, every fragment, every retry, \
-     and a wait for the server to drain what an earlier call left owed. Default 3 s. \
-     A zero timeout is refused by every call ([`Error::InvalidInput`]). Resolving a \
-     host name comes first and is not bounded by it: pass a `SocketAddr` where that \
-     matters."
-);
-
-impl<D: TextDecoder> ClientBuilder<D> {
-    query_options!(ClientBuilder);
-    address_options!();
+impl<D: TextDecoder> Builder<Client, D> {
+    prefer_option!();
 
     /// The client. No socket is opened until the first query.
     pub fn build(self) -> Client<D> {
@@ -125,7 +89,7 @@ pub struct Client<D: TextDecoder = Encoding> {
     buf: Vec<u8>,
 }
 
-constructors!(Client, ClientBuilder);
+constructors!(Client);
 
 impl<D: TextDecoder> Client<D> {
     /// Asks a server for its info: name, map, players, and more.

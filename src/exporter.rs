@@ -105,7 +105,7 @@ impl ExporterBuilder {
 
     /// Export each named player's time on the server (`a2s_player_connected_seconds`,
     /// a series per player); the monitor must ask for players
-    /// ([`MonitorBuilder::players`](crate::MonitorBuilder::players)), and probes then
+    /// ([`Builder::players`](crate::Builder::players)), and probes then
     /// ask too. Default off.
     pub fn player_names(mut self, on: bool) -> Self {
         self.player_names = on;

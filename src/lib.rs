@@ -134,14 +134,15 @@ pub mod web_api;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
-pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLine, Batch, BatchBuilder, Results};
-pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
+pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLine, Batch, Results};
+pub use client::{Client, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
 pub use feed::{Feed, Input, IntoInput, Next};
 pub use limits::Limits;
-pub use monitor::{Events, Monitor, MonitorBuilder};
+pub use monitor::{Events, Monitor};
 pub use net::IpVersion;
+pub use options::Builder;
 pub use recording::{Captured, RecordedQuery, Recording};
 // The result types have their pages here, where a newcomer looks, not only under `proto`.
 #[doc(inline)]

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, SharedSocket};
-use crate::options::{builder, pacing_options, query_options, shared_socket_options, Options};
-use crate::proto::{Event, Status, WatchConfig, Watchlist};
+use crate::options::{pacing_options, prefer_option, recv_buffer_option};
+use crate::proto::{Event, Status, Watchlist};
+use crate::Builder;
 
 /// The methods both monitors (blocking and async) have over their [`Watchlist`], in a
 /// field `watch`: the servers watched and what is known of them.
@@ -51,28 +52,15 @@ pub(crate) use watched_servers;
 /// The longest one wait lasts when nothing is due (none: a server is always due).
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 
-/// Options of a [`Monitor`]. Build one with [`Monitor::builder`].
-///
-/// The defaults: each server polled every 30 s (± 3 s), its info only, 3 s per query,
+/// A [`Monitor`]'s own options: what it polls and how often, when a server is down,
+/// its pacing (per second, and per IP address) and its socket's receive buffer. The
+/// defaults: each server polled every 30 s (± 3 s), its info only, 3 s per query,
 /// down after 3 failed polls in a row, polled at most every 5 minutes while down, at
 /// most 5 queries a second to one IP address.
-#[derive(Debug, Clone)]
-pub struct MonitorBuilder<D: TextDecoder = Encoding> {
-    options: Options<D>,
-    watch: WatchConfig,
-}
-
-builder!(
-    MonitorBuilder,
-    "Bounds each query, from its first send: its challenge round trip, fragments and \
-     retries. Default 3 s.",
-    watch
-);
-
-impl<D: TextDecoder> MonitorBuilder<D> {
-    query_options!(MonitorBuilder, watch);
+impl<D: TextDecoder> Builder<Monitor, D> {
     pacing_options!();
-    shared_socket_options!();
+    recv_buffer_option!();
+    prefer_option!();
 
     /// Time between two polls of a server. Default 30 s.
     pub fn every(mut self, interval: Duration) -> Self {
@@ -127,13 +115,6 @@ impl<D: TextDecoder> MonitorBuilder<D> {
         self
     }
 
-    /// Which family to use when a name given to [`Monitor::add`] resolves to both.
-    /// Default IPv4.
-    pub fn prefer(mut self, version: IpVersion) -> Self {
-        self.options.prefer = version;
-        self
-    }
-
     /// The monitor, its socket open, no server watched yet.
     ///
     /// # Errors
@@ -153,7 +134,7 @@ impl<D: TextDecoder> MonitorBuilder<D> {
     /// tokio runtime this is called from (feature `tokio`).
     ///
     /// # Errors
-    /// As [`MonitorBuilder::build`]; [`Error::Runtime`] outside a runtime with IO and
+    /// As `build`; [`Error::Runtime`] outside a runtime with IO and
     /// time enabled.
     #[cfg(feature = "tokio")]
     pub fn build_async(self) -> Result<crate::tokio::Monitor<D>> {
@@ -219,8 +200,8 @@ pub struct Monitor<D: TextDecoder = Encoding> {
 
 impl Monitor<Encoding> {
     /// Options for a monitor, starting from the defaults.
-    pub fn builder() -> MonitorBuilder<Encoding> {
-        MonitorBuilder::default()
+    pub fn builder() -> Builder<Monitor> {
+        Builder::default()
     }
 }
 

@@ -1,13 +1,14 @@
-//! The options every driver takes, in one place: the [`ClientBuilder`](crate::ClientBuilder),
-//! the [`BatchBuilder`](crate::BatchBuilder) and the async client's builder each hold
-//! an [`Options`] and get the setters they share from the macros below.
+//! The options every driver takes, in one place: one [`Builder`] for every driver,
+//! its shared setters here, each driver's own (and its `build`) beside the driver.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::client::DEFAULT_TIMEOUT;
-use crate::encoding::Encoding;
+use crate::encoding::{Encoding, TextDecoder};
 use crate::net::{IpVersion, MAX_SOCKET_RECV_BUFFER};
-use crate::proto::{EndpointConfig, ExchangeConfig};
+use crate::proto::{EndpointConfig, ExchangeConfig, WatchConfig};
 
 /// What a driver is built with.
 #[derive(Debug, Clone)]
@@ -52,93 +53,151 @@ impl<D> Options<D> {
     }
 }
 
-/// The setters of a query's options, on a builder `$builder<D>` with a field
-/// `options: Options<D>`.
-macro_rules! query_options {
-    ($builder:ident $(, $field:ident)*) => {
-        /// How strings become text: an [`Encoding`](crate::Encoding) (giving `String`s)
-        /// or [`Raw`](crate::Raw) (giving `Vec<u8>`). Default
-        /// [`Encoding::Utf8`](crate::Encoding::Utf8).
-        pub fn encoding<E: TextDecoder>(self, decoder: E) -> $builder<E> {
-            $builder { options: self.options.with_decoder(decoder) $(, $field: self.$field)* }
-        }
-
-        /// Extra sends of a request that got no answer, for lossy links. The timeout is
-        /// shared out: with `n` retries each attempt waits about `timeout / (n + 1)`.
-        /// Default 0: one request per round trip, as python-a2s.
-        pub fn retries(mut self, retries: u8) -> Self {
-            self.options.endpoint.exchange.retries = retries;
-            self
-        }
-
-        /// Caps on what a server may make a query hold or do (see
-        /// [`Limits`](crate::Limits)).
-        pub fn limits(mut self, limits: crate::Limits) -> Self {
-            self.options.endpoint.exchange.limits = limits;
-            self
-        }
-
-        /// Forces a split header layout for odd servers. Default
-        /// [`SplitFormat::Auto`](crate::SplitFormat::Auto): recognised from each reply.
-        pub fn split_format(mut self, format: crate::SplitFormat) -> Self {
-            self.options.endpoint.exchange.split_format = format;
-            self
-        }
-
-        /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
-        /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply
-        /// wins when it comes in time, never past the query's timeout. By default the
-        /// wait is learned per server: 300 ms the first time, none for a server that
-        /// then sent only `0x6D`, until the `0x49` for one known to send both (HLDS sends it with its next frame, not
-        /// with the `0x6D`). A fixed grace here replaces that; zero takes the first
-        /// reply.
-        pub fn goldsrc_grace(mut self, grace: std::time::Duration) -> Self {
-            self.options.endpoint.exchange.goldsrc_grace = Some(grace);
-            self
-        }
-
-        /// Whether to send each server the challenge it gave last time, saving the
-        /// challenge round trip on repeated polls. Default on; a server that rotated its
-        /// challenge just answers with a new one and the query carries on, and one that
-        /// dropped it in silence is asked for a fresh one at the next send.
-        pub fn reuse_challenges(mut self, reuse: bool) -> Self {
-            self.options.endpoint.exchange.reuse_challenge = reuse;
-            self
-        }
-
-        /// Notes every datagram sent and received in `recording`, with its time: a
-        /// server's exact bytes, for a bug report or a test case (what `a2s
-        /// --record` writes). Default none.
-        pub fn record(mut self, recording: &crate::Recording) -> Self {
-            self.options.recording = Some(recording.clone());
-            self
-        }
-    };
+/// Options of a driver, set one by one, then `build()`: a [`Client`](crate::Client)'s
+/// (from [`Client::builder`](crate::Client::builder)), a [`Batch`](crate::Batch)'s, a
+/// [`Monitor`](crate::Monitor)'s or an async [`tokio::Client`](crate::tokio::Client)'s.
+/// The options every driver takes have one setter each, here; those of one driver
+/// (pacing many servers, polling over time) are on `Builder<ThatDriver>` below.
+///
+/// ```
+/// use std::time::Duration;
+/// use a2s_query::{Client, Encoding, Limits};
+/// # let mut info = a2s_query::SourceInfo::default();
+/// # info.server_name = "built".into();
+/// # let server = a2s_query::server::Responder::new(a2s_query::Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0")?;
+/// # let addr = server.local_addr();
+///
+/// let mut limits = Limits::default();
+/// limits.max_fragments = 32;
+/// let mut client = Client::builder()
+///     .timeout(Duration::from_secs(2))
+///     .retries(1)
+///     .encoding(Encoding::Latin1)
+///     .limits(limits)
+///     .build();
+/// let info = client.info(addr)?;
+/// assert_eq!(info.server_name(), "built");
+/// # Ok::<(), a2s_query::Error>(())
+/// ```
+pub struct Builder<K, D: TextDecoder = Encoding> {
+    pub(crate) options: Options<D>,
+    /// What a monitor polls, and how often (a monitor's builder only).
+    pub(crate) watch: WatchConfig,
+    driver: PhantomData<fn() -> K>,
 }
 
-/// A builder `$builder` with the default options, and its timeout setter (whose
-/// meaning, said in `$doc`, differs per driver).
-macro_rules! builder {
-    ($builder:ident, $doc:literal $(, $field:ident)*) => {
-        impl Default for $builder<crate::Encoding> {
-            fn default() -> Self {
-                $builder { options: crate::options::Options::default() $(, $field: Default::default())* }
-            }
-        }
-
-        impl<D: TextDecoder> $builder<D> {
-            #[doc = $doc]
-            pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-                self.options.endpoint.exchange.timeout = timeout;
-                self
-            }
-        }
-    };
+impl<K, D: TextDecoder> Clone for Builder<K, D> {
+    fn clone(&self) -> Self {
+        Builder { options: self.options.clone(), watch: self.watch.clone(), driver: PhantomData }
+    }
 }
 
-/// `new()`, `builder()` and `Default` of a client `$client` built by `$builder`.
+impl<K, D: TextDecoder + std::fmt::Debug> std::fmt::Debug for Builder<K, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("driver", &std::any::type_name::<K>())
+            .field("options", &self.options)
+            .field("watch", &self.watch)
+            .finish()
+    }
+}
+
+/// The defaults: 3 s, lossy UTF-8, no retries; each driver's own listed with it.
+impl<K> Default for Builder<K, Encoding> {
+    fn default() -> Self {
+        Builder { options: Options::default(), watch: WatchConfig::default(), driver: PhantomData }
+    }
+}
+
+impl<K, D: TextDecoder> Builder<K, D> {
+    /// Bounds each query. Default 3 s; a zero timeout is refused.
+    ///
+    /// - [`Client`](crate::Client): each whole call, every challenge round trip, every
+    ///   fragment, every retry, and a wait for the server to drain what an earlier call
+    ///   left owed. Resolving a host name comes first and is not bounded by it: pass a
+    ///   `SocketAddr` where that matters.
+    /// - [`tokio::Client`](crate::tokio::Client): each whole query from the call,
+    ///   resolving a host name included, and waiting for its turn at a server, for room
+    ///   in the window or for a server to drain (the queries of `info_many` and the like
+    ///   count from their first send, as a batch's).
+    /// - [`Batch`](crate::Batch) and [`Monitor`](crate::Monitor): each server's query
+    ///   from its first send: its challenge round trip, fragments and retries
+    ///   ([`Batch::all`](crate::Batch::all) gives each of its three queries this time).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.endpoint.exchange.timeout = timeout;
+        self
+    }
+
+    /// How strings become text: an [`Encoding`] (giving `String`s) or
+    /// [`Raw`](crate::Raw) (giving `Vec<u8>`). Default [`Encoding::Utf8`].
+    pub fn encoding<E: TextDecoder>(self, decoder: E) -> Builder<K, E> {
+        Builder { options: self.options.with_decoder(decoder), watch: self.watch, driver: PhantomData }
+    }
+
+    /// Extra sends of a request that got no answer, for lossy links. The timeout is
+    /// shared out: with `n` retries each attempt waits about `timeout / (n + 1)`.
+    /// Default 0: one request per round trip, as python-a2s.
+    pub fn retries(mut self, retries: u8) -> Self {
+        self.options.endpoint.exchange.retries = retries;
+        self
+    }
+
+    /// Caps on what a server may make a query hold or do (see
+    /// [`Limits`](crate::Limits)).
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        self.options.endpoint.exchange.limits = limits;
+        self
+    }
+
+    /// Forces a split header layout for odd servers. Default
+    /// [`SplitFormat::Auto`](crate::SplitFormat::Auto): recognised from each reply.
+    pub fn split_format(mut self, format: crate::SplitFormat) -> Self {
+        self.options.endpoint.exchange.split_format = format;
+        self
+    }
+
+    /// How long an info query waits, after a GoldSrc (`0x6D`) reply, for the Source
+    /// (`0x49`) reply that old HLDS and dproto servers send too; the Source reply wins
+    /// when it comes in time, never past the query's timeout. By default the wait is
+    /// learned per server: 300 ms the first time, none for a server that then sent
+    /// only `0x6D`, until the `0x49` for one known to send both (HLDS sends it with
+    /// its next frame, not with the `0x6D`). A fixed grace here replaces that; zero
+    /// takes the first reply.
+    pub fn goldsrc_grace(mut self, grace: Duration) -> Self {
+        self.options.endpoint.exchange.goldsrc_grace = Some(grace);
+        self
+    }
+
+    /// Whether to send each server the challenge it gave last time, saving the
+    /// challenge round trip on repeated polls. Default on; a server that rotated its
+    /// challenge just answers with a new one and the query carries on, and one that
+    /// dropped it in silence is asked for a fresh one at the next send.
+    pub fn reuse_challenges(mut self, reuse: bool) -> Self {
+        self.options.endpoint.exchange.reuse_challenge = reuse;
+        self
+    }
+
+    /// Notes every datagram sent and received in `recording`, with its time: a
+    /// server's exact bytes, for a bug report or a test case (what `a2s --record`
+    /// writes). Default none.
+    pub fn record(mut self, recording: &crate::Recording) -> Self {
+        self.options.recording = Some(recording.clone());
+        self
+    }
+
+    /// The local address to send from; only servers of its family can then be asked.
+    /// Default: any address and a free port, over a socket of each server's family
+    /// (the clients) or over one IPv6 socket that takes IPv4 too (a batch, a monitor;
+    /// an IPv4 socket where IPv6 is not available).
+    pub fn bind(mut self, local: SocketAddr) -> Self {
+        self.options.bind = Some(local);
+        self
+    }
+}
+
+/// `new()`, `builder()` and `Default` of a client `$client`.
 macro_rules! constructors {
-    ($client:ident, $builder:ident) => {
+    ($client:ident) => {
         impl Default for $client<crate::Encoding> {
             fn default() -> Self {
                 $client::new()
@@ -148,31 +207,23 @@ macro_rules! constructors {
         impl $client<crate::Encoding> {
             /// A client with the default options (3 s timeout, lossy UTF-8, no retries).
             pub fn new() -> Self {
-                $builder::default().build()
+                $client::builder().build()
             }
 
             /// Options for a client, starting from the defaults.
-            pub fn builder() -> $builder<crate::Encoding> {
-                $builder::default()
+            pub fn builder() -> crate::Builder<$client> {
+                crate::Builder::default()
             }
         }
     };
 }
 
-/// The setters of where one query goes from: the family a name resolves to, the
-/// local address.
-macro_rules! address_options {
+/// The setter of the family a name resolving to both is asked over.
+macro_rules! prefer_option {
     () => {
         /// Which family to use when a name resolves to both. Default IPv4.
-        pub fn prefer(mut self, version: IpVersion) -> Self {
+        pub fn prefer(mut self, version: crate::IpVersion) -> Self {
             self.options.prefer = version;
-            self
-        }
-
-        /// The local address to send from (default: any address, a free port, of the
-        /// target's family). Only targets of this address's family can then be queried.
-        pub fn bind(mut self, local: std::net::SocketAddr) -> Self {
-            self.options.bind = Some(local);
             self
         }
     };
@@ -202,18 +253,10 @@ macro_rules! pacing_options {
     };
 }
 
-/// The setters of the one unconnected socket that many servers share (the batch's,
-/// the monitor's).
-macro_rules! shared_socket_options {
+/// The setter of the receive buffer of the one unconnected socket that many servers
+/// share (the batch's, the monitor's).
+macro_rules! recv_buffer_option {
     () => {
-        /// The local address to send from. Default: every address, a free port, over one
-        /// IPv6 socket that takes IPv4 too (or an IPv4 socket where IPv6 is not
-        /// available). An IPv4 address here limits it to IPv4 servers.
-        pub fn bind(mut self, local: std::net::SocketAddr) -> Self {
-            self.options.bind = Some(local);
-            self
-        }
-
         /// The kernel receive buffer to ask for, in bytes: room for the replies of a
         /// window of servers arriving at once. Default 4 MiB (Linux grants at most
         /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
@@ -224,4 +267,4 @@ macro_rules! shared_socket_options {
     };
 }
 
-pub(crate) use {address_options, builder, constructors, pacing_options, query_options, shared_socket_options};
+pub(crate) use {constructors, pacing_options, prefer_option, recv_buffer_option};

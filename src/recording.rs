@@ -1,9 +1,8 @@
 //! A record of every datagram a client sends and receives, with its time: what `a2s
-//! --record` writes as a test case, for programs too ([`ClientBuilder::record`],
-//! [`BatchBuilder::record`]).
+//! --record` writes as a test case, for programs too ([`Builder::record`], on
+//! every driver's builder).
 //!
-//! [`ClientBuilder::record`]: crate::ClientBuilder::record
-//! [`BatchBuilder::record`]: crate::BatchBuilder::record
+//! [`Builder::record`]: crate::Builder::record
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -50,9 +50,10 @@ use ::tokio::sync::{mpsc, oneshot};
 
 use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
-use crate::net::{self, IpVersion, ZERO_TIMEOUT};
-use crate::options::{address_options, builder, constructors, pacing_options, query_options, Options};
+use crate::net::{self, ZERO_TIMEOUT};
+use crate::options::{constructors, pacing_options, prefer_option, Options};
 use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Players, Rules};
+use crate::Builder;
 use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
 
 mod driver;
@@ -98,27 +99,12 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Client {
     Client::builder().timeout(timeout).encoding(encoding).build()
 }
 
-/// Options of an async [`Client`]: those of the blocking
-/// [`ClientBuilder`](crate::ClientBuilder), under the same names (the same setters),
-/// and the engine's pacing of many servers at once ([`ClientBuilder::max_in_flight`],
-/// [`ClientBuilder::send_rate`], as the [`BatchBuilder`](crate::BatchBuilder)'s).
-#[derive(Debug, Clone)]
-pub struct ClientBuilder<D: TextDecoder = Encoding> {
-    options: Options<D>,
-}
-
-builder!(
-    ClientBuilder,
-    "Bounds each whole query, from the call: resolving a host name, waiting for its turn \
-     at a server, for room in the window or for a server to drain, and every round trip. \
-     Default 3 s. (The queries of [`Client::info_many`] and the like count from their \
-     first send, as a batch's.)"
-);
-
-impl<D: TextDecoder> ClientBuilder<D> {
-    query_options!(ClientBuilder);
+/// An async [`Client`]'s own options: the family a name resolving to both is asked
+/// over, and the engine's pacing of many servers at once (as a
+/// [`Batch`](crate::Batch)'s).
+impl<D: TextDecoder> Builder<Client, D> {
+    prefer_option!();
     pacing_options!();
-    address_options!();
 
     /// The client. No socket is opened and no task started until the first query.
     pub fn build(self) -> Client<D> {
@@ -202,7 +188,7 @@ struct Shared<D: TextDecoder> {
     next_token: AtomicU64,
 }
 
-constructors!(Client, ClientBuilder);
+constructors!(Client);
 
 impl<D> Client<D>
 where

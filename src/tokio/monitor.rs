@@ -21,7 +21,7 @@ use crate::Recording;
 
 /// Many servers watched from async code: the blocking [`Monitor`](crate::Monitor)'s
 /// schedule, states and events, over tokio's socket and timer. Build it with
-/// [`MonitorBuilder::build_async`](crate::MonitorBuilder::build_async) inside a
+/// [`Builder::build_async`](crate::Builder::build_async) inside a
 /// runtime; [`Monitor::next_event`] waits for the next change (cancel safe: a dropped
 /// wait loses nothing), and [`Monitor::events`] is the same as a `Stream`.
 ///

@@ -248,7 +248,7 @@ struct PollArgs {
 
 impl PollArgs {
     /// A monitor's options as these say.
-    fn monitor(&self) -> a2s_query::MonitorBuilder {
+    fn monitor(&self) -> a2s_query::Builder<a2s_query::Monitor> {
         a2s_query::Monitor::builder()
             .every(self.every)
             .timeout(self.timeout)

@@ -23,7 +23,7 @@ pub struct Watch {
     pub file: Option<String>,
     pub every: Duration,
     /// The monitor's options (its text decoder is set by [`watch`]).
-    pub monitor: a2s_query::MonitorBuilder,
+    pub monitor: a2s_query::Builder<a2s_query::Monitor>,
     pub json: bool,
 }
 
