@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use a2s_query::master::MasterQuery;
-use a2s_query::proto::{Filter, Info, SourceInfo};
+use a2s_query::proto::{Condition::*, Filter, Info, SourceInfo};
 use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, Responder};
 use a2s_query::web_api::{ServerSummary, WebApi};
 use a2s_query::{Batch, Feed, IntoInput};
@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         [] => local(),
         ["master", master, app] => {
             // A real master: its default pacing, 30 pages a minute at most.
-            let walk = MasterQuery::new(*master)?.filter(Filter::new().app_id(app.parse()?).not_empty());
+            let walk = MasterQuery::new(*master)?.filter(Filter::from_iter([AppId(app.parse()?), NotEmpty]));
             from_master(walk)
         }
         ["web-api", app] => from_web_api(&WebApi::from_env()?, app.parse()?),
@@ -80,7 +80,7 @@ fn from_master(query: MasterQuery) -> Result<(), Box<dyn Error>> {
 }
 
 fn from_web_api(api: &WebApi, app: u32) -> Result<(), Box<dyn Error>> {
-    let listing = api.server_list(&Filter::new().app_id(app).not_empty(), 10_000)?;
+    let listing = api.server_list(&Filter::from_iter([AppId(app), NotEmpty]), 10_000)?;
     if listing.skipped > 0 {
         eprintln!("{} entries of the reply were not servers", listing.skipped);
     }

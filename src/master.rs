@@ -18,10 +18,10 @@ const PAGE_BUFFER: usize = 65_536;
 /// A list query to one master server. Build it, then [`MasterQuery::walk`].
 ///
 /// ```no_run
-/// use a2s_query::{master::MasterQuery, proto::{Filter, Region}};
+/// use a2s_query::{master::MasterQuery, proto::{Condition::*, Filter, Region}};
 /// let walk = MasterQuery::new("master.example.net:27010")?
 ///     .region(Region::Europe)
-///     .filter(Filter::new().app_id(70).not_empty())
+///     .filter(Filter::from_iter([AppId(70), NotEmpty]))
 ///     .walk()?;
 /// for addr in walk {
 ///     println!("{}", addr?);

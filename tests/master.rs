@@ -4,6 +4,7 @@
 
 use std::net::SocketAddrV4;
 
+use a2s_query::proto::Condition::*;
 use a2s_query::proto::{encode_master_request, Filter, MasterPage, Region};
 use std::net::Ipv4Addr;
 
@@ -11,31 +12,35 @@ use std::net::Ipv4Addr;
 const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 use a2s_query::Error;
 
+fn strings<const N: usize>(tags: [&str; N]) -> Vec<String> {
+    tags.map(String::from).to_vec()
+}
+
 #[test]
 fn every_key_renders_as_the_filter_syntax_writes_it() {
     let cases: Vec<(Filter, &str)> = vec![
-        (Filter::new().dedicated(), r"\dedicated\1"),
-        (Filter::new().secure(), r"\secure\1"),
-        (Filter::new().gamedir("cstrike"), r"\gamedir\cstrike"),
-        (Filter::new().map("de_dust2"), r"\map\de_dust2"),
-        (Filter::new().linux(), r"\linux\1"),
-        (Filter::new().password(false), r"\password\0"),
-        (Filter::new().password(true), r"\password\1"),
-        (Filter::new().not_empty(), r"\empty\1"),
-        (Filter::new().not_full(), r"\full\1"),
-        (Filter::new().proxy(), r"\proxy\1"),
-        (Filter::new().app_id(730), r"\appid\730"),
-        (Filter::new().not_app_id(500), r"\napp\500"),
-        (Filter::new().no_players(), r"\noplayers\1"),
-        (Filter::new().white(), r"\white\1"),
-        (Filter::new().gametype(["payload", "alltalk"]), r"\gametype\payload,alltalk"),
-        (Filter::new().gamedata(["coop"]), r"\gamedata\coop"),
-        (Filter::new().gamedataor(["a", "b"]), r"\gamedataor\a,b"),
-        (Filter::new().name_match("*surf*"), r"\name_match\*surf*"),
-        (Filter::new().version_match("1.0.*"), r"\version_match\1.0.*"),
-        (Filter::new().collapse_addr_hash(), r"\collapse_addr_hash\1"),
-        (Filter::new().gameaddr("203.0.113.7:27015"), r"\gameaddr\203.0.113.7:27015"),
-        (Filter::new().raw("region", "3"), r"\region\3"),
+        (Dedicated.into(), r"\dedicated\1"),
+        (Secure.into(), r"\secure\1"),
+        (GameDir("cstrike".into()).into(), r"\gamedir\cstrike"),
+        (Map("de_dust2".into()).into(), r"\map\de_dust2"),
+        (Linux.into(), r"\linux\1"),
+        (Password(false).into(), r"\password\0"),
+        (Password(true).into(), r"\password\1"),
+        (NotEmpty.into(), r"\empty\1"),
+        (NotFull.into(), r"\full\1"),
+        (Proxy.into(), r"\proxy\1"),
+        (AppId(730).into(), r"\appid\730"),
+        (NotAppId(500).into(), r"\napp\500"),
+        (NoPlayers.into(), r"\noplayers\1"),
+        (White.into(), r"\white\1"),
+        (GameType(strings(["payload", "alltalk"])).into(), r"\gametype\payload,alltalk"),
+        (GameData(strings(["coop"])).into(), r"\gamedata\coop"),
+        (GameDataOr(strings(["a", "b"])).into(), r"\gamedataor\a,b"),
+        (NameMatch("*surf*".into()).into(), r"\name_match\*surf*"),
+        (VersionMatch("1.0.*".into()).into(), r"\version_match\1.0.*"),
+        (CollapseAddrHash.into(), r"\collapse_addr_hash\1"),
+        (GameAddr("203.0.113.7:27015".into()).into(), r"\gameaddr\203.0.113.7:27015"),
+        (Raw("region".into(), "3".into()).into(), r"\region\3"),
         (Filter::new(), ""),
     ];
     for (filter, want) in cases {
@@ -47,25 +52,28 @@ fn every_key_renders_as_the_filter_syntax_writes_it() {
 /// peer writes `nand<count>` without backslashes and swaps the two).
 #[test]
 fn the_spec_examples_and_groups() {
-    let f = Filter::new().app_id(730).white().not_empty();
+    let f = Filter::new().and(AppId(730)).and(White).and(NotEmpty);
     assert_eq!(f.render().unwrap(), r"\appid\730\white\1\empty\1");
-    let f = Filter::new().nor(Filter::new().app_id(440).map("ctf_2fort"));
+    let f = Filter::from(Nor(Filter::from_iter([AppId(440), Map("ctf_2fort".into())])));
     assert_eq!(f.render().unwrap(), r"\nor\2\appid\440\map\ctf_2fort");
-    let f = Filter::new().dedicated().nand(Filter::new().map("cp_dustbowl").password(true).not_full());
+    let f =
+        Filter::from_iter([Dedicated, Nand(Filter::from_iter([Map("cp_dustbowl".into()), Password(true), NotFull]))]);
     assert_eq!(f.render().unwrap(), r"\dedicated\1\nand\3\map\cp_dustbowl\password\1\full\1");
-    assert_eq!(f.len(), 2, "a group counts as one condition of its parent");
+    assert_eq!(f.conditions().len(), 2, "a group counts as one condition of its parent");
     // A group inside a group counts as one of its conditions.
-    let f = Filter::new().nor(Filter::new().app_id(1).nand(Filter::new().map("a").map("b")));
+    let inner = Filter::from_iter([Map("a".into()), Map("b".into())]);
+    let f = Filter::from(Nor(Filter::from_iter([AppId(1), Nand(inner)])));
     assert_eq!(f.render().unwrap(), r"\nor\2\appid\1\nand\2\map\a\map\b");
 }
 
 #[test]
 fn values_that_would_break_the_syntax_are_refused() {
     for f in [
-        Filter::new().map(r"de\dust"),
-        Filter::new().name_match("a\0b"),
-        Filter::new().raw(r"a\b", "c"),
-        Filter::new().nor(Filter::new().gamedir(r"x\y")),
+        Filter::from(Map(r"de\dust".into())),
+        Filter::from(NameMatch("a\0b".into())),
+        Filter::from(Raw(r"a\b".into(), "c".into())),
+        Filter::from(Raw("a".into(), r"b\c".into())),
+        Filter::from(Nor(GameDir(r"x\y".into()).into())),
     ] {
         assert!(matches!(f.render(), Err(Error::Unencodable(_))), "{f:?}");
     }
@@ -74,7 +82,7 @@ fn values_that_would_break_the_syntax_are_refused() {
 #[test]
 fn a_request_carries_region_seed_and_filter() {
     let seed: SocketAddrV4 = "203.0.113.7:27015".parse().unwrap();
-    let r = encode_master_request(Region::World, seed, &Filter::new().app_id(440).not_empty()).unwrap();
+    let r = encode_master_request(Region::World, seed, &Filter::from_iter([AppId(440), NotEmpty])).unwrap();
     assert_eq!(r, b"1\xFF203.0.113.7:27015\0\\appid\\440\\empty\\1\0");
     let first = encode_master_request(Region::UsEast, LIST_END, &Filter::new()).unwrap();
     assert_eq!(first, b"1\x000.0.0.0:0\0\0", "an empty filter is a single NUL");
@@ -131,6 +139,7 @@ mod walk {
     use std::time::{Duration, Instant};
 
     use a2s_query::master::MasterQuery;
+    use a2s_query::proto::Condition::{AppId, NotEmpty};
     use a2s_query::proto::{Filter, MasterConfig, MasterPage, MasterWalk, Region};
     use a2s_query::server::{FakeMaster, RateLimit};
     use a2s_query::Error;
@@ -403,7 +412,7 @@ mod walk {
         let walk = MasterQuery::new(master.local_addr())
             .unwrap()
             .region(Region::Europe)
-            .filter(Filter::new().app_id(440).not_empty())
+            .filter(Filter::from_iter([AppId(440), NotEmpty]))
             .pace(Duration::ZERO)
             // Long enough that only the lost page is asked again, however slow the run.
             .page_timeout(ms(2000))
@@ -485,11 +494,16 @@ fn typed_filters_parse_and_render_back() {
         r"\map\",
         "",
     ] {
-        let f = Filter::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let f: Filter = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(f.render().unwrap(), text);
     }
-    let f = Filter::parse(r"\dedicated\1\nand\2\map\a\full\1\secure\1").unwrap();
-    assert_eq!(f.len(), 3, "the group holds two, the pair after it is outside");
+    let f: Filter = r"\dedicated\1\nand\2\map\a\full\1\secure\1".parse().unwrap();
+    let raw = |k: &str, v: &str| Raw(k.into(), v.into());
+    assert_eq!(
+        f.conditions(),
+        [raw("dedicated", "1"), Nand(Filter::from_iter([raw("map", "a"), raw("full", "1")])), raw("secure", "1")],
+        "the group holds two, the pair after it is outside"
+    );
     for (text, why) in [
         (r"appid\440", "starts with a backslash"),
         (r"\appid", "has no value"),
@@ -497,13 +511,13 @@ fn typed_filters_parse_and_render_back() {
         (r"\nor\x\map\a", "number of conditions"),
         (r"\nor\3\map\a\map\b", "more conditions than follow"),
     ] {
-        let err = Filter::parse(text).unwrap_err();
+        let err = text.parse::<Filter>().unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains(why), "{text}: {err}");
     }
     let deep = r"\nor\1".repeat(40) + r"\map\a";
-    assert!(Filter::parse(&deep).unwrap_err().to_string().contains("deep"));
+    assert!(deep.parse::<Filter>().unwrap_err().to_string().contains("deep"));
     let ok = r"\nor\1".repeat(16) + r"\map\a";
-    assert_eq!(Filter::parse(&ok).unwrap().render().unwrap(), ok);
+    assert_eq!(ok.parse::<Filter>().unwrap().render().unwrap(), ok);
 }
 
 #[test]

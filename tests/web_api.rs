@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use a2s_query::proto::Condition::{AppId, Map, Nor, NotEmpty};
 use a2s_query::proto::{Filter, Info, Platform, SourceInfo};
 use a2s_query::server::{FakeWebApi, Farm, Fault, Responder};
 use a2s_query::web_api::{self, parse_server_list, parse_servers_at_address, ServerAtAddress, ServerSummary, WebApi};
@@ -46,7 +47,7 @@ fn the_list_comes_back_typed_and_the_request_carries_key_filter_and_limit() {
     let servers: Vec<ServerSummary> = (0..1000).map(summary).collect();
     let fake = FakeWebApi::new(KEY, servers.clone()).spawn().unwrap();
     let api = WebApi::new(KEY).base_url(fake.base_url());
-    let filter = Filter::new().app_id(440).not_empty().nor(Filter::new().map("ctf_2fort"));
+    let filter = Filter::from_iter([AppId(440), NotEmpty, Nor(Map("ctf_2fort".into()).into())]);
 
     let list = api.server_list(&filter, 700).unwrap();
     assert_eq!(list.servers, servers[..700], "every field read back as written, cut at the limit");
@@ -265,7 +266,7 @@ fn the_list_feeds_the_batch_engine() {
         .unwrap();
     let servers: Vec<ServerSummary> = farm.addrs().iter().map(|&a| ServerSummary::new(a)).collect();
     let fake = FakeWebApi::new(KEY, servers).spawn().unwrap();
-    let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::new().app_id(440), 1000).unwrap();
+    let list = WebApi::new(KEY).base_url(fake.base_url()).server_list(&Filter::from(AppId(440)), 1000).unwrap();
     assert_eq!(list.servers.len(), 40);
 
     let mut batch = Batch::builder().timeout(Duration::from_secs(3)).build().unwrap();

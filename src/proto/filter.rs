@@ -1,6 +1,6 @@
 //! The server-list filter both listers take (the UDP master protocol and the Steam Web
-//! API's `GetServerList`): `\key\value` pairs, built with typed methods and rendered to
-//! the exact string both endpoints read.
+//! API's `GetServerList`): `\key\value` pairs, built from typed conditions and rendered
+//! to the exact string both endpoints read.
 
 use std::fmt::Write;
 
@@ -118,30 +118,117 @@ impl Region {
     }
 }
 
-/// The deepest nesting of `nor` and `nand` groups [`Filter::parse`] reads.
+/// The deepest nesting of `nor` and `nand` groups a filter's text may have.
 const MAX_NESTING: usize = 16;
 
-/// One condition: a pair, or a group of conditions.
+/// One condition of a [`Filter`]: a key of the filter syntax (written beside each), or
+/// a group of conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Condition {
-    Pair(&'static str, String),
-    /// `nor` (exclude servers matching any) or `nand` (matching all).
-    Group(&'static str, Filter),
+#[non_exhaustive]
+pub enum Condition {
+    /// Dedicated servers only (`\dedicated\1`).
+    Dedicated,
+    /// Anti-cheat (VAC) servers only (`\secure\1`).
+    Secure,
+    /// Servers running this game directory (`\gamedir\cstrike`).
+    GameDir(String),
+    /// Servers on this map (`\map\de_dust2`).
+    Map(String),
+    /// Linux servers only (`\linux\1`).
+    Linux,
+    /// Servers with (`true`) or without (`false`) a password (`\password\1` /
+    /// `\password\0`).
+    Password(bool),
+    /// Servers that are not empty (`\empty\1`).
+    NotEmpty,
+    /// Servers that are not full (`\full\1`).
+    NotFull,
+    /// Spectator proxies only (`\proxy\1`).
+    Proxy,
+    /// Servers running this app id (`\appid\440`).
+    AppId(u32),
+    /// Servers not running this app id (`\napp\500`).
+    NotAppId(u32),
+    /// Empty servers only (`\noplayers\1`).
+    NoPlayers,
+    /// Whitelisted servers only (`\white\1`).
+    White,
+    /// Servers with all these tags in `sv_tags` (`\gametype\a,b`).
+    GameType(Vec<String>),
+    /// Servers with all these hidden tags (`\gamedata\a,b`, Left 4 Dead 2).
+    GameData(Vec<String>),
+    /// Servers with any of these hidden tags (`\gamedataor\a,b`, Left 4 Dead 2).
+    GameDataOr(Vec<String>),
+    /// Servers whose name matches (`*` is a wildcard: `\name_match\*surf*`).
+    NameMatch(String),
+    /// Servers whose version matches (`*` is a wildcard: `\version_match\1.0.*`).
+    VersionMatch(String),
+    /// One server per IP address (`\collapse_addr_hash\1`).
+    CollapseAddrHash,
+    /// Servers on this IP (optionally `IP:port`) only (`\gameaddr\203.0.113.7`).
+    GameAddr(String),
+    /// Excludes servers matching **any** of these conditions (`\nor\N\...`, N their
+    /// count).
+    Nor(Filter),
+    /// Excludes servers matching **all** of these conditions (`\nand\N\...`).
+    Nand(Filter),
+    /// A key with no variant of its own, and its value, as given (no backslashes):
+    /// `Raw("region".into(), "3".into())` is `\region\3`.
+    Raw(String, String),
 }
 
-/// A server-list filter, built condition by condition and rendered with
-/// [`Filter::render`]. Every key of the filter syntax has a method; [`Filter::raw`]
-/// takes any other.
+impl Condition {
+    /// Its key and value as written, or the group's kind and what it holds.
+    fn pair(&self) -> std::result::Result<(&str, std::borrow::Cow<'_, str>), (&'static str, &Filter)> {
+        use std::borrow::Cow::{Borrowed, Owned};
+        let flag = |key| Ok((key, Borrowed("1")));
+        match self {
+            Condition::Dedicated => flag("dedicated"),
+            Condition::Secure => flag("secure"),
+            Condition::GameDir(dir) => Ok(("gamedir", Borrowed(dir))),
+            Condition::Map(map) => Ok(("map", Borrowed(map))),
+            Condition::Linux => flag("linux"),
+            Condition::Password(on) => Ok(("password", Borrowed(if *on { "1" } else { "0" }))),
+            Condition::NotEmpty => flag("empty"),
+            Condition::NotFull => flag("full"),
+            Condition::Proxy => flag("proxy"),
+            Condition::AppId(app) => Ok(("appid", Owned(app.to_string()))),
+            Condition::NotAppId(app) => Ok(("napp", Owned(app.to_string()))),
+            Condition::NoPlayers => flag("noplayers"),
+            Condition::White => flag("white"),
+            Condition::GameType(tags) => Ok(("gametype", Owned(tags.join(",")))),
+            Condition::GameData(tags) => Ok(("gamedata", Owned(tags.join(",")))),
+            Condition::GameDataOr(tags) => Ok(("gamedataor", Owned(tags.join(",")))),
+            Condition::NameMatch(pattern) => Ok(("name_match", Borrowed(pattern))),
+            Condition::VersionMatch(pattern) => Ok(("version_match", Borrowed(pattern))),
+            Condition::CollapseAddrHash => flag("collapse_addr_hash"),
+            Condition::GameAddr(addr) => Ok(("gameaddr", Borrowed(addr))),
+            Condition::Nor(inner) => Err(("nor", inner)),
+            Condition::Nand(inner) => Err(("nand", inner)),
+            Condition::Raw(key, value) => Ok((key, Borrowed(value))),
+        }
+    }
+}
+
+/// A server-list filter: conditions in the order given, rendered with
+/// [`Filter::render`]. Every key of the filter syntax is a [`Condition`];
+/// [`Condition::Raw`] takes any other. Text as both listers take it (what a user types
+/// on a command line) is read with [`str::parse`].
 ///
 /// ```
-/// use a2s_query::proto::Filter;
+/// use a2s_query::proto::{Condition::*, Filter};
 /// # fn main() -> a2s_query::Result<()> {
-/// let tf2_with_players = Filter::new().app_id(440).not_empty().secure();
+/// let tf2_with_players = Filter::new().and(AppId(440)).and(NotEmpty).and(Secure);
 /// assert_eq!(tf2_with_players.render()?, r"\appid\440\empty\1\secure\1");
 ///
 /// // No 2Fort, no password: `nor` counts the conditions it applies to.
-/// let f = Filter::new().app_id(440).nor(Filter::new().map("ctf_2fort").password(true));
+/// let f = Filter::new().and(AppId(440)).and(Nor(Filter::from_iter([Map("ctf_2fort".into()), Password(true)])));
 /// assert_eq!(f.render()?, r"\appid\440\nor\2\map\ctf_2fort\password\1");
+///
+/// // The same, read from text: keys as given, groups counted.
+/// let read: Filter = r"\appid\440\nor\2\map\ctf_2fort\password\1".parse()?;
+/// assert_eq!(read.render()?, f.render()?);
+/// assert_eq!(read.conditions().len(), 2);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -155,147 +242,97 @@ impl Filter {
         Filter::default()
     }
 
-    fn pair(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.conditions.push(Condition::Pair(key, value.into()));
+    /// This filter and `condition` too.
+    pub fn and(mut self, condition: Condition) -> Self {
+        self.conditions.push(condition);
         self
     }
 
-    /// Dedicated servers only (`\dedicated\1`).
-    pub fn dedicated(self) -> Self {
-        self.pair("dedicated", "1")
+    /// Its conditions, in order (a group counts as one: the `N` of a `nor` or `nand`
+    /// around it is their number).
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
     }
 
-    /// Anti-cheat (VAC) servers only (`\secure\1`).
-    pub fn secure(self) -> Self {
-        self.pair("secure", "1")
+    /// Up to `count` conditions from `pairs` (a group and what it holds count as one).
+    fn parse_conditions<'a>(
+        pairs: &mut impl Iterator<Item = (&'a str, &'a str)>,
+        count: usize,
+        depth: usize,
+    ) -> Result<Filter> {
+        if depth > MAX_NESTING {
+            return Err(Error::InvalidInput("a filter nests nor and nand more than 16 deep"));
+        }
+        let mut filter = Filter::new();
+        while filter.conditions.len() < count {
+            let Some((key, value)) = pairs.next() else {
+                return if count == usize::MAX {
+                    Ok(filter)
+                } else {
+                    Err(Error::InvalidInput("a nor or nand counts more conditions than follow it"))
+                };
+            };
+            filter = filter.and(match key {
+                "nor" | "nand" => {
+                    let n: usize = value
+                        .parse()
+                        .map_err(|_| Error::InvalidInput("a nor or nand takes the number of conditions it holds"))?;
+                    let inner = Self::parse_conditions(pairs, n, depth + 1)?;
+                    if key == "nor" {
+                        Condition::Nor(inner)
+                    } else {
+                        Condition::Nand(inner)
+                    }
+                }
+                _ => Condition::Raw(key.to_string(), value.to_string()),
+            });
+        }
+        Ok(filter)
     }
 
-    /// Servers running this game directory (`\gamedir\cstrike`).
-    pub fn gamedir(self, dir: &str) -> Self {
-        self.pair("gamedir", dir)
-    }
-
-    /// Servers on this map (`\map\de_dust2`).
-    pub fn map(self, map: &str) -> Self {
-        self.pair("map", map)
-    }
-
-    /// Linux servers only (`\linux\1`).
-    pub fn linux(self) -> Self {
-        self.pair("linux", "1")
-    }
-
-    /// Servers with (`true`) or without (`false`) a password (`\password\1` / `\password\0`).
-    pub fn password(self, protected: bool) -> Self {
-        self.pair("password", if protected { "1" } else { "0" })
-    }
-
-    /// Servers that are not empty (`\empty\1`).
-    pub fn not_empty(self) -> Self {
-        self.pair("empty", "1")
-    }
-
-    /// Servers that are not full (`\full\1`).
-    pub fn not_full(self) -> Self {
-        self.pair("full", "1")
-    }
-
-    /// Spectator proxies only (`\proxy\1`).
-    pub fn proxy(self) -> Self {
-        self.pair("proxy", "1")
-    }
-
-    /// Servers running this app id (`\appid\440`).
-    pub fn app_id(self, app: u32) -> Self {
-        self.pair("appid", app.to_string())
-    }
-
-    /// Servers not running this app id (`\napp\500`).
-    pub fn not_app_id(self, app: u32) -> Self {
-        self.pair("napp", app.to_string())
-    }
-
-    /// Empty servers only (`\noplayers\1`).
-    pub fn no_players(self) -> Self {
-        self.pair("noplayers", "1")
-    }
-
-    /// Whitelisted servers only (`\white\1`).
-    pub fn white(self) -> Self {
-        self.pair("white", "1")
-    }
-
-    /// Servers with all these tags in `sv_tags` (`\gametype\a,b`).
-    pub fn gametype<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
-        self.pair("gametype", tags.into_iter().collect::<Vec<_>>().join(","))
-    }
-
-    /// Servers with all these hidden tags (`\gamedata\a,b`, Left 4 Dead 2).
-    pub fn gamedata<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
-        self.pair("gamedata", tags.into_iter().collect::<Vec<_>>().join(","))
-    }
-
-    /// Servers with any of these hidden tags (`\gamedataor\a,b`, Left 4 Dead 2).
-    pub fn gamedataor<'a>(self, tags: impl IntoIterator<Item = &'a str>) -> Self {
-        self.pair("gamedataor", tags.into_iter().collect::<Vec<_>>().join(","))
-    }
-
-    /// Servers whose name matches (`*` is a wildcard: `\name_match\*surf*`).
-    pub fn name_match(self, pattern: &str) -> Self {
-        self.pair("name_match", pattern)
-    }
-
-    /// Servers whose version matches (`*` is a wildcard: `\version_match\1.0.*`).
-    pub fn version_match(self, pattern: &str) -> Self {
-        self.pair("version_match", pattern)
-    }
-
-    /// One server per IP address (`\collapse_addr_hash\1`).
-    pub fn collapse_addr_hash(self) -> Self {
-        self.pair("collapse_addr_hash", "1")
-    }
-
-    /// Servers on this IP (optionally `IP:port`) only (`\gameaddr\203.0.113.7`).
-    pub fn gameaddr(self, addr: &str) -> Self {
-        self.pair("gameaddr", addr)
-    }
-
-    /// Excludes servers matching **any** of `conditions` (`\nor\N\...`, N their count).
-    pub fn nor(mut self, conditions: Filter) -> Self {
-        self.conditions.push(Condition::Group("nor", conditions));
-        self
-    }
-
-    /// Excludes servers matching **all** of `conditions` (`\nand\N\...`).
-    pub fn nand(mut self, conditions: Filter) -> Self {
-        self.conditions.push(Condition::Group("nand", conditions));
-        self
-    }
-
-    /// A key this builder has no method for, as given (`key` without backslashes).
-    pub fn raw(mut self, key: &str, value: &str) -> Self {
-        // Kept as `key\value` under an empty key; render checks it holds one backslash.
-        self.conditions.push(Condition::Pair("", format!("{key}\\{value}")));
-        self
-    }
-
-    /// Reads a filter string as both listers take it, `\key\value` pairs with `nor`
-    /// and `nand` groups counted: what a user types on a command line. Rendering it
-    /// gives the same string back.
-    ///
-    /// ```
-    /// use a2s_query::proto::Filter;
-    /// let f = Filter::parse(r"\appid\440\nor\2\map\ctf_2fort\password\1\empty\1")?;
-    /// assert_eq!(f.len(), 3);
-    /// assert_eq!(f, Filter::new().raw("appid", "440")
-    ///     .nor(Filter::new().raw("map", "ctf_2fort").raw("password", "1")).raw("empty", "1"));
-    /// # Ok::<(), a2s_query::Error>(())
-    /// ```
+    /// The filter string: `\key\value` pairs in the order given, a group as `\nor\N`
+    /// followed by its conditions. Empty for no condition.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for text not starting with a backslash, a key without a
-    /// value, or a `nor`/`nand` whose count is not a number or runs past the end.
-    pub fn parse(text: &str) -> Result<Filter> {
+    /// [`Error::Unencodable`] for a key or value holding a backslash (it would start
+    /// another pair) or a NUL (it would end the string).
+    pub fn render(&self) -> Result<String> {
+        let mut out = String::new();
+        self.render_into(&mut out)?;
+        Ok(out)
+    }
+
+    fn render_into(&self, out: &mut String) -> Result<()> {
+        for condition in &self.conditions {
+            match condition.pair() {
+                Ok((key, value)) => {
+                    if key.contains(['\\', '\0']) || value.contains(['\\', '\0']) {
+                        return Err(Error::Unencodable("a filter key or value holding a backslash or NUL"));
+                    }
+                    let _ = write!(out, "\\{key}\\{value}");
+                }
+                Err((kind, inner)) => {
+                    let _ = write!(out, "\\{kind}\\{}", inner.conditions.len());
+                    inner.render_into(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a filter string as both listers take it, `\key\value` pairs with `nor` and
+/// `nand` groups counted: each key as [`Condition::Raw`], each group as
+/// [`Condition::Nor`] or [`Condition::Nand`]. Rendering it gives the same string
+/// back.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for text not starting with a backslash, a key without a
+/// value, or a `nor`/`nand` whose count is not a number or runs past the end.
+impl std::str::FromStr for Filter {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Filter> {
         let Some(rest) = text.strip_prefix('\\') else {
             return if text.is_empty() {
                 Ok(Filter::new())
@@ -309,89 +346,20 @@ impl Filter {
         }
         let mut pairs =
             parts.chunks_exact(2).map(|p| (p.first().copied().unwrap_or(""), p.get(1).copied().unwrap_or("")));
-        Self::parse_conditions(&mut pairs, usize::MAX, 0)
+        Filter::parse_conditions(&mut pairs, usize::MAX, 0)
     }
+}
 
-    /// Up to `count` conditions from `pairs` (a group and what it holds count as one).
-    fn parse_conditions<'a>(
-        pairs: &mut impl Iterator<Item = (&'a str, &'a str)>,
-        count: usize,
-        depth: usize,
-    ) -> Result<Filter> {
-        if depth > MAX_NESTING {
-            return Err(Error::InvalidInput("a filter nests nor and nand more than 16 deep"));
-        }
-        let mut filter = Filter::new();
-        while filter.len() < count {
-            let Some((key, value)) = pairs.next() else {
-                return if count == usize::MAX {
-                    Ok(filter)
-                } else {
-                    Err(Error::InvalidInput("a nor or nand counts more conditions than follow it"))
-                };
-            };
-            filter = match key {
-                "nor" | "nand" => {
-                    let n: usize = value
-                        .parse()
-                        .map_err(|_| Error::InvalidInput("a nor or nand takes the number of conditions it holds"))?;
-                    let inner = Self::parse_conditions(pairs, n, depth + 1)?;
-                    if key == "nor" {
-                        filter.nor(inner)
-                    } else {
-                        filter.nand(inner)
-                    }
-                }
-                _ => filter.raw(key, value),
-            };
-        }
-        Ok(filter)
+/// A filter of these conditions, in order.
+impl FromIterator<Condition> for Filter {
+    fn from_iter<I: IntoIterator<Item = Condition>>(conditions: I) -> Self {
+        Filter { conditions: conditions.into_iter().collect() }
     }
+}
 
-    /// How many conditions it holds (a group counts as one): the `N` of a `nor` or
-    /// `nand` around it.
-    pub fn len(&self) -> usize {
-        self.conditions.len()
-    }
-
-    /// Whether it holds no condition.
-    pub fn is_empty(&self) -> bool {
-        self.conditions.is_empty()
-    }
-
-    /// The filter string: `\key\value` pairs in the order built, a group as
-    /// `\nor\N` followed by its conditions. Empty for no condition.
-    ///
-    /// # Errors
-    /// [`Error::Unencodable`] for a value holding a backslash (it would start another
-    /// pair) or a NUL (it would end the string).
-    pub fn render(&self) -> Result<String> {
-        let mut out = String::new();
-        self.render_into(&mut out)?;
-        Ok(out)
-    }
-
-    fn render_into(&self, out: &mut String) -> Result<()> {
-        for condition in &self.conditions {
-            match condition {
-                Condition::Pair("", raw) => {
-                    if raw.contains('\0') || raw.matches('\\').count() != 1 {
-                        return Err(Error::Unencodable("a raw filter key or value holding a backslash or NUL"));
-                    }
-                    let _ = write!(out, "\\{raw}");
-                }
-                Condition::Pair(key, value) => {
-                    if value.contains(['\\', '\0']) {
-                        return Err(Error::Unencodable("a filter value holding a backslash or NUL"));
-                    }
-                    let _ = write!(out, "\\{key}\\{value}");
-                }
-                Condition::Group(kind, inner) => {
-                    let _ = write!(out, "\\{kind}\\{}", inner.len());
-                    inner.render_into(out)?;
-                }
-            }
-        }
-        Ok(())
+/// A filter of this one condition.
+impl From<Condition> for Filter {
+    fn from(condition: Condition) -> Self {
+        Filter { conditions: vec![condition] }
     }
 }

@@ -30,11 +30,11 @@ const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// `0.0.0.0:0` for the first).
 ///
 /// ```
-/// use a2s_query::proto::{encode_master_request, Filter, Region};
+/// use a2s_query::proto::{encode_master_request, Condition, Filter, Region};
 /// use std::net::{Ipv4Addr, SocketAddrV4};
 /// # fn main() -> a2s_query::Result<()> {
 /// let first = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-/// let request = encode_master_request(Region::Europe, first, &Filter::new().app_id(440))?;
+/// let request = encode_master_request(Region::Europe, first, &Filter::from(Condition::AppId(440)))?;
 /// assert_eq!(request, b"1\x030.0.0.0:0\0\\appid\\440\0");
 /// # Ok(()) }
 /// ```

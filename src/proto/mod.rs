@@ -78,7 +78,7 @@ pub(crate) mod sealed {
 }
 pub use endpoint::{Endpoint, EndpointConfig, QueryId};
 pub use exchange::{Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned};
-pub use filter::{Filter, Region};
+pub use filter::{Condition, Filter, Region};
 #[doc(no_inline)]
 pub use fragment::SplitFormat;
 pub(crate) use fragment::DEFAULT_SPLIT_SIZE;

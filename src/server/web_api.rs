@@ -57,12 +57,12 @@ impl WebApiRequest {
 /// A fake Web API serving `servers` to requests bearing `key`.
 ///
 /// ```
-/// use a2s_query::{proto::Filter, server::FakeWebApi, web_api::{ServerSummary, WebApi}};
+/// use a2s_query::{proto::{Condition, Filter}, server::FakeWebApi, web_api::{ServerSummary, WebApi}};
 /// let mut server = ServerSummary::new("192.0.2.7:27015".parse()?);
 /// server.name = "Badlands 24/7".into();
 /// let fake = FakeWebApi::new("K3Y", vec![server.clone()]).spawn()?;
 /// let api = WebApi::new("K3Y").base_url(fake.base_url());
-/// let list = api.server_list(&Filter::new().app_id(440), 100)?;
+/// let list = api.server_list(&Filter::from(Condition::AppId(440)), 100)?;
 /// assert_eq!(list.servers, vec![server]);
 /// assert_eq!(fake.requests()[0].param("filter"), Some("\\appid\\440"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -31,9 +31,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use a2s_query::{proto::Filter, web_api::WebApi, Batch};
+//! use a2s_query::{proto::{Condition::*, Filter}, web_api::WebApi, Batch};
 //! let api = WebApi::from_env()?; // STEAM_API_KEY
-//! let list = api.server_list(&Filter::new().app_id(440).not_empty(), 500)?;
+//! let list = api.server_list(&Filter::from_iter([AppId(440), NotEmpty]), 500)?;
 //! let mut batch = Batch::builder().timeout(Duration::from_secs(2)).build()?;
 //! for (addr, info) in batch.info(list.servers.iter().map(|s| s.addr)) {
 //!     match info {

@@ -495,7 +495,7 @@ fn encoding(s: &str) -> Result<Decoding, String> {
 }
 
 fn filter(s: &str) -> Result<Filter, String> {
-    Filter::parse(s).map_err(|e| e.to_string())
+    s.parse::<Filter>().map_err(|e| e.to_string())
 }
 
 fn region(s: &str) -> Result<Region, String> {
