@@ -32,13 +32,15 @@
 //! `a2s_probe_duration_seconds`, and has no failure counters (its success says it).
 //!
 //! Each probe runs on a thread of its own (at most 256 at once; one more is answered
-//! 503), so a slow server holds no HTTP worker and `/metrics` never waits behind it.
+//! 503), so a slow server holds no HTTP worker and `/metrics` never waits behind it. A
+//! target's name is resolved within the probe's time too: a resolver slower than that
+//! fails the probe (and is left to finish on a thread of its own, at most 256 at once).
 //! Servers are added and removed while it runs with [`Exporter::add`] and
 //! [`Exporter::remove`].
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -73,6 +75,10 @@ const MIN_PLAYERS_TIME: Duration = Duration::from_millis(50);
 const SCRAPE_WAIT: Duration = Duration::from_secs(5);
 /// What a probe leaves of Prometheus's scrape timeout for the answer to travel.
 const PROBE_MARGIN: Duration = Duration::from_millis(500);
+/// Probe targets' names being resolved at once, at most, each on a thread of its own
+/// (the system resolver takes no time limit, so a probe leaves a slow one behind); a
+/// probe past it fails at once rather than pile up threads while the resolver hangs.
+const MAX_RESOLVING: usize = 256;
 /// The content type of the OpenMetrics text `prometheus-client` writes.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -158,6 +164,7 @@ impl ExporterBuilder {
             retries: self.retries,
             player_names: self.player_names,
             under_way: Arc::new(AtomicUsize::new(0)),
+            resolving: Arc::new(AtomicUsize::new(0)),
         };
         let failure = Arc::new(Mutex::new(None));
         let exporter = Exporter { server, stop, monitor_thread, local, failure, monitor: wishes };
@@ -275,9 +282,12 @@ struct Probe {
     player_names: bool,
     /// Probes under way, each on a thread of its own (a slow server holds no worker).
     under_way: Arc<AtomicUsize>,
+    /// Names being resolved for probes, each on a thread of its own.
+    resolving: Arc<AtomicUsize>,
 }
 
-/// A probe's place among those under way, given back when dropped.
+/// A place among the probes (or the names resolving) under way, given back when
+/// dropped.
 struct ProbeSlot(Arc<AtomicUsize>);
 
 impl Drop for ProbeSlot {
@@ -442,12 +452,14 @@ fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -
     let limit = scrape_timeout.map_or(probe.timeout, |s| probe.timeout.min(scrape_limit(s)));
     let limit = limit.max(Duration::from_millis(1));
     let started = Instant::now();
-    let info = Client::builder().timeout(limit).retries(probe.retries).build().info(target);
-    let left = limit.saturating_sub(started.elapsed());
-    let players = match (&info, probe.player_names) {
-        (Ok(_), true) if left >= MIN_PLAYERS_TIME => {
-            Client::builder().timeout(left).retries(probe.retries).build().players(target).ok()
-        }
+    let left = || limit.saturating_sub(started.elapsed());
+    let client = |timeout: Duration| Client::builder().timeout(timeout).retries(probe.retries).build();
+    let (addr, info) = match resolve_within(target, limit, &probe.resolving, resolve_first) {
+        Ok(addr) => (Some(addr), client(left().max(Duration::from_millis(1))).info(addr)),
+        Err(e) => (None, Err(e)),
+    };
+    let players = match (addr, &info, probe.player_names) {
+        (Some(addr), Ok(_), true) if left() >= MIN_PLAYERS_TIME => client(left()).players(addr).ok(),
         _ => None,
     };
     let elapsed = started.elapsed();
@@ -480,6 +492,49 @@ fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -
         },
     ];
     exposition(encoded(Snapshot { head, rows: vec![row], player_names: probe.player_names }))
+}
+
+/// A server's address, IPv4 first, as a [`Client`] resolves it.
+fn resolve_first(target: &str) -> Result<SocketAddr> {
+    let addrs = target.to_socket_addrs().map_err(|e| crate::net::resolve_error(&target, e))?;
+    crate::net::pick(addrs, crate::IpVersion::V4, None)
+}
+
+/// `target`'s address by `resolve` within `limit`: an address at once, a name on a
+/// thread of its own (counted in `resolving`), left to finish alone when it takes
+/// longer.
+fn resolve_within(
+    target: &str,
+    limit: Duration,
+    resolving: &Arc<AtomicUsize>,
+    resolve: fn(&str) -> Result<SocketAddr>,
+) -> Result<SocketAddr> {
+    if let Ok(addr) = target.parse() {
+        return Ok(addr);
+    }
+    if resolving.fetch_add(1, Ordering::Relaxed) >= MAX_RESOLVING {
+        resolving.fetch_sub(1, Ordering::Relaxed);
+        return Err(Error::Resolve(io::Error::other(format!(
+            "{target}: {MAX_RESOLVING} names are resolving already (is the resolver answering?)"
+        ))));
+    }
+    let slot = ProbeSlot(Arc::clone(resolving));
+    let (tx, rx) = mpsc::channel();
+    let name = target.to_string();
+    std::thread::Builder::new()
+        .name("a2s-resolve".into())
+        .spawn(move || {
+            let _slot = slot;
+            let _ = tx.send(resolve(&name));
+        })
+        .map_err(Error::Io)?;
+    match rx.recv_timeout(limit) {
+        Ok(resolved) => resolved,
+        Err(_) => Err(Error::Resolve(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{target}: the name did not resolve within the probe's {limit:?}"),
+        ))),
+    }
 }
 
 /// The exposition of `snapshot`, as `prometheus-client` writes it.
@@ -691,5 +746,40 @@ mod tests {
         assert_eq!(param("target=", "target"), None);
         assert_eq!(param("other=1", "target"), None);
         assert_eq!(param("target=a+b%zz", "target").as_deref(), Some("a b%zz"));
+    }
+
+    /// A resolver that never answers (until the test process ends).
+    fn hanging(_: &str) -> Result<SocketAddr> {
+        loop {
+            std::thread::park();
+        }
+    }
+
+    fn at_once(_: &str) -> Result<SocketAddr> {
+        Ok("192.0.2.7:27015".parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))))
+    }
+
+    #[test]
+    fn a_probe_target_resolves_within_its_time_or_fails() {
+        let resolving = Arc::new(AtomicUsize::new(0));
+        let limit = Duration::from_millis(50);
+        // An address needs no resolver, nor a thread.
+        let addr = resolve_within("[::1]:27015", limit, &resolving, hanging).unwrap();
+        assert_eq!(addr, "[::1]:27015".parse::<SocketAddr>().unwrap());
+        assert_eq!(resolving.load(Ordering::Relaxed), 0);
+        // A name the resolver answers.
+        let addr = resolve_within("game.example:27015", Duration::from_secs(30), &resolving, at_once).unwrap();
+        assert_eq!(addr, "192.0.2.7:27015".parse::<SocketAddr>().unwrap());
+        // A name the resolver never answers: the probe's time ends it, the thread is
+        // left counted.
+        let err = resolve_within("slow.example:27015", limit, &resolving, hanging).unwrap_err();
+        assert!(matches!(&err, Error::Resolve(e) if e.kind() == io::ErrorKind::TimedOut), "{err}");
+        assert!(err.to_string().contains("did not resolve within"), "{err}");
+        assert!(resolving.load(Ordering::Relaxed) >= 1);
+        // Past the cap, a name fails at once, without a thread.
+        resolving.store(MAX_RESOLVING, Ordering::Relaxed);
+        let err = resolve_within("more.example:27015", Duration::from_secs(30), &resolving, at_once).unwrap_err();
+        assert!(err.to_string().contains("resolving already"), "{err}");
+        assert_eq!(resolving.load(Ordering::Relaxed), MAX_RESOLVING);
     }
 }
