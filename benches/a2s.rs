@@ -420,6 +420,17 @@ fn sanity() {
         (theirs.app_id, theirs.players, theirs.max_players, theirs.port, theirs.steam_id, theirs.game_id),
         (ours.app_id, ours.player_count, ours.max_players, ours.port, ours.steam_id, ours.game_id)
     );
+    assert_eq!(
+        (theirs.protocol, theirs.bots, theirs.server_type, theirs.environment, theirs.visibility, theirs.vac),
+        (
+            ours.protocol,
+            ours.bot_count,
+            ours.server_type.to_byte(),
+            ours.platform.to_byte(),
+            u8::from(ours.password_protected),
+            u8::from(ours.vac_enabled)
+        )
+    );
     let rules_100 = encoded(|o| encode_rules(rule_set(100), o).unwrap());
     let body = &rules_100[5..];
     let ours = Rules::parse(body, Encoding::Utf8).unwrap().to_vec();

@@ -20,6 +20,8 @@ use crate::Builder;
 /// The default timeout of a [`Client`]: 3 seconds, as python-a2s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A blocking [`Client`]'s own option: the family a name resolving to both is asked
+/// over.
 impl<D: TextDecoder> Builder<Client, D> {
     prefer_option!();
 

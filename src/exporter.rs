@@ -318,7 +318,11 @@ fn run_monitor(mut monitor: Monitor, asks: &mpsc::Receiver<ToMonitor>, stop: &At
             match ask {
                 ToMonitor::Scrape(wish) => {
                     let now = (Instant::now(), SystemTime::now());
-                    let rows = monitor.statuses().map(|s| Row::of(s, now)).collect();
+                    let mut statuses: Vec<&Status> = monitor.statuses().collect();
+                    // By address: a stable exposition, and the table's order (which
+                    // its hash keys decide) kept to itself.
+                    statuses.sort_unstable_by_key(|s| s.addr);
+                    let rows = statuses.into_iter().map(|s| Row::of(s, now)).collect();
                     let _ = wish.send(rows);
                 }
                 ToMonitor::Add(addr) => {
@@ -455,7 +459,8 @@ fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -
     let left = || limit.saturating_sub(started.elapsed());
     let client = |timeout: Duration| Client::builder().timeout(timeout).retries(probe.retries).build();
     let (addr, info) = match resolve_within(target, limit, &probe.resolving, resolve_first) {
-        Ok(addr) => (Some(addr), client(left().max(Duration::from_millis(1))).info(addr)),
+        Ok(_) if left().is_zero() => (None, Err(late_name(target, started.elapsed(), limit))),
+        Ok(addr) => (Some(addr), client(left()).info(addr)),
         Err(e) => (None, Err(e)),
     };
     let players = match (addr, &info, probe.player_names) {
@@ -512,6 +517,9 @@ fn resolve_within(
     if let Ok(addr) = target.parse() {
         return Ok(addr);
     }
+    if let Some(fault) = crate::net::address_fault(target) {
+        return Err(Error::Address(fault));
+    }
     if resolving.fetch_add(1, Ordering::Relaxed) >= MAX_RESOLVING {
         resolving.fetch_sub(1, Ordering::Relaxed);
         return Err(Error::Resolve(io::Error::other(format!(
@@ -524,17 +532,21 @@ fn resolve_within(
     std::thread::Builder::new()
         .name("a2s-resolve".into())
         .spawn(move || {
-            let _slot = slot;
-            let _ = tx.send(resolve(&name));
+            let resolved = resolve(&name);
+            // Given back before the answer, so that whoever reads it sees the count without this name.
+            drop(slot);
+            let _ = tx.send(resolved);
         })
-        .map_err(Error::Io)?;
-    match rx.recv_timeout(limit) {
-        Ok(resolved) => resolved,
-        Err(_) => Err(Error::Resolve(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("{target}: the name did not resolve within the probe's {limit:?}"),
-        ))),
-    }
+        .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("no thread to resolve {target} on: {e}"))))?;
+    rx.recv_timeout(limit).unwrap_or_else(|_| Err(late_name(target, limit, limit)))
+}
+
+/// The error of a probe target's name that took `took` of the probe's `limit`.
+fn late_name(target: &str, took: Duration, limit: Duration) -> Error {
+    Error::Resolve(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("{target}: the name took {took:?} of the probe's {limit:?} to resolve, leaving none to ask the server"),
+    ))
 }
 
 /// The exposition of `snapshot`, as `prometheus-client` writes it.
@@ -774,8 +786,12 @@ mod tests {
         // left counted.
         let err = resolve_within("slow.example:27015", limit, &resolving, hanging).unwrap_err();
         assert!(matches!(&err, Error::Resolve(e) if e.kind() == io::ErrorKind::TimedOut), "{err}");
-        assert!(err.to_string().contains("did not resolve within"), "{err}");
-        assert!(resolving.load(Ordering::Relaxed) >= 1);
+        assert!(err.to_string().contains("to resolve, leaving none"), "{err}");
+        assert_eq!(resolving.load(Ordering::Relaxed), 1, "the name still resolving, and only it");
+        // An address written wrong is named as such, without a thread.
+        let err = resolve_within("203.0.113.7", limit, &resolving, hanging).unwrap_err();
+        assert!(matches!(&err, Error::Address(_)), "{err}");
+        assert_eq!(resolving.load(Ordering::Relaxed), 1);
         // Past the cap, a name fails at once, without a thread.
         resolving.store(MAX_RESOLVING, Ordering::Relaxed);
         let err = resolve_within("more.example:27015", Duration::from_secs(30), &resolving, at_once).unwrap_err();

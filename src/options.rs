@@ -110,7 +110,9 @@ impl<K> Default for Builder<K, Encoding> {
 }
 
 impl<K, D: TextDecoder> Builder<K, D> {
-    /// Bounds each query. Default 3 s; a zero timeout is refused.
+    /// Bounds each query. Default 3 s. A zero timeout is refused: by each call of a
+    /// client ([`Error::InvalidInput`](crate::Error::InvalidInput)), by `build()` for a
+    /// batch or a monitor.
     ///
     /// - [`Client`](crate::Client): each whole call, every challenge round trip, every
     ///   fragment, every retry, and a wait for the server to drain what an earlier call
@@ -185,10 +187,15 @@ impl<K, D: TextDecoder> Builder<K, D> {
         self
     }
 
-    /// The local address to send from; only servers of its family can then be asked.
-    /// Default: any address and a free port, over a socket of each server's family
-    /// (the clients) or over one IPv6 socket that takes IPv4 too (a batch, a monitor;
-    /// an IPv4 socket where IPv6 is not available).
+    /// The local address to send from. Default: any address and a free port, over a
+    /// socket of each server's family (the clients) or over one IPv6 socket that takes
+    /// IPv4 too (a batch, a monitor; an IPv4 socket where IPv6 is not available).
+    ///
+    /// An IPv4 address limits every driver to IPv4 servers. An IPv6 address limits the
+    /// clients, and the names and addresses given to [`Monitor::add`](crate::Monitor::add),
+    /// to IPv6 servers; a batch bound to the IPv6 any address (`[::]:PORT`) still
+    /// reaches IPv4 servers where the OS lets an IPv6 socket take IPv4 (Linux does,
+    /// unless `net.ipv6.bindv6only` is set).
     pub fn bind(mut self, local: SocketAddr) -> Self {
         self.options.bind = Some(local);
         self
@@ -221,7 +228,8 @@ macro_rules! constructors {
 /// The setter of the family a name resolving to both is asked over.
 macro_rules! prefer_option {
     () => {
-        /// Which family to use when a name resolves to both. Default IPv4.
+        /// Which family to use when a name resolves to both (a name given to a query,
+        /// or to [`Monitor::add`](crate::Monitor::add)). Default IPv4.
         pub fn prefer(mut self, version: crate::IpVersion) -> Self {
             self.options.prefer = version;
             self

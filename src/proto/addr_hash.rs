@@ -63,13 +63,15 @@ impl Hasher for AddrHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
+        // The length first, so that runs of other lengths (and other splits of one
+        // run) differ whatever their last word's padding.
+        self.mix(bytes.len() as u64);
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             for (to, from) in word.iter_mut().zip(chunk) {
                 *to = *from;
             }
-            // The length, so that "ab" then "c" and "a" then "bc" differ.
-            self.mix(u64::from_le_bytes(word) ^ ((chunk.len() as u64) << 59));
+            self.mix(u64::from_le_bytes(word));
         }
     }
 
@@ -140,5 +142,10 @@ mod tests {
             h.finish()
         };
         assert_ne!(hash(&[b"ab", b"c"]), hash(&[b"a", b"bc"]));
+        // A short last word and a full one that pads alike.
+        assert_ne!(hash(&[b"abcdefg"]), hash(&[b"abcdefg\0"]));
+        for last in 0..=255u8 {
+            assert_ne!(hash(&[b"abcdefg"]), hash(&[&[b'a', b'b', b'c', b'd', b'e', b'f', b'g', last]]));
+        }
     }
 }

@@ -284,6 +284,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// Starts from what earlier runs learned of servers (challenges, split layouts,
     /// round trips), as [`Endpoint::take_learned`] gave it.
     pub fn with_learned(mut self, learned: HashMap<SocketAddr, Learned>) -> Self {
+        self.learned.clear();
         self.learned.extend(learned);
         self
     }
