@@ -342,6 +342,32 @@ fn floor_polled(socket: &UdpSocket, request: &[u8], buf: &mut [u8]) -> usize {
     total
 }
 
+/// A poll's floor that also reads the answer: one round trip on a bare std socket,
+/// every fragment's payload gathered (the 12-byte Source split header skipped), the
+/// body parsed by `parse`, a one-pass parser written the fastest peer's way. The least
+/// a client returning the answer does, next to which a client's own overhead shows.
+fn floor_polled_parsed<T>(
+    socket: &UdpSocket,
+    request: &[u8],
+    buf: &mut [u8],
+    message: &mut Vec<u8>,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> T {
+    socket.send(request).unwrap();
+    let n = socket.recv(buf).unwrap();
+    message.clear();
+    if buf.starts_with(&[0xFE, 0xFF, 0xFF, 0xFF]) {
+        message.extend_from_slice(&buf[12..n]);
+        for _ in 1..buf[8] {
+            let n = socket.recv(buf).unwrap();
+            message.extend_from_slice(&buf[12..n]);
+        }
+    } else {
+        message.extend_from_slice(&buf[..n]);
+    }
+    parse(&message[5..]).unwrap()
+}
+
 /// The challenge the responder at the other end of `socket` gives.
 fn challenge_of(socket: &UdpSocket, buf: &mut [u8]) -> a2s_query::proto::Challenge {
     socket.send(&Query::Players(a2s_query::proto::Challenge::REQUEST).encode()).unwrap();
@@ -384,6 +410,20 @@ fn loopback(c: &mut Criterion) {
             b.iter(|| floor_polled(&socket, &request, &mut buf))
         });
     }
+    // The same round trip, the answer parsed too (info in one datagram, 64 players in
+    // two fragments).
+    let mut message = Vec::with_capacity(65_536);
+    let info_request = Query::Info(Some(known)).encode();
+    g.bench_function("floor_info_one_round_trip_parsed", |b| {
+        b.iter(|| floor_polled_parsed(&socket, &info_request, &mut buf, &mut message, one_pass::info))
+    });
+    let players_request = Query::Players(known).encode();
+    let read = floor_polled_parsed(&socket, &players_request, &mut buf, &mut message, one_pass::players);
+    let names: Vec<String> = read.into_iter().map(|p| p.name).collect();
+    assert_eq!(names, roster(64).into_iter().map(|p| p.name).collect::<Vec<_>>(), "the parsed floor reads the roster");
+    g.bench_function("floor_players_one_round_trip_parsed", |b| {
+        b.iter(|| floor_polled_parsed(&socket, &players_request, &mut buf, &mut message, one_pass::players))
+    });
     let mut polling = Client::builder().timeout(timeout).build();
     g.bench_function("client_info_reused_challenge", |b| b.iter(|| polling.info(addr).unwrap()));
     g.bench_function("client_players_reused_challenge", |b| b.iter(|| polling.players(addr).unwrap()));
