@@ -160,6 +160,19 @@ mod one_pass {
         Some(out)
     }
 
+    /// A rules parser as the fastest peer writes one: a single pass, an owned `String`
+    /// a name and a value, no cut-off handling.
+    pub fn rules(body: &[u8]) -> Option<Vec<(String, String)>> {
+        let mut rest = body;
+        let count = u16::from_le_bytes(take(&mut rest)?);
+        let mut out = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let name = string(&mut rest)?;
+            out.push((name, string(&mut rest)?));
+        }
+        Some(out)
+    }
+
     /// An info parser as the fastest peer writes one: a single pass, no The Ship, no
     /// SourceTV, the EDF byte required. The baseline for the info ratio.
     pub fn info(body: &[u8]) -> Option<Info> {
@@ -247,6 +260,9 @@ fn parse(c: &mut Criterion) {
                 .map(|(n, v)| std::str::from_utf8(n).unwrap().len() + std::str::from_utf8(v).unwrap().len())
                 .sum::<usize>()
         })
+    });
+    g.bench_function("rules_100_one_pass", |b| {
+        b.iter(|| one_pass::rules(message(black_box(&rules_100)).body).unwrap())
     });
     g.bench_function("rules_100_byte_at_a_time", |b| {
         b.iter(|| byte_at_a_time::rules(message(black_box(&rules_100)).body).unwrap())
@@ -368,6 +384,21 @@ fn floor_polled_parsed<T>(
     parse(&message[5..]).unwrap()
 }
 
+/// The two-round-trip floor that also reads the answer: the challenge round trip, then
+/// [`floor_polled_parsed`] with the challenged request.
+fn floor_parsed<T>(
+    socket: &UdpSocket,
+    query: Query,
+    buf: &mut [u8],
+    message: &mut Vec<u8>,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> T {
+    socket.send(&query.encode()).unwrap();
+    let n = socket.recv(buf).unwrap();
+    let Ok(Datagram::Challenge(c)) = Datagram::classify(&buf[..n]) else { panic!("no challenge") };
+    floor_polled_parsed(socket, &query.with_challenge(c).encode(), buf, message, parse)
+}
+
 /// The challenge the responder at the other end of `socket` gives.
 fn challenge_of(socket: &UdpSocket, buf: &mut [u8]) -> a2s_query::proto::Challenge {
     socket.send(&Query::Players(a2s_query::proto::Challenge::REQUEST).encode()).unwrap();
@@ -394,6 +425,22 @@ fn loopback(c: &mut Criterion) {
         b.iter(|| floor(&socket, Query::Rules(a2s_query::proto::Challenge::REQUEST), &mut buf))
     });
 
+    // The same, the answer parsed too by the one-pass parsers.
+    let mut message = Vec::with_capacity(65_536);
+    g.bench_function("floor_info_two_round_trips_parsed", |b| {
+        b.iter(|| floor_parsed(&socket, Query::Info(None), &mut buf, &mut message, one_pass::info))
+    });
+    let players = Query::Players(a2s_query::proto::Challenge::REQUEST);
+    g.bench_function("floor_players_two_round_trips_parsed", |b| {
+        b.iter(|| floor_parsed(&socket, players, &mut buf, &mut message, one_pass::players))
+    });
+    let rules = Query::Rules(a2s_query::proto::Challenge::REQUEST);
+    let read = floor_parsed(&socket, rules, &mut buf, &mut message, one_pass::rules);
+    assert_eq!(read, rule_set(100), "the parsed floor reads the rules");
+    g.bench_function("floor_rules_two_round_trips_parsed", |b| {
+        b.iter(|| floor_parsed(&socket, rules, &mut buf, &mut message, one_pass::rules))
+    });
+
     // Two round trips, as the floor: the challenge is asked for every time.
     let mut client = Client::builder().timeout(timeout).reuse_challenges(false).build();
     g.bench_function("client_info", |b| b.iter(|| client.info(addr).unwrap()));
@@ -410,9 +457,8 @@ fn loopback(c: &mut Criterion) {
             b.iter(|| floor_polled(&socket, &request, &mut buf))
         });
     }
-    // The same round trip, the answer parsed too (info in one datagram, 64 players in
-    // two fragments).
-    let mut message = Vec::with_capacity(65_536);
+    // The same round trip, the answer parsed too (info in one datagram, 64 players and
+    // 100 rules in two fragments each).
     let info_request = Query::Info(Some(known)).encode();
     g.bench_function("floor_info_one_round_trip_parsed", |b| {
         b.iter(|| floor_polled_parsed(&socket, &info_request, &mut buf, &mut message, one_pass::info))
@@ -423,6 +469,10 @@ fn loopback(c: &mut Criterion) {
     assert_eq!(names, roster(64).into_iter().map(|p| p.name).collect::<Vec<_>>(), "the parsed floor reads the roster");
     g.bench_function("floor_players_one_round_trip_parsed", |b| {
         b.iter(|| floor_polled_parsed(&socket, &players_request, &mut buf, &mut message, one_pass::players))
+    });
+    let rules_request = Query::Rules(known).encode();
+    g.bench_function("floor_rules_one_round_trip_parsed", |b| {
+        b.iter(|| floor_polled_parsed(&socket, &rules_request, &mut buf, &mut message, one_pass::rules))
     });
     let mut polling = Client::builder().timeout(timeout).build();
     g.bench_function("client_info_reused_challenge", |b| b.iter(|| polling.info(addr).unwrap()));
@@ -475,6 +525,7 @@ fn sanity() {
     let body = &rules_100[5..];
     let ours = Rules::parse(body, Encoding::Utf8).unwrap().to_vec();
     assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
+    assert_eq!(one_pass::rules(body).unwrap(), ours);
     assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);
     let players_8 = encoded(|o| encode_players(&roster(8), ShipLayout::Trailing, o).unwrap());
     let ours = Players::parse(&players_8[5..], Encoding::Utf8).unwrap().entries;
