@@ -111,6 +111,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+// (First: rustdoc lists the `Builder`'s shared setters before each driver's own.)
+mod options;
+
 mod batch;
 mod client;
 mod encoding;
@@ -122,7 +125,6 @@ mod limits;
 pub mod master;
 mod monitor;
 mod net;
-mod options;
 pub mod proto;
 mod recording;
 pub mod server;
