@@ -55,7 +55,7 @@ impl<D> Options<D> {
 
 /// Options of a driver, set one by one, then `build()`: a [`Client`](crate::Client)'s
 /// (from [`Client::builder`](crate::Client::builder)), a [`Batch`](crate::Batch)'s, a
-/// [`Monitor`](crate::Monitor)'s or an async [`tokio::Client`](crate::tokio::Client)'s.
+/// [`Monitor`](crate::Monitor)'s or an async `tokio::Client`'s (feature `tokio`).
 /// The options every driver takes have one setter each, here; those of one driver
 /// (pacing many servers, polling over time) are on `Builder<ThatDriver>` below.
 ///
@@ -118,7 +118,7 @@ impl<K, D: TextDecoder> Builder<K, D> {
     ///   fragment, every retry, and a wait for the server to drain what an earlier call
     ///   left owed. Resolving a host name comes first and is not bounded by it: pass a
     ///   `SocketAddr` where that matters.
-    /// - [`tokio::Client`](crate::tokio::Client): each whole query from the call,
+    /// - `tokio::Client`: each whole query from the call,
     ///   resolving a host name included, and waiting for its turn at a server, for room
     ///   in the window or for a server to drain (the queries of `info_many` and the like
     ///   count from their first send, as a batch's).
