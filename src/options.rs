@@ -118,10 +118,10 @@ impl<K, D: TextDecoder> Builder<K, D> {
     ///   fragment, every retry, and a wait for the server to drain what an earlier call
     ///   left owed. Resolving a host name comes first and is not bounded by it: pass a
     ///   `SocketAddr` where that matters.
-    /// - `tokio::Client`: each whole query from the call,
-    ///   resolving a host name included, and waiting for its turn at a server, for room
-    ///   in the window or for a server to drain (the queries of `info_many` and the like
-    ///   count from their first send, as a batch's).
+    /// - `tokio::Client` (feature `tokio`): each whole query from the call, resolving a
+    ///   host name included, and waiting for its turn at a server, for room in the
+    ///   window or for a server to drain (the queries of `info_many` and the like count
+    ///   from their first send, as a batch's).
     /// - [`Batch`](crate::Batch) and [`Monitor`](crate::Monitor): each server's query
     ///   from its first send: its challenge round trip, fragments and retries
     ///   ([`Batch::all`](crate::Batch::all) gives each of its three queries this time).
