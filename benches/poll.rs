@@ -5,7 +5,8 @@
 //!
 //! Arguments (after `--`): the kinds to run, among `floor`, `info`, `players`, `rules`
 //! (default all four), and a number of polls (default 20 000). Each prints its time a
-//! poll. To profile one kind, build with `cargo bench --bench poll --no-run`, then run
+//! poll. To profile one kind, build with `cargo bench -p a2s-query-benches --bench poll
+//! --no-run`, then run
 //! the executable it names, e.g. `valgrind --tool=callgrind EXE --bench info 20000`;
 //! the client's own cost is the difference from `floor` over the same count.
 
