@@ -1,14 +1,15 @@
-//! `cargo bench --bench poll`: a reused `Client` polling one in-process responder (the
-//! challenge known: one round trip a poll), next to a bare std socket doing the same
-//! round trips, for profilers: its loop is all there is, so `valgrind --tool=callgrind`,
-//! `strace -c` or `perf` over it count one poll's cost with nothing else in the way.
+//! `cargo bench -p a2s-query-benches --bench poll`: a reused `Client` polling one
+//! in-process responder (the challenge known: one round trip a poll), next to a bare
+//! std socket doing the same round trips, for profilers: its loop is all there is, so
+//! `valgrind --tool=callgrind`, `strace -c` or `perf` over it count one poll's cost
+//! with nothing else in the way.
 //!
 //! Arguments (after `--`): the kinds to run, among `floor`, `info`, `players`, `rules`
 //! (default all four), and a number of polls (default 20 000). Each prints its time a
 //! poll. To profile one kind, build with `cargo bench -p a2s-query-benches --bench poll
-//! --no-run`, then run
-//! the executable it names, e.g. `valgrind --tool=callgrind EXE --bench info 20000`;
-//! the client's own cost is the difference from `floor` over the same count.
+//! --no-run`, then run the executable it names, e.g. `valgrind --tool=callgrind EXE
+//! --bench info 20000`; the client's own cost is the difference from `floor` over the
+//! same count.
 
 use std::hint::black_box;
 use std::net::UdpSocket;
