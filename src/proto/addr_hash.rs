@@ -1,9 +1,10 @@
-//! The hash of the engine's per-server tables: keyed by server address, looked up for
-//! every datagram, so cheap; seeded at random, so a list of addresses chosen to collide
-//! in the table cannot be prepared in advance (a server list can come from anyone).
+//! The hashes of the engine's tables. Keyed by server address (looked up for every
+//! datagram, so cheap): seeded at random, so a list of addresses chosen to collide in
+//! the table cannot be prepared in advance (a server list can come from anyone). Keyed
+//! by the crate's own ids (counters no one else chooses): one multiplication.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 /// A map keyed by server address (or host), hashed with [`AddrState`].
 pub(crate) type AddrMap<K, V> = HashMap<K, V, AddrState>;
@@ -12,6 +13,28 @@ pub(crate) type AddrMap<K, V> = HashMap<K, V, AddrState>;
 pub(crate) fn addr_map<K, V>() -> AddrMap<K, V> {
     HashMap::with_hasher(AddrState::new())
 }
+
+/// Hashes the crate's own query ids (a counter, never chosen by a server): one
+/// multiplication, spreading consecutive ids over the table (Fibonacci hashing).
+#[derive(Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by the crate's own ids (query ids, the async client's tokens).
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Two random 64-bit keys, drawn once per table from the standard library's source
 /// of random hash keys.

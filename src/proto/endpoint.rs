@@ -6,11 +6,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::addr_hash::{addr_map, AddrMap};
+use super::addr_hash::{addr_map, AddrMap, IdMap};
 use super::exchange::{later, ExchangeConfig, Learned};
 use super::fragment::Reassembler;
 use super::job::{Drain, Job};
@@ -226,7 +225,7 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     /// Occupied slots by normalized address.
     by_addr: AddrMap<SocketAddr, usize>,
     /// The server of each query not yet given out.
-    by_id: HashMap<QueryId, usize, BuildHasherDefault<IdHasher>>,
+    by_id: IdMap<QueryId, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     /// Admitted servers with a follow-up due (a challenge answer, a retry), since when.
     ready: VecDeque<(usize, u32, Instant)>,
@@ -816,25 +815,6 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             });
         }
         self.learned.insert(key, learned);
-    }
-}
-
-/// Hashes the crate's own query ids (a counter, never chosen by a server): one
-/// multiplication, spreading consecutive ids over the table (Fibonacci hashing).
-#[derive(Debug, Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -45,6 +45,8 @@
 //! ```
 
 mod addr_hash;
+#[cfg(feature = "tokio")]
+pub(crate) use addr_hash::IdMap;
 mod arma;
 mod endpoint;
 mod exchange;

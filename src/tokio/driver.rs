@@ -2,7 +2,6 @@
 //! sockets and the timer and moves datagrams and time between them and the engine
 //! ([`Endpoint`]); everything about servers is the engine's.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::Result;
 use crate::limits::Limits;
 use crate::net::{self, RECV_BUFFER};
-use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, Kind, QueryId};
+use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, IdMap, Kind, QueryId};
 use crate::Recording;
 
 pub(super) const NO_IO: &str =
@@ -71,8 +70,8 @@ pub(super) struct Driver<D: TextDecoder> {
     v4: Option<Socket>,
     v6: Option<Socket>,
     /// The caller of each query the engine has, and each caller's query.
-    waiters: HashMap<QueryId, (u64, Waiter<D::Text>)>,
-    queries: HashMap<u64, QueryId>,
+    waiters: IdMap<QueryId, (u64, Waiter<D::Text>)>,
+    queries: IdMap<u64, QueryId>,
     buf: Vec<u8>,
     /// Where each datagram sent and received is noted, if anywhere.
     recording: Option<Recording>,
@@ -95,8 +94,8 @@ where
             bind,
             v4: None,
             v6: None,
-            waiters: HashMap::new(),
-            queries: HashMap::new(),
+            waiters: IdMap::default(),
+            queries: IdMap::default(),
             buf: vec![0; RECV_BUFFER],
         }
     }

@@ -420,7 +420,7 @@ where
     tx: Option<mpsc::WeakUnboundedSender<Answered<D::Text>>>,
     rx: mpsc::UnboundedReceiver<Answered<D::Text>>,
     /// The queries under way, by token: the address each was asked for.
-    under_way: HashMap<u64, SocketAddr>,
+    under_way: crate::proto::IdMap<u64, SocketAddr>,
     /// The driver they went to: if it goes away, they end with an error.
     inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
@@ -455,7 +455,7 @@ where
             addrs: Box::new(addrs.into_iter()),
             tx: None,
             rx,
-            under_way: HashMap::new(),
+            under_way: crate::proto::IdMap::default(),
             inbox: None,
             failed: VecDeque::new(),
             _answer: PhantomData,
