@@ -3,13 +3,13 @@
 //! live in [`proto`](crate::proto); this module only moves datagrams and reads the
 //! clock.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
-use crate::net::{self, IpVersion, SharedSocket, IDLE_WAIT};
+use crate::net::{self, SharedSocket, IDLE_WAIT};
 use crate::options::{pacing_options, recv_buffer_option};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
 use crate::Builder;
@@ -397,7 +397,7 @@ where
         if text.is_empty() || text.starts_with('#') {
             return None;
         }
-        match resolve(text) {
+        match net::resolve_v4_first(text) {
             Ok(addr) => Some(addr),
             Err(error) => {
                 bad(BadLine { line: i + 1, text: text.to_string(), error });
@@ -405,14 +405,6 @@ where
             }
         }
     })
-}
-
-/// One `host:port`, IPv4 first.
-fn resolve(text: &str) -> Result<SocketAddr> {
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    net::pick(text.to_socket_addrs().map_err(|e| net::resolve_error(&text, e))?, IpVersion::V4, None)
 }
 
 /// A one-use [`Batch`] with these options.

@@ -40,7 +40,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -290,6 +290,15 @@ struct Probe {
 /// dropped.
 struct ProbeSlot(Arc<AtomicUsize>);
 
+impl ProbeSlot {
+    /// A place among those `counter` counts, if fewer than `max` are taken.
+    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<ProbeSlot> {
+        // (Counted first, given back by the drop when over.)
+        let slot = ProbeSlot(Arc::clone(counter));
+        (counter.fetch_add(1, Ordering::Relaxed) < max).then_some(slot)
+    }
+}
+
 impl Drop for ProbeSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
@@ -386,19 +395,19 @@ fn answer(request: Request, wishes: Option<&mpsc::Sender<ToMonitor>>, probe: &Pr
                     .and_then(|s| Duration::try_from_secs_f64(s).ok());
                 // On a thread of its own: a slow server holds no worker (and no scrape
                 // of /metrics waits behind it).
-                let slot = ProbeSlot(Arc::clone(&probe.under_way));
-                if slot.0.fetch_add(1, Ordering::Relaxed) >= MAX_PROBES {
-                    text(503, "too many probes under way; try again\n")
-                } else {
-                    let own = probe.clone();
-                    // (The slot goes with the thread, and is given back however it ends;
-                    // a thread that cannot start drops the request, which tiny_http
-                    // answers 500.)
-                    let _ = std::thread::Builder::new().spawn(move || {
-                        let _slot = slot;
-                        let _ = request.respond(probe_target(&target, &own, scrape_timeout));
-                    });
-                    return;
+                match ProbeSlot::take(&probe.under_way, MAX_PROBES) {
+                    None => text(503, "too many probes under way; try again\n"),
+                    Some(slot) => {
+                        let own = probe.clone();
+                        // (The slot goes with the thread, and is given back however it ends;
+                        // a thread that cannot start drops the request, which tiny_http
+                        // answers 500.)
+                        let _ = std::thread::Builder::new().spawn(move || {
+                            let _slot = slot;
+                            let _ = request.respond(probe_target(&target, &own, scrape_timeout));
+                        });
+                        return;
+                    }
                 }
             }
             None => text(400, "give the server to probe: /probe?target=HOST:PORT\n"),
@@ -458,7 +467,7 @@ fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -
     let started = Instant::now();
     let left = || limit.saturating_sub(started.elapsed());
     let client = |timeout: Duration| Client::builder().timeout(timeout).retries(probe.retries).build();
-    let (addr, info) = match resolve_within(target, limit, &probe.resolving, resolve_first) {
+    let (addr, info) = match resolve_within(target, limit, &probe.resolving, crate::net::resolve_v4_first) {
         Ok(_) if left().is_zero() => (None, Err(late_name(target, started.elapsed(), limit))),
         Ok(addr) => (Some(addr), client(left()).info(addr)),
         Err(e) => (None, Err(e)),
@@ -499,12 +508,6 @@ fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -
     exposition(encoded(Snapshot { head, rows: vec![row], player_names: probe.player_names }))
 }
 
-/// A server's address, IPv4 first, as a [`Client`] resolves it.
-fn resolve_first(target: &str) -> Result<SocketAddr> {
-    let addrs = target.to_socket_addrs().map_err(|e| crate::net::resolve_error(&target, e))?;
-    crate::net::pick(addrs, crate::IpVersion::V4, None)
-}
-
 /// `target`'s address by `resolve` within `limit`: an address at once, a name on a
 /// thread of its own (counted in `resolving`), left to finish alone when it takes
 /// longer.
@@ -520,13 +523,11 @@ fn resolve_within(
     if let Some(fault) = crate::net::address_fault(target) {
         return Err(Error::Address(fault));
     }
-    if resolving.fetch_add(1, Ordering::Relaxed) >= MAX_RESOLVING {
-        resolving.fetch_sub(1, Ordering::Relaxed);
+    let Some(slot) = ProbeSlot::take(resolving, MAX_RESOLVING) else {
         return Err(Error::Resolve(io::Error::other(format!(
             "{target}: {MAX_RESOLVING} names are resolving already (is the resolver answering?)"
         ))));
-    }
-    let slot = ProbeSlot(Arc::clone(resolving));
+    };
     let (tx, rx) = mpsc::channel();
     let name = target.to_string();
     std::thread::Builder::new()

@@ -369,6 +369,15 @@ pub(crate) fn address_fault(text: &str) -> Option<String> {
     Some(format!("{t:?}: {port:?} after the last colon is not a port; write HOST:PORT ({PORT})"))
 }
 
+/// One `host:port` (an address, or a name resolved by the system), IPv4 first.
+pub(crate) fn resolve_v4_first(text: &str) -> Result<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs = std::net::ToSocketAddrs::to_socket_addrs(text).map_err(|e| resolve_error(&text, e))?;
+    pick(addrs, IpVersion::V4, None)
+}
+
 /// The address to query among those a name resolved to, as `prefer` wants, of the
 /// family of `bind` if one is given.
 pub(crate) fn pick(

@@ -45,8 +45,6 @@
 //! ```
 
 mod addr_hash;
-#[cfg(feature = "tokio")]
-pub(crate) use addr_hash::IdMap;
 mod arma;
 mod endpoint;
 mod exchange;
@@ -78,6 +76,8 @@ pub(crate) mod sealed {
     /// Implemented by the crate's jobs and answers only.
     pub trait Sealed {}
 }
+#[cfg(feature = "tokio")]
+pub(crate) use addr_hash::IdMap;
 pub use endpoint::{Endpoint, EndpointConfig, QueryId};
 pub use exchange::{Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned};
 pub use filter::{Condition, Filter, Region};

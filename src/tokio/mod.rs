@@ -52,7 +52,7 @@ use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, ZERO_TIMEOUT};
 use crate::options::{constructors, pacing_options, prefer_option, Options};
-use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, Info, Kind, Players, Rules};
+use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, IdMap, Info, Kind, Players, Rules};
 use crate::Builder;
 use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
 
@@ -420,7 +420,7 @@ where
     tx: Option<mpsc::WeakUnboundedSender<Answered<D::Text>>>,
     rx: mpsc::UnboundedReceiver<Answered<D::Text>>,
     /// The queries under way, by token: the address each was asked for.
-    under_way: crate::proto::IdMap<u64, SocketAddr>,
+    under_way: IdMap<u64, SocketAddr>,
     /// The driver they went to: if it goes away, they end with an error.
     inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
@@ -455,7 +455,7 @@ where
             addrs: Box::new(addrs.into_iter()),
             tx: None,
             rx,
-            under_way: crate::proto::IdMap::default(),
+            under_way: IdMap::default(),
             inbox: None,
             failed: VecDeque::new(),
             _answer: PhantomData,
