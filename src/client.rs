@@ -224,23 +224,28 @@ impl<D: TextDecoder> Client<D> {
         let endpoint = &mut self.endpoint;
         conn.udp.read_queued(&mut self.buf, |heard| heard.hand_to(endpoint))?;
         self.endpoint.push_at(target, kind, started);
-        drive(&mut self.endpoint, target, conn, &mut self.buf)
+        drive(&mut self.endpoint, target, conn, &mut self.buf, started)
     }
 }
 
 /// Moves datagrams between `conn` and the engine until its one query, to `target`, is
 /// over. A socket error ends the query with it (a closed port's ICMP error, say).
+///
+/// The clock is read once after each wait (the engine's work between two waits takes
+/// microseconds, and each event is handed the time it happened at) and once before
+/// each wait, so no wait runs past the deadline.
 fn drive<D: TextDecoder>(
     endpoint: &mut Endpoint<AnyQuery<D>, D>,
     target: SocketAddr,
     conn: &mut Connection,
     buf: &mut [u8],
+    mut now: Instant,
 ) -> Result<AnyAnswer<D::Text>> {
     loop {
-        while let Some((_, request)) = endpoint.poll_transmit(Instant::now()) {
+        while let Some((_, request)) = endpoint.poll_transmit(now) {
             match conn.udp.socket.send(&request) {
                 Ok(_) => conn.udp.note_sent(target, &request),
-                Err(e) => endpoint.handle_send_error(target, Error::Io(e), Instant::now()),
+                Err(e) => endpoint.handle_send_error(target, Error::Io(e), now),
             }
         }
         if let Some((_, _, answer)) = endpoint.poll_output() {
@@ -250,15 +255,18 @@ fn drive<D: TextDecoder>(
             // Nothing to wait for and no answer: cannot happen with a query under way.
             return Err(Error::Io(io::Error::other("the query ended without an answer")));
         };
-        let now = Instant::now();
-        if now >= wake {
+        let before = Instant::now();
+        if before >= wake {
+            now = before;
             endpoint.handle_timeout(now);
             continue;
         }
-        match conn.udp.recv_wait(buf, wake - now) {
-            Ok((n, from)) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), Instant::now()),
-            Err(e) if net::is_timeout(&e) => endpoint.handle_timeout(Instant::now()),
-            Err(e) => endpoint.handle_send_error(target, Error::Io(e), Instant::now()),
+        let received = conn.udp.recv_wait(buf, wake - before);
+        now = Instant::now();
+        match received {
+            Ok((n, from)) => endpoint.handle_datagram(from, buf.get(..n).unwrap_or_default(), now),
+            Err(e) if net::is_timeout(&e) => endpoint.handle_timeout(now),
+            Err(e) => endpoint.handle_send_error(target, Error::Io(e), now),
         }
     }
 }

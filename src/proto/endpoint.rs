@@ -318,7 +318,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// Adds a query of the work `kind`, for jobs of several kinds; as
     /// [`Endpoint::push`] otherwise.
     pub fn push_kind(&mut self, addr: SocketAddr, kind: J::Kind) -> QueryId {
-        self.enqueue(addr, kind, None)
+        self.enqueue(addr, kind, None).0
     }
 
     /// As [`Endpoint::push_kind`], its timeout counting from `now` rather than from its
@@ -326,8 +326,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
     /// the server, a place in the window, the server's drain) included. A drain holds
     /// such a query for half its time at most.
     pub fn push_at(&mut self, addr: SocketAddr, kind: J::Kind, now: Instant) -> QueryId {
-        let id = self.enqueue(addr, kind, Some(now));
-        let Some(&index) = self.by_id.get(&id) else { return id };
+        let (id, index) = self.enqueue(addr, kind, Some(now));
         self.start_due_if_timed(index, now);
         // A query whose own job started now ends by that job's deadline; any other (one
         // waiting its turn, a place, or joined to another) by an expiry of its own.
@@ -543,7 +542,8 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self.slots.get(index).and_then(Option::as_ref).is_some_and(|s| s.generation == generation && s.wake == Some(at))
     }
 
-    fn enqueue(&mut self, addr: SocketAddr, kind: J::Kind, from: Option<Instant>) -> QueryId {
+    /// Queues a query; its id and its server's slot.
+    fn enqueue(&mut self, addr: SocketAddr, kind: J::Kind, from: Option<Instant>) -> (QueryId, usize) {
         let id = QueryId(self.next_id);
         self.next_id += 1;
         let key = normalized(addr);
@@ -552,10 +552,10 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             None => self.occupy(key),
         };
         self.by_id.insert(id, index);
-        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return id };
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return (id, index) };
         if let Some(same) = server.queue.iter_mut().find(|q| q.kind == kind) {
             same.joined.push((id, addr));
-            return id;
+            return (id, index);
         }
         // (Room for one: most servers have one query at a time.)
         server.queue.reserve_exact(1);
@@ -574,7 +574,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
                 self.waiting.push_back(entry);
             }
         }
-        id
+        (id, index)
     }
 
     fn occupy(&mut self, key: SocketAddr) -> usize {
