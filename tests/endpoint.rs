@@ -366,6 +366,52 @@ fn a_query_after_one_that_owes_nothing_is_sent_at_once() {
     assert_eq!(e.drained(), 0);
 }
 
+/// A server left with nothing owed while it is the only one keeps its place (a caller
+/// polling it does not free and re-create it): what comes from it meanwhile answers
+/// nothing, its next query is timed from its own send (not by what the earlier one left
+/// in the timers), and another server's arrival frees the place.
+#[test]
+fn a_server_polled_again_after_its_query_ended_starts_afresh() {
+    let t0 = Instant::now();
+    let mut e: InfoEndpoint = Endpoint::new(config(8, 0, 1000), Encoding::Utf8);
+    e.push(addr(1));
+    assert_eq!(sends(&mut e, t0), [(addr(1), Query::Info(None))]);
+    e.handle_datagram(addr(1), &challenge(C1), t0 + ms(1));
+    sends(&mut e, t0 + ms(1));
+    e.handle_datagram(addr(1), &info_reply("first"), t0 + ms(2));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "first");
+    assert!(e.is_idle());
+    assert_eq!(e.in_flight(), 0);
+    assert_eq!(e.poll_timeout(), None);
+
+    // Between queries: a copy of the reply is no one's answer.
+    e.handle_datagram(addr(1), &info_reply("copy"), t0 + ms(3));
+    assert_eq!((e.unmatched(), e.drained()), (1, 0));
+    assert!(output(&mut e).is_none());
+
+    e.push(addr(1));
+    assert_eq!(e.in_flight(), 1);
+    assert_eq!(sends(&mut e, t0 + ms(500)), [(addr(1), Query::Info(Some(C1)))]);
+    // The first query's deadline passes: the second one runs on to its own.
+    e.handle_timeout(t0 + ms(1000));
+    assert!(output(&mut e).is_none());
+    assert_eq!(e.poll_timeout(), Some(t0 + ms(1500)));
+    e.handle_datagram(addr(1), &info_reply("second"), t0 + ms(1100));
+    let info = output(&mut e).unwrap().1.unwrap();
+    assert_eq!((info.server_name(), info.ping()), ("second", ms(600)));
+
+    // Another server: served as usual, and the first one's datagrams stay unmatched.
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0 + ms(1200)), [(addr(2), Query::Info(None))]);
+    e.handle_datagram(addr(1), &info_reply("stray"), t0 + ms(1201));
+    e.handle_datagram(addr(2), &info_reply("two"), t0 + ms(1202));
+    let (from, info) = output(&mut e).unwrap();
+    let info = info.unwrap();
+    assert_eq!((from, info.server_name(), info.ping()), (addr(2), "two", ms(2)));
+    assert_eq!((e.unmatched(), e.drained(), e.in_flight()), (2, 0, 0));
+    assert!(e.is_idle());
+}
+
 #[test]
 fn challenges_learned_in_one_run_serve_the_next() {
     let t0 = Instant::now();

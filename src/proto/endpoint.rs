@@ -244,6 +244,10 @@ pub struct Endpoint<J: Job<D>, D: TextDecoder = crate::Encoding> {
     spare_queues: Vec<VecDeque<Queued<J::Kind>>>,
     spare_reassembler: Option<Reassembler>,
     spare_job: Option<Box<J>>,
+    /// The slot of a server left with nothing queued, running or owed while it was
+    /// the only one: kept, so that a caller polling one server does not free and
+    /// re-create its slot every query. Any other server's arrival frees it.
+    idle: Option<usize>,
     pacer: Pacer,
     generation: u32,
     next_id: u64,
@@ -272,6 +276,7 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             spare_queues: Vec::new(),
             spare_reassembler: None,
             spare_job: None,
+            idle: None,
             pacer: Pacer::new(config.send_rate),
             generation: 0,
             next_id: 0,
@@ -548,8 +553,14 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         self.next_id += 1;
         let key = normalized(addr);
         let index = match self.by_addr.get(&key) {
+            Some(&index) if self.idle == Some(index) => self.revive(index),
             Some(&index) => index,
-            None => self.occupy(key),
+            None => {
+                if let Some(idle) = self.idle.take() {
+                    self.free_slot(idle);
+                }
+                self.occupy(key)
+            }
         };
         self.by_id.insert(id, index);
         let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return (id, index) };
@@ -575,6 +586,21 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
             }
         }
         (id, index)
+    }
+
+    /// The idle slot at `index` taken up again by a query to its server: a new
+    /// occupant, as if just occupied (entries left in the queues and the timer heap
+    /// named the last one).
+    fn revive(&mut self, index: usize) -> usize {
+        self.idle = None;
+        self.generation = self.generation.wrapping_add(1);
+        if let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) {
+            server.generation = self.generation;
+            server.in_send_queue = false;
+            server.in_waiting = false;
+            server.wake = None;
+        }
+        index
     }
 
     fn occupy(&mut self, key: SocketAddr) -> usize {
@@ -764,8 +790,26 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         }
     }
 
-    /// Frees the slot of a server with nothing queued, running or owed.
+    /// Leaves the slot of a server with nothing queued, running or owed: kept idle if
+    /// it is the only server (and the tables are small), freed otherwise.
     fn release(&mut self, index: usize) {
+        let Some(server) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if server.admitted {
+            server.admitted = false;
+            self.admitted = self.admitted.saturating_sub(1);
+        }
+        if self.by_addr.len() == 1 && self.slots.len() <= KEEP_TABLES {
+            self.idle = Some(index);
+            return;
+        }
+        self.free_slot(index);
+    }
+
+    /// Frees the slot at `index`.
+    fn free_slot(&mut self, index: usize) {
+        if self.idle == Some(index) {
+            self.idle = None;
+        }
         let Some(mut server) = self.slots.get_mut(index).and_then(Option::take) else { return };
         if server.admitted {
             self.admitted = self.admitted.saturating_sub(1);
