@@ -224,16 +224,17 @@ impl<D: TextDecoder> Client<D> {
         let endpoint = &mut self.endpoint;
         conn.udp.read_queued(&mut self.buf, |heard| heard.hand_to(endpoint))?;
         self.endpoint.push_at(target, kind, started);
-        drive(&mut self.endpoint, target, conn, &mut self.buf, started)
+        drive(&mut self.endpoint, target, conn, &mut self.buf, Instant::now())
     }
 }
 
 /// Moves datagrams between `conn` and the engine until its one query, to `target`, is
 /// over. A socket error ends the query with it (a closed port's ICMP error, say).
 ///
-/// The clock is read once after each wait (the engine's work between two waits takes
-/// microseconds, and each event is handed the time it happened at) and once before
-/// each wait, so no wait runs past the deadline.
+/// `now` is read after the query was pushed (its first request is stamped when it
+/// goes). Then the clock is read once after each wait (the engine's work between two
+/// waits takes microseconds, and each event is handed the time it happened at) and once
+/// before each wait, which is measured to the deadline from there.
 fn drive<D: TextDecoder>(
     endpoint: &mut Endpoint<AnyQuery<D>, D>,
     target: SocketAddr,

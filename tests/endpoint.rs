@@ -410,6 +410,28 @@ fn a_server_polled_again_after_its_query_ended_starts_afresh() {
     assert_eq!((from, info.server_name(), info.ping()), (addr(2), "two", ms(2)));
     assert_eq!((e.unmatched(), e.drained(), e.in_flight()), (2, 0, 0));
     assert!(e.is_idle());
+
+    // Server 2 is the one kept now. Asked again, then joined by another server while
+    // its query runs: both answered, each once.
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0 + ms(1300)), [(addr(2), Query::Info(None))]);
+    e.push(addr(3));
+    assert_eq!(sends(&mut e, t0 + ms(1300)), [(addr(3), Query::Info(None))]);
+    e.handle_datagram(addr(3), &info_reply("three"), t0 + ms(1301));
+    e.handle_datagram(addr(2), &info_reply("two again"), t0 + ms(1302));
+    let names: Vec<_> = outputs(&mut e).into_iter().map(|(a, r)| (a, r.unwrap().server_name().to_string())).collect();
+    assert_eq!(names, [(addr(3), "three".to_string()), (addr(2), "two again".to_string())]);
+    assert!(e.is_idle());
+
+    // A query cancelled before it sent leaves its server kept; the next one is sent.
+    let cancelled = e.push(addr(2));
+    assert!(e.cancel(cancelled, t0 + ms(1400)));
+    assert!(output(&mut e).is_none());
+    e.push(addr(2));
+    assert_eq!(sends(&mut e, t0 + ms(1400)), [(addr(2), Query::Info(None))]);
+    e.handle_datagram(addr(2), &info_reply("after the cancel"), t0 + ms(1401));
+    assert_eq!(output(&mut e).unwrap().1.unwrap().server_name(), "after the cancel");
+    assert!(output(&mut e).is_none() && e.is_idle());
 }
 
 #[test]
