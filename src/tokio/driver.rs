@@ -127,8 +127,8 @@ where
             }
             let command = ::tokio::select! {
                 command = commands.recv(), if open => Some(command),
-                () = readable(self.v4.as_ref().map(|s| &s.tokio)) => None,
-                () = readable(self.v6.as_ref().map(|s| &s.tokio)) => None,
+                () = readable(self.v4.as_ref()) => None,
+                () = readable(self.v6.as_ref()) => None,
                 () = wait_until(timer.as_mut(), wake) => None,
             };
             match command {
@@ -209,7 +209,7 @@ where
 
     /// Hands every datagram queued on the sockets to the engine.
     fn read_queued(&mut self) {
-        for socket in [self.v4.as_ref(), self.v6.as_ref()].into_iter().flatten() {
+        for socket in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
             socket.read_queued(&mut self.buf, self.recording.as_ref(), &mut self.endpoint);
         }
     }

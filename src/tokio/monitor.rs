@@ -115,7 +115,7 @@ impl<D: TextDecoder> Monitor<D> {
                 continue;
             }
             ::tokio::select! {
-                () = readable(Some(&self.socket.tokio)) => {}
+                () = readable(Some(&self.socket)) => {}
                 () = wait_until(self.timer.as_mut(), wake) => {}
             }
         }

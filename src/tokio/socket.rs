@@ -10,7 +10,7 @@ use ::tokio::io::Interest;
 use ::tokio::net::UdpSocket;
 
 use crate::error::{Error, Result};
-use crate::net::{self, Engine, READ_BATCH};
+use crate::net::{self, Engine, IDLE_WAIT, READ_BATCH};
 use crate::Recording;
 
 /// One socket, as tokio's (to wait for it) and as a second handle on the same socket
@@ -21,6 +21,10 @@ use crate::Recording;
 pub(super) struct Socket {
     pub(super) tokio: UdpSocket,
     raw: std::net::UdpSocket,
+    /// The last read failed with an error that is neither "nothing queued" nor a
+    /// closed port's report: [`readable`] then sleeps instead of waiting on the socket,
+    /// whose readiness such an error does not clear (no spinning on it).
+    failing: bool,
 }
 
 impl Socket {
@@ -31,7 +35,7 @@ impl Socket {
         net::report_unreachable(&socket);
         let raw = socket.try_clone()?;
         let tokio = UdpSocket::from_std(socket)?;
-        Ok(Socket { tokio, raw })
+        Ok(Socket { tokio, raw, failing: false })
     }
 
     pub(super) fn local_addr(&self) -> Result<SocketAddr> {
@@ -59,13 +63,16 @@ impl Socket {
         }
     }
 
-    /// Hands `engine` every datagram queued, and the OS's reports of closed ports.
-    pub(super) fn read_queued(&self, buf: &mut [u8], recording: Option<&Recording>, engine: &mut impl Engine) {
+    /// Hands `engine` every datagram queued, and the OS's reports of closed ports. An
+    /// error of another kind ends the reading, and the socket is failing until a read
+    /// goes through (the deadlines end the queries meanwhile).
+    pub(super) fn read_queued(&mut self, buf: &mut [u8], recording: Option<&Recording>, engine: &mut impl Engine) {
+        self.failing = false;
         // First through tokio, which clears its readiness once the socket is empty
         // (never losing a datagram that arrives meanwhile); then with a plain system
         // call, for datagrams its reactor has not seen yet (they wake it later: a
         // spurious wake at most).
-        for through_tokio in [true, false] {
+        'passes: for through_tokio in [true, false] {
             for _ in 0..READ_BATCH {
                 let read = if through_tokio {
                     self.tokio.try_io(Interest::READABLE, || self.raw.recv_from(buf))
@@ -84,8 +91,12 @@ impl Socket {
                     // An ICMP error: which server it concerns is told where the OS says
                     // it (Linux: the reports behind the error); elsewhere the timers
                     // deal with it.
-                    Err(_) => {
-                        net::take_unreachable(&self.raw, |heard| heard.hand_to(engine));
+                    Err(e) => {
+                        let reports = net::take_unreachable(&self.raw, |heard| heard.hand_to(engine));
+                        if reports == 0 && !net::is_icmp(&e) && e.kind() != io::ErrorKind::Interrupted {
+                            self.failing = true;
+                            break 'passes;
+                        }
                     }
                 }
             }
@@ -101,12 +112,14 @@ impl Socket {
     }
 }
 
-/// Until the socket has a datagram, or (Linux) an ICMP report queued.
-pub(super) async fn readable(socket: Option<&UdpSocket>) {
+/// Until the socket has a datagram, or (Linux) an ICMP report queued; a failing
+/// socket is tried again after a short sleep.
+pub(super) async fn readable(socket: Option<&Socket>) {
     let interest = if cfg!(target_os = "linux") { Interest::READABLE | Interest::ERROR } else { Interest::READABLE };
     match socket {
+        Some(socket) if socket.failing => ::tokio::time::sleep(IDLE_WAIT).await,
         Some(socket) => {
-            let _ = socket.ready(interest).await;
+            let _ = socket.tokio.ready(interest).await;
         }
         None => std::future::pending().await,
     }
@@ -121,5 +134,49 @@ pub(super) async fn wait_until(mut timer: std::pin::Pin<&mut ::tokio::time::Slee
             timer.await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::proto::{Endpoint, EndpointConfig, Exchange, Info};
+    use crate::Encoding;
+
+    /// A socket whose reads fail with an error that is neither "nothing queued" nor a
+    /// closed port's report (here a TCP socket not connected: `ENOTCONN`): marked
+    /// failing, so the drivers sleep instead of spinning on it, and no longer once a
+    /// read goes through.
+    #[test]
+    fn a_socket_that_keeps_failing_is_slept_on_not_spun_on() {
+        let runtime = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            let raw = std::net::UdpSocket::from(std::os::fd::OwnedFd::from(tcp.try_clone().unwrap()));
+            let mut socket = Socket::new(raw).unwrap();
+            let mut engine: Endpoint<Exchange<Info, Encoding>> =
+                Endpoint::new(EndpointConfig::default(), Encoding::Utf8);
+            let mut buf = vec![0; 64];
+
+            socket.read_queued(&mut buf, None, &mut engine);
+            assert!(socket.failing);
+            assert_eq!(engine.unmatched(), 0);
+            // The wait is a sleep: it ends (the runtime's clock, 1 ms) with the socket
+            // still failing.
+            ::tokio::time::timeout(Duration::from_secs(30), readable(Some(&socket))).await.unwrap();
+
+            // Connected, the same socket reads "nothing queued": not failing.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            // (The socket's mode is shared with the driver's handles: blocking for the
+            // connect only.)
+            tcp.set_nonblocking(false).unwrap();
+            tcp.connect(&listener.local_addr().unwrap().into()).unwrap();
+            tcp.set_nonblocking(true).unwrap();
+            socket.read_queued(&mut buf, None, &mut engine);
+            assert!(!socket.failing);
+            assert_eq!(engine.unmatched(), 0);
+        });
     }
 }
