@@ -64,8 +64,8 @@ impl Socket {
     }
 
     /// Hands `engine` every datagram queued, and the OS's reports of closed ports. An
-    /// error of another kind ends the reading, and the socket is failing until a read
-    /// goes through (the deadlines end the queries meanwhile).
+    /// error of another kind ends the reading and marks the socket failing, until a
+    /// reading meets no such error (the deadlines end the queries meanwhile).
     pub(super) fn read_queued(&mut self, buf: &mut [u8], recording: Option<&Recording>, engine: &mut impl Engine) {
         self.failing = false;
         // First through tokio, which clears its readiness once the socket is empty
@@ -148,7 +148,7 @@ mod tests {
     /// A socket whose reads fail with an error that is neither "nothing queued" nor a
     /// closed port's report (here a TCP socket not connected: `ENOTCONN`): marked
     /// failing, so the drivers sleep instead of spinning on it, and no longer once a
-    /// read goes through.
+    /// reading meets no such error (connected, it finds nothing queued).
     #[test]
     fn a_socket_that_keeps_failing_is_slept_on_not_spun_on() {
         let runtime = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -163,9 +163,12 @@ mod tests {
             socket.read_queued(&mut buf, None, &mut engine);
             assert!(socket.failing);
             assert_eq!(engine.unmatched(), 0);
-            // The wait is a sleep: it ends (the runtime's clock, 1 ms) with the socket
-            // still failing.
+            // The wait is a sleep, not the socket's readiness (which, for this socket,
+            // is there at once): it ends, and not before the sleep's time (tokio's
+            // sleeps never end early).
+            let started = Instant::now();
             ::tokio::time::timeout(Duration::from_secs(30), readable(Some(&socket))).await.unwrap();
+            assert!(started.elapsed() >= IDLE_WAIT);
 
             // Connected, the same socket reads "nothing queued": not failing.
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
