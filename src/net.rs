@@ -125,6 +125,14 @@ pub(crate) fn take_unreachable(socket: &UdpSocket, mut take: impl FnMut(Heard<'_
     }
 }
 
+/// After a read failed with `e`: hands `take` the OS's reports behind it (see
+/// [`take_unreachable`]), and says whether the socket itself failed: no report behind
+/// the error, and neither an ICMP error (other systems report those on any socket) nor
+/// an interruption.
+pub(crate) fn read_failed(socket: &UdpSocket, e: &io::Error, take: impl FnMut(Heard<'_>)) -> bool {
+    take_unreachable(socket, take) == 0 && !is_icmp(e) && e.kind() != io::ErrorKind::Interrupted
+}
+
 /// Most tries of a send the OS fails with errors of earlier datagrams.
 const SEND_TRIES: usize = 4;
 
@@ -245,7 +253,7 @@ impl Udp {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // The error of a report (Linux), or an ICMP error elsewhere: consumed.
                 Err(e) => {
-                    if take_unreachable(&self.socket, &mut take) == 0 && !is_icmp(&e) {
+                    if read_failed(&self.socket, &e, &mut take) {
                         return Err(e);
                     }
                 }

@@ -108,8 +108,7 @@ impl SharedSocket {
             // An ICMP error: which server it concerns is told where the OS says it
             // (Linux: the reports behind the error); elsewhere the timers deal with it.
             Err(e) => {
-                let reports = super::take_unreachable(&self.udp.socket, |heard| heard.hand_to(engine));
-                if reports == 0 && !super::is_icmp(&e) {
+                if super::read_failed(&self.udp.socket, &e, |heard| heard.hand_to(engine)) {
                     std::thread::sleep(IDLE_WAIT.min(wait));
                 }
             }

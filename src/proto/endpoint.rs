@@ -810,10 +810,8 @@ impl<J: Job<D>, D: TextDecoder> Endpoint<J, D> {
         if self.idle == Some(index) {
             self.idle = None;
         }
+        // (Its place in the window was given back by `release`.)
         let Some(mut server) = self.slots.get_mut(index).and_then(Option::take) else { return };
-        if server.admitted {
-            self.admitted = self.admitted.saturating_sub(1);
-        }
         self.by_addr.remove(&server.key);
         server.queue.clear();
         if self.spare_queues.len() < 64 {

@@ -92,8 +92,7 @@ impl Socket {
                     // it (Linux: the reports behind the error); elsewhere the timers
                     // deal with it.
                     Err(e) => {
-                        let reports = net::take_unreachable(&self.raw, |heard| heard.hand_to(engine));
-                        if reports == 0 && !net::is_icmp(&e) && e.kind() != io::ErrorKind::Interrupted {
+                        if net::read_failed(&self.raw, &e, |heard| heard.hand_to(engine)) {
                             self.failing = true;
                             break 'passes;
                         }
