@@ -208,6 +208,14 @@ mod walk {
         let e = w.poll_outcome().unwrap().unwrap_err();
         assert!(matches!(e, Error::MasterIncomplete { pages: 2, servers: 3, .. }), "{e}");
         assert!(e.to_string().contains("never sent the end of the list"), "{e}");
+        // Over for good once its outcome is taken: no timer, no request, no second
+        // outcome at the deadline. (Found by the `master` fuzz target: taking the
+        // outcome used to make the walk look under way again.)
+        assert!(w.is_over());
+        assert_eq!(w.poll_timeout(), None);
+        w.handle_timeout(t0 + ms(20_000));
+        assert_eq!(w.poll_transmit(t0 + ms(20_000)), None);
+        assert!(w.poll_outcome().is_none(), "one outcome");
     }
 
     /// Bug: a copy of page 1 (the network duplicated it; its request went once) that came

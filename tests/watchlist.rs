@@ -611,6 +611,35 @@ fn polls_of_one_host_held_by_a_full_window_still_go_a_share_apart() {
 }
 
 #[test]
+fn a_booked_poll_held_late_by_a_full_window_keeps_its_place_in_line() {
+    // One place in the window and three silent servers, two of them on one host
+    // (paced to a poll each 100 ms), each due again 10 ms after its poll starts: the
+    // window is always wanted (each poll holds it for its timeout and its drain), so
+    // the shared host's booked slots are all reached late.
+    // (A late booking used to book again, behind the poll of its neighbour due since:
+    // one of the two was then never polled again.)
+    let mut c = config();
+    c.endpoint.max_in_flight = 1;
+    c.endpoint.exchange.timeout = ms(10);
+    c.every = ms(10);
+    c.max_backoff = ms(10);
+    c.host_rate = 10;
+    let mut s = Script::new(c);
+    let (a, b, other) = (addr(1, 1), addr(1, 2), addr(2, 1));
+    for x in [a, b, other] {
+        s.w.add(x, s.t0);
+    }
+    s.run(secs(10), &mut |_, _| Does::Silent);
+    // The two of the shared host take its turns alternately; the other host's server
+    // every other place of the window.
+    let counts: Vec<usize> = [a, b, other].iter().map(|x| s.polls(*x).len()).collect();
+    assert_eq!(counts, [20, 20, 39], "polls of each");
+    let mut host: Vec<Duration> = s.polls(a).into_iter().chain(s.polls(b)).collect();
+    host.sort();
+    assert!(host.windows(2).all(|w| w[1] - w[0] >= ms(100)), "the shared host asked within its share: {host:?}");
+}
+
+#[test]
 fn a_server_removed_with_its_reply_on_the_way_and_added_back_takes_only_its_new_answer() {
     let mut s = Script::new(config());
     let a = addr(1, 27015);

@@ -191,6 +191,8 @@ pub struct MasterWalk {
     servers: u64,
     ready: VecDeque<SocketAddrV4>,
     outcome: Option<Result<()>>,
+    /// Whether the walk ended (its outcome may have been taken since).
+    over: bool,
 }
 
 impl MasterWalk {
@@ -213,12 +215,13 @@ impl MasterWalk {
             servers: 0,
             ready: VecDeque::new(),
             outcome: None,
+            over: false,
         }
     }
 
     /// The request to send now, if one is due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.outcome.is_some() || self.send_at.is_none_or(|t| now < t) {
+        if self.over || self.send_at.is_none_or(|t| now < t) {
             return None;
         }
         self.send_at = None;
@@ -231,7 +234,7 @@ impl MasterWalk {
 
     /// When to call [`MasterWalk::handle_timeout`]; `None` once over.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.outcome.is_some() {
+        if self.over {
             return None;
         }
         Some(self.send_at.or(self.give_up_at).unwrap_or(self.deadline).min(self.deadline))
@@ -240,7 +243,7 @@ impl MasterWalk {
     /// Moves the timers to `now`: a page given up on is asked for again, or the walk
     /// ends when its retries are spent or its deadline passes.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.outcome.is_some() {
+        if self.over {
             return;
         }
         if now >= self.deadline {
@@ -264,7 +267,7 @@ impl MasterWalk {
     /// comes with no request out, is ignored.
     pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) {
         self.handle_timeout(now);
-        if self.outcome.is_some() {
+        if self.over {
             return;
         }
         let Ok(page) = MasterPage::parse(datagram) else { return };
@@ -301,6 +304,7 @@ impl MasterWalk {
         }
         if page.last {
             self.outcome = Some(Ok(()));
+            self.over = true;
             return;
         }
         if !progress {
@@ -329,12 +333,13 @@ impl MasterWalk {
 
     /// Whether the walk is over (addresses may still wait in [`MasterWalk::poll_address`]).
     pub fn is_over(&self) -> bool {
-        self.outcome.is_some()
+        self.over
     }
 
     fn stop(&mut self, reason: &'static str) {
         self.give_up_at = None;
         self.outcome = Some(Err(Error::MasterIncomplete { reason, pages: self.pages, servers: self.servers }));
+        self.over = true;
     }
 }
 

@@ -34,6 +34,9 @@ const KEEP_EVENTS: usize = 64;
 /// The host pacing table is pruned of hosts free again once it holds this many more
 /// entries than after its last pruning (at least).
 const HOST_SLACK: usize = 64;
+/// The schedule is pruned of the entries of removed servers once they outnumber the
+/// servers watched by this many.
+const STALE_SLACK: usize = 64;
 
 /// How a [`Watchlist`] polls its servers and judges them.
 ///
@@ -327,9 +330,12 @@ struct Watched<S: TextBuf> {
     status: Status<S>,
     /// When its next poll is due (`None` while one is under way).
     due: Option<Instant>,
-    /// Whether `due` is a slot booked with its host's pacing (taken without asking
-    /// again).
+    /// Whether `due` is a slot booked with its host's pacing: its place in the host's
+    /// line, kept however late a full window lets it come.
     booked: bool,
+    /// Its place among polls due at one time (the schedule entry that is current):
+    /// lower is older, so a booking keeps its place in line.
+    ticket: u64,
     /// The poll under way.
     round: Option<Round>,
     /// The kinds of query it answered when last asked ([`ANSWERED_PLAYERS`],
@@ -337,6 +343,31 @@ struct Watched<S: TextBuf> {
     answered: u8,
     /// When the poll under way (or the last) started.
     started: Instant,
+}
+
+impl<S: TextBuf> Watched<S> {
+    /// Whether the schedule entry `(at, ticket)` is its current one.
+    fn is_due(&self, at: Instant, ticket: u64) -> bool {
+        self.due == Some(at) && self.ticket == ticket
+    }
+}
+
+/// How one host's share of queries is taken.
+#[derive(Debug, Clone, Copy)]
+struct HostPace {
+    /// Its next free slot: every poll booked so far goes before it.
+    free: Instant,
+    /// When its last poll started.
+    last: Option<Instant>,
+    /// Its polls booked and not started yet: a poll newly due waits behind them.
+    waiting: u32,
+}
+
+impl HostPace {
+    /// Whether the host's share is spent or booked at `now`: its pacing must be kept.
+    fn is_held(&self, now: Instant, spacing: Duration) -> bool {
+        self.waiting > 0 || self.free > now || self.last.is_some_and(|t| later(t, spacing) > now)
+    }
 }
 
 /// Many servers polled over time through one [`Endpoint`], I/O-free: add and remove
@@ -387,7 +418,8 @@ struct Watched<S: TextBuf> {
 ///
 /// **Pacing**: the endpoint's window and send rate, and per destination IP address at
 /// most `host_rate` queries a second (a poll due when its host's share is spent books
-/// the host's next free slot: first come, first served).
+/// the host's next free slot: first come, first served; a booked poll keeps its place
+/// however late a full window lets it come, so no server is starved by its neighbours).
 ///
 /// **Memory**, per server: its record (512 bytes: its status with the last info, its
 /// schedule), the text of its last info (about 100 bytes for a community server), the
@@ -401,10 +433,15 @@ pub struct Watchlist<D: TextDecoder = crate::Encoding> {
     endpoint: Endpoint<AnyQuery<D>, D>,
     /// Boxed: the table's empty places (up to half of it) then cost a pointer each.
     servers: AddrMap<SocketAddr, Box<Watched<D::Text>>>,
-    /// Polls due, by time (an entry whose server's `due` differs is stale).
-    schedule: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
-    /// The earliest time the next poll may start, per host (hosts whose share is spent).
-    hosts: AddrMap<IpAddr, Instant>,
+    /// Polls due, by time, then by ticket (an entry whose server's `due` or ticket
+    /// differs is stale).
+    schedule: BinaryHeap<Reverse<(Instant, u64, SocketAddr)>>,
+    /// The next ticket.
+    tickets: u64,
+    /// Schedule entries left by servers removed since the last pruning.
+    stale: usize,
+    /// The pacing of each host whose share is spent.
+    hosts: AddrMap<IpAddr, HostPace>,
     /// Hosts left after the last pruning of `hosts`.
     hosts_kept: usize,
     events: VecDeque<Event<D::Text>>,
@@ -420,6 +457,8 @@ impl<D: TextDecoder> Watchlist<D> {
             config,
             servers: addr_map(),
             schedule: BinaryHeap::new(),
+            tickets: 0,
+            stale: 0,
             hosts: addr_map(),
             hosts_kept: 0,
             events: VecDeque::new(),
@@ -442,12 +481,13 @@ impl<D: TextDecoder> Watchlist<D> {
             status: Status::new(addr),
             due: Some(now),
             booked: false,
+            ticket: 0,
             round: None,
             answered: 0,
             started: now,
         };
         self.servers.insert(addr, Box::new(watched));
-        self.schedule.push(Reverse((now, addr)));
+        self.schedule_poll(addr, now, false);
         true
     }
 
@@ -457,6 +497,23 @@ impl<D: TextDecoder> Watchlist<D> {
         let watched = self.servers.remove(&addr)?;
         if let Some(round) = watched.round {
             self.endpoint.cancel(round.id, now);
+        }
+        if watched.booked {
+            // (Its booked slot goes unused: the host's polls behind it wait no longer.)
+            if let Some(pace) = self.hosts.get_mut(&normalized(addr).ip()) {
+                pace.waiting = pace.waiting.saturating_sub(1);
+            }
+        }
+        if watched.due.is_some() {
+            // Its schedule entry is stale now; once such entries outnumber the live ones
+            // (servers added and removed with long intervals), they are dropped.
+            self.stale += 1;
+            if self.stale > self.servers.len() + STALE_SLACK {
+                let servers = &self.servers;
+                self.schedule
+                    .retain(|&Reverse((at, ticket, addr))| servers.get(&addr).is_some_and(|w| w.is_due(at, ticket)));
+                self.stale = 0;
+            }
         }
         Some(watched.status)
     }
@@ -501,14 +558,14 @@ impl<D: TextDecoder> Watchlist<D> {
     /// When to call [`Watchlist::handle_timeout`] if no datagram comes first: the next
     /// poll due, or the endpoint's next timer.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((at, addr))) = self.schedule.peek() {
-            if self.servers.get(&addr).is_some_and(|w| w.due == Some(at)) {
+        while let Some(&Reverse((at, ticket, addr))) = self.schedule.peek() {
+            if self.servers.get(&addr).is_some_and(|w| w.is_due(at, ticket)) {
                 break;
             }
             self.schedule.pop();
         }
         // (A full window: the next poll waits for a place, which an endpoint event makes.)
-        let due = self.schedule.peek().map(|&Reverse((at, _))| at).filter(|_| self.endpoint.wants_input());
+        let due = self.schedule.peek().map(|&Reverse((at, ..))| at).filter(|_| self.endpoint.wants_input());
         match (due, self.endpoint.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -541,12 +598,12 @@ impl<D: TextDecoder> Watchlist<D> {
     /// poll waits here, as a schedule entry, not in the endpoint's tables.
     fn start_due(&mut self, now: Instant) {
         while self.endpoint.wants_input() {
-            let Some(&Reverse((at, addr))) = self.schedule.peek() else { break };
+            let Some(&Reverse((at, ticket, addr))) = self.schedule.peek() else { break };
             if at > now {
                 break;
             }
             self.schedule.pop();
-            self.start_poll(addr, at, now);
+            self.start_poll(addr, at, ticket, now);
         }
     }
 
@@ -555,36 +612,46 @@ impl<D: TextDecoder> Watchlist<D> {
         self.endpoint.unmatched()
     }
 
-    /// Starts the poll of `addr` that was due at `at`, or books it the next free slot of
-    /// its host (first come, first served: no server is starved by its neighbours).
-    fn start_poll(&mut self, addr: SocketAddr, at: Instant, now: Instant) {
+    /// Starts the poll of `addr` that was due at `at`, or has it wait for its host's
+    /// share: a poll of a host books the host's next free slot (first come, first
+    /// served), and a booked poll keeps its place in line however late a full window
+    /// lets it come, so no server is starved by its neighbours. Two polls of one host
+    /// never start closer than its share allows.
+    fn start_poll(&mut self, addr: SocketAddr, at: Instant, ticket: u64, now: Instant) {
+        let spacing = self.host_spacing();
         let Some(watched) = self.servers.get_mut(&addr) else { return };
-        if watched.due != Some(at) || watched.round.is_some() {
+        if !watched.is_due(at, ticket) || watched.round.is_some() {
             return;
         }
-        let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
-        let spacing = Duration::from_secs(u64::from(queries)) / self.config.host_rate.max(1);
-        // A booked slot is taken as booked only while it is its own: one started late
-        // (the window was full) books again, so that late polls of a host do not go
-        // together.
-        let booked = std::mem::take(&mut watched.booked) && now < later(at, spacing);
-        if self.config.host_rate > 0 && !booked {
+        if self.config.host_rate > 0 {
             let host = normalized(addr).ip();
-            let slot = self.hosts.get(&host).copied().unwrap_or(now).max(now);
-            self.hosts.insert(host, later(slot, spacing));
-            if self.hosts.len() > 2 * self.hosts_kept + HOST_SLACK {
-                // (Amortised: a host is kept only while its share is spent.)
-                self.hosts.retain(|_, free| *free > now);
-                self.hosts_kept = self.hosts.len();
-            }
-            if slot > now {
-                // Its host's share is spent: the poll waits for the slot it booked.
-                if let Some(w) = self.servers.get_mut(&addr) {
-                    w.due = Some(slot);
-                    w.booked = true;
+            let mut pace = self.hosts.get(&host).copied().unwrap_or(HostPace { free: now, last: None, waiting: 0 });
+            // (A share after the last poll of the host started.)
+            let after_last = pace.last.map_or(now, |t| later(t, spacing)).max(now);
+            if watched.booked {
+                if after_last > now {
+                    return self.schedule_poll(addr, after_last, true);
                 }
-                self.schedule.push(Reverse((slot, addr)));
-                return;
+                watched.booked = false;
+                pace.waiting = pace.waiting.saturating_sub(1);
+            } else {
+                let slot = pace.free.max(after_last);
+                pace.free = later(slot, spacing);
+                if slot > now || pace.waiting > 0 {
+                    // Its host's share is spent, or others wait for it: the poll books
+                    // the host's next free slot, behind them.
+                    pace.waiting = pace.waiting.saturating_add(1);
+                    watched.booked = true;
+                    self.hosts.insert(host, pace);
+                    return self.schedule_poll(addr, slot, false);
+                }
+            }
+            pace.last = Some(now);
+            self.hosts.insert(host, pace);
+            if self.hosts.len() > 2 * self.hosts_kept + HOST_SLACK {
+                // (Amortised: a host is kept only while its share is spent or booked.)
+                self.hosts.retain(|_, pace| pace.is_held(now, spacing));
+                self.hosts_kept = self.hosts.len();
             }
         }
         let id = self.endpoint.push_kind(addr, Kind::Info);
@@ -594,6 +661,25 @@ impl<D: TextDecoder> Watchlist<D> {
             w.status.polls += 1;
             w.round = Some(Round { id });
         }
+    }
+
+    /// The least time between the starts of two polls of one host.
+    fn host_spacing(&self) -> Duration {
+        let queries = 1 + u32::from(self.config.players) + u32::from(self.config.rules);
+        Duration::from_secs(u64::from(queries)) / self.config.host_rate.max(1)
+    }
+
+    /// Puts the next poll of `addr` in the schedule at `at`: in line after every poll
+    /// scheduled before, or in the place it held (`keep_place`, a booked poll waiting
+    /// again).
+    fn schedule_poll(&mut self, addr: SocketAddr, at: Instant, keep_place: bool) {
+        let Some(w) = self.servers.get_mut(&addr) else { return };
+        if !keep_place {
+            w.ticket = self.tickets;
+            self.tickets = self.tickets.wrapping_add(1);
+        }
+        w.due = Some(at);
+        self.schedule.push(Reverse((at, w.ticket, addr)));
     }
 
     /// Takes the endpoint's finished queries: states, events, the next query of a poll
@@ -726,9 +812,7 @@ impl<D: TextDecoder> Watchlist<D> {
             (false, d) => due.checked_sub(d).unwrap_or(due),
         };
         // Never before the poll just ended (a timeout longer than the interval).
-        let due = due.max(now);
-        watched.due = Some(due);
-        self.schedule.push(Reverse((due, addr)));
+        self.schedule_poll(addr, due.max(now), false);
     }
 
     /// A random offset within `±jitter`: (later, by how much).
@@ -814,4 +898,27 @@ fn player_changes<S: TextBuf>(before: &Players<S>, now: &Players<S>) -> Vec<Chan
         }
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_added_and_removed_leave_no_lasting_schedule_entries() {
+        let config = WatchConfig { every: Duration::from_secs(24 * 3600), ..WatchConfig::default() };
+        let mut w = Watchlist::new(config, crate::Encoding::Utf8);
+        let now = Instant::now();
+        let kept = SocketAddr::from(([192, 0, 2, 1], 1));
+        w.add(kept, now);
+        for port in 0..10_000u16 {
+            let churned = SocketAddr::from(([198, 51, 100, 1], port));
+            assert!(w.add(churned, now));
+            assert!(w.remove(churned, now).is_some());
+        }
+        assert!(w.schedule.len() <= 2 + STALE_SLACK, "{} schedule entries for one server", w.schedule.len());
+        // The server still watched keeps its entry: its poll starts.
+        w.handle_timeout(now);
+        assert_eq!(w.poll_transmit(now).map(|(to, _)| to), Some(kept));
+    }
 }
