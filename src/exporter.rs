@@ -3,8 +3,10 @@
 //! on the exporter's own thread (a scrape reads what the monitor knows, and never waits
 //! on a slow server). `/probe?target=HOST:PORT`: one server asked at scrape time, as
 //! blackbox_exporter does, so Prometheus's own sharding spreads targets over several
-//! exporters. The exposition is written by `prometheus-client` (OpenMetrics text), the
-//! HTTP served by `tiny_http`.
+//! exporters. The exposition is written by `prometheus-client` (OpenMetrics text); the
+//! HTTP is served by a small server of its own, bounded against untrusted clients (each
+//! connection on a thread of its own, at most 512 at once; a request's head read within
+//! 10 s and 16 KiB; bodies never read; one request a connection).
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,7 +44,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,10 +53,13 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use tiny_http::{Header, Request, Response, Server};
+
+use self::http::{Head, Listener, Response};
 
 use crate::error::{Error, Result};
 use crate::{Client, Info, Monitor, Players, Reason, State, Status};
+
+mod http;
 
 /// The port listened on by default: Prometheus's exporter range (9100-9999) is taken
 /// whole, and no exporter of its list outside the range uses this one.
@@ -62,8 +67,6 @@ const DEFAULT_PORT: u16 = 10015;
 /// The name of the thread that runs the monitor (a profile or a benchmark finds its
 /// time by it).
 const MONITOR_THREAD: &str = "a2s-monitor";
-/// Threads answering HTTP (a probe runs on a thread of its own).
-const WORKERS: usize = 4;
 /// Probes under way at once, at most; one more is answered 503.
 const MAX_PROBES: usize = 256;
 /// How often the monitor's thread looks for a scrape waiting (a scrape waits half of it
@@ -136,13 +139,6 @@ impl ExporterBuilder {
     /// # Errors
     /// [`Error::Io`] when the address cannot be listened on.
     pub fn spawn(self) -> Result<Exporter> {
-        let server = Server::http(self.listen.as_str())
-            .map_err(|e| Error::Io(io::Error::other(format!("cannot listen on {}: {e}", self.listen))))?;
-        let server = Arc::new(server);
-        let local = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Io(io::Error::other("the HTTP server has no IP address")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut monitor_thread = None;
         let wishes = match self.monitor {
@@ -166,54 +162,37 @@ impl ExporterBuilder {
             under_way: Arc::new(AtomicUsize::new(0)),
             resolving: Arc::new(AtomicUsize::new(0)),
         };
-        let failure = Arc::new(Mutex::new(None));
-        let exporter = Exporter { server, stop, monitor_thread, local, failure, monitor: wishes };
-        for _ in 0..WORKERS {
-            let (server, stop, wishes) =
-                (Arc::clone(&exporter.server), Arc::clone(&exporter.stop), exporter.monitor.clone());
-            let (probe, failure) = (probe.clone(), Arc::clone(&exporter.failure));
-            // (A worker that cannot start ends the exporter: dropped, it stops the rest.)
-            std::thread::Builder::new().spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match server.recv() {
-                        Ok(request) => answer(request, wishes.as_ref(), &probe),
-                        Err(e) => {
-                            if !stop.swap(true, Ordering::Relaxed) {
-                                // Not a stop: the HTTP server's listener failed (too many
-                                // open files, say), and it accepts no more.
-                                if let Ok(mut failure) = failure.lock() {
-                                    failure.get_or_insert(e.to_string());
-                                }
-                            }
-                        }
-                    }
-                }
-                // (One unblock wakes one waiting thread: pass it on.)
-                server.unblock();
-            })?;
-        }
-        Ok(exporter)
+        let serving = wishes.clone();
+        let listener = Listener::spawn(&self.listen, move |head: &Head| answer(head, serving.as_ref(), &probe));
+        let listener = match listener {
+            Ok(listener) => listener,
+            Err(e) => {
+                // (The monitor's thread ends with its channel.)
+                stop.store(true, Ordering::Relaxed);
+                return Err(Error::Io(e));
+            }
+        };
+        Ok(Exporter { listener, stop, monitor_thread, monitor: wishes })
     }
 }
 
 /// Prometheus metrics served over HTTP: see the [module](self) for the endpoints and
 /// the series. It serves until [`Exporter::stop`] or until dropped.
 pub struct Exporter {
-    server: Arc<Server>,
+    /// The HTTP side; dropped, it stops accepting (the connections under way end on
+    /// their own, after their request).
+    listener: Listener,
+    /// Tells the monitor's thread to end.
     stop: Arc<AtomicBool>,
-    /// The monitor's thread, joined at the end (the HTTP workers end on their own,
-    /// after the request they may be answering).
+    /// The monitor's thread, joined at the end.
     monitor_thread: Option<JoinHandle<()>>,
-    local: SocketAddr,
-    /// Why it stopped serving on its own, if it did.
-    failure: Arc<Mutex<Option<String>>>,
     /// The monitor's thread, if one runs.
     monitor: Option<mpsc::Sender<ToMonitor>>,
 }
 
 impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exporter").field("local", &self.local).finish_non_exhaustive()
+        f.debug_struct("Exporter").field("local", &self.listener.local_addr()).finish_non_exhaustive()
     }
 }
 
@@ -231,7 +210,7 @@ impl Exporter {
 
     /// The address it serves on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.listener.local_addr()
     }
 
     /// Watches one more server on `/metrics`, its first poll at once; false when no
@@ -252,8 +231,7 @@ impl Exporter {
     /// [`Error::Io`] once the HTTP server stopped on its own: its listener failed (too
     /// many open files, say) and accepts no more connections.
     pub fn serving(&self) -> Result<()> {
-        let failure = self.failure.lock().map_or_else(|e| e.into_inner().clone(), |f| f.clone());
-        match failure {
+        match self.listener.failure() {
             Some(why) => Err(Error::Io(io::Error::other(format!("the exporter stopped serving: {why}")))),
             None => Ok(()),
         }
@@ -267,7 +245,6 @@ impl Exporter {
 impl Drop for Exporter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.server.unblock();
         if let Some(thread) = self.monitor_thread.take() {
             let _ = thread.join();
         }
@@ -377,69 +354,45 @@ impl Row {
 }
 
 /// Answers one HTTP request.
-fn answer(request: Request, wishes: Option<&mpsc::Sender<ToMonitor>>, probe: &Probe) {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let response = match path {
+fn answer(head: &Head, wishes: Option<&mpsc::Sender<ToMonitor>>, probe: &Probe) -> Response {
+    let (path, query) = head.target.split_once('?').unwrap_or((head.target.as_str(), ""));
+    match path {
         "/metrics" => match wishes {
             Some(wishes) => metrics(wishes, probe.player_names),
-            None => text(404, "no servers listed (give ADDR or -f LIST); one server: /probe?target=HOST:PORT\n"),
+            None => {
+                Response::text(404, "no servers listed (give ADDR or -f LIST); one server: /probe?target=HOST:PORT\n")
+            }
         },
         "/probe" => match param(query, "target") {
             Some(target) => {
-                let scrape_timeout = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("X-Prometheus-Scrape-Timeout-Seconds"))
-                    .and_then(|h| h.value.as_str().parse::<f64>().ok())
+                let scrape_timeout = head
+                    .header("X-Prometheus-Scrape-Timeout-Seconds")
+                    .and_then(|v| v.parse::<f64>().ok())
                     .and_then(|s| Duration::try_from_secs_f64(s).ok());
-                // On a thread of its own: a slow server holds no worker (and no scrape
-                // of /metrics waits behind it).
+                // (On its connection's thread: a slow server holds no other request.)
                 match ProbeSlot::take(&probe.under_way, MAX_PROBES) {
-                    None => text(503, "too many probes under way; try again\n"),
-                    Some(slot) => {
-                        let own = probe.clone();
-                        // (The slot goes with the thread, and is given back however it ends;
-                        // a thread that cannot start drops the request, which tiny_http
-                        // answers 500.)
-                        let _ = std::thread::Builder::new().spawn(move || {
-                            let _slot = slot;
-                            let _ = request.respond(probe_target(&target, &own, scrape_timeout));
-                        });
-                        return;
-                    }
+                    None => Response::text(503, "too many probes under way; try again\n"),
+                    Some(_slot) => probe_target(&target, probe, scrape_timeout),
                 }
             }
-            None => text(400, "give the server to probe: /probe?target=HOST:PORT\n"),
+            None => Response::text(400, "give the server to probe: /probe?target=HOST:PORT\n"),
         },
-        "/" => text(200, "a2s exporter: /metrics (the servers listed), /probe?target=HOST:PORT (one server)\n"),
-        _ => text(404, "not found: /metrics or /probe?target=HOST:PORT\n"),
-    };
-    let _ = request.respond(response);
-}
-
-fn text(status: u16, body: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    let plain = Header::from_bytes("Content-Type", "text/plain; charset=utf-8").ok();
-    let response = Response::from_string(body).with_status_code(status);
-    match plain {
-        Some(h) => response.with_header(h),
-        None => response,
+        "/" => {
+            Response::text(200, "a2s exporter: /metrics (the servers listed), /probe?target=HOST:PORT (one server)\n")
+        }
+        _ => Response::text(404, "not found: /metrics or /probe?target=HOST:PORT\n"),
     }
 }
 
-fn exposition(body: String) -> Response<std::io::Cursor<Vec<u8>>> {
-    let response = Response::from_string(body);
-    match Header::from_bytes("Content-Type", CONTENT_TYPE) {
-        Ok(h) => response.with_header(h),
-        Err(()) => response,
-    }
+fn exposition(body: String) -> Response {
+    Response { status: 200, content_type: CONTENT_TYPE, body: body.into_bytes() }
 }
 
 /// `/metrics`: what the monitor knows of every server.
-fn metrics(wishes: &mpsc::Sender<ToMonitor>, player_names: bool) -> Response<std::io::Cursor<Vec<u8>>> {
+fn metrics(wishes: &mpsc::Sender<ToMonitor>, player_names: bool) -> Response {
     let (tx, rx) = mpsc::channel();
     if wishes.send(ToMonitor::Scrape(tx)).is_err() {
-        return text(503, "the monitor stopped\n");
+        return Response::text(503, "the monitor stopped\n");
     }
     match rx.recv_timeout(SCRAPE_WAIT) {
         Ok(rows) => {
@@ -453,13 +406,13 @@ fn metrics(wishes: &mpsc::Sender<ToMonitor>, player_names: bool) -> Response<std
             }];
             exposition(encoded(Snapshot { head, rows, player_names }))
         }
-        Err(_) => text(503, "the monitor did not answer in time\n"),
+        Err(_) => Response::text(503, "the monitor did not answer in time\n"),
     }
 }
 
 /// `/probe?target=`: one server asked now, within the timeout (or Prometheus's scrape
 /// timeout less a margin), its players too in what is left of it.
-fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -> Response<std::io::Cursor<Vec<u8>>> {
+fn probe_target(target: &str, probe: &Probe, scrape_timeout: Option<Duration>) -> Response {
     // (A short scrape timeout keeps half of itself, not next to nothing.)
     let scrape_limit = |s: Duration| s.saturating_sub(PROBE_MARGIN).max(s / 2);
     let limit = scrape_timeout.map_or(probe.timeout, |s| probe.timeout.min(scrape_limit(s)));
