@@ -91,6 +91,16 @@ async fn challenges_are_remembered_per_server() {
     assert_eq!(server.requests(), 3, "the second sends the challenge it learned");
 }
 
+/// A timeout past what the clock can reach is no deadline, not a panic: a name's
+/// lookup (pending at first) used to be timed with a plain `Instant + Duration`.
+#[tokio::test]
+async fn the_longest_timeout_with_a_name_to_resolve() {
+    let server = Responder::new(source("patient"), vec![], vec![]).spawn("127.0.0.1:0").unwrap();
+    let client = Client::builder().timeout(Duration::MAX).build();
+    let info = client.info(format!("localhost:{}", server.local_addr().port())).await.unwrap();
+    assert_eq!(info.server_name(), "patient");
+}
+
 #[tokio::test]
 async fn split_and_compressed_replies() {
     for compress in [false, true] {

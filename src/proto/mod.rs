@@ -79,6 +79,7 @@ pub(crate) mod sealed {
 #[cfg(feature = "tokio")]
 pub(crate) use addr_hash::IdMap;
 pub use endpoint::{Endpoint, EndpointConfig, QueryId};
+pub(crate) use exchange::later;
 pub use exchange::{Answer, Draining, Exchange, ExchangeConfig, InfoReplies, Learned};
 pub use filter::{Condition, Filter, Region};
 #[doc(no_inline)]

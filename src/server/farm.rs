@@ -151,7 +151,7 @@ impl Farm {
                         if self.delay.is_zero() {
                             let _ = server.socket.send_to(&reply, from);
                         } else {
-                            held.push_back((Instant::now() + self.delay, i, from, reply));
+                            held.push_back((crate::proto::later(Instant::now(), self.delay), i, from, reply));
                         }
                     }
                 }

@@ -93,7 +93,7 @@ impl Pacing {
         }
         self.answered.retain(|&t| now.duration_since(t) < limit.window);
         if self.answered.len() >= limit.requests {
-            self.silent_until = Some(now + limit.silence);
+            self.silent_until = Some(crate::proto::later(now, limit.silence));
             return false;
         }
         self.answered.push(now);
@@ -129,7 +129,7 @@ impl FakeMaster {
     pub fn page_after(&self, seed: SocketAddrV4) -> MasterPage {
         let start =
             if seed == LIST_END { 0 } else { self.servers.iter().position(|&a| a == seed).map_or(0, |i| i + 1) };
-        let end = (start + self.page_size).min(self.servers.len());
+        let end = start.saturating_add(self.page_size).min(self.servers.len());
         let servers = self.servers.get(start..end).unwrap_or_default().to_vec();
         MasterPage { servers, last: end >= self.servers.len() }
     }

@@ -311,7 +311,7 @@ where
         let resolved = match ready {
             std::task::Poll::Ready(resolved) => resolved,
             std::task::Poll::Pending => {
-                ::tokio::time::timeout_at((started + timeout).into(), lookup).await.map_err(|_| {
+                ::tokio::time::timeout_at(crate::proto::later(started, timeout).into(), lookup).await.map_err(|_| {
                     Error::Resolve(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "resolving the name took longer than the timeout",

@@ -69,6 +69,11 @@ pub(crate) const KEY_VARIABLE: &str = "STEAM_API_KEY";
 
 /// The largest reply body read (a 20 000-server list is about 8 MB).
 const BODY_LIMIT: u64 = 64 << 20;
+/// The most of an error reply's body read: only an excerpt of it is quoted.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+/// The longest timeout a call takes (a longer one is this): the HTTP client's clock
+/// cannot reach much past it.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The header the key travels in.
 const KEY_HEADER: &str = "x-webapi-key";
 
@@ -230,10 +235,10 @@ impl WebApi {
     }
 
     /// Bounds each call, from connecting to the last byte of the body, its retries
-    /// included. Default 30 s.
+    /// included. Default 30 s; at most a day (a longer one is a day).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self.agent = agent(timeout, &self.base);
+        self.timeout = timeout.min(LONGEST_TIMEOUT);
+        self.agent = agent(self.timeout, &self.base);
         self
     }
 
@@ -305,7 +310,15 @@ impl WebApi {
             let status = response.status().as_u16();
             let asked = retry_after(&response);
             let wait = asked.unwrap_or(BACKOFF.saturating_mul(1 << (tries - 1)));
-            let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
+            let body = if status == 200 {
+                response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec()
+            } else {
+                // (An error's body is only quoted: a hostile or broken server's huge one is
+                // not held.)
+                let mut start = Vec::new();
+                let mut reader = std::io::Read::take(response.body_mut().as_reader(), ERROR_BODY_LIMIT);
+                std::io::Read::read_to_end(&mut reader, &mut start).map(|_| start).map_err(ureq::Error::Io)
+            };
             let retryable = status == 429 || (500..=599).contains(&status);
             let in_time = started.elapsed().saturating_add(wait) < self.timeout;
             if retry && retryable && tries <= RETRIES && wait <= MAX_RETRY_WAIT && in_time {
