@@ -39,6 +39,12 @@
 //! fails the probe (and is left to finish on a thread of its own, at most 256 at once).
 //! Servers are added and removed while it runs with [`Exporter::add`] and
 //! [`Exporter::remove`].
+//!
+//! `/probe` asks whatever target it is given, as blackbox_exporter does: anyone who
+//! reaches the exporter can have it send A2S queries to any address it can reach (its
+//! loopback and local network included) and tell from the answer whether something
+//! listens there. Listen on an address only Prometheus reaches (the default,
+//! `0.0.0.0`, is every interface), or firewall the port.
 
 use std::collections::BTreeMap;
 use std::io;
