@@ -4,6 +4,7 @@
 //!
 //! [`Builder::record`]: crate::Builder::record
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,7 +12,14 @@ use std::time::{Duration, Instant};
 use crate::proto::{Datagram, Kind, Query};
 
 /// Bytes of datagrams a recording keeps; past them, datagrams are counted, not kept.
+/// Each datagram counts its bytes and [`NOTE_COST`] more (its note's own memory).
 const MAX_RECORDED_BYTES: usize = 64 << 20;
+/// What each datagram kept costs besides its bytes (its note and its allocation): so
+/// that a flood of empty datagrams fills the recording too.
+const NOTE_COST: usize = 64;
+/// The most fragments a reply of a recorded query keeps: as many as one split reply
+/// can have.
+const MAX_REPLY_FRAGMENTS: usize = 255;
 
 /// A shared log of datagrams: give it to a builder, read it with [`Recording::take`].
 /// Clones share one log. It keeps at most 64 MiB of datagrams (then counts what it
@@ -91,11 +99,12 @@ impl Recording {
         let Ok(mut log) = self.log.lock() else { return };
         let now = Instant::now();
         let started = *log.started.get_or_insert(now);
-        if log.bytes.saturating_add(bytes.len()) > MAX_RECORDED_BYTES {
+        let cost = bytes.len().saturating_add(NOTE_COST);
+        if log.bytes.saturating_add(cost) > MAX_RECORDED_BYTES {
             log.dropped = log.dropped.saturating_add(1);
             return;
         }
-        log.bytes += bytes.len();
+        log.bytes += cost;
         // A dual-stack socket's IPv4 peers as IPv4.
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         log.captured.push(Captured { at: now.duration_since(started), peer, sent, bytes: bytes.to_vec() });
@@ -143,17 +152,21 @@ impl RecordedQuery {
     /// ```
     pub fn split(captured: &[Captured]) -> Vec<RecordedQuery> {
         let mut queries: Vec<RecordedQuery> = Vec::new();
-        // A challenge request waiting for the query it precedes, per server.
-        let mut waiting: Vec<Captured> = Vec::new();
+        // The latest query with each server, and of each kind with it (a recording of a
+        // long list is cut in one pass).
+        let mut latest_with: HashMap<SocketAddr, usize> = HashMap::new();
+        let mut latest_of: HashMap<(SocketAddr, Kind), usize> = HashMap::new();
+        // Challenge requests waiting for the query they precede, per server.
+        let mut waiting: HashMap<SocketAddr, Vec<Captured>> = HashMap::new();
         for datagram in captured {
-            let latest = queries.iter().rposition(|q| q.server == datagram.peer);
+            let latest = latest_with.get(&datagram.peer).copied();
             if datagram.sent {
                 let kind = match Query::parse(&datagram.bytes) {
                     Ok(Query::Info(_)) => Kind::Info,
                     Ok(Query::Players(_)) => Kind::Players,
                     Ok(Query::Rules(_)) => Kind::Rules,
                     _ => {
-                        waiting.push(datagram.clone());
+                        waiting.entry(datagram.peer).or_default().push(datagram.clone());
                         continue;
                     }
                 };
@@ -163,10 +176,10 @@ impl RecordedQuery {
                 match going_on {
                     Some(query) => query.exchange.push(datagram.clone()),
                     None => {
-                        let (mut exchange, rest): (Vec<Captured>, Vec<Captured>) =
-                            waiting.drain(..).partition(|w| w.peer == datagram.peer);
-                        waiting = rest;
+                        let mut exchange = waiting.remove(&datagram.peer).unwrap_or_default();
                         exchange.push(datagram.clone());
+                        latest_with.insert(datagram.peer, queries.len());
+                        latest_of.insert((datagram.peer, kind), queries.len());
                         queries.push(RecordedQuery { server: datagram.peer, kind, exchange, reply: Vec::new() });
                     }
                 }
@@ -176,7 +189,7 @@ impl RecordedQuery {
             // A whole reply goes to the latest query of its kind with that server; a
             // fragment, a challenge or a stray to the latest query.
             let owner = match reply_kind {
-                Some(kind) => queries.iter().rposition(|q| q.server == datagram.peer && q.kind == kind).or(latest),
+                Some(kind) => latest_of.get(&(datagram.peer, kind)).copied().or(latest),
                 None => latest,
             };
             let Some(query) = owner.and_then(|i| queries.get_mut(i)) else { continue };
@@ -198,7 +211,12 @@ impl RecordedQuery {
             }
             return;
         }
-        if !matches!(Datagram::classify(datagram), Ok(Datagram::Split(_))) || self.reply.iter().any(|r| r == datagram) {
+        // (At most as many fragments as one reply has: a server sending more under one
+        // id fills no more.)
+        if !matches!(Datagram::classify(datagram), Ok(Datagram::Split(_)))
+            || self.reply.len() >= MAX_REPLY_FRAGMENTS
+            || self.reply.iter().any(|r| r == datagram)
+        {
             return;
         }
         // Fragments of one reply share its id (the four bytes after the header); a
@@ -298,15 +316,45 @@ mod tests {
         assert_eq!(queries[3].reply, [fragment(7, 0), fragment(7, 1)], "one reply's fragments");
     }
 
+    /// A server sending fragments under one id without end fills a reply with as many
+    /// as one reply can have, no more (each would be a file of the test case).
+    #[test]
+    fn a_reply_keeps_at_most_one_split_replys_fragments() {
+        let a = "127.0.0.1:27015";
+        let rules = Query::Rules(crate::proto::Challenge([1, 2, 3, 4])).encode().to_vec();
+        let mut captured = vec![at(0, a, true, &rules)];
+        for i in 0..1000u16 {
+            let [hi, lo] = i.to_be_bytes();
+            let fragment = [&b"\xFE\xFF\xFF\xFF"[..], &[7, 0, 0, 0, 2, 0, 0xE0, 0x04], &[hi, lo]].concat();
+            captured.push(at(1, a, false, &fragment));
+        }
+        let queries = RecordedQuery::split(&captured);
+        assert_eq!(queries.len(), 1);
+        assert_eq!(queries[0].reply.len(), MAX_REPLY_FRAGMENTS);
+        assert_eq!(queries[0].exchange.len(), 1001, "the exchange keeps every datagram");
+    }
+
     /// Past its cap a recording counts what it drops.
     #[test]
     fn a_full_recording_counts_what_it_drops() {
         let recording = Recording::new();
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let big = vec![0u8; MAX_RECORDED_BYTES / 2];
+        let big = vec![0u8; MAX_RECORDED_BYTES / 2 - NOTE_COST];
         for _ in 0..3 {
             recording.note(peer, false, &big);
         }
         assert_eq!((recording.take().len(), recording.dropped()), (2, 1));
+    }
+
+    /// Empty datagrams fill a recording too: each costs its note.
+    #[test]
+    fn empty_datagrams_count_against_the_cap() {
+        let recording = Recording::new();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        recording.note(peer, false, &vec![0u8; MAX_RECORDED_BYTES - 10 * NOTE_COST]);
+        for _ in 0..20 {
+            recording.note(peer, false, &[]);
+        }
+        assert_eq!((recording.take().len(), recording.dropped()), (10, 11));
     }
 }

@@ -1450,6 +1450,16 @@ fn record_then_replay_gives_the_same_answers() {
     let out = run(&["replay", list_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("several servers"));
+    // A packet file that is no plain file (a FIFO would block the reading for ever) is
+    // refused, never opened.
+    let one_dir = std::fs::read_dir(&list_dir).unwrap().next().unwrap().unwrap().path();
+    let packet = one_dir.join("info").join("packet-0.bin");
+    std::fs::remove_file(&packet).unwrap();
+    assert!(Command::new("mkfifo").arg(&packet).status().unwrap().success(), "mkfifo");
+    let out = run(&["replay", one_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("packet-0.bin: not a file"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1543,6 +1553,17 @@ fn serve_copies_a_server_that_did_not_answer_players() {
     let out = run(&["serve", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("the info cannot be sent"));
+    // Rules too many for 255 fragments are refused at once too (they used to be served
+    // as nothing at all, the summary saying otherwise).
+    state["info"]["server_name"] = Value::from("many rules");
+    let rules: serde_json::Map<String, Value> =
+        (0..4000).map(|i| (format!("rule_{i:04}_{}", "x".repeat(60)), Value::from("y".repeat(60)))).collect();
+    state["rules"] = Value::Object(rules);
+    std::fs::write(&path, state.to_string()).unwrap();
+    let out = run(&["serve", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the rules cannot be sent"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

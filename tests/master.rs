@@ -218,6 +218,22 @@ mod walk {
         assert!(w.poll_outcome().is_none(), "one outcome");
     }
 
+    /// A pace past what the clock can hold waits (the walk's deadline comes first); it
+    /// used to send the next request at once.
+    #[test]
+    fn a_pace_past_the_clock_never_sends_at_once() {
+        let list = addrs(4);
+        let t0 = Instant::now();
+        let mut c = config();
+        c.pace = Duration::MAX;
+        let mut w = MasterWalk::new(c, t0);
+        w.poll_transmit(t0).unwrap();
+        w.handle_datagram(&page(&list[..2], false), t0 + ms(1));
+        assert_eq!(drain(&mut w), list[..2]);
+        assert_eq!(w.poll_transmit(t0 + ms(2)), None, "the next page waits for the pace");
+        assert_eq!(w.poll_timeout(), Some(t0 + ms(10_000)), "the deadline comes first");
+    }
+
     /// Bug: a copy of page 1 (the network duplicated it; its request went once) that came
     /// after request 2 went out was read as page 2: its last address is the seed, "no
     /// progress", and the walk ended complete with 3 of 10 servers.

@@ -9,6 +9,7 @@ use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use super::exchange::later;
 use super::filter::{Filter, Region};
 use crate::error::{Error, Result};
 
@@ -23,8 +24,6 @@ const ENTRY_LEN: usize = 6;
 /// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
 /// largest lists held about a hundred thousand.
 pub const MAX_LISTED: usize = 1_000_000;
-/// The deadline of a walk whose timeout the clock cannot hold: far enough.
-const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The request for the page after `seed` (the last address of the page before, or
 /// `0.0.0.0:0` for the first).
@@ -199,7 +198,7 @@ impl MasterWalk {
     /// A walk starting at `now`, its first request due at once.
     pub fn new(config: MasterConfig, now: Instant) -> Self {
         // A timeout past what the clock can hold is no deadline at all.
-        let deadline = now.checked_add(config.timeout).or_else(|| now.checked_add(FAR)).unwrap_or(now);
+        let deadline = later(now, config.timeout);
         MasterWalk {
             config,
             seed: LIST_END,
@@ -313,7 +312,7 @@ impl MasterWalk {
         if let Some(&last) = page.servers.last() {
             self.seed = last;
         }
-        let paced = self.last_sent.and_then(|t| t.checked_add(self.config.pace)).unwrap_or(now);
+        let paced = self.last_sent.map_or(now, |t| later(t, self.config.pace));
         self.send_at = Some(paced.max(now));
     }
 

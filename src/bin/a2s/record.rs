@@ -3,7 +3,7 @@
 //! `expected.json`, plus `exchange.json`: every datagram both ways with its time), and
 //! read back to be served as they were.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ pub fn write(dir: &Path, captured: &[Captured]) -> Result<Vec<PathBuf>, String> 
     let queries = RecordedQuery::split(captured);
     // Datagrams from an address no query went to (a server answering from another
     // address or port, say): kept too, as they may be why a query went unanswered.
-    let asked: Vec<SocketAddr> = queries.iter().map(|q| q.server).collect();
+    let asked: HashSet<SocketAddr> = queries.iter().map(|q| q.server).collect();
     let unsolicited: Vec<&Captured> = captured.iter().filter(|d| !d.sent && !asked.contains(&d.peer)).collect();
     if !unsolicited.is_empty() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -297,6 +297,10 @@ fn cases_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    // (A FIFO or a device would block or never end: only a plain file is read.)
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Err(format!("{}: not a file", path.display()));
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;

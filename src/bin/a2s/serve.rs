@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 
-use a2s_query::proto::{encode_players, encode_rules, ShipLayout};
+use a2s_query::proto::Query;
 use a2s_query::server::{Responder, RunningServer};
 use a2s_query::{Info, Player, Rules, ServerType, SourceInfo};
 use serde::Deserialize;
@@ -144,16 +144,19 @@ fn responder(state: State) -> Result<Responder, String> {
     let mut responder = Responder::new(state.info, players, rules);
     responder.answer_players = answer_players;
     responder.answer_rules = answer_rules;
-    // Each reply written once now, so that a state that cannot be sent is said at once
-    // rather than left unanswered.
-    let mut out = Vec::new();
-    responder.info.encode(&mut out).map_err(|e| format!("the info cannot be sent: {e}"))?;
-    out.clear();
-    encode_players(&responder.players, ShipLayout::Trailing, &mut out)
-        .map_err(|e| format!("the players cannot be sent: {e}"))?;
-    out.clear();
-    encode_rules(responder.rules.iter().map(|(n, v)| (n, v)), &mut out)
-        .map_err(|e| format!("the rules cannot be sent: {e}"))?;
+    // Each reply written and split once now, so that a state that cannot be sent (a
+    // NUL in a string, a reply past 255 fragments) is said at once rather than left
+    // unanswered.
+    let asker = SocketAddr::from(([127, 0, 0, 1], 27005));
+    let challenge = responder.challenge_for(asker);
+    let queries = [
+        ("info", Query::Info(Some(challenge))),
+        ("players", Query::Players(challenge)),
+        ("rules", Query::Rules(challenge)),
+    ];
+    for (what, query) in queries {
+        responder.respond(&query.encode(), asker).map_err(|e| format!("the {what} cannot be sent: {e}"))?;
+    }
     Ok(responder)
 }
 
