@@ -73,7 +73,8 @@ fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_a2s")).args(args).output().unwrap()
 }
 
-/// A run with `input` on standard input.
+/// A run with `input` on standard input (written on a thread of its own: a child
+/// that writes much while it reads must not wait on us, nor we on it).
 fn run_with_input(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_a2s"))
         .args(args)
@@ -82,8 +83,13 @@ fn run_with_input(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    // (A child that ends without reading it all closes the pipe: not our concern.)
+    let writer = std::thread::spawn(move || drop(stdin.write_all(input.as_bytes())));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
 }
 
 fn players() -> Vec<Player> {
@@ -707,6 +713,23 @@ fn arma_rules_through_the_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("not an Arma 3 or DayZ server"));
     assert_eq!(run(&["info", &addr, "--arma"]).status.code(), Some(2));
+}
+
+/// A list of nothing but entries that are not addresses keeps 4096 of them at most
+/// for their output lines, whatever its length (a never-ending one held them all
+/// before, no result coming to print them with); the rest are counted, each named on
+/// standard error as it is read.
+#[test]
+fn a_list_of_only_bad_entries_is_held_bounded() {
+    let input: String = (0..5000).map(|i| format!("not-an-address-{i}\n")).collect();
+    let out = run_with_input(&["info", "-f", "-", "--json"], &input);
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout.lines().count(), 4096);
+    assert!(stdout.lines().all(|l| l.contains("\"error\"")), "{stdout}");
+    assert_eq!(stderr.lines().filter(|l| l.contains(": invalid server address")).count(), 5000);
+    assert!(stderr.contains("904 more entries were not addresses"), "{stderr}");
+    assert!(stderr.contains("5000 failed"), "{stderr}");
 }
 
 // ---- a2s list and a2s ports ----

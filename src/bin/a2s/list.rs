@@ -14,12 +14,32 @@ use crate::progress::warn;
 /// What the input met besides addresses, read by the run as it goes.
 #[derive(Default)]
 pub struct Pending {
-    /// Listed entries that are not addresses: the text as given and why.
+    /// Listed entries that are not addresses: the text as given and why (at most
+    /// [`MAX_PENDING_BAD`] waiting for their output line).
     pub bad: Vec<(String, Error)>,
+    /// Entries that were not addresses past those kept, while no result came to print
+    /// them with: each was warned of as it was read.
+    pub more_bad: u64,
     /// Addresses listed again (asked once).
     pub repeated: u64,
     /// The list could not be read to its end.
     pub read_error: Option<io::Error>,
+}
+
+/// Entries that are not addresses kept for their output lines at once, at most: a list
+/// of nothing else (a never-ending one, say) holds no more than this.
+const MAX_PENDING_BAD: usize = 4096;
+
+impl Pending {
+    /// Keeps an entry that is not an address for its output line, or counts it past
+    /// [`MAX_PENDING_BAD`].
+    pub fn note_bad(&mut self, text: String, error: Error) {
+        if self.bad.len() < MAX_PENDING_BAD {
+            self.bad.push((text, error));
+        } else {
+            self.more_bad += 1;
+        }
+    }
 }
 
 /// Shared with the thread that reads the input (a [`a2s_query::Feed`]).
@@ -43,7 +63,7 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
         let shared = Arc::clone(shared);
         a2s_query::addresses(args, move |b| {
             warn(&format!("a2s: {}: {}", b.text, b.error));
-            update(&shared, |p| p.bad.push((b.text, b.error)));
+            update(&shared, |p| p.note_bad(b.text, b.error));
         })
     };
     let from_list: Box<dyn Iterator<Item = SocketAddr> + Send> = match list {
@@ -53,7 +73,7 @@ pub fn input(args: Vec<String>, list: Option<List>, shared: &Shared) -> impl Ite
             let shared = Arc::clone(shared);
             Box::new(a2s_query::addresses(lines, move |b| {
                 warn(&format!("a2s: {label}:{}: {}: {}", b.line, b.text, b.error));
-                update(&shared, |p| p.bad.push((b.text, b.error)));
+                update(&shared, |p| p.note_bad(b.text, b.error));
             }))
         }
     };
@@ -126,7 +146,7 @@ impl Iterator for LossyLines {
                     warn(&format!("a2s: {label}:{}: {why} (over {MAX_LINE} bytes)", self.number));
                 }
                 let text = format!("line {} (over {MAX_LINE} bytes)", self.number);
-                update(&self.shared, |p| p.bad.push((text, Error::InvalidInput(why))));
+                update(&self.shared, |p| p.note_bad(text, Error::InvalidInput(why)));
                 // (Blank, so the lines after keep their numbers.)
                 Some(String::new())
             }

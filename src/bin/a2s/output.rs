@@ -335,7 +335,12 @@ where
         // Listed entries that are not addresses get a line of their own, with the next
         // result (or at the end).
         let flush_bad = |out: &mut Out| -> Result<(), Stop> {
-            let bad: Vec<(String, Error)> = list::update(&shared, |p| p.bad.drain(..).collect());
+            let (bad, more): (Vec<(String, Error)>, u64) =
+                list::update(&shared, |p| (p.bad.drain(..).collect(), std::mem::take(&mut p.more_bad)));
+            if more > 0 {
+                counts.failed.fetch_add(more, Ordering::Relaxed);
+                warn(&format!("a2s: {more} more entries were not addresses (each named above); no line of their own"));
+            }
             for (text, error) in bad {
                 counts.failed.fetch_add(1, Ordering::Relaxed);
                 if json {
