@@ -20,6 +20,10 @@ const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
 /// Attempts at finding a port free on every address of a farm.
 const PORT_ATTEMPTS: usize = 8;
+/// Requests read from one server's socket in a sweep of the farm, at most.
+const SWEEP_BURST: usize = 64;
+/// Replies held back by the delay, at most (past it, a reply is lost).
+const MAX_HELD: usize = 1 << 20;
 
 /// How a simulated server misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,14 +147,19 @@ impl Farm {
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
             for (i, server) in self.servers.iter_mut().enumerate() {
-                while let Ok((n, from)) = server.socket.recv_from(&mut buf) {
+                // (A burst a sweep per server: a flooded one holds up neither the other
+                // servers nor the replies due.)
+                for _ in 0..SWEEP_BURST {
+                    let Ok((n, from)) = server.socket.recv_from(&mut buf) else { break };
                     busy = true;
                     requests.fetch_add(1, Ordering::Relaxed);
                     let replies = server.answer(buf.get(..n).unwrap_or_default(), from);
                     for reply in replies {
                         if self.delay.is_zero() {
                             let _ = server.socket.send_to(&reply, from);
-                        } else {
+                        } else if held.len() < MAX_HELD {
+                            // (Past the cap a reply is lost, as a full network queue
+                            // loses it.)
                             held.push_back((crate::proto::later(Instant::now(), self.delay), i, from, reply));
                         }
                     }
