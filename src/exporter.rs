@@ -145,6 +145,8 @@ impl ExporterBuilder {
     /// # Errors
     /// [`Error::Io`] when the address cannot be listened on.
     pub fn spawn(self) -> Result<Exporter> {
+        // (Bound first: an address in use starts nothing.)
+        let socket = http::bind(&self.listen).map_err(Error::Io)?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut monitor_thread = None;
         let wishes = match self.monitor {
@@ -169,7 +171,7 @@ impl ExporterBuilder {
             resolving: Arc::new(AtomicUsize::new(0)),
         };
         let serving = wishes.clone();
-        let listener = Listener::spawn(&self.listen, move |head: &Head| answer(head, serving.as_ref(), &probe));
+        let listener = Listener::spawn(socket, move |head: &Head| answer(head, serving.as_ref(), &probe));
         let listener = match listener {
             Ok(listener) => listener,
             Err(e) => {

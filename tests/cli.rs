@@ -725,11 +725,22 @@ fn a_list_of_only_bad_entries_is_held_bounded() {
     let out = run_with_input(&["info", "-f", "-", "--json"], &input);
     let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout.lines().count(), 4096);
     assert!(stdout.lines().all(|l| l.contains("\"error\"")), "{stdout}");
     assert_eq!(stderr.lines().filter(|l| l.contains(": invalid server address")).count(), 5000);
-    assert!(stderr.contains("904 more entries were not addresses"), "{stderr}");
     assert!(stderr.contains("5000 failed"), "{stderr}");
+    // (The first few may be printed before the run starts, as the reading goes on
+    // beside it: the rest wait, 4096 at most.)
+    let printed = stdout.lines().count();
+    let more: usize = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("a2s: ")?
+                .strip_suffix(" more entries were not addresses (each named above); no line of their own")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of the entries not kept: {stderr}"));
+    assert!(printed >= 4096 && more > 0, "{printed} printed, {more} more");
+    assert_eq!(printed + more, 5000);
 }
 
 // ---- a2s list and a2s ports ----
@@ -1478,11 +1489,14 @@ fn record_then_replay_gives_the_same_answers() {
     let one_dir = std::fs::read_dir(&list_dir).unwrap().next().unwrap().unwrap().path();
     let packet = one_dir.join("info").join("packet-0.bin");
     std::fs::remove_file(&packet).unwrap();
-    assert!(Command::new("mkfifo").arg(&packet).status().unwrap().success(), "mkfifo");
-    let out = run(&["replay", one_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("packet-0.bin: not a file"), "{stderr}");
+    if Command::new("mkfifo").arg(&packet).status().is_ok_and(|s| s.success()) {
+        let out = run(&["replay", one_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("packet-0.bin: not a file"), "{stderr}");
+    } else {
+        eprintln!("SKIPPED (the FIFO part): no mkfifo here");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -611,7 +611,7 @@ fn polls_of_one_host_held_by_a_full_window_still_go_a_share_apart() {
 }
 
 #[test]
-fn a_booked_poll_held_late_by_a_full_window_keeps_its_place_in_line() {
+fn a_booked_poll_held_late_by_a_full_window_is_not_sent_to_the_back_of_the_line() {
     // One place in the window and three silent servers, two of them on one host
     // (paced to a poll each 100 ms), each due again 10 ms after its poll starts: the
     // window is always wanted (each poll holds it for its timeout and its drain), so

@@ -18,7 +18,8 @@ pub(super) const MAX_CONNECTIONS: usize = 512;
 const MAX_HEAD: usize = 16 * 1024;
 /// The longest a client may take to send a request's head.
 const HEAD_TIME: Duration = Duration::from_secs(10);
-/// The longest a write of the answer may wait for the client to read.
+/// The longest the answer may take to write: a client that does not read it in that
+/// time loses it.
 const WRITE_TIME: Duration = Duration::from_secs(30);
 /// How long a closing connection waits for its client to close too.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -27,6 +28,8 @@ const MAX_LINGER_BYTES: usize = 1024 * 1024;
 /// How long the acceptor rests after an error that may pass (no file descriptor left,
 /// say), rather than spin.
 const ACCEPT_REST: Duration = Duration::from_millis(50);
+/// Failed accepts in a row after which the socket is given up on (about 10 s of them).
+const ACCEPT_TRIES: u32 = 200;
 
 /// A request's method, path and query, and its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,9 +140,10 @@ fn respond(mut stream: TcpStream, response: &Response, head_only: bool) {
         response.content_type,
         response.body.len()
     );
-    let _ = stream.set_write_timeout(Some(WRITE_TIME));
     let body: &[u8] = if head_only { &[] } else { &response.body };
-    let _ = stream.write_all(header.as_bytes()).and_then(|()| stream.write_all(body)).and_then(|()| stream.flush());
+    let deadline = Instant::now() + WRITE_TIME;
+    let _ =
+        write_within(&mut stream, header.as_bytes(), deadline).and_then(|()| write_within(&mut stream, body, deadline));
     let _ = stream.shutdown(Shutdown::Write);
     // What the client sent past the head is read and dropped until it closes (a
     // little, briefly): a socket closed with input unread resets the connection, and
@@ -157,6 +161,25 @@ fn respond(mut stream: TcpStream, response: &Response, head_only: bool) {
             Ok(n) => drained += n,
         }
     }
+}
+
+/// Writes all of `bytes` by `deadline` (a client that reads a little at a time gets no
+/// more time for it).
+fn write_within(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Serves one connection: its request read, answered by `answer`, and the connection
@@ -186,15 +209,18 @@ pub(super) struct Listener {
     failure: Arc<Mutex<Option<String>>>,
 }
 
+/// The socket to serve on, bound to `addr` (the error says which address failed).
+pub(super) fn bind(addr: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
 impl Listener {
-    /// Listens on `addr` and serves each request with `answer`, each connection on a
-    /// thread of its own, until dropped.
-    pub(super) fn spawn<F>(addr: &str, answer: F) -> io::Result<Listener>
+    /// Serves each request on `listener` with `answer`, each connection on a thread of
+    /// its own, until dropped.
+    pub(super) fn spawn<F>(listener: TcpListener, answer: F) -> io::Result<Listener>
     where
         F: Fn(&Head) -> Response + Send + Sync + 'static,
     {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         let local = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
@@ -220,13 +246,14 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wakes the acceptor, which then sees the flag and closes the socket.
-        let ip = match self.local.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
+        // Wakes the acceptor, which then sees the flag and closes the socket. (The
+        // address as bound, its IPv6 scope kept; loopback for an unspecified one.)
+        let wake = match self.local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.local.port()),
+            IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), self.local.port()),
+            _ => self.local,
         };
-        let _ = TcpStream::connect_timeout(&SocketAddr::new(ip, self.local.port()), Duration::from_secs(1));
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
     }
 }
 
@@ -236,20 +263,27 @@ where
     F: Fn(&Head) -> Response + Send + Sync + 'static,
 {
     let open = Arc::new(AtomicUsize::new(0));
+    let mut failing = 0;
     while !stop.load(Ordering::Relaxed) {
         let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
-            Err(e) if e.raw_os_error().is_some_and(|code| code == 23 || code == 24) => {
-                // (ENFILE, EMFILE: no file descriptor left for now.)
+            Ok((stream, _)) => {
+                failing = 0;
+                stream
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Most errors pass (a connection aborted, no file descriptor or buffer
+                // left for now): rest and try again. One that lasts ends the serving,
+                // which `Exporter::serving` then tells.
+                failing += 1;
+                if failing >= ACCEPT_TRIES {
+                    if let Ok(mut failure) = failure.lock() {
+                        failure.get_or_insert(e.to_string());
+                    }
+                    return;
+                }
                 std::thread::sleep(ACCEPT_REST);
                 continue;
-            }
-            Err(e) => {
-                if let Ok(mut failure) = failure.lock() {
-                    failure.get_or_insert(e.to_string());
-                }
-                return;
             }
         };
         if stop.load(Ordering::Relaxed) {
@@ -319,7 +353,8 @@ mod tests {
 
     #[test]
     fn requests_are_answered_and_bodies_never_read() {
-        let server = Listener::spawn("127.0.0.1:0", |head: &Head| Response::text(200, &head.target)).unwrap();
+        let server =
+            Listener::spawn(bind("127.0.0.1:0").unwrap(), |head: &Head| Response::text(200, &head.target)).unwrap();
         let addr = server.local_addr();
         let answer = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");

@@ -330,11 +330,11 @@ struct Watched<S: TextBuf> {
     status: Status<S>,
     /// When its next poll is due (`None` while one is under way).
     due: Option<Instant>,
-    /// Whether `due` is a slot booked with its host's pacing: its place in the host's
-    /// line, kept however late a full window lets it come.
+    /// Whether `due` is a slot booked with its host's pacing: a place in the host's
+    /// line, never lost to polls newly due, however late a full window lets it come.
     booked: bool,
     /// Its place among polls due at one time (the schedule entry that is current):
-    /// lower is older, so a booking keeps its place in line.
+    /// lower is older, so a booked poll waiting again goes before later bookings.
     ticket: u64,
     /// The poll under way.
     round: Option<Round>,
@@ -355,7 +355,8 @@ impl<S: TextBuf> Watched<S> {
 /// How one host's share of queries is taken.
 #[derive(Debug, Clone, Copy)]
 struct HostPace {
-    /// Its next free slot: every poll booked so far goes before it.
+    /// Its next free slot to book: after every slot booked so far (a booked poll that
+    /// waits again waits for a share after the last start, which booking respects too).
     free: Instant,
     /// When its last poll started.
     last: Option<Instant>,
@@ -418,8 +419,9 @@ impl HostPace {
 ///
 /// **Pacing**: the endpoint's window and send rate, and per destination IP address at
 /// most `host_rate` queries a second (a poll due when its host's share is spent books
-/// the host's next free slot: first come, first served; a booked poll keeps its place
-/// however late a full window lets it come, so no server is starved by its neighbours).
+/// the host's next free slot: first come, first served; a booked poll is not sent to the
+/// back of the line however late a full window lets it come, so no server is starved by
+/// its neighbours).
 ///
 /// **Memory**, per server: its record (512 bytes: its status with the last info, its
 /// schedule), the text of its last info (about 100 bytes for a community server), the
@@ -499,7 +501,8 @@ impl<D: TextDecoder> Watchlist<D> {
             self.endpoint.cancel(round.id, now);
         }
         if watched.booked {
-            // (Its booked slot goes unused: the host's polls behind it wait no longer.)
+            // (One booked poll fewer: a poll newly due no longer waits for it. Its slot
+            // goes unused.)
             if let Some(pace) = self.hosts.get_mut(&normalized(addr).ip()) {
                 pace.waiting = pace.waiting.saturating_sub(1);
             }
@@ -614,8 +617,9 @@ impl<D: TextDecoder> Watchlist<D> {
 
     /// Starts the poll of `addr` that was due at `at`, or has it wait for its host's
     /// share: a poll of a host books the host's next free slot (first come, first
-    /// served), and a booked poll keeps its place in line however late a full window
-    /// lets it come, so no server is starved by its neighbours. Two polls of one host
+    /// served), and a booked poll is not sent to the back of the line however late a
+    /// full window lets it come (it may lose one slot to a younger booking still at
+    /// its own), so no server is starved by its neighbours. Two polls of one host
     /// never start closer than its share allows.
     fn start_poll(&mut self, addr: SocketAddr, at: Instant, ticket: u64, now: Instant) {
         let spacing = self.host_spacing();

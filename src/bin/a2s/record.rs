@@ -298,8 +298,10 @@ fn cases_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     // (A FIFO or a device would block or never end: only a plain file is read.)
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return Err(format!("{}: not a file", path.display()));
+    match std::fs::metadata(path) {
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Ok(m) if !m.is_file() => return Err(format!("{}: not a file", path.display())),
+        Ok(_) => {}
     }
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
