@@ -515,8 +515,8 @@ fn sanity() {
         (
             ours.protocol,
             ours.bot_count,
-            ours.server_type.to_byte(),
-            ours.platform.to_byte(),
+            u8::from(ours.server_type),
+            u8::from(ours.platform),
             u8::from(ours.password_protected),
             u8::from(ours.vac_enabled)
         )

@@ -186,36 +186,12 @@ pub enum Encoding {
     Latin1,
     /// Any encoding of the WHATWG Encoding Standard (Windows-1251 for old Russian
     /// servers, GBK, Shift_JIS, ...); bytes it cannot map become U+FFFD. Made with
-    /// [`Encoding::for_label`] or `"windows-1251".parse()`.
+    /// `"windows-1251".parse()`.
     #[cfg(feature = "encoding_rs")]
     Whatwg(&'static encoding_rs::Encoding),
 }
 
-impl Encoding {
-    /// The encoding a label names: `utf8`, `utf8-strict`, `latin1` (ISO-8859-1), and,
-    /// with the `encoding_rs` feature, any WHATWG label (`windows-1251`, `cp1251`,
-    /// `gbk`, `shift_jis`, ...). Case does not matter.
-    ///
-    /// ```
-    /// use a2s_query::Encoding;
-    /// assert_eq!(Encoding::for_label("UTF-8"), Some(Encoding::Utf8));
-    /// assert_eq!(Encoding::for_label("ebcdic"), None);
-    /// ```
-    pub fn for_label(label: &str) -> Option<Encoding> {
-        match label.trim().to_ascii_lowercase().as_str() {
-            "utf8" | "utf-8" => Some(Encoding::Utf8),
-            "utf8-strict" | "utf-8-strict" => Some(Encoding::Utf8Strict),
-            // WHATWG maps these to windows-1252; here they mean what they say.
-            "latin1" | "latin-1" | "iso-8859-1" => Some(Encoding::Latin1),
-            #[cfg(feature = "encoding_rs")]
-            other => encoding_rs::Encoding::for_label(other.as_bytes()).map(Encoding::Whatwg),
-            #[cfg(not(feature = "encoding_rs"))]
-            _ => None,
-        }
-    }
-}
-
-/// Its label, as [`Encoding::for_label`] reads it: `utf8`, `utf8-strict`, `latin1`, or
+/// Its label, as [`str::parse`] reads it: `utf8`, `utf8-strict`, `latin1`, or
 /// the WHATWG name (`windows-1251`).
 impl std::fmt::Display for Encoding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -316,15 +292,35 @@ impl TextDecoder for Raw {
     }
 }
 
+/// The encoding a label names: `utf8`, `utf8-strict`, `latin1` (ISO-8859-1), and, with
+/// the `encoding_rs` feature, any WHATWG label (`windows-1251`, `cp1251`, `gbk`,
+/// `shift_jis`, ...). Case does not matter.
+///
+/// ```
+/// use a2s_query::Encoding;
+/// assert_eq!("UTF-8".parse(), Ok(Encoding::Utf8));
+/// assert!("ebcdic".parse::<Encoding>().unwrap_err().starts_with("unknown encoding \"ebcdic\" (utf8, utf8-strict, latin1"));
+/// ```
 impl std::str::FromStr for Encoding {
     type Err = String;
 
-    /// Parses a label, as [`Encoding::for_label`].
-    fn from_str(s: &str) -> Result<Self, String> {
-        Encoding::for_label(s).ok_or_else(|| {
-            let more = if cfg!(feature = "encoding_rs") { ", or a WHATWG label such as windows-1251" } else { "" };
-            format!("unknown encoding {s:?} (utf8, utf8-strict, latin1{more})")
-        })
+    fn from_str(label: &str) -> Result<Self, String> {
+        match label.trim().to_ascii_lowercase().as_str() {
+            "utf8" | "utf-8" => return Ok(Encoding::Utf8),
+            "utf8-strict" | "utf-8-strict" => return Ok(Encoding::Utf8Strict),
+            // WHATWG maps these to windows-1252; here they mean what they say.
+            "latin1" | "latin-1" | "iso-8859-1" => return Ok(Encoding::Latin1),
+            #[cfg(feature = "encoding_rs")]
+            other => {
+                if let Some(whatwg) = encoding_rs::Encoding::for_label(other.as_bytes()) {
+                    return Ok(Encoding::Whatwg(whatwg));
+                }
+            }
+            #[cfg(not(feature = "encoding_rs"))]
+            _ => {}
+        }
+        let more = if cfg!(feature = "encoding_rs") { ", or a WHATWG label such as windows-1251" } else { "" };
+        Err(format!("unknown encoding {label:?} (utf8, utf8-strict, latin1{more})"))
     }
 }
 
@@ -393,10 +389,10 @@ mod tests {
             assert_eq!(e.decode(cp1251).unwrap(), "Привет", "{label}");
         }
         // Latin-1 stays ISO-8859-1 (WHATWG would read windows-1252: 0x80 as the euro).
-        assert_eq!(Encoding::for_label("latin1").unwrap().decode(b"\x80").unwrap(), "\u{80}");
-        assert_eq!(Encoding::for_label("windows-1252").unwrap().decode(b"\x80").unwrap(), "€");
+        assert_eq!("latin1".parse::<Encoding>().unwrap().decode(b"\x80").unwrap(), "\u{80}");
+        assert_eq!("windows-1252".parse::<Encoding>().unwrap().decode(b"\x80").unwrap(), "€");
         // Bytes a code page cannot map are replaced, never an error.
-        let sjis = Encoding::for_label("shift_jis").unwrap();
+        let sjis = "shift_jis".parse::<Encoding>().unwrap();
         assert_eq!(sjis.decode(b"\x82\xA0").unwrap(), "あ");
         assert_eq!(sjis.decode(b"\xFF").unwrap(), "\u{FFFD}");
         assert!("ebcdic".parse::<Encoding>().unwrap_err().contains("WHATWG"));
@@ -408,10 +404,10 @@ mod tests {
     fn whatwg_in_a_shared_buffer() {
         use crate::proto::Rules;
         let body = b"\x02\x00name\x00\xCF\xF0\xE8\x00ascii\x00only\x00";
-        let rules = Rules::parse(body, Encoding::for_label("cp1251").unwrap()).unwrap();
+        let rules = Rules::parse(body, "cp1251".parse::<Encoding>().unwrap()).unwrap();
         assert_eq!(rules.get("name"), Some("При"));
         assert_eq!(rules.get("ascii"), Some("only"));
-        let utf16 = Encoding::for_label("utf-16le").unwrap();
+        let utf16 = "utf-16le".parse::<Encoding>().unwrap();
         let mut out = String::new();
         assert!(!utf16.decode_verbatim(b"ab", &mut out), "not ASCII-compatible: decoded one by one");
     }

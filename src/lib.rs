@@ -58,7 +58,7 @@
 //!   what JSON leaves out of [`Rules`]: a name sent twice keeps its last value, and
 //!   the declared `count` and `truncated` flag become those of the pairs read back.
 //! - `encoding_rs` (off by default): any WHATWG encoding label as an [`Encoding`]
-//!   ([`Encoding::for_label`]: `windows-1251`, `gbk`, `shift_jis`, ...), as python-a2s
+//!   (`"windows-1251".parse()`, `gbk`, `shift_jis`, ...), as python-a2s
 //!   takes any codec name.
 //! - `web-api` (off by default): `web_api`, server lists from the Steam Web API
 //!   with your key, and the servers at an IP address; brings an HTTPS client (ureq)

@@ -66,7 +66,7 @@ fn the_arma3_capture_decodes_to_its_documented_values() {
     assert!(a.rules.is_empty(), "Arma 3 sends chunks only");
     // Re-encoded, it gives the capture's chunks byte for byte.
     let again = a.to_rules().unwrap();
-    assert_eq!(again, rules.to_vec());
+    assert_eq!(again, Vec::from(rules.clone()));
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn the_dayz_capture_decodes_to_its_documented_values() {
             ("timeLeft", "15"),
         ]
     );
-    assert_eq!(a.to_rules().unwrap(), rules.to_vec());
+    assert_eq!(a.to_rules().unwrap(), Vec::from(rules.clone()));
     // The zero-copy view gives the same.
     let bytes = std::fs::read(arma_dir().unwrap().join("dayz-rules.bin")).unwrap();
     let view = RulesView::parse(&bytes[5..]).unwrap();
@@ -117,7 +117,7 @@ fn arma3() -> ArmaRules {
         Dlc { bit: 0x0800, name: Some("Contact"), hash: 0xFF00_01FF },
         Dlc { bit: 0x8000, name: None, hash: 7 },
     ];
-    arma.difficulty = Some(Difficulty::from_bytes([0b1101_1010, 0x01]));
+    arma.difficulty = Some(Difficulty::from([0b1101_1010, 0x01]));
     arma.mods = vec![
         ArmaMod::workshop("CBA_A3", 0x0102_0300, 450_814_997),
         ArmaMod::new(String::new(), 1, 0x13, 1_681_170),

@@ -656,7 +656,7 @@ fn arma_rules_through_the_command() {
     use a2s_query::proto::{ArmaMod, ArmaRules, Dlc};
     let mut arma = ArmaRules::<String>::default();
     arma.version = 3;
-    arma.difficulty = Some(a2s_query::proto::Difficulty::from_bytes([0x9B, 0x00]));
+    arma.difficulty = Some(a2s_query::proto::Difficulty::from([0x9B, 0x00]));
     arma.dlc_mask = 0x0010;
     arma.dlcs = vec![Dlc { bit: 0x10, name: Some("Apex"), hash: 0x0102_0304 }];
     arma.mods = vec![ArmaMod::workshop("CBA_A3", 1, 450_814_997), ArmaMod::workshop("ace", 2, 463_939_057)];

@@ -135,7 +135,7 @@ fn players_with_challenge() {
 fn rules_without_challenge() {
     let server = Fake::v4(|q, _| direct(q));
     let rules = client().rules(server.addr).unwrap();
-    assert_eq!(rules.to_vec(), rule_set(5));
+    assert_eq!(Vec::from(rules.clone()), rule_set(5));
     assert_eq!(server.requests(), vec![Query::Rules(Challenge::REQUEST)]);
 }
 
@@ -210,7 +210,7 @@ fn split_server(
 fn split_rules_every_way(format: SplitFormat, compress: bool) {
     let server = split_server(rules_reply(150), format, compress, |f| f);
     let rules = client().rules(server.addr).unwrap();
-    assert_eq!(rules.to_vec(), rule_set(150));
+    assert_eq!(Vec::from(rules.clone()), rule_set(150));
     assert!(!rules.truncated);
 }
 
@@ -246,7 +246,7 @@ fn reordered_fragments() {
         f.reverse();
         f
     });
-    assert_eq!(client().rules(server.addr).unwrap().to_vec(), rule_set(150));
+    assert_eq!(Vec::from(client().rules(server.addr).unwrap()), rule_set(150));
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn duplicated_fragments() {
     let server = split_server(rules_reply(150), SplitFormat::Source, false, |f| {
         f.iter().flat_map(|d| [d.clone(), d.clone()]).collect()
     });
-    assert_eq!(client().rules(server.addr).unwrap().to_vec(), rule_set(150));
+    assert_eq!(Vec::from(client().rules(server.addr).unwrap()), rule_set(150));
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn stray_fragment_of_an_old_reply_is_ignored() {
             acts
         })
     });
-    assert_eq!(client().rules(server.addr).unwrap().to_vec(), rule_set(150));
+    assert_eq!(Vec::from(client().rules(server.addr).unwrap()), rule_set(150));
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn ipv6_loopback() {
     let mut c = Client::builder().timeout(TIMEOUT).prefer(IpVersion::V6).build();
     assert_source_name(&c.info(server.addr).unwrap(), "direct");
     assert_eq!(c.players(server.addr).unwrap(), Players::new(roster(3)));
-    assert_eq!(c.rules(format!("[::1]:{}", server.addr.port())).unwrap().to_vec(), rule_set(5));
+    assert_eq!(Vec::from(c.rules(format!("[::1]:{}", server.addr.port())).unwrap()), rule_set(5));
     assert!(c.local_addr().unwrap().is_ipv6());
 }
 
@@ -639,5 +639,5 @@ fn responder_serves_the_free_functions() {
     let addr = server.local_addr();
     assert_source_name(&a2s_query::info(addr, TIMEOUT, Encoding::Utf8).unwrap(), "responder");
     assert_eq!(a2s_query::players(addr, TIMEOUT, Encoding::Utf8).unwrap(), Players::new(roster(20)));
-    assert_eq!(a2s_query::rules(addr, TIMEOUT, Encoding::Utf8).unwrap().to_vec(), rule_set(200));
+    assert_eq!(Vec::from(a2s_query::rules(addr, TIMEOUT, Encoding::Utf8).unwrap()), rule_set(200));
 }

@@ -74,7 +74,7 @@ fn source_fields(i: &SourceInfo) -> Map<String, Value> {
         "protocol": i.protocol, "server_name": i.server_name, "map_name": i.map_name,
         "folder": i.folder, "game": i.game, "app_id": i.app_id,
         "player_count": i.player_count, "max_players": i.max_players, "bot_count": i.bot_count,
-        "server_type": ch(i.server_type.to_byte()), "platform": ch(i.platform.to_byte()),
+        "server_type": ch(i.server_type.into()), "platform": ch(i.platform.into()),
         "password_protected": i.password_protected, "vac_enabled": i.vac_enabled,
         "version": i.version, "edf": i.edf,
         "port": opt(i.port), "steam_id": opt(i.steam_id), "stv_port": opt(i.stv_port),
@@ -89,8 +89,8 @@ fn goldsrc_fields(i: &GoldSrcInfo) -> Map<String, Value> {
     let v = json!({
         "address": i.address, "server_name": i.server_name, "map_name": i.map_name, "folder": i.folder,
         "game": i.game, "player_count": i.player_count, "max_players": i.max_players,
-        "protocol": i.protocol, "server_type": ch(i.server_type.to_byte()),
-        "platform": ch(i.platform.to_byte()), "password_protected": i.password_protected,
+        "protocol": i.protocol, "server_type": ch(i.server_type.into()),
+        "platform": ch(i.platform.into()), "password_protected": i.password_protected,
         "is_mod": i.is_mod, "vac_enabled": i.vac_enabled, "bot_count": i.bot_count,
         "mod": if i.mod_website.is_some() { json!({
             "link": i.mod_website, "download_link": i.mod_download, "version": i.mod_version,
@@ -209,10 +209,10 @@ fn check_rules(name: &str, case: &Case, payload: &[u8]) {
     }
     if let Some(ordered) = expected.get("rules_ordered").and_then(Value::as_array) {
         let want: Vec<_> = ordered.iter().map(pair).collect();
-        assert_eq!(rules.to_vec(), want, "{name}: rule order");
+        assert_eq!(Vec::from(rules.clone()), want, "{name}: rule order");
     }
     if let Some(first) = expected.get("first_rule") {
-        assert_eq!(rules.to_vec().first(), Some(&pair(first)), "{name}: first rule");
+        assert_eq!(Vec::from(rules.clone()).first(), Some(&pair(first)), "{name}: first rule");
     }
     if let Some(last) = expected.get("last_rule") {
         assert_eq!(rules.iter().next_back(), Some((&*pair(last).0, &*pair(last).1)), "{name}: last rule");

@@ -98,7 +98,7 @@ const DAYZ_DLCS: [(u16, &str); 4] = [(0x1, "Livonia"), (0x2, "Frost Line"), (0x4
 /// # fn main() -> a2s_query::Result<()> {
 /// let mut sent = ArmaRules::default();
 /// sent.version = 3;
-/// sent.difficulty = Some(Difficulty::from_bytes([0x9B, 0x00]));
+/// sent.difficulty = Some(Difficulty::from([0x9B, 0x00]));
 /// sent.mods = vec![ArmaMod::workshop("CBA_A3", 0x1234_5678, 450_814_997)];
 /// sent.signatures = vec!["cba_3.18".to_string()];
 /// // What the server puts in its rules reply: binary chunks.
@@ -195,9 +195,9 @@ pub struct Difficulty {
     pub crosshair: bool,
 }
 
-impl Difficulty {
-    /// Reads the two bytes.
-    pub fn from_bytes(raw: [u8; 2]) -> Self {
+/// Reads the two bytes: `Difficulty::from([level_byte, crosshair_byte])`.
+impl From<[u8; 2]> for Difficulty {
+    fn from(raw: [u8; 2]) -> Self {
         let [d, c] = raw;
         Difficulty {
             raw,
@@ -350,7 +350,7 @@ impl<S: TextBuf> ArmaRules<S> {
         let flags = r.u8("general flags")?;
         let dlc_mask = r.u16("DLC bitmask")?;
         let difficulty =
-            if version >= 3 { Some(Difficulty::from_bytes([r.u8("difficulty")?, r.u8("crosshair")?])) } else { None };
+            if version >= 3 { Some(Difficulty::from([r.u8("difficulty")?, r.u8("crosshair")?])) } else { None };
         let names: &[(u16, &str)] = if version >= 3 { &ARMA3_DLCS } else { &DAYZ_DLCS };
         let mut dlcs = Vec::with_capacity(dlc_mask.count_ones() as usize);
         for bit in (0..16).map(|b| 1u16 << b).filter(|b| dlc_mask & b != 0) {
@@ -615,7 +615,7 @@ mod tests {
             .find_map(|len| {
                 let a = ArmaRules {
                     version: 3,
-                    difficulty: Some(Difficulty::from_bytes([0, 0])),
+                    difficulty: Some(Difficulty::from([0, 0])),
                     mods: vec![ArmaMod::workshop("y".repeat(len), 0, 1)],
                     ..ArmaRules::default()
                 };

@@ -61,23 +61,32 @@ impl ServerType {
         }
     }
 
-    /// The byte python-a2s reports: `'d'`, `'l'`, `'p'`, or the unknown byte.
-    pub fn to_byte(self) -> u8 {
+    /// The byte a GoldSrc `0x6D` reply carries: `'D'`, `'L'`, `'P'` (upper case, as real
+    /// servers send; spec §3.2), or the unknown byte as it was.
+    pub(crate) fn to_goldsrc_byte(self) -> u8 {
         match self {
+            ServerType::Other(b) => b,
+            known => u8::from(known).to_ascii_uppercase(),
+        }
+    }
+}
+
+/// The byte python-a2s reports: `b'd'`, `b'l'`, `b'p'`, or the unknown byte.
+impl From<ServerType> for u8 {
+    fn from(t: ServerType) -> u8 {
+        match t {
             ServerType::Dedicated => b'd',
             ServerType::NonDedicated => b'l',
             ServerType::SourceTv => b'p',
             ServerType::Other(b) => b,
         }
     }
+}
 
-    /// The byte a GoldSrc `0x6D` reply carries: `'D'`, `'L'`, `'P'` (upper case, as real
-    /// servers send; spec §3.2), or the unknown byte as it was.
-    pub(crate) fn to_goldsrc_byte(self) -> u8 {
-        match self {
-            ServerType::Other(b) => b,
-            known => known.to_byte().to_ascii_uppercase(),
-        }
+/// The letter python-a2s reports (`'d'`, `'l'`, `'p'`), as `u8::from` gives it.
+impl From<ServerType> for char {
+    fn from(t: ServerType) -> char {
+        char::from(u8::from(t))
     }
 }
 
@@ -119,23 +128,32 @@ impl Platform {
         }
     }
 
-    /// The byte python-a2s reports: `'l'`, `'w'`, `'m'`, or the unknown byte.
-    pub fn to_byte(self) -> u8 {
+    /// The byte a GoldSrc `0x6D` reply carries: `'L'`, `'W'`, `'M'` (upper case, as real
+    /// servers send; spec §3.2), or the unknown byte as it was.
+    pub(crate) fn to_goldsrc_byte(self) -> u8 {
         match self {
+            Platform::Other(b) => b,
+            known => u8::from(known).to_ascii_uppercase(),
+        }
+    }
+}
+
+/// The byte python-a2s reports: `b'l'`, `b'w'`, `b'm'`, or the unknown byte.
+impl From<Platform> for u8 {
+    fn from(p: Platform) -> u8 {
+        match p {
             Platform::Linux => b'l',
             Platform::Windows => b'w',
             Platform::Mac => b'm',
             Platform::Other(b) => b,
         }
     }
+}
 
-    /// The byte a GoldSrc `0x6D` reply carries: `'L'`, `'W'`, `'M'` (upper case, as real
-    /// servers send; spec §3.2), or the unknown byte as it was.
-    pub(crate) fn to_goldsrc_byte(self) -> u8 {
-        match self {
-            Platform::Other(b) => b,
-            known => known.to_byte().to_ascii_uppercase(),
-        }
+/// The letter python-a2s reports (`'l'`, `'w'`, `'m'`), as `u8::from` gives it.
+impl From<Platform> for char {
+    fn from(p: Platform) -> char {
+        char::from(u8::from(p))
     }
 }
 
@@ -376,8 +394,8 @@ impl<S: AsRef<[u8]>> SourceInfo<S> {
             .u8(self.player_count)
             .u8(self.max_players)
             .u8(self.bot_count)
-            .u8(self.server_type.to_byte())
-            .u8(self.platform.to_byte())
+            .u8(u8::from(self.server_type))
+            .u8(u8::from(self.platform))
             .bool(self.password_protected)
             .bool(self.vac_enabled);
         if let Some(ship) = self.the_ship {
@@ -888,7 +906,7 @@ impl<S> Info<S> {
     }
 
     /// Sets the measured round trip.
-    pub fn set_ping(&mut self, ping: Duration) {
+    pub(crate) fn set_ping(&mut self, ping: Duration) {
         match self {
             Info::Source(i) => i.ping = ping,
             Info::GoldSrc(i) => i.ping = ping,
@@ -959,10 +977,16 @@ fn whole<S: TextBuf>(s: &S) -> &S::Slice {
 }
 
 impl<S: AsRef<[u8]>> Info<S> {
-    /// Appends the whole reply datagram in its own layout.
+    /// Appends the whole reply datagram in its own layout: `FF FF FF FF 49 ...` for a
+    /// [`SourceInfo`], `FF FF FF FF 6D ...` for a [`GoldSrcInfo`]. A Source reply's EDF
+    /// byte is `edf`'s unknown bits plus the bits of the optional fields that are
+    /// `Some`, left out when zero as old servers do; a GoldSrc reply carries the bots
+    /// byte, and its mod block when `is_mod` is set and every `mod_*` field is `Some`.
     ///
     /// # Errors
-    /// As [`SourceInfo::encode`] / [`GoldSrcInfo::encode`].
+    /// [`Error::Unencodable`] for a string with a NUL; for Source, The Ship's fields on
+    /// another app (or missing on app 2400), or only one of `stv_port` / `stv_name`;
+    /// for GoldSrc, some but not all `mod_*` fields set.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
         match self {
             Info::Source(i) => i.encode(out),
@@ -1094,7 +1118,9 @@ mod tests {
         assert_eq!(ServerType::from_byte(b'P'), ServerType::SourceTv);
         assert_eq!(Platform::from_byte(b'o'), Platform::Mac);
         assert_eq!(Platform::from_byte(b'W'), Platform::Windows);
-        assert_eq!(Platform::from_byte(b'x').to_byte(), b'x');
+        assert_eq!(u8::from(Platform::from_byte(b'x')), b'x');
+        assert_eq!(char::from(Platform::Windows), 'w');
+        assert_eq!(char::from(ServerType::SourceTv), 'p');
     }
 
     fn goldsrc() -> GoldSrcInfo {

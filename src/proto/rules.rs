@@ -146,15 +146,20 @@ impl<S: TextBuf> Rules<S> {
         let truncated = spans.len() < usize::from(view.count);
         Ok(Rules { count: view.count, truncated, text, spans })
     }
+}
 
-    /// The pairs as owned values, in wire order.
-    pub fn to_vec(&self) -> Vec<(S, S)> {
-        self.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+/// The pairs as owned values, in wire order: `Vec::from(rules)`.
+impl<S: TextBuf> From<Rules<S>> for Vec<(S, S)> {
+    fn from(rules: Rules<S>) -> Self {
+        rules.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
     }
+}
 
-    /// A map of the rules, for callers who want one (a later duplicate wins).
-    pub fn into_map(self) -> std::collections::HashMap<S, S> {
-        self.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+/// A map of the rules, as python-a2s returns them (a later duplicate wins):
+/// `HashMap::from(rules)`.
+impl<S: TextBuf> From<Rules<S>> for std::collections::HashMap<S, S> {
+    fn from(rules: Rules<S>) -> Self {
+        rules.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
     }
 }
 
@@ -401,7 +406,7 @@ mod tests {
         encode_rules(sample(), &mut buf).unwrap();
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(back.to_vec(), sample());
+        assert_eq!(Vec::from(back.clone()), sample());
         assert!(!back.truncated);
         assert_eq!(back.get("rule_3"), Some("21"));
         assert_eq!(back.get("nope"), None);
@@ -415,7 +420,7 @@ mod tests {
         buf.truncate(buf.len() - 1);
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(back.to_vec(), sample()[..19].to_vec());
+        assert_eq!(Vec::from(back.clone()), sample()[..19].to_vec());
         assert!(back.truncated);
     }
 
@@ -426,21 +431,21 @@ mod tests {
         let back = parse(&buf);
         assert_eq!(back.len(), 3);
         assert_eq!(back.get("a"), Some("3"));
-        assert_eq!(back.clone().into_map().len(), 2);
+        assert_eq!(std::collections::HashMap::from(back.clone()).len(), 2);
     }
 
     #[test]
     fn huge_declared_count_allocates_by_payload() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\xFF\xFFa\0b\0");
         assert_eq!(back.count, u16::MAX);
-        assert_eq!(back.to_vec(), vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(Vec::from(back.clone()), vec![("a".to_string(), "b".to_string())]);
         assert!(back.truncated);
     }
 
     #[test]
     fn empty_values_and_names_are_kept() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\x02\x00description\0\0\0x\0");
-        assert_eq!(back.to_vec(), vec![("description".into(), "".into()), ("".into(), "x".into())]);
+        assert_eq!(Vec::from(back.clone()), vec![("description".into(), "".into()), ("".into(), "x".into())]);
     }
 
     #[test]
@@ -482,10 +487,10 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (encoding.decode(n).unwrap(), encoding.decode(v).unwrap()))
                 .collect();
-            assert_eq!(rules.to_vec(), alone, "{encoding:?}");
+            assert_eq!(Vec::from(rules.clone()), alone, "{encoding:?}");
         }
         let lossy = Rules::parse(body, Encoding::Utf8).unwrap();
-        assert_eq!(lossy.to_vec()[0], ("n\u{FFFD}".to_string(), "\u{FFFD}v".to_string()));
+        assert_eq!(Vec::from(lossy.clone())[0], ("n\u{FFFD}".to_string(), "\u{FFFD}v".to_string()));
         assert_eq!(lossy.get("ok"), Some("café"));
         let latin1 = Rules::parse(body, Encoding::Latin1).unwrap();
         assert_eq!(latin1.get("ok"), Some("cafÃ©"));
@@ -509,7 +514,7 @@ mod tests {
         );
         let mut pushed = Rules::<String>::default();
         pushed.push("a", "1");
-        assert_eq!(pushed.to_vec(), vec![("a".to_string(), "1".to_string())]);
+        assert_eq!(Vec::from(pushed.clone()), vec![("a".to_string(), "1".to_string())]);
         assert_ne!(pushed, built);
     }
 }

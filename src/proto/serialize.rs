@@ -24,14 +24,14 @@ use crate::encoding::TextBuf;
 /// As the wire's byte, read as a character (`'d'`, `'l'`, ...).
 impl Serialize for ServerType {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
-        s.serialize_char(char::from(self.to_byte()))
+        s.serialize_char(char::from(*self))
     }
 }
 
 /// As the wire's byte, read as a character (`'l'`, `'w'`, `'m'`, ...).
 impl Serialize for Platform {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
-        s.serialize_char(char::from(self.to_byte()))
+        s.serialize_char(char::from(*self))
     }
 }
 

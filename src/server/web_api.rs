@@ -314,7 +314,7 @@ fn summary_json(s: &ServerSummary) -> Value {
     o.insert("map".into(), s.map.clone().into());
     put(&mut o, "secure", s.secure);
     put(&mut o, "dedicated", s.dedicated);
-    put(&mut o, "os", s.os.map(|p| char::from(p.to_byte()).to_string()));
+    put(&mut o, "os", s.os.map(|p| char::from(p).to_string()));
     if !s.game_type.is_empty() {
         o.insert("gametype".into(), s.game_type.clone().into());
     }

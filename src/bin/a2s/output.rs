@@ -74,7 +74,7 @@ fn rules_value<S: TextBuf + Serialize>(rules: &Rules<S>) -> Result<Value, Stop>
 where
     S::Slice: Serialize,
 {
-    serde_json::to_value(rules).or_else(|_| to_value(&rules.to_vec()))
+    serde_json::to_value(rules).or_else(|_| to_value(&rules.iter().collect::<Vec<_>>()))
 }
 
 /// A part's JSON, or its error.

@@ -194,8 +194,8 @@ fn source(i: &SourceInfo) -> Value {
         "protocol": i.protocol, "server_name": i.server_name, "map_name": i.map_name,
         "folder": i.folder, "game": i.game, "app_id": i.app_id,
         "player_count": i.player_count, "max_players": i.max_players, "bot_count": i.bot_count,
-        "server_type": char::from(i.server_type.to_byte()).to_string(),
-        "platform": char::from(i.platform.to_byte()).to_string(),
+        "server_type": char::from(i.server_type).to_string(),
+        "platform": char::from(i.platform).to_string(),
         "password_protected": i.password_protected, "vac_enabled": i.vac_enabled,
         "version": i.version, "edf": i.edf,
     });
@@ -223,8 +223,8 @@ fn goldsrc(i: &GoldSrcInfo) -> Value {
     let mut v = json!({
         "address": i.address, "server_name": i.server_name, "map_name": i.map_name, "folder": i.folder,
         "game": i.game, "player_count": i.player_count, "max_players": i.max_players,
-        "protocol": i.protocol, "server_type": char::from(i.server_type.to_byte()).to_string(),
-        "platform": char::from(i.platform.to_byte()).to_string(), "password_protected": i.password_protected,
+        "protocol": i.protocol, "server_type": char::from(i.server_type).to_string(),
+        "platform": char::from(i.platform).to_string(), "password_protected": i.password_protected,
         "is_mod": i.is_mod, "vac_enabled": i.vac_enabled, "bot_count": i.bot_count,
     });
     if i.mod_website.is_some() {
