@@ -17,7 +17,7 @@ use a2s_query::proto::{
     encode_players, encode_rules, split_packet, Datagram, GoldSrcInfo, Info, Message, Player, Players, Query,
     Reassembler, Rules, RulesView, ShipLayout, SourceInfo, SplitFormat,
 };
-use a2s_query::server::{Responder, RunningServer};
+use a2s_query::server::{Responder, Running};
 use a2s_query::{Client, Encoding};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -324,7 +324,7 @@ fn reassemble(c: &mut Criterion) {
     g.finish();
 }
 
-fn responder() -> RunningServer {
+fn responder() -> Running {
     Responder::new(Info::Source(source_info()), roster(64), rule_set(100)).spawn("127.0.0.1:0").unwrap()
 }
 
@@ -523,7 +523,7 @@ fn sanity() {
     );
     let rules_100 = encoded(|o| encode_rules(rule_set(100), o).unwrap());
     let body = &rules_100[5..];
-    let ours = Rules::parse(body, Encoding::Utf8).unwrap().to_vec();
+    let ours = Vec::from(Rules::parse(body, Encoding::Utf8).unwrap());
     assert_eq!(byte_at_a_time::rules(body).unwrap(), ours);
     assert_eq!(one_pass::rules(body).unwrap(), ours);
     assert_eq!(Message::from_reassembled(&rules_100).unwrap().kind, 0x45);

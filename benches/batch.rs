@@ -287,7 +287,8 @@ fn closed(n: usize) {
     let farm = Farm::new().spawn_loopback(live, |i| (responder(i), Fault::None)).unwrap();
     let port = farm.addrs()[0].port();
     // The farm's port on addresses it did not bind: nothing listens there.
-    let closed: Vec<SocketAddr> = (live..n).map(|i| a2s_query::server::loopback_v4(i, port)).collect();
+    let closed: Vec<SocketAddr> =
+        (live..n).map(|i| SocketAddr::from((std::net::Ipv4Addr::from(0x7F00_0001 + i as u32), port))).collect();
     let addrs: Vec<SocketAddr> = farm.addrs().iter().chain(&closed).copied().collect();
     let datagrams = 2 * live + closed.len();
     let bound = Duration::from_secs_f64(datagrams as f64 / f64::from(rate));

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use a2s_query::proto::{Info, SourceInfo};
-use a2s_query::server::{Responder, RunningServer};
+use a2s_query::server::{Responder, Running};
 use a2s_query::tokio::Client;
 
 /// What the bot shows of a server.
@@ -30,7 +30,7 @@ const EVERY: Duration = Duration::from_millis(700);
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let servers = local_servers()?;
-    let addrs: Vec<SocketAddr> = servers.iter().map(RunningServer::local_addr).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(Running::local_addr).collect();
     // One client for every task: clones share its socket and what it learned.
     let client = Client::builder().timeout(Duration::from_secs(2)).retries(1).build();
 
@@ -102,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Three responders on 127.0.0.1, each with its own map and players.
-fn local_servers() -> a2s_query::Result<Vec<RunningServer>> {
+fn local_servers() -> a2s_query::Result<Vec<Running>> {
     let maps = ["ctf_2fort", "pl_badwater", "koth_harvest"];
     maps.iter()
         .enumerate()

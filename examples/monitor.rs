@@ -10,10 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use a2s_query::server::{RateLimit, Responder, RunningServer};
+use a2s_query::server::{RateLimit, Responder, Running};
 use a2s_query::{Change, Info, Monitor, SourceInfo};
 
-fn server(name: &str, map: &str) -> Result<RunningServer, a2s_query::Error> {
+fn server(name: &str, map: &str) -> Result<Running, a2s_query::Error> {
     let mut info = SourceInfo::default();
     info.server_name = name.into();
     info.map_name = map.into();

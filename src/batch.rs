@@ -10,7 +10,6 @@ use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::feed::{Input, IntoInput, Next};
 use crate::net::{self, SharedSocket, IDLE_WAIT};
-use crate::options::{pacing_options, recv_buffer_option};
 use crate::proto::{Answers, AnyAnswer, AnyQuery, ArmaRules, Asked, Endpoint, Info, Kind, Players, Rules};
 use crate::Builder;
 
@@ -21,14 +20,11 @@ const FEED_POLL: Duration = Duration::from_millis(5);
 /// Addresses a [`Feed`](crate::Feed) reads ahead of the batch.
 pub(crate) const FEED_AHEAD: usize = 4096;
 
-/// A [`Batch`]'s own options: its pacing and its socket's receive buffer. The
-/// defaults are for a home connection querying a public server list: 2 000 datagrams
-/// a second (a request is about 60 bytes on the wire, a reply a few hundred: about
+/// A [`Batch`]'s `build`. Its pacing and its socket's receive buffer are set as every
+/// paced driver's are (`max_in_flight`, `send_rate`, `recv_buffer`); the defaults are
+/// for a home connection querying a public server list: 2 000 datagrams a second (a request is about 60 bytes on the wire, a reply a few hundred: about
 /// 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
 impl<D: TextDecoder> Builder<Batch, D> {
-    pacing_options!();
-    recv_buffer_option!();
-
     /// The batch, its socket open.
     ///
     /// # Errors
@@ -262,11 +258,6 @@ impl<'a, T, D: TextDecoder> Results<'a, T, D> {
     /// Datagrams this run dropped so far because they came from no server under way.
     pub fn unmatched(&self) -> u64 {
         self.batch.get_ref().endpoint.unmatched().saturating_sub(self.unmatched_before)
-    }
-
-    /// Servers under way now.
-    pub fn in_flight(&self) -> usize {
-        self.batch.get_ref().endpoint.in_flight()
     }
 
     /// Moves datagrams until an item is ready or nothing is left.

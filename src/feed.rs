@@ -19,9 +19,10 @@ pub enum Next {
     End,
 }
 
-/// The addresses of a batch run. Every iterator of `SocketAddr` is one: its `next` is
-/// called when the run has room (a blocking `next` stalls the run while it blocks, so
-/// a slow source belongs in a [`Feed`]).
+/// The addresses of a batch run: every iterator of `SocketAddr` (its `next` called
+/// when the run has room, so a blocking `next` stalls the run while it blocks), and a
+/// [`Feed`] (never blocks: a slow source belongs in one). Not nameable outside the
+/// crate: [`IntoInput`] says what a batch takes.
 pub trait Input {
     /// The next address, if one is at hand.
     fn next_input(&mut self) -> Next;

@@ -140,7 +140,7 @@ pub use batch::{addresses, all_many, info_many, players_many, rules_many, BadLin
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use encoding::{DecodeError, Encoding, Raw, TextBuf, TextDecoder};
 pub use error::{Error, Ignored, Result, Stray};
-pub use feed::{Feed, Input, IntoInput, Next};
+pub use feed::{Feed, IntoInput};
 pub use limits::Limits;
 pub use monitor::{Events, Monitor};
 pub use net::IpVersion;

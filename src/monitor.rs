@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::encoding::{Encoding, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, IpVersion, SharedSocket};
-use crate::options::{pacing_options, prefer_option, recv_buffer_option};
+use crate::options::prefer_option;
 use crate::proto::{Event, Status, Watchlist};
 use crate::Builder;
 
@@ -53,13 +53,11 @@ pub(crate) use watched_servers;
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 
 /// A [`Monitor`]'s own options: what it polls and how often, when a server is down,
-/// its pacing (per second, and per IP address) and its socket's receive buffer. The
-/// defaults: each server polled every 30 s (± 3 s), its info only, 3 s per query,
+/// its pacing per IP address (its window, send rate and receive buffer are set as
+/// every paced driver's are). The defaults: each server polled every 30 s (± 3 s), its info only, 3 s per query,
 /// down after 3 failed polls in a row, polled at most every 5 minutes while down, at
 /// most 5 queries a second to one IP address.
 impl<D: TextDecoder> Builder<Monitor, D> {
-    pacing_options!();
-    recv_buffer_option!();
     prefer_option!();
 
     /// Time between two polls of a server. Default 30 s.

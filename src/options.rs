@@ -56,8 +56,9 @@ impl<D> Options<D> {
 /// Options of a driver, set one by one, then `build()`: a [`Client`](crate::Client)'s
 /// (from [`Client::builder`](crate::Client::builder)), a [`Batch`](crate::Batch)'s, a
 /// [`Monitor`](crate::Monitor)'s or an async `tokio::Client`'s (feature `tokio`).
-/// The options every driver takes have one setter each, here; those of one driver
-/// (pacing many servers, polling over time) are on `Builder<ThatDriver>` below.
+/// The options every driver takes have one setter each, here; those of the drivers
+/// that ask many servers at once (pacing, the receive buffer) one each too, for
+/// those; those of one driver (polling over time) are on `Builder<ThatDriver>` below.
 ///
 /// ```
 /// use std::time::Duration;
@@ -237,42 +238,54 @@ macro_rules! prefer_option {
     };
 }
 
-/// The setters of the pacing of many servers at once.
-macro_rules! pacing_options {
-    () => {
-        /// Most servers under way at once; more wait their turn. Default 512; memory
-        /// grows with it. For the shortest wall time over a long list with silent
-        /// servers, let it hold what the rate sends in one timeout (`send_rate` ×
-        /// timeout): each silent server keeps its place for the whole timeout, and a
-        /// full window holds new servers back. First contacts go before follow-ups,
-        /// so every timeout starts as early as the rate allows.
-        pub fn max_in_flight(mut self, servers: usize) -> Self {
-            self.options.endpoint.max_in_flight = servers.max(1);
-            self
-        }
+/// The drivers that ask many servers at once over one socket per address family,
+/// paced by the engine: [`Batch`](crate::Batch), [`Monitor`](crate::Monitor) and the
+/// async `tokio::Client` (feature `tokio`). Sealed: the crate's drivers.
+pub trait Paced: sealed::Sealed {}
 
-        /// Most datagrams sent per second (first requests, challenge answers and retries
-        /// alike; first requests first, a follow-up waiting a quarter of the timeout at
-        /// most); 0 for no cap. Default 2 000.
-        pub fn send_rate(mut self, per_second: u32) -> Self {
-            self.options.endpoint.send_rate = per_second;
-            self
-        }
-    };
+mod sealed {
+    pub trait Sealed {}
 }
 
-/// The setter of the receive buffer of the one unconnected socket that many servers
-/// share (the batch's, the monitor's).
-macro_rules! recv_buffer_option {
-    () => {
-        /// The kernel receive buffer to ask for, in bytes: room for the replies of a
-        /// window of servers arriving at once. Default 4 MiB (Linux grants at most
-        /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
-        pub fn recv_buffer(mut self, bytes: usize) -> Self {
-            self.options.recv_buffer = bytes;
-            self
-        }
-    };
+impl sealed::Sealed for crate::Batch {}
+impl Paced for crate::Batch {}
+impl sealed::Sealed for crate::Monitor {}
+impl Paced for crate::Monitor {}
+#[cfg(feature = "tokio")]
+impl sealed::Sealed for crate::tokio::Client {}
+#[cfg(feature = "tokio")]
+impl Paced for crate::tokio::Client {}
+
+/// The pacing of many servers at once, and the receive buffer of the socket they
+/// share: for a [`Batch`](crate::Batch), a [`Monitor`](crate::Monitor) and an async
+/// `tokio::Client`.
+impl<K: Paced, D: TextDecoder> Builder<K, D> {
+    /// Most servers under way at once; more wait their turn. Default 512; memory
+    /// grows with it. For the shortest wall time over a long list with silent
+    /// servers, let it hold what the rate sends in one timeout (`send_rate` ×
+    /// timeout): each silent server keeps its place for the whole timeout, and a
+    /// full window holds new servers back. First contacts go before follow-ups,
+    /// so every timeout starts as early as the rate allows.
+    pub fn max_in_flight(mut self, servers: usize) -> Self {
+        self.options.endpoint.max_in_flight = servers.max(1);
+        self
+    }
+
+    /// Most datagrams sent per second (first requests, challenge answers and retries
+    /// alike; first requests first, a follow-up waiting a quarter of the timeout at
+    /// most); 0 for no cap. Default 2 000.
+    pub fn send_rate(mut self, per_second: u32) -> Self {
+        self.options.endpoint.send_rate = per_second;
+        self
+    }
+
+    /// The kernel receive buffer to ask for, in bytes: room for the replies of a
+    /// window of servers arriving at once. Default 4 MiB (Linux grants at most
+    /// `net.core.rmem_max`, often 208 KiB); 0 keeps the system's default.
+    pub fn recv_buffer(mut self, bytes: usize) -> Self {
+        self.options.recv_buffer = bytes;
+        self
+    }
 }
 
-pub(crate) use {constructors, pacing_options, prefer_option, recv_buffer_option};
+pub(crate) use {constructors, prefer_option};

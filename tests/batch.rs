@@ -9,10 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use a2s_query::proto::{Info, Player, SourceInfo};
-use a2s_query::server::{loopback_v4, Farm, Fault, Responder, RunningFarm};
+use a2s_query::server::{Farm, Fault, Responder, Running};
 use a2s_query::{Batch, Encoding, Error, Stray};
 
 mod common;
+use common::loopback_v4;
 
 /// The big farms run one at a time: a thousand sockets each, and the soft limit on
 /// open files is often 1024.
@@ -72,7 +73,7 @@ fn responder(i: usize, kind: Kind) -> (Responder, Fault) {
 
 /// A farm of `v4` servers on 127.0.0.0/8 and `v6` on ::1, server `i` made as
 /// [`kind`] says; with each address's index.
-fn farm(v4: usize, v6: usize) -> (RunningFarm, HashMap<SocketAddr, usize>) {
+fn farm(v4: usize, v6: usize) -> (Running<Farm>, HashMap<SocketAddr, usize>) {
     let mut farm = Farm::new();
     for i in v4..v4 + v6 {
         let (r, fault) = responder(i, kind(i));

@@ -11,7 +11,7 @@ use std::time::Duration;
 mod common;
 
 use a2s_query::proto::{GoldSrcInfo, SourceInfo, TheShip};
-use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, RateLimit, Responder, RunningServer};
+use a2s_query::server::{FakeMaster, FakeWebApi, Farm, Fault, RateLimit, Responder, Running};
 use a2s_query::web_api::{ServerAtAddress, ServerSummary};
 use a2s_query::{Info, Player};
 use serde_json::Value;
@@ -96,7 +96,7 @@ fn players() -> Vec<Player> {
     vec![Player::new("alice".to_string(), 7, 61.5), Player::new("bob".to_string(), -2, 5.0)]
 }
 
-fn source_server() -> RunningServer {
+fn source_server() -> Running {
     let mut info = SourceInfo::default();
     info.protocol = 17;
     info.server_name = "cli test".into();
@@ -394,7 +394,7 @@ fn options_anywhere_and_in_equals_form() {
 }
 
 /// A farm of servers, some silent: (farm, index of each address).
-fn farm(n: usize) -> (a2s_query::server::RunningFarm, HashMap<String, usize>) {
+fn farm(n: usize) -> (a2s_query::server::Running<Farm>, HashMap<String, usize>) {
     let farm = Farm::new()
         .spawn_loopback(n, |i| {
             let mut info = SourceInfo::default();

@@ -10,7 +10,7 @@ use a2s_query::{Encoding, Info, IpVersion, Platform, Player, ServerType, SourceI
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-fn server() -> a2s_query::server::RunningServer {
+fn server() -> a2s_query::server::Running {
     let mut info = SourceInfo::default();
     info.server_name = "Habits".into();
     info.map_name = "de_inferno".into();

@@ -5,11 +5,7 @@
 use std::net::SocketAddrV4;
 
 use a2s_query::proto::Condition::*;
-use a2s_query::proto::{encode_master_request, Filter, MasterPage, Region};
-use std::net::Ipv4Addr;
-
-/// Where a walk starts and ends: `0.0.0.0:0`.
-const LIST_END: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+use a2s_query::proto::{Filter, MasterPage};
 use a2s_query::Error;
 
 fn strings<const N: usize>(tags: [&str; N]) -> Vec<String> {
@@ -76,28 +72,6 @@ fn values_that_would_break_the_syntax_are_refused() {
         Filter::from(Nor(GameDir(r"x\y".into()).into())),
     ] {
         assert!(matches!(f.render(), Err(Error::Unencodable(_))), "{f:?}");
-    }
-}
-
-#[test]
-fn a_request_carries_region_seed_and_filter() {
-    let seed: SocketAddrV4 = "203.0.113.7:27015".parse().unwrap();
-    let r = encode_master_request(Region::World, seed, &Filter::from_iter([AppId(440), NotEmpty])).unwrap();
-    assert_eq!(r, b"1\xFF203.0.113.7:27015\0\\appid\\440\\empty\\1\0");
-    let first = encode_master_request(Region::UsEast, LIST_END, &Filter::new()).unwrap();
-    assert_eq!(first, b"1\x000.0.0.0:0\0\0", "an empty filter is a single NUL");
-    let regions = [
-        (Region::UsWest, 1),
-        (Region::SouthAmerica, 2),
-        (Region::Europe, 3),
-        (Region::Asia, 4),
-        (Region::Australia, 5),
-        (Region::MiddleEast, 6),
-        (Region::Africa, 7),
-        (Region::Other(9), 9),
-    ];
-    for (region, byte) in regions {
-        assert_eq!(region_byte(region), byte);
     }
 }
 
@@ -542,24 +516,4 @@ fn typed_filters_parse_and_render_back() {
     assert!(deep.parse::<Filter>().unwrap_err().to_string().contains("deep"));
     let ok = r"\nor\1".repeat(16) + r"\map\a";
     assert_eq!(ok.parse::<Filter>().unwrap().render().unwrap(), ok);
-}
-
-#[test]
-fn regions_by_name_and_byte() {
-    use std::str::FromStr;
-    assert_eq!(Region::from_str("europe").unwrap(), Region::Europe);
-    assert_eq!(Region::from_str("US_East").unwrap(), Region::UsEast);
-    assert_eq!(region_byte(Region::from_str("middle-east").unwrap()), 6);
-    assert_eq!(region_byte(Region::from_str("world").unwrap()), 0xFF);
-    assert_eq!(Region::from_str("7").unwrap(), Region::Africa);
-    assert_eq!(Region::from_str("9").unwrap(), Region::Other(9));
-    assert!(Region::from_str("mars").unwrap_err().to_string().contains("europe"));
-    for b in 0..=255u8 {
-        assert_eq!(region_byte(Region::from_str(&b.to_string()).unwrap()), b);
-    }
-}
-
-/// The region byte a request carries (its second byte, after the message type).
-fn region_byte(region: Region) -> u8 {
-    encode_master_request(region, LIST_END, &Filter::new()).unwrap()[1]
 }

@@ -21,7 +21,7 @@ fn next_where(monitor: &mut Monitor, deadline: Instant, wanted: impl Fn(&Change)
     }
 }
 
-fn server(map: &str) -> a2s_query::server::RunningServer {
+fn server(map: &str) -> a2s_query::server::Running {
     let mut info = SourceInfo::default();
     info.map_name = map.into();
     Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0").unwrap()

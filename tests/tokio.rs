@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use a2s_query::proto::{GoldSrcInfo, Info, Query, SourceInfo, SplitFormat};
-use a2s_query::server::{Farm, Fault, Responder, RunningServer};
+use a2s_query::server::{Farm, Fault, Responder, Running};
 use a2s_query::tokio::Client;
 use a2s_query::{Encoding, Error, Players};
 use common::roster;
@@ -35,12 +35,12 @@ fn rules(n: usize) -> Vec<(String, String)> {
 }
 
 /// A server whose replies are split (and compressed, with `compress`).
-fn split_server(bind: &str, compress: bool) -> RunningServer {
+fn split_server(bind: &str, compress: bool) -> Running {
     split_server_on(bind, compress).unwrap()
 }
 
 /// As [`split_server`]; `None` where `bind` cannot be bound (no IPv6).
-fn split_server_on(bind: &str, compress: bool) -> Option<RunningServer> {
+fn split_server_on(bind: &str, compress: bool) -> Option<Running> {
     let mut r = Responder::new(source("split"), roster(40), rules(200));
     r.split_size = if compress { 300 } else { 500 };
     r.compress = compress;
@@ -393,7 +393,7 @@ fn the_blocking_and_the_async_client_agree() {
     // The same on IPv6, where the machine has it.
     let v6 = Responder::new(source("plain"), roster(3), rules(5)).spawn("[::1]:0").ok();
     let v6_split = split_server_on("[::1]:0", true);
-    servers.extend(v6.iter().map(RunningServer::local_addr).chain(v6_split.iter().map(RunningServer::local_addr)));
+    servers.extend(v6.iter().map(Running::local_addr).chain(v6_split.iter().map(Running::local_addr)));
     let timeout = Duration::from_millis(800);
 
     let mut blocking = a2s_query::Client::builder().timeout(timeout).build();

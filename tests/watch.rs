@@ -9,21 +9,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use a2s_query::server::{RateLimit, Responder, RunningServer};
+use a2s_query::server::{RateLimit, Responder, Running};
 use a2s_query::{Info, SourceInfo};
 use serde_json::Value;
 
 /// Far past anything these tests wait for on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn server(map: &str) -> RunningServer {
+fn server(map: &str) -> Running {
     let mut info = SourceInfo::default();
     info.server_name = "watched".into();
     info.map_name = map.into();
     Responder::new(Info::Source(info), vec![], vec![]).spawn("127.0.0.1:0").unwrap()
 }
 
-fn set_map(server: &RunningServer, map: &str) {
+fn set_map(server: &Running, map: &str) {
     server.update(|r| {
         if let Info::Source(info) = &mut r.info {
             info.map_name = map.into();
@@ -32,7 +32,7 @@ fn set_map(server: &RunningServer, map: &str) {
 }
 
 /// Silent (a flood filter that answers nothing), or answering again.
-fn set_silent(server: &RunningServer, silent: bool) {
+fn set_silent(server: &Running, silent: bool) {
     let limit = silent.then(|| RateLimit::new(0, Duration::from_secs(3600), Duration::from_secs(3600)));
     server.update(|r| r.rate_limit = limit);
 }

@@ -543,12 +543,10 @@ impl<D: TextDecoder> Job<D> for AnyQuery<D> {
 }
 
 /// A result an [`AnyQuery`] of one kind gives: what a driver's caller asked for, taken
-/// out of the [`AnyAnswer`]. Sealed: the crate's result types.
-pub trait Asked<S: TextBuf>: super::sealed::Sealed + Sized {
-    /// The kind of query that gives it.
-    const KIND: Kind;
-    /// The result, from the answer of a query of [`Asked::KIND`] (an answer of another
-    /// kind, which such a query cannot give, is an error).
+/// out of the [`AnyAnswer`].
+pub(crate) trait Asked<S: TextBuf>: Sized {
+    /// The result, from the answer of a query of its kind (an answer of another kind,
+    /// which such a query cannot give, is an error).
     fn from_answer(answer: AnyAnswer<S>) -> Self;
 }
 
@@ -559,9 +557,7 @@ fn mismatch() -> Error {
 
 macro_rules! asked {
     ($t:ident, $kind:ident) => {
-        impl<S: TextBuf> super::sealed::Sealed for Result<$t<S>> {}
         impl<S: TextBuf> Asked<S> for Result<$t<S>> {
-            const KIND: Kind = Kind::$kind;
             fn from_answer(answer: AnyAnswer<S>) -> Self {
                 match answer {
                     AnyAnswer::$kind(r) => r,
@@ -577,9 +573,7 @@ asked!(Players, Players);
 asked!(Rules, Rules);
 asked!(ArmaRules, ArmaRules);
 
-impl<S: TextBuf> super::sealed::Sealed for Answers<S> {}
 impl<S: TextBuf> Asked<S> for Answers<S> {
-    const KIND: Kind = Kind::All;
     fn from_answer(answer: AnyAnswer<S>) -> Self {
         match answer {
             AnyAnswer::All(all) => all,

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::exchange::later;
-use super::filter::{Filter, Region};
+use super::filter::Region;
 use crate::error::{Error, Result};
 
 /// The request's type byte (`'1'`).
@@ -24,25 +24,6 @@ const ENTRY_LEN: usize = 6;
 /// Most addresses one walk gives out (and remembers, about 20 MB at most): Valve's
 /// largest lists held about a hundred thousand.
 pub const MAX_LISTED: usize = 1_000_000;
-
-/// The request for the page after `seed` (the last address of the page before, or
-/// `0.0.0.0:0` for the first).
-///
-/// ```
-/// use a2s_query::proto::{encode_master_request, Condition, Filter, Region};
-/// use std::net::{Ipv4Addr, SocketAddrV4};
-/// # fn main() -> a2s_query::Result<()> {
-/// let first = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-/// let request = encode_master_request(Region::Europe, first, &Filter::from(Condition::AppId(440)))?;
-/// assert_eq!(request, b"1\x030.0.0.0:0\0\\appid\\440\0");
-/// # Ok(()) }
-/// ```
-///
-/// # Errors
-/// As [`Filter::render`].
-pub fn encode_master_request(region: Region, seed: SocketAddrV4, filter: &Filter) -> Result<Vec<u8>> {
-    Ok(request_bytes(region, seed, &filter.render()?))
-}
 
 /// The request with the filter already rendered.
 fn request_bytes(region: Region, seed: SocketAddrV4, filter: &str) -> Vec<u8> {
@@ -349,4 +330,59 @@ fn fingerprint(page: &MasterPage) -> (u64, usize, Option<SocketAddrV4>) {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     page.hash(&mut hasher);
     (hasher.finish(), page.servers.len(), page.servers.last().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Condition::{AppId, NotEmpty};
+    use crate::proto::Filter;
+    use std::str::FromStr;
+
+    fn request(region: Region, seed: SocketAddrV4, filter: &Filter) -> Vec<u8> {
+        request_bytes(region, seed, &filter.render().unwrap())
+    }
+
+    /// The region byte a request carries (its second byte, after the message type).
+    fn region_byte(region: Region) -> u8 {
+        request(region, LIST_END, &Filter::new())[1]
+    }
+
+    #[test]
+    fn a_request_carries_region_seed_and_filter() {
+        let seed: SocketAddrV4 = "203.0.113.7:27015".parse().unwrap();
+        let r = request(Region::World, seed, &Filter::from_iter([AppId(440), NotEmpty]));
+        assert_eq!(r, b"1\xFF203.0.113.7:27015\0\\appid\\440\\empty\\1\0");
+        let first = request(Region::UsEast, LIST_END, &Filter::new());
+        assert_eq!(first, b"1\x000.0.0.0:0\0\0", "an empty filter is a single NUL");
+        let europe = request(Region::Europe, LIST_END, &Filter::from(AppId(440)));
+        assert_eq!(europe, b"1\x030.0.0.0:0\0\\appid\\440\0");
+        let regions = [
+            (Region::UsWest, 1),
+            (Region::SouthAmerica, 2),
+            (Region::Europe, 3),
+            (Region::Asia, 4),
+            (Region::Australia, 5),
+            (Region::MiddleEast, 6),
+            (Region::Africa, 7),
+            (Region::Other(9), 9),
+        ];
+        for (region, byte) in regions {
+            assert_eq!(region_byte(region), byte);
+        }
+    }
+
+    #[test]
+    fn regions_by_name_and_byte() {
+        assert_eq!(Region::from_str("europe").unwrap(), Region::Europe);
+        assert_eq!(Region::from_str("US_East").unwrap(), Region::UsEast);
+        assert_eq!(region_byte(Region::from_str("middle-east").unwrap()), 6);
+        assert_eq!(region_byte(Region::from_str("world").unwrap()), 0xFF);
+        assert_eq!(Region::from_str("7").unwrap(), Region::Africa);
+        assert_eq!(Region::from_str("9").unwrap(), Region::Other(9));
+        assert!(Region::from_str("mars").unwrap_err().to_string().contains("europe"));
+        for b in 0..=255u8 {
+            assert_eq!(region_byte(Region::from_str(&b.to_string()).unwrap()), b);
+        }
+    }
 }

@@ -11,7 +11,7 @@
 //! | split replies | [`Reassembler`], [`split_packet`], [`SplitFormat`] |
 //! | one query | [`Exchange`]: challenges, retries, reassembly, strays, the deadline |
 //! | Arma 3 / DayZ | [`ArmaRules`]: the binary rules decoded and encoded |
-//! | server lists | [`Filter`] (the filter both listers take), [`Region`], [`encode_master_request`], [`MasterPage`] |
+//! | server lists | [`Filter`] (the filter both listers take), [`Region`], [`MasterWalk`] (the requests, the paging), [`MasterPage`] |
 //! | every server's lifecycle | [`Endpoint`]: queries queued and joined per server, routed by address, drained, paced; [`Job`], [`AnyQuery`] |
 //! | servers watched over time | [`Watchlist`]: polls on a schedule, [`State`] debounced, [`Event`]s, failure [`Reason`]s |
 //! | info | [`Info`], [`SourceInfo`], [`GoldSrcInfo`] (`parse` / `encode`) |
@@ -90,8 +90,9 @@ pub use fragment::{split_packet, Reassembler};
 pub use info::{GoldSrcInfo, Info, Platform, ServerType, SourceInfo, TheShip};
 #[doc(no_inline)]
 pub use job::Answers;
-pub use job::{AllQueries, AnyAnswer, AnyQuery, Asked, Job, Kind};
-pub use master::{encode_master_request, MasterConfig, MasterPage, MasterWalk};
+pub(crate) use job::Asked;
+pub use job::{AllQueries, AnyAnswer, AnyQuery, Job, Kind};
+pub use master::{MasterConfig, MasterPage, MasterWalk};
 pub(crate) use master::{A2M_GET_SERVERS_BATCH2, LIST_END};
 pub use packet::{encode_challenge, Challenge, Datagram, Message, Query, Request};
 pub use players::{encode_players, ShipLayout};

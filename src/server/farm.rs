@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Background;
-use super::Responder;
+use super::running::{self, Background, Served};
+use super::{Responder, Running};
 use crate::error::{Error, Result};
 
 /// The serving thread's first sleep when no socket had anything; it doubles while
@@ -118,7 +118,7 @@ impl Farm {
         mut self,
         count: usize,
         mut make: impl FnMut(usize) -> (Responder, Fault),
-    ) -> Result<RunningFarm> {
+    ) -> Result<Running<Farm>> {
         let sockets = bind_spread(count)?;
         for (i, socket) in sockets.into_iter().enumerate() {
             let (responder, fault) = make(i);
@@ -130,13 +130,17 @@ impl Farm {
     /// Serves every server added, in one new thread, until the handle is dropped.
     ///
     /// # Errors
-    /// [`Error::Io`] when an address cannot be read back.
-    pub fn spawn(self) -> Result<RunningFarm> {
+    /// [`Error::Io`] when an address cannot be read back; [`Error::InvalidInput`] for a
+    /// farm with no server.
+    pub fn spawn(self) -> Result<Running<Farm>> {
         let addrs = self.servers.iter().map(|s| s.socket.local_addr()).collect::<io::Result<Vec<_>>>()?;
         let requests = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&requests);
+        let Some(&first) = addrs.first() else {
+            return Err(Error::InvalidInput("a farm with no server: add one before spawning"));
+        };
         let serving = Background::spawn(move |stop| self.serve(stop, &count));
-        Ok(RunningFarm { addrs, requests, _serving: serving })
+        Ok(Running::new(first, (addrs, requests), serving))
     }
 
     fn serve(mut self, stop: &AtomicBool, requests: &AtomicU64) {
@@ -228,31 +232,26 @@ fn bind_spread(count: usize) -> Result<Vec<UdpSocket>> {
 }
 
 /// The `i`-th loopback address of a farm, from 127.0.0.1.
-pub fn loopback_v4(i: usize, port: u16) -> SocketAddr {
+pub(crate) fn loopback_v4(i: usize, port: u16) -> SocketAddr {
     let n = (i as u32).wrapping_add(1) & 0x00FF_FFFF;
     let [_, a, b, c] = n.to_be_bytes();
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, a, b, c)), port)
 }
 
-/// A [`Farm`] serving in its thread; stops when dropped.
-#[derive(Debug)]
-pub struct RunningFarm {
-    addrs: Vec<SocketAddr>,
-    requests: Arc<AtomicU64>,
-    _serving: Background,
+/// What a farm's handle reads: every server's address, the requests counted.
+impl Served for Farm {
+    type Seen = (Vec<SocketAddr>, Arc<AtomicU64>);
 }
+impl running::sealed::Sealed for Farm {}
 
-impl RunningFarm {
+impl Running<Farm> {
     /// Every server's address, in the order added.
     pub fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+        &self.seen.0
     }
 
     /// Requests received so far, by all servers (answered or not).
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.seen.1.load(Ordering::Relaxed)
     }
-
-    /// Stops serving and waits for the thread to end.
-    pub fn stop(self) {}
 }

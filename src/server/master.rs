@@ -2,12 +2,13 @@
 //! given size, with lost replies, a master that goes silent on request, and the rate
 //! limit Valve's masters kept (so many requests a window, then a silence).
 
-use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddrV4, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{from_loopback, Background};
+use super::running::{self, Background, Served};
+use super::{from_loopback, Running};
 use crate::error::Result;
 use crate::proto::{MasterPage, A2M_GET_SERVERS_BATCH2, LIST_END};
 
@@ -142,14 +143,14 @@ impl FakeMaster {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
-    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningMaster> {
+    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<Running<FakeMaster>> {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(POLL))?;
         let local_addr = socket.local_addr()?;
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
         let serving = Background::spawn(move |stop| self.serve(&socket, stop, &log));
-        Ok(RunningMaster { local_addr, requests, _serving: serving })
+        Ok(Running::new(local_addr, requests, serving))
     }
 
     fn serve(&self, socket: &UdpSocket, stop: &AtomicBool, requests: &Mutex<Vec<MasterRequest>>) {
@@ -200,23 +201,16 @@ fn parse_request(bytes: &[u8]) -> Option<MasterRequest> {
     Some(MasterRequest { region, seed, filter })
 }
 
-/// A [`FakeMaster`] serving in its thread; stops when dropped.
-#[derive(Debug)]
-pub struct RunningMaster {
-    local_addr: SocketAddr,
-    requests: Arc<Mutex<Vec<MasterRequest>>>,
-    _serving: Background,
+/// What a fake master's handle reads: the requests it received.
+impl Served for FakeMaster {
+    type Seen = Arc<Mutex<Vec<MasterRequest>>>;
 }
+impl running::sealed::Sealed for FakeMaster {}
 
-impl RunningMaster {
-    /// The address it answers on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
+impl Running<FakeMaster> {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<MasterRequest> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.seen.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
 

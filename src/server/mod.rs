@@ -35,7 +35,7 @@
 //! challenge, answers loopback clients only.
 //!
 //! The state's text can be of any encoding: a `Responder<Vec<u8>>` sends its bytes as
-//! they are (a Latin-1 or Windows-1251 server, say), and [`RunningServer::update`]
+//! they are (a Latin-1 or Windows-1251 server, say), and [`Running::update`]
 //! changes the state in place while it serves.
 //!
 //! The module needs nothing beyond the crate's own dependencies, so it is always built:
@@ -48,19 +48,21 @@
 
 mod farm;
 mod master;
+mod running;
 #[cfg(feature = "web-api")]
 mod web_api;
 
-pub use farm::{loopback_v4, Farm, Fault, RunningFarm};
-pub use master::{FakeMaster, MasterRequest, RateLimit, RunningMaster};
+pub use farm::{Farm, Fault};
+pub use master::{FakeMaster, MasterRequest, RateLimit};
+pub use running::Running;
+use running::{Background, Served};
 #[cfg(feature = "web-api")]
-pub use web_api::{FakeWebApi, RunningWebApi, WebApiRequest};
+pub use web_api::{FakeWebApi, WebApiRequest};
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
@@ -252,21 +254,20 @@ impl<S: AsRef<[u8]>> Responder<S> {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) when the socket cannot be bound.
-    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<RunningServer<S>>
+    pub fn spawn<A: ToSocketAddrs>(self, addr: A) -> Result<Running<Responder<S>>>
     where
         S: Send + 'static,
     {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(POLL))?;
         let local_addr = socket.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicU64::new(0));
         let state = Arc::new(Mutex::new(self));
-        let thread = {
-            let (stop, served, state) = (Arc::clone(&stop), Arc::clone(&served), Arc::clone(&state));
-            std::thread::spawn(move || serve(&socket, &state, &stop, &served))
+        let serving = {
+            let (served, state) = (Arc::clone(&served), Arc::clone(&state));
+            Background::spawn(move |stop| serve(&socket, &state, stop, &served))
         };
-        Ok(RunningServer { local_addr, stop, served, state, thread: Some(thread) })
+        Ok(Running::new(local_addr, (served, state), serving))
     }
 }
 
@@ -310,25 +311,16 @@ pub struct Replay {
     pub rules: Vec<Vec<u8>>,
 }
 
-/// A [`Responder`] serving in its thread; stops when dropped.
-#[derive(Debug)]
-pub struct RunningServer<S = String> {
-    local_addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    served: Arc<AtomicU64>,
-    state: Arc<Mutex<Responder<S>>>,
-    thread: Option<JoinHandle<()>>,
+/// What a responder's handle reads: the requests counted, the state it answers with.
+impl<S> Served for Responder<S> {
+    type Seen = (Arc<AtomicU64>, Arc<Mutex<Responder<S>>>);
 }
+impl<S> running::sealed::Sealed for Responder<S> {}
 
-impl<S> RunningServer<S> {
-    /// The address it answers on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
+impl<S> Running<Responder<S>> {
     /// Requests received so far (answered or not).
     pub fn requests(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
+        self.seen.0.load(Ordering::Relaxed)
     }
 
     /// Changes the served state in place while it runs (nothing is copied); requests
@@ -345,53 +337,8 @@ impl<S> RunningServer<S> {
     /// # Ok::<(), a2s_query::Error>(())
     /// ```
     pub fn update(&self, change: impl FnOnce(&mut Responder<S>)) {
-        if let Ok(mut s) = self.state.lock() {
+        if let Ok(mut s) = self.seen.1.lock() {
             change(&mut s);
-        }
-    }
-
-    /// Stops serving and waits for the thread to end.
-    pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl<S> Drop for RunningServer<S> {
-    fn drop(&mut self) {
-        self.halt();
-    }
-}
-
-/// A serving thread and its stop flag: stopped and joined when dropped. The thread
-/// checks the flag between requests.
-#[derive(Debug)]
-pub(crate) struct Background {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Background {
-    /// Runs `serve` on a new thread, handing it the flag to watch.
-    pub(crate) fn spawn(serve: impl FnOnce(&AtomicBool) + Send + 'static) -> Background {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || serve(&flag));
-        Background { stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

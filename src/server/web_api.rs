@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::Background;
+use super::running::{self, Background, Served};
+use super::Running;
 use crate::error::Result;
 use crate::web_api::{ServerAtAddress, ServerSummary};
 
@@ -143,7 +144,7 @@ impl FakeWebApi {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) when the listener cannot be bound.
-    pub fn spawn(self) -> Result<RunningWebApi> {
+    pub fn spawn(self) -> Result<Running<FakeWebApi>> {
         let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
@@ -157,7 +158,7 @@ impl FakeWebApi {
                 }
             }
         });
-        Ok(RunningWebApi { local_addr, requests, _serving: serving })
+        Ok(Running::new(local_addr, requests, serving))
     }
 
     /// Answers one connection's request and closes it.
@@ -343,23 +344,21 @@ fn put<T: Into<Value>>(o: &mut Map<String, Value>, key: &str, value: Option<T>) 
     }
 }
 
-/// A [`FakeWebApi`] serving in its thread; stops when dropped.
-#[derive(Debug)]
-pub struct RunningWebApi {
-    local_addr: SocketAddr,
-    requests: Arc<Mutex<Vec<WebApiRequest>>>,
-    _serving: Background,
+/// What a fake Web API's handle reads: the requests it received.
+impl Served for FakeWebApi {
+    type Seen = Arc<Mutex<Vec<WebApiRequest>>>;
 }
+impl running::sealed::Sealed for FakeWebApi {}
 
-impl RunningWebApi {
+impl Running<FakeWebApi> {
     /// The base URL to give [`crate::web_api::WebApi::base_url`]: `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("http://{}", self.local_addr())
     }
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<WebApiRequest> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.seen.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
 

@@ -11,7 +11,6 @@ use ::tokio::sync::{mpsc, oneshot};
 use super::socket::{readable, wait_until, Socket};
 use crate::encoding::{TextBuf, TextDecoder};
 use crate::error::Result;
-use crate::limits::Limits;
 use crate::net::{self, RECV_BUFFER};
 use crate::proto::{AnyAnswer, AnyQuery, Endpoint, EndpointConfig, IdMap, Kind, QueryId};
 use crate::Recording;
@@ -65,8 +64,9 @@ pub(super) enum Command<S: TextBuf> {
 /// The client's task on one runtime: its sockets, the engine, and who waits for what.
 pub(super) struct Driver<D: TextDecoder> {
     endpoint: Endpoint<AnyQuery<D>, D>,
-    limits: Limits,
     bind: Option<SocketAddr>,
+    /// The kernel receive buffer each socket asks for.
+    recv_buffer: usize,
     v4: Option<Socket>,
     v6: Option<Socket>,
     /// The caller of each query the engine has, and each caller's query.
@@ -85,13 +85,14 @@ where
         config: EndpointConfig,
         decoder: D,
         bind: Option<SocketAddr>,
+        recv_buffer: usize,
         recording: Option<Recording>,
     ) -> Self {
         Driver {
             recording,
             endpoint: Endpoint::new(config, decoder),
-            limits: config.exchange.limits,
             bind,
+            recv_buffer,
             v4: None,
             v6: None,
             waiters: IdMap::default(),
@@ -203,7 +204,7 @@ where
         if let Some(socket) = slot {
             return Ok(socket);
         }
-        let (socket, _) = net::open_for(to, bind, &self.limits)?;
+        let (socket, _) = net::open(bind.unwrap_or_else(|| net::any_local(to)), false, self.recv_buffer)?;
         Ok(slot.insert(Socket::new(socket)?))
     }
 

@@ -36,7 +36,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +50,7 @@ use ::tokio::sync::{mpsc, oneshot};
 use crate::encoding::{Encoding, TextBuf, TextDecoder};
 use crate::error::{Error, Result};
 use crate::net::{self, ZERO_TIMEOUT};
-use crate::options::{constructors, pacing_options, prefer_option, Options};
+use crate::options::{constructors, prefer_option, Options};
 use crate::proto::{Answers, AnyAnswer, ArmaRules, Asked, IdMap, Info, Kind, Players, Rules};
 use crate::Builder;
 use driver::{runtime_lacks, Answered, Command, Driver, Waiter};
@@ -100,11 +99,10 @@ fn one_use(timeout: Duration, encoding: Encoding) -> Client {
 }
 
 /// An async [`Client`]'s own options: the family a name resolving to both is asked
-/// over, and the engine's pacing of many servers at once (as a
-/// [`Batch`](crate::Batch)'s).
+/// over (its pacing of many servers at once and its sockets' receive buffer are set
+/// as every paced driver's are, a [`Batch`](crate::Batch)'s too).
 impl<D: TextDecoder> Builder<Client, D> {
     prefer_option!();
-    pacing_options!();
 
     /// The client. No socket is opened and no task started until the first query.
     pub fn build(self) -> Client<D> {
@@ -253,7 +251,7 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        Many::new(self.clone(), addrs)
+        Many::new(self.clone(), addrs, Kind::Info, Asked::from_answer)
     }
 
     /// Asks every server of `addrs` who is playing. See [`Client::info_many`].
@@ -262,7 +260,7 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        Many::new(self.clone(), addrs)
+        Many::new(self.clone(), addrs, Kind::Players, Asked::from_answer)
     }
 
     /// Asks every server of `addrs` for its rules. See [`Client::info_many`].
@@ -271,7 +269,7 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        Many::new(self.clone(), addrs)
+        Many::new(self.clone(), addrs, Kind::Rules, Asked::from_answer)
     }
 
     /// Asks every server of `addrs` for its rules as Arma 3 / DayZ encode them. See
@@ -281,7 +279,7 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        Many::new(self.clone(), addrs)
+        Many::new(self.clone(), addrs, Kind::ArmaRules, Asked::from_answer)
     }
 
     /// Asks every server of `addrs` for its info, players and rules, one after another
@@ -292,7 +290,7 @@ where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
     {
-        Many::new(self.clone(), addrs)
+        Many::new(self.clone(), addrs, Kind::All, Asked::from_answer)
     }
 
     async fn query<A: ToSocketAddrs + std::fmt::Debug>(&self, addr: A, kind: Kind) -> Result<AnyAnswer<D::Text>> {
@@ -351,7 +349,13 @@ where
         }
         let (inbox, commands) = mpsc::unbounded_channel();
         let options = &self.shared.options;
-        let driver = Driver::new(options.endpoint, options.decoder, options.bind, options.recording.clone());
+        let driver = Driver::new(
+            options.endpoint,
+            options.decoder,
+            options.bind,
+            options.recv_buffer,
+            options.recording.clone(),
+        );
         runtime.spawn(driver.run(commands));
         drivers.insert(runtime.id(), Ok(inbox.clone()));
         Ok(inbox)
@@ -374,7 +378,7 @@ fn driver_gone() -> Error {
 
 /// The items of [`Many::next`], as a stream (each `(address, result)`, every address
 /// once).
-impl<T: Asked<D::Text>, D> futures_core::Stream for Many<T, D>
+impl<T, D> futures_core::Stream for Many<T, D>
 where
     D: TextDecoder + Send + Sync + 'static,
     D::Text: Send + 'static,
@@ -425,7 +429,10 @@ where
     inbox: Option<Inbox<D::Text>>,
     /// An address that could not be handed to the client, with why.
     failed: VecDeque<(SocketAddr, Error)>,
-    _answer: PhantomData<fn() -> T>,
+    /// The query each address gets.
+    kind: Kind,
+    /// What the caller asked for, out of each answer.
+    map: fn(AnyAnswer<D::Text>) -> T,
 }
 
 impl<T, D> std::fmt::Debug for Many<T, D>
@@ -438,12 +445,12 @@ where
     }
 }
 
-impl<T: Asked<D::Text>, D> Many<T, D>
+impl<T, D> Many<T, D>
 where
     D: TextDecoder + Send + Sync + 'static,
     D::Text: Send + 'static,
 {
-    fn new<I>(client: Client<D>, addrs: I) -> Self
+    fn new<I>(client: Client<D>, addrs: I, kind: Kind, map: fn(AnyAnswer<D::Text>) -> T) -> Self
     where
         I: IntoIterator<Item = SocketAddr>,
         I::IntoIter: Send + 'static,
@@ -458,7 +465,8 @@ where
             under_way: IdMap::default(),
             inbox: None,
             failed: VecDeque::new(),
-            _answer: PhantomData,
+            kind,
+            map,
         }
     }
 
@@ -486,7 +494,7 @@ where
             let waiter = Waiter::Many { tx, token, addr };
             let sent = self.client.inbox().and_then(|inbox| {
                 // (Timed from its first send, as a batch's: the window's waits are wanted.)
-                let query = Command::Query { token, addr, kind: T::KIND, from: None, waiter };
+                let query = Command::Query { token, addr, kind: self.kind, from: None, waiter };
                 inbox.send(query).map_err(|_| driver_gone())?;
                 Ok(inbox)
             });
@@ -499,7 +507,7 @@ where
             }
         }
         if let Some((addr, e)) = self.failed.pop_front() {
-            return Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, e)))));
+            return Poll::Ready(Some((addr, (self.map)(AnyAnswer::failed(self.kind, e)))));
         }
         if self.under_way.is_empty() {
             return Poll::Ready(None);
@@ -529,13 +537,13 @@ where
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some((token, addr, answer))) => {
                     if self.under_way.remove(&token).is_some() {
-                        return Poll::Ready(Some((addr, T::from_answer(answer))));
+                        return Poll::Ready(Some((addr, (self.map)(answer))));
                     }
                 }
                 Poll::Ready(None) => {
                     let Some(&token) = self.under_way.keys().next() else { return Poll::Ready(None) };
                     let Some(addr) = self.under_way.remove(&token) else { return Poll::Ready(None) };
-                    return Poll::Ready(Some((addr, T::from_answer(AnyAnswer::failed(T::KIND, driver_gone())))));
+                    return Poll::Ready(Some((addr, (self.map)(AnyAnswer::failed(self.kind, driver_gone())))));
                 }
                 Poll::Pending => return Poll::Pending,
             }

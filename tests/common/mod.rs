@@ -8,6 +8,14 @@ use std::path::PathBuf;
 use a2s_query::proto::{Datagram, GoldSrcInfo, Info, Message, Player, Players, Reassembler, Rules};
 use a2s_query::{Encoding, Limits, Raw};
 
+/// The `i`-th address of 127.0.0.0/8 from 127.0.0.1, on `port`: as many distinct
+/// loopback addresses as a test needs (Linux answers on all of them; a farm binds
+/// them in the same order, so those past its servers have nobody listening).
+pub fn loopback_v4(i: usize, port: u16) -> std::net::SocketAddr {
+    let ip = std::net::Ipv4Addr::from(0x7F00_0001 + i as u32);
+    std::net::SocketAddr::from((ip, port))
+}
+
 /// The vectors folders: `A2S_VECTORS` (several, as `PATH` lists them: recordings of
 /// your own beside the shared corpus), else `../shared/vectors` beside the crate.
 pub fn vectors_dirs() -> Vec<PathBuf> {

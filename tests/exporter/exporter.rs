@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use a2s_query::exporter::Exporter;
-use a2s_query::server::{RateLimit, Responder, RunningServer};
+use a2s_query::server::{RateLimit, Responder, Running};
 use a2s_query::{Info, Monitor, Player, SourceInfo};
 use prometheus_parse::{LineInfo, SampleType, Scrape, Value};
 
@@ -14,7 +14,7 @@ use prometheus_parse::{LineInfo, SampleType, Scrape, Value};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A server with known values: `players` named players, `max`, `bots`, a map and name.
-fn server(name: &str, map: &str, players: &[&str], max: u8, bots: u8) -> RunningServer {
+fn server(name: &str, map: &str, players: &[&str], max: u8, bots: u8) -> Running {
     let mut info = SourceInfo::default();
     info.server_name = name.into();
     info.map_name = map.into();

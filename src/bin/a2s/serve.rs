@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use a2s_query::proto::Query;
-use a2s_query::server::{Responder, RunningServer};
+use a2s_query::server::{Responder, Running};
 use a2s_query::{Info, Player, Rules, ServerType, SourceInfo};
 use serde::Deserialize;
 
@@ -200,7 +200,7 @@ fn describe(responder: &Responder) -> String {
 }
 
 /// Binds the address to answer on.
-fn spawn(responder: Responder, listen: Listen<'_>) -> a2s_query::Result<RunningServer> {
+fn spawn(responder: Responder, listen: Listen<'_>) -> a2s_query::Result<Running> {
     let free = SocketAddr::from(([127, 0, 0, 1], 0));
     match listen {
         Listen::Given(addr) => responder.spawn(addr),
