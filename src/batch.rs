@@ -22,8 +22,9 @@ pub(crate) const FEED_AHEAD: usize = 4096;
 
 /// A [`Batch`]'s `build`. Its pacing and its socket's receive buffer are set as every
 /// paced driver's are (`max_in_flight`, `send_rate`, `recv_buffer`); the defaults are
-/// for a home connection querying a public server list: 2 000 datagrams a second (a request is about 60 bytes on the wire, a reply a few hundred: about
-/// 1 Mbit/s up and a few down), at most 512 servers under way, 3 s per server.
+/// for a home connection querying a public server list: 2 000 datagrams a second (a
+/// request is about 60 bytes on the wire, a reply a few hundred: about 1 Mbit/s up and
+/// a few down), at most 512 servers under way, 3 s per server.
 impl<D: TextDecoder> Builder<Batch, D> {
     /// The batch, its socket open.
     ///

@@ -299,7 +299,8 @@ impl TextDecoder for Raw {
 /// ```
 /// use a2s_query::Encoding;
 /// assert_eq!("UTF-8".parse(), Ok(Encoding::Utf8));
-/// assert!("ebcdic".parse::<Encoding>().unwrap_err().starts_with("unknown encoding \"ebcdic\" (utf8, utf8-strict, latin1"));
+/// let unknown = "ebcdic".parse::<Encoding>().unwrap_err();
+/// assert!(unknown.starts_with("unknown encoding \"ebcdic\" (utf8, utf8-strict, latin1"));
 /// ```
 impl std::str::FromStr for Encoding {
     type Err = String;

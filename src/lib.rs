@@ -278,6 +278,17 @@ pub fn arma_rules<A: ToSocketAddrs + std::fmt::Debug>(
 /// use a2s_query::proto::escape;
 /// ```
 ///
+/// What a batch reads its addresses through, and how an answer becomes what a driver's
+/// caller asked for, are the crate's own: a batch takes an iterable or a `Feed`.
+///
+/// ```compile_fail,E0432
+/// use a2s_query::Input;
+/// ```
+///
+/// ```compile_fail,E0432
+/// use a2s_query::proto::Asked;
+/// ```
+///
 /// `TextBuf` is sealed: its methods can change without breaking anyone.
 ///
 /// ```compile_fail,E0277

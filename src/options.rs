@@ -58,7 +58,9 @@ impl<D> Options<D> {
 /// [`Monitor`](crate::Monitor)'s or an async `tokio::Client`'s (feature `tokio`).
 /// The options every driver takes have one setter each, here; those of the drivers
 /// that ask many servers at once (pacing, the receive buffer) one each too, for
-/// those; those of one driver (polling over time) are on `Builder<ThatDriver>` below.
+/// those; a driver's own (`prefer` where it resolves names, a monitor's polling) are
+/// on `Builder<ThatDriver>` below. The drivers' marker traits are sealed and not
+/// exported: code generic over the driver sticks to the setters every driver has.
 ///
 /// ```
 /// use std::time::Duration;

@@ -134,7 +134,7 @@ fn one_rules_query_allocates_two_buffers_whatever_the_rule_count() {
     client.rules(addr).unwrap();
 
     let (got, allocations): (Rules, usize) = count(|| client.rules(addr).unwrap());
-    assert_eq!(Vec::from(got.clone()), rules);
+    assert_eq!(Vec::from(&got), rules);
     // One buffer for all the text, one for where each pair lies in it.
     assert_eq!(allocations, 2);
 }

@@ -66,7 +66,7 @@ fn the_arma3_capture_decodes_to_its_documented_values() {
     assert!(a.rules.is_empty(), "Arma 3 sends chunks only");
     // Re-encoded, it gives the capture's chunks byte for byte.
     let again = a.to_rules().unwrap();
-    assert_eq!(again, Vec::from(rules.clone()));
+    assert_eq!(again, Vec::from(&rules));
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn the_dayz_capture_decodes_to_its_documented_values() {
             ("timeLeft", "15"),
         ]
     );
-    assert_eq!(a.to_rules().unwrap(), Vec::from(rules.clone()));
+    assert_eq!(a.to_rules().unwrap(), Vec::from(&rules));
     // The zero-copy view gives the same.
     let bytes = std::fs::read(arma_dir().unwrap().join("dayz-rules.bin")).unwrap();
     let view = RulesView::parse(&bytes[5..]).unwrap();

@@ -158,7 +158,7 @@ fn challenge_then_answer() {
     s.gets(30, &challenge(C1));
     assert_eq!(s.sends(30), Query::Rules(C1));
     s.gets(70, &rules_reply(3, "r"));
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(3, "r"));
+    assert_eq!(Vec::from(s.answer()), rule_set(3, "r"));
     assert_eq!(s.ex.learned().challenge, Some(C1));
     assert_eq!(s.ex.learned().round_trip, Some(ms(40)));
 }
@@ -235,7 +235,7 @@ fn repeated_identical_challenge_does_not_burn_a_round() {
     }
     s.pending();
     s.gets(40, &rules_reply(2, "after copies"));
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(2, "after copies"));
+    assert_eq!(Vec::from(s.answer()), rule_set(2, "after copies"));
 }
 
 #[test]
@@ -367,7 +367,7 @@ fn a_split_reply_arriving_postpones_the_resend() {
     for d in &f[2..] {
         s.gets(460, d);
     }
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(200, "r"));
+    assert_eq!(Vec::from(s.answer()), rule_set(200, "r"));
 }
 
 // ---- the ping ----
@@ -846,7 +846,7 @@ fn a_fragment_of_zero_total_is_a_stray() {
     for d in &f {
         s.gets(6, d);
     }
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(100, "real"));
+    assert_eq!(Vec::from(s.answer()), rule_set(100, "real"));
     assert_eq!(s.ex.strays(), 1);
 }
 
@@ -861,7 +861,7 @@ fn a_stale_fragment_of_200_parts_is_a_stray() {
     for d in &split(&rules_reply(100, "real"), 7, SplitFormat::Source, 600) {
         s.gets(6, d);
     }
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(100, "real"));
+    assert_eq!(Vec::from(s.answer()), rule_set(100, "real"));
 }
 
 #[test]
@@ -891,7 +891,7 @@ fn a_short_datagram_with_the_replys_id_does_not_destroy_it() {
     for d in &f[2..] {
         s.gets(7, d);
     }
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(100, "real"));
+    assert_eq!(Vec::from(s.answer()), rule_set(100, "real"));
 }
 
 /// Bug: copies of fragment 1 arriving before fragment 0 filled the unknown-layout
@@ -909,7 +909,7 @@ fn hundreds_of_copies_before_fragment_0_are_deduplicated() {
         for d in &f {
             s.gets(6, d);
         }
-        assert_eq!(Vec::from(s.answer().clone()), rule_set(100, "real"), "{format:?}");
+        assert_eq!(Vec::from(s.answer()), rule_set(100, "real"), "{format:?}");
     }
 }
 
@@ -924,7 +924,7 @@ fn hundreds_of_duplicate_fragments_then_the_reply() {
     for d in &f {
         s.gets(6, d);
     }
-    assert_eq!(Vec::from(s.answer().clone()), rule_set(120, "real"));
+    assert_eq!(Vec::from(s.answer()), rule_set(120, "real"));
 }
 
 /// Bug: a Source split whose fragment 0 lacks the inner `FF FF FF FF` never completed
@@ -949,7 +949,7 @@ fn fragment_0_without_the_inner_header_completes() {
         for d in &f {
             s.gets(6, d);
         }
-        assert_eq!(Vec::from(s.answer().clone()), rule_set(100, "bare"), "{format:?}");
+        assert_eq!(Vec::from(s.answer()), rule_set(100, "bare"), "{format:?}");
     }
 }
 

@@ -318,16 +318,16 @@ fn check(row: &Row, result: Result<Rules, Error>) {
     let name = row.name;
     match (&row.outcome, result) {
         (Outcome::Real, Ok(rules)) => {
-            assert_eq!(Vec::from(rules.clone()), rule_set(120, "real"), "{name}");
+            assert_eq!(Vec::from(&rules), rule_set(120, "real"), "{name}");
             assert!(!rules.truncated, "{name}");
         }
         (Outcome::Truncated(n), Ok(rules)) => {
-            assert_eq!(Vec::from(rules.clone()), rule_set(120, "real")[..*n].to_vec(), "{name}");
+            assert_eq!(Vec::from(&rules), rule_set(120, "real")[..*n].to_vec(), "{name}");
             assert_eq!(rules.count, 120, "{name}");
             assert!(rules.truncated, "{name}");
         }
         (Outcome::Largest, Ok(rules)) => {
-            assert_eq!(Vec::from(rules.clone()), largest_pairs(), "{name}");
+            assert_eq!(Vec::from(&rules), largest_pairs(), "{name}");
             assert!(!rules.truncated, "{name}");
         }
         (Outcome::Fails(ok), Err(e)) => assert!(ok(&e), "{name}: wrong error: {e:?}"),

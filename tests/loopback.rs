@@ -135,7 +135,7 @@ fn players_with_challenge() {
 fn rules_without_challenge() {
     let server = Fake::v4(|q, _| direct(q));
     let rules = client().rules(server.addr).unwrap();
-    assert_eq!(Vec::from(rules.clone()), rule_set(5));
+    assert_eq!(Vec::from(&rules), rule_set(5));
     assert_eq!(server.requests(), vec![Query::Rules(Challenge::REQUEST)]);
 }
 
@@ -210,7 +210,7 @@ fn split_server(
 fn split_rules_every_way(format: SplitFormat, compress: bool) {
     let server = split_server(rules_reply(150), format, compress, |f| f);
     let rules = client().rules(server.addr).unwrap();
-    assert_eq!(Vec::from(rules.clone()), rule_set(150));
+    assert_eq!(Vec::from(&rules), rule_set(150));
     assert!(!rules.truncated);
 }
 

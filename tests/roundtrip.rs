@@ -183,7 +183,7 @@ fn rules_every_way() {
         for (way, bytes) in deliveries(&packet) {
             let m = Message::from_reassembled(&bytes).unwrap();
             let got = Rules::parse(m.body, Encoding::Utf8).unwrap();
-            assert_eq!(Vec::from(got.clone()), want, "{n} rules, {way}");
+            assert_eq!(Vec::from(&got), want, "{n} rules, {way}");
             assert_eq!(usize::from(got.count), n);
             assert!(!got.truncated);
         }

@@ -205,7 +205,7 @@ fn every_result_type_round_trips() {
 
     let rules: Rules = [("sv_gravity", "800"), ("mp_timelimit", "30"), ("empty", "")].into_iter().collect();
     let back = again(&rules);
-    assert_eq!(Vec::from(back.clone()), Vec::from(rules.clone()), "the pairs, in order");
+    assert_eq!(Vec::from(&back), Vec::from(&rules), "the pairs, in order");
     assert_eq!(back.get("sv_gravity"), Some("800"));
     // Raw bytes round-trip too.
     let raw: Info<Vec<u8>> = Info::Source({

@@ -209,10 +209,10 @@ fn check_rules(name: &str, case: &Case, payload: &[u8]) {
     }
     if let Some(ordered) = expected.get("rules_ordered").and_then(Value::as_array) {
         let want: Vec<_> = ordered.iter().map(pair).collect();
-        assert_eq!(Vec::from(rules.clone()), want, "{name}: rule order");
+        assert_eq!(Vec::from(&rules), want, "{name}: rule order");
     }
     if let Some(first) = expected.get("first_rule") {
-        assert_eq!(Vec::from(rules.clone()).first(), Some(&pair(first)), "{name}: first rule");
+        assert_eq!(Vec::from(&rules).first(), Some(&pair(first)), "{name}: first rule");
     }
     if let Some(last) = expected.get("last_rule") {
         assert_eq!(rules.iter().next_back(), Some((&*pair(last).0, &*pair(last).1)), "{name}: last rule");

@@ -151,7 +151,7 @@ impl<S: TextBuf> Rules<S> {
 /// The pairs as owned values, in wire order: `Vec::from(rules)`.
 impl<S: TextBuf> From<Rules<S>> for Vec<(S, S)> {
     fn from(rules: Rules<S>) -> Self {
-        rules.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+        Self::from(&rules)
     }
 }
 
@@ -159,6 +159,20 @@ impl<S: TextBuf> From<Rules<S>> for Vec<(S, S)> {
 /// `HashMap::from(rules)`.
 impl<S: TextBuf> From<Rules<S>> for std::collections::HashMap<S, S> {
     fn from(rules: Rules<S>) -> Self {
+        Self::from(&rules)
+    }
+}
+
+/// The pairs as owned values, the rules kept: `Vec::from(&rules)`.
+impl<S: TextBuf> From<&Rules<S>> for Vec<(S, S)> {
+    fn from(rules: &Rules<S>) -> Self {
+        rules.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+    }
+}
+
+/// A map of the rules, the rules kept: `HashMap::from(&rules)`.
+impl<S: TextBuf> From<&Rules<S>> for std::collections::HashMap<S, S> {
+    fn from(rules: &Rules<S>) -> Self {
         rules.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
     }
 }
@@ -406,7 +420,7 @@ mod tests {
         encode_rules(sample(), &mut buf).unwrap();
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(Vec::from(back.clone()), sample());
+        assert_eq!(Vec::from(&back), sample());
         assert!(!back.truncated);
         assert_eq!(back.get("rule_3"), Some("21"));
         assert_eq!(back.get("nope"), None);
@@ -420,7 +434,7 @@ mod tests {
         buf.truncate(buf.len() - 1);
         let back = parse(&buf);
         assert_eq!(back.count, 20);
-        assert_eq!(Vec::from(back.clone()), sample()[..19].to_vec());
+        assert_eq!(Vec::from(&back), sample()[..19].to_vec());
         assert!(back.truncated);
     }
 
@@ -431,21 +445,21 @@ mod tests {
         let back = parse(&buf);
         assert_eq!(back.len(), 3);
         assert_eq!(back.get("a"), Some("3"));
-        assert_eq!(std::collections::HashMap::from(back.clone()).len(), 2);
+        assert_eq!(std::collections::HashMap::from(&back).len(), 2);
     }
 
     #[test]
     fn huge_declared_count_allocates_by_payload() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\xFF\xFFa\0b\0");
         assert_eq!(back.count, u16::MAX);
-        assert_eq!(Vec::from(back.clone()), vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(Vec::from(&back), vec![("a".to_string(), "b".to_string())]);
         assert!(back.truncated);
     }
 
     #[test]
     fn empty_values_and_names_are_kept() {
         let back = parse(b"\xFF\xFF\xFF\xFFE\x02\x00description\0\0\0x\0");
-        assert_eq!(Vec::from(back.clone()), vec![("description".into(), "".into()), ("".into(), "x".into())]);
+        assert_eq!(Vec::from(&back), vec![("description".into(), "".into()), ("".into(), "x".into())]);
     }
 
     #[test]
@@ -487,10 +501,10 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (encoding.decode(n).unwrap(), encoding.decode(v).unwrap()))
                 .collect();
-            assert_eq!(Vec::from(rules.clone()), alone, "{encoding:?}");
+            assert_eq!(Vec::from(&rules), alone, "{encoding:?}");
         }
         let lossy = Rules::parse(body, Encoding::Utf8).unwrap();
-        assert_eq!(Vec::from(lossy.clone())[0], ("n\u{FFFD}".to_string(), "\u{FFFD}v".to_string()));
+        assert_eq!(Vec::from(&lossy)[0], ("n\u{FFFD}".to_string(), "\u{FFFD}v".to_string()));
         assert_eq!(lossy.get("ok"), Some("café"));
         let latin1 = Rules::parse(body, Encoding::Latin1).unwrap();
         assert_eq!(latin1.get("ok"), Some("cafÃ©"));
@@ -514,7 +528,7 @@ mod tests {
         );
         let mut pushed = Rules::<String>::default();
         pushed.push("a", "1");
-        assert_eq!(Vec::from(pushed.clone()), vec![("a".to_string(), "1".to_string())]);
+        assert_eq!(Vec::from(&pushed), vec![("a".to_string(), "1".to_string())]);
         assert_ne!(pushed, built);
     }
 }

@@ -113,7 +113,8 @@ impl Farm {
     ///
     /// # Errors
     /// [`Error::Io`] when the addresses cannot be bound (too many open files: raise
-    /// `ulimit -n`), or no port is free on all of them.
+    /// `ulimit -n`), or no port is free on all of them; [`Error::InvalidInput`] for a
+    /// farm left with no server (`count` 0, none added).
     pub fn spawn_loopback(
         mut self,
         count: usize,

@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 /// `Running<FakeMaster>` ([`FakeMaster`]) and `Running<FakeWebApi>` (feature
 /// `web-api`). Each kind adds what it can tell: what it was asked, its state, its
 /// addresses. Stops serving, and waits for its thread, when dropped or
-/// [stopped](Running::stop).
+/// [stopped](Running::stop). The kinds are this module's (the bound is sealed and not
+/// exported): write the kind out, `Running<Farm>`, rather than code generic over it.
 ///
 /// [`Responder`]: super::Responder
 /// [`Farm`]: super::Farm
