@@ -63,11 +63,15 @@
 //! - `web-api` (off by default): `web_api`, server lists from the Steam Web API
 //!   with your key, and the servers at an IP address; brings an HTTPS client (ureq)
 //!   and JSON parsing. Needs Rust 1.85.
-//! - `tokio` (off by default): `tokio`, the same queries from async code; brings tokio
-//!   (its socket, timer, task and channel parts).
+//! - `tokio` (off by default): `tokio`, the same queries from async code, and
+//!   `tokio::Monitor`; brings tokio (its socket, timer, task and channel parts) and
+//!   futures-core (the `Stream` trait). Its newest releases need Rust 1.85 and 1.88;
+//!   CONTRIBUTING.md says how to build on 1.82.
+//! - `exporter` (off by default): `exporter`, Prometheus metrics of a [`Monitor`]'s
+//!   servers and a `/probe` endpoint over HTTP; brings prometheus-client.
 //! - `cli` (off by default): the `a2s` command (`cargo install --path . --features
 //!   cli`), a tool for one server or ten thousand; its dependencies (clap, serde_json,
-//!   unicode-width) come only with it.
+//!   unicode-width, ctrlc) come only with it.
 //!
 //! # Timeouts
 //!

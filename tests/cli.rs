@@ -1424,11 +1424,19 @@ fn doctor_sees_a_rate_limit() {
 /// A name that does not resolve ends the examination at once.
 #[test]
 fn doctor_stops_at_a_name_that_does_not_resolve() {
-    // (No port: refused before any lookup, so no resolver is asked.)
-    let (report, status) = doctor(&["127.0.0.1"]);
-    assert_eq!(status, Some(1));
-    assert_eq!(report["conclusion"], "unresolved");
-    assert_eq!(steps(&report), [("resolve".to_string(), false)]);
+    // (Each refused before any lookup, so no resolver is asked; each named as what it is.)
+    for (addr, named) in [
+        ("127.0.0.1", "no port"),
+        ("127.0.0.1:99999", "out of range"),
+        ("2001:db8::7", "an IPv6 address without brackets"),
+    ] {
+        let (report, status) = doctor(&[addr]);
+        assert_eq!(status, Some(1), "{addr}");
+        assert_eq!(report["conclusion"], "unresolved", "{addr}");
+        assert_eq!(steps(&report), [("resolve".to_string(), false)], "{addr}");
+        let said = report["steps"][0]["said"].as_str().unwrap();
+        assert!(said.contains(named), "{addr}: {said}");
+    }
 }
 
 // ---- --record and a2s replay ----

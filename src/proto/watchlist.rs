@@ -302,6 +302,50 @@ pub enum Change<S: TextBuf = String> {
     },
 }
 
+/// One line of what changed, as `a2s watch` prints it: `up: NAME on MAP, 3/24 players`,
+/// `down (timeout): ...`, `map: de_dust2 -> de_inferno`, `players: 3 -> 4`, `players
+/// reached 10: 9 -> 10`, `joined: NAME`, ... (text as sent, bytes read as lossy UTF-8).
+///
+/// ```
+/// use a2s_query::Change;
+/// let change: Change = Change::MapChanged { from: "de_dust2".into(), to: "de_inferno".into() };
+/// assert_eq!(change.to_string(), "map: de_dust2 -> de_inferno");
+/// ```
+impl<S: TextBuf> std::fmt::Display for Change<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |s: &S| String::from_utf8_lossy(s.as_ref()).into_owned();
+        match self {
+            Change::Up { info } => write!(
+                f,
+                "up: {} on {}, {}/{} players",
+                String::from_utf8_lossy(info.server_name().as_ref()),
+                String::from_utf8_lossy(info.map_name().as_ref()),
+                info.player_count(),
+                info.max_players()
+            ),
+            Change::Down { reason, error } => {
+                let error = error.to_string();
+                // ("refused: ..." says its reason already.)
+                if error.starts_with(&reason.to_string()) {
+                    write!(f, "down: {error}")
+                } else {
+                    write!(f, "down ({reason}): {error}")
+                }
+            }
+            Change::MapChanged { from, to } => write!(f, "map: {} -> {}", text(from), text(to)),
+            Change::NameChanged { from, to } => write!(f, "name: {} -> {}", text(from), text(to)),
+            Change::MaxPlayersChanged { from, to } => write!(f, "max players: {from} -> {to}"),
+            Change::PasswordChanged { password } => write!(f, "password: {}", if *password { "on" } else { "off" }),
+            Change::PlayerCount { from, to } => write!(f, "players: {from} -> {to}"),
+            Change::PlayersCrossed { threshold, from, to } => {
+                write!(f, "players {} {threshold}: {from} -> {to}", if to > from { "reached" } else { "fell below" })
+            }
+            Change::PlayerJoined { name } => write!(f, "joined: {}", text(name)),
+            Change::PlayerLeft { name } => write!(f, "left: {}", text(name)),
+        }
+    }
+}
+
 /// One event of a watched server.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -310,6 +354,13 @@ pub struct Event<S: TextBuf = String> {
     pub addr: SocketAddr,
     /// What changed.
     pub change: Change<S>,
+}
+
+/// `ADDRESS CHANGE`: the server, then the change's line (see [`Change`]'s `Display`).
+impl<S: TextBuf> std::fmt::Display for Event<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.addr, self.change)
+    }
 }
 
 /// The poll under way to one server.
@@ -907,6 +958,37 @@ fn player_changes<S: TextBuf>(before: &Players<S>, now: &Players<S>) -> Vec<Chan
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each change reads as `a2s watch` prints it; bytes are read as lossy UTF-8.
+    #[test]
+    fn changes_print_as_one_line_each() {
+        let mut info = crate::SourceInfo::empty();
+        info.server_name = "Badlands".to_string();
+        info.map_name = "cp_badlands".to_string();
+        info.player_count = 3;
+        info.max_players = 24;
+        let timeout =
+            Error::Timeout { timeout: Duration::from_secs(2), fragments: None, ignored: crate::Ignored::default() };
+        let cases: [(Change, &str); 7] = [
+            (Change::Up { info: Info::Source(info) }, "up: Badlands on cp_badlands, 3/24 players"),
+            (Change::Down { reason: Reason::Timeout, error: timeout }, "down (timeout): no reply within 2s"),
+            (Change::PasswordChanged { password: true }, "password: on"),
+            (Change::PlayerCount { from: 3, to: 4 }, "players: 3 -> 4"),
+            (Change::PlayersCrossed { threshold: 10, from: 9, to: 10 }, "players reached 10: 9 -> 10"),
+            (Change::PlayersCrossed { threshold: 10, from: 10, to: 9 }, "players fell below 10: 10 -> 9"),
+            (Change::PlayerLeft { name: "zoe".to_string() }, "left: zoe"),
+        ];
+        for (change, line) in cases {
+            assert_eq!(change.to_string(), line);
+        }
+        let bytes: Change<Vec<u8>> = Change::NameChanged { from: b"Caf\xE9".to_vec(), to: b"Cafe".to_vec() };
+        assert_eq!(bytes.to_string(), "name: Caf\u{FFFD} -> Cafe");
+        let event = Event {
+            addr: SocketAddr::from(([192, 0, 2, 1], 27015)),
+            change: Change::<String>::PlayerCount { from: 0, to: 1 },
+        };
+        assert_eq!(event.to_string(), "192.0.2.1:27015 players: 0 -> 1");
+    }
 
     #[test]
     fn servers_added_and_removed_leave_no_lasting_schedule_entries() {

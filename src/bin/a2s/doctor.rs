@@ -2,7 +2,7 @@
 //! conclusion and what to do. Every probe is bounded; nothing goes to ports but the
 //! one given, a few usual query ports near it and those Steam names.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use a2s_query::web_api::WebApi;
@@ -449,10 +449,12 @@ fn looks_like(bytes: &[u8]) -> String {
     }
 }
 
-/// The address, resolved (IPv4 first, as the queries do).
+/// The address, resolved (IPv4 first, as the queries do), or what is wrong with it
+/// (a port out of range, a missing port, an IPv6 address without brackets, ...).
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    let all: Vec<SocketAddr> = addr.to_socket_addrs().map_err(|e| Error::Resolve(e).to_string())?.collect();
-    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(|| format!("{addr} resolves to nothing"))
+    let mut bad = None;
+    let found = a2s_query::addresses([addr], |line| bad = Some(line.error)).next();
+    found.ok_or_else(|| bad.map_or_else(|| format!("{addr:?} resolves to nothing"), |e| e.to_string()))
 }
 
 /// Whether Steam could know servers at `ip`: not loopback, private or link-local.

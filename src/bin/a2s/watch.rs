@@ -180,42 +180,10 @@ fn utc(since: Duration) -> String {
     )
 }
 
-fn text<S: AsRef<[u8]> + ?Sized>(s: &S) -> String {
-    clean(s.as_ref())
-}
-
-/// One readable line: the time, the server, what changed.
-fn event_line<S: TextBuf + AsRef<[u8]>>(event: &Event<S>) -> String {
-    let what = match &event.change {
-        Change::Up { info } => format!(
-            "up: {} on {}, {}/{} players",
-            text(info.server_name()),
-            text(info.map_name()),
-            info.player_count(),
-            info.max_players()
-        ),
-        Change::Down { reason, error } => {
-            let error = error.to_string();
-            // ("refused: ..." says its reason already.)
-            if error.starts_with(&reason.to_string()) {
-                format!("down: {error}")
-            } else {
-                format!("down ({reason}): {error}")
-            }
-        }
-        Change::MapChanged { from, to } => format!("map: {} -> {}", text(from), text(to)),
-        Change::NameChanged { from, to } => format!("name: {} -> {}", text(from), text(to)),
-        Change::MaxPlayersChanged { from, to } => format!("max players: {from} -> {to}"),
-        Change::PasswordChanged { password } => format!("password: {}", if *password { "on" } else { "off" }),
-        Change::PlayerCount { from, to } => format!("players: {from} -> {to}"),
-        Change::PlayersCrossed { threshold, from, to } => {
-            format!("players {} {threshold}: {from} -> {to}", if to > from { "reached" } else { "fell below" })
-        }
-        Change::PlayerJoined { name } => format!("joined: {}", text(name)),
-        Change::PlayerLeft { name } => format!("left: {}", text(name)),
-        other => format!("{other:?}"),
-    };
-    format!("{} {} {what}", now_utc(), event.addr)
+/// One readable line: the time, the server, what changed (control characters a
+/// server sent shown escaped).
+fn event_line<S: TextBuf>(event: &Event<S>) -> String {
+    format!("{} {}", now_utc(), clean(event.to_string().as_bytes()))
 }
 
 /// One JSON object: `time`, `address`, `event`, and the change's fields.
