@@ -282,7 +282,8 @@ fn connection<'a, D>(
     let conn = match slot {
         Some(conn) => conn,
         None => {
-            let (socket, recv_buffer) = net::open_for(target, options.bind, &options.endpoint.exchange.limits)?;
+            let (socket, recv_buffer) =
+                net::open_for(target, options.bind, net::buffer_for(&options.endpoint.exchange.limits))?;
             slot.insert(Connection { udp: Udp::new(socket, options.recording.clone()), peer: None, recv_buffer })
         }
     };

@@ -76,13 +76,14 @@ pub(crate) fn any_local(target: SocketAddr) -> SocketAddr {
 }
 
 /// A socket for queries to `target`'s family, bound to `bind` (or any address of that
-/// family, a free port), its kernel receive buffer sized for one server's replies.
+/// family, a free port), asking for a kernel receive buffer of `kernel_buffer` bytes
+/// (see [`open`]).
 pub(crate) fn open_for(
     target: SocketAddr,
     bind: Option<SocketAddr>,
-    limits: &Limits,
+    kernel_buffer: usize,
 ) -> io::Result<(UdpSocket, usize)> {
-    open(bind.unwrap_or(any_local(target)), false, buffer_for(limits))
+    open(bind.unwrap_or(any_local(target)), false, kernel_buffer)
 }
 
 /// A UDP socket bound to `local`, taking IPv4 too if `dual_stack` (an IPv6 one), its

@@ -103,14 +103,7 @@ fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, Unread> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return Err(Unread::Gone);
-        }
-        let n = match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(Unread::Gone),
-            Ok(n) => n,
-        };
+        let Some(n) = read_by(stream, &mut chunk, deadline) else { return Err(Unread::Gone) };
         // (The blank line may straddle two reads: look from three bytes back.)
         let from = head.len().saturating_sub(3);
         head.extend_from_slice(chunk.get(..n).unwrap_or_default());
@@ -152,25 +145,28 @@ fn respond(mut stream: TcpStream, response: &Response, head_only: bool) {
     let mut sink = [0u8; 4096];
     let mut drained = 0;
     while drained < MAX_LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
+        let Some(n) = read_by(&mut stream, &mut sink, deadline) else { break };
+        drained += n;
     }
+}
+
+/// The time left until `deadline`; `None` once it has passed.
+fn time_left(deadline: Instant) -> Option<Duration> {
+    Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+}
+
+/// One read into `buf` that waits until `deadline` at most: what it read, or `None`
+/// when the client closed, the time is up or the socket failed.
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Option<usize> {
+    stream.set_read_timeout(Some(time_left(deadline)?)).ok()?;
+    stream.read(buf).ok().filter(|&n| n > 0)
 }
 
 /// Writes all of `bytes` by `deadline` (a client that reads a little at a time gets no
 /// more time for it).
 fn write_within(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
     while !bytes.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
+        let left = time_left(deadline).ok_or(io::ErrorKind::TimedOut)?;
         stream.set_write_timeout(Some(left))?;
         match stream.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

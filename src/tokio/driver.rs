@@ -204,7 +204,7 @@ where
         if let Some(socket) = slot {
             return Ok(socket);
         }
-        let (socket, _) = net::open(bind.unwrap_or_else(|| net::any_local(to)), false, self.recv_buffer)?;
+        let (socket, _) = net::open_for(to, bind, self.recv_buffer)?;
         Ok(slot.insert(Socket::new(socket)?))
     }
 
